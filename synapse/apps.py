@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class SynapseConfig(AppConfig):
+    """The project's own app: the user model, roles and the audit trail."""
+
+    name = "synapse"
+    verbose_name = "Synapse"

@@ -1,0 +1,188 @@
+"""Synapse settings, read from the environment (django-environ).
+
+Every setting has a default that runs the embedded product: SQLite, the local
+Temporal dev server, an in-memory Channels layer, the offline LLM provider and
+console email. Production sets the environment variables listed in README.md.
+"""
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(environ.Env().str("SYNAPSE_DATA_DIR", default=str(BASE_DIR / ".data")))
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+env = environ.Env(
+    DEBUG=(bool, True),
+    SECRET_KEY=(str, "dev-only-insecure-key-change-me"),
+    ALLOWED_HOSTS=(list, ["localhost", "127.0.0.1", "[::1]", "testserver"]),
+)
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env("DEBUG")
+SECRET_KEY = env("SECRET_KEY")
+ALLOWED_HOSTS = env("ALLOWED_HOSTS")
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "channels",
+    "synapse.apps.SynapseConfig",
+    "cycles.apps.CyclesConfig",
+    "versioning.apps.VersioningConfig",
+    "workflows.apps.WorkflowsConfig",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "synapse.urls"
+WSGI_APPLICATION = "synapse.wsgi.application"
+ASGI_APPLICATION = "synapse.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "synapse.context_processors.roles",
+            ],
+        },
+    },
+]
+
+# SQLite is the embedded default; DATABASE_URL switches to PostgreSQL.
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'synapse.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web process read while the worker writes; the busy timeout
+    # makes a writer wait for the lock instead of failing at once.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+    # Worker threads in tests need a database file, not a per-connection
+    # in-memory one.
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "synapse.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "cycles:my-work"
+LOGOUT_REDIRECT_URL = "login"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env("STATIC_ROOT", default=str(DATA_DIR / "staticfiles"))
+
+# Uploaded population files and evidence are private: there is no MEDIA_URL
+# route; files are served only through views that check permissions.
+MEDIA_ROOT = env("MEDIA_ROOT", default=str(DATA_DIR / "media"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# Channels: Redis across processes in production, in-memory when embedded.
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "synapse.api.exception_handler",
+}
+
+# Temporal. The seeds' TEMPORAL_HOST is accepted as an alias of TEMPORAL_ADDRESS.
+TEMPORAL_ADDRESS = env("TEMPORAL_ADDRESS", default=env("TEMPORAL_HOST", default="localhost:7233"))
+TEMPORAL_NAMESPACE = env("TEMPORAL_NAMESPACE", default="default")
+TEMPORAL_TASK_QUEUE = env("TEMPORAL_TASK_QUEUE", default="synapse-workflow-queue")
+TEMPORAL_API_KEY = env("TEMPORAL_API_KEY", default="")
+TEMPORAL_TLS = env.bool("TEMPORAL_TLS", default=bool(TEMPORAL_API_KEY))
+TEMPORAL_ACTIVITY_TIMEOUT = env.int("TEMPORAL_ACTIVITY_TIMEOUT", default=300)
+TEMPORAL_WORKFLOW_TIMEOUT = env.int("TEMPORAL_WORKFLOW_TIMEOUT", default=0)
+TEMPORAL_RPC_TIMEOUT = env.int("TEMPORAL_RPC_TIMEOUT", default=10)
+TEMPORAL_WORKER_MAX_ACTIVITIES = env.int("TEMPORAL_WORKER_MAX_ACTIVITIES", default=10)
+TEMPORAL_UI_URL = env("TEMPORAL_UI_URL", default="http://localhost:8233")
+
+# LLM provider for drafting attributes: offline (deterministic, no network),
+# anthropic (Messages API) or openai (chat completions, any compatible server).
+LLM_PROVIDER = env("LLM_PROVIDER", default="offline")
+LLM_API_KEY = env("LLM_API_KEY", default="")
+LLM_BASE_URL = env("LLM_BASE_URL", default="")
+LLM_MODEL = env("LLM_MODEL", default="")
+LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=60.0)
+
+# Population files.
+POPULATION_MAX_BYTES = env.int("POPULATION_MAX_BYTES", default=1024 * 1024 * 1024)
+
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+EMAIL_HOST = env("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="synapse@localhost")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {"temporalio": {"level": "WARNING"}},
+}
