@@ -1,0 +1,87 @@
+"""Fixtures shared by every app's tests: a user per role and a small cycle."""
+import datetime
+
+import pytest
+from django.contrib.auth.models import Group
+
+from synapse.roles import Role
+
+PASSWORD = "pass-for-tests-123"
+
+
+@pytest.fixture
+def make_user(db, django_user_model):
+    def make(username: str, *roles: str, **extra):
+        user = django_user_model.objects.create_user(
+            username=username, password=PASSWORD, email=f"{username}@example.com", **extra
+        )
+        for role in roles:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def users(make_user):
+    """One user per role, plus a second tester and report owner for object checks."""
+    return {
+        "admin": make_user("admin", Role.ADMIN, is_staff=True, is_superuser=True),
+        "manager": make_user("manager", Role.TEST_MANAGER),
+        "tester": make_user("tester", Role.TESTER),
+        "tester2": make_user("tester2", Role.TESTER),
+        "owner": make_user("owner", Role.REPORT_OWNER),
+        "owner2": make_user("owner2", Role.REPORT_OWNER),
+        "executive": make_user("executive", Role.DATA_EXECUTIVE),
+        "data_owner": make_user("dataowner", Role.DATA_OWNER),
+        "data_owner2": make_user("dataowner2", Role.DATA_OWNER),
+    }
+
+
+REPORT_FIELDS = [
+    {"name": "account_id", "description": "Unique account identifier"},
+    {"name": "customer_name", "description": "Legal name of the borrower"},
+    {"name": "balance", "description": "Outstanding balance in USD"},
+    {"name": "origination_date", "description": "Date the loan was originated"},
+    {"name": "is_delinquent", "description": "Whether the account is 90+ days past due"},
+]
+
+
+@pytest.fixture
+def lob(users):
+    from cycles.models import LOB
+
+    return LOB.objects.create(name="Retail Lending", code="retail", data_executive=users["executive"])
+
+
+@pytest.fixture
+def report(users, lob):
+    from cycles.models import Report
+
+    return Report.objects.create(
+        name="FR Y-14Q Retail",
+        regulation="FR Y-14Q",
+        owner=users["owner"],
+        lob=lob,
+        frequency="quarterly",
+        fields=REPORT_FIELDS,
+    )
+
+
+@pytest.fixture
+def cycle(users):
+    from cycles.models import TestCycle
+
+    return TestCycle.objects.create(
+        name="Q3 2026",
+        period_start=datetime.date(2026, 7, 1),
+        period_end=datetime.date(2026, 9, 30),
+        test_manager=users["manager"],
+    )
+
+
+@pytest.fixture
+def cycle_report(cycle, report, users):
+    from cycles.models import CycleReport
+
+    return CycleReport.objects.create(cycle=cycle, report=report, tester=users["tester"])
