@@ -45,6 +45,19 @@ UPDATE_REGISTER_POPULATION = "register_population"
 QUERY_STATUS = "status"
 
 
+class ActivityName:
+    """Activity names; workflows call activities by name so they never import Django."""
+
+    ENTER_PHASE = "cycle_report_enter_phase"
+    FINISH_REPORT = "cycle_report_finish"
+    SET_CYCLE_STATUS = "cycle_set_status"
+    DRAFT_ATTRIBUTES = "planning_draft_attributes"
+    RECOMMEND_SCOPE = "scoping_recommend"
+    CREATE_VERSION = "version_create"
+    RECORD_DECISION = "version_record_decision"
+    PROFILE_POPULATION = "population_profile"
+
+
 def cycle_workflow_id(cycle_id: int) -> str:
     return f"cycle-{cycle_id}"
 
@@ -101,6 +114,8 @@ class CycleWorkflowInput:
     skip_phases: list[str] = field(default_factory=list)
     phase_settings: dict[str, PhaseSettings] = field(default_factory=dict)
     started_by: int | None = None
+    activity_timeout_seconds: int = 300
+    last_phase: str = SCOPING
 
 
 @dataclass
@@ -118,6 +133,7 @@ class ReportWorkflowInput:
     phase_settings: dict[str, PhaseSettings] = field(default_factory=dict)
     # The last phase this version of the product runs; later issues move it.
     last_phase: str = SCOPING
+    activity_timeout_seconds: int = 300
 
 
 @dataclass
@@ -251,6 +267,17 @@ class ProfileSummary:
     row_count: int
     column_count: int
     seconds: float
+
+
+@dataclass
+class RecommendScopeInput:
+    cycle_report_id: int
+    phase: str = SCOPING
+
+
+@dataclass
+class RecommendScopeResult:
+    created: int
 
 
 @dataclass

@@ -1,0 +1,73 @@
+"""Scoping: which attributes are tested, and why."""
+from __future__ import annotations
+
+from django.db import transaction
+
+from cycles.exceptions import ApplicationError, PermissionDeniedError
+from cycles.models import Attribute, CycleReport, Phase, ProfileResult, ScopingDecision
+from cycles.permissions import can_work_on
+from cycles.services.artifacts import phase_require_editable
+from synapse.audit import audit_record, snapshot
+
+# An attribute is recommended for testing from this risk score up, or when it is
+# a primary key, a critical data element, or its profile shows failures.
+RECOMMEND_RISK_FROM = 4
+
+
+def scoping_decide(*, user, attribute: Attribute, in_scope: bool, rationale: str) -> ScopingDecision:
+    cycle_report = attribute.cycle_report
+    if not can_work_on(user, cycle_report):
+        raise PermissionDeniedError("Only the report's assigned tester can scope its attributes.")
+    phase_require_editable(cycle_report, Phase.SCOPING)
+    rationale = rationale.strip()
+    if not in_scope and not rationale:
+        raise ApplicationError(f"Say why {attribute.name} is out of scope.")
+    if not in_scope and (attribute.primary_key or attribute.cde) and len(rationale) < 20:
+        raise ApplicationError(
+            f"{attribute.name} is a primary key or critical data element: explain its exclusion in a sentence."
+        )
+    with transaction.atomic():
+        decision = ScopingDecision.objects.filter(attribute=attribute).first()
+        before = snapshot(decision, ["in_scope", "rationale"]) if decision else None
+        decision, _ = ScopingDecision.objects.update_or_create(
+            attribute=attribute, defaults={"in_scope": in_scope, "rationale": rationale, "decided_by": user}
+        )
+        audit_record(actor=user, action="scoping.decide", obj=decision, before=before,
+                     after=snapshot(decision, ["in_scope", "rationale"]))
+    return decision
+
+
+def scoping_recommend(*, cycle_report_id: int) -> int:
+    """Give every attribute without a decision a recommended one (idempotent); returns how many."""
+    cycle_report = CycleReport.objects.select_related("report").get(pk=cycle_report_id)
+    failing = set(
+        ProfileResult.objects.filter(population_file__cycle_report=cycle_report, attribute__isnull=False)
+        .exclude(format_violations=0, rule_failures={})
+        .values_list("attribute_id", flat=True)
+    )
+    created = 0
+    with transaction.atomic():
+        for attribute in Attribute.objects.filter(cycle_report=cycle_report, scoping__isnull=True):
+            reasons = []
+            if attribute.primary_key:
+                reasons.append("primary key")
+            if attribute.cde:
+                reasons.append("critical data element")
+            if attribute.risk_score >= RECOMMEND_RISK_FROM:
+                reasons.append(f"risk score {attribute.risk_score}")
+            if attribute.pk in failing:
+                reasons.append("profiling found failures")
+            in_scope = bool(reasons)
+            rationale = (
+                "Recommended: " + ", ".join(reasons) + "."
+                if in_scope
+                else f"Recommended out of scope: low risk ({attribute.risk_score}), not a key or CDE, clean profile."
+            )
+            ScopingDecision.objects.create(
+                attribute=attribute, in_scope=in_scope, rationale=rationale, decided_by=cycle_report.tester
+                or cycle_report.report.owner,
+            )
+            created += 1
+        if created:
+            audit_record(actor=None, action="scoping.recommend", obj=cycle_report, after={"decisions": created})
+    return created

@@ -1,0 +1,184 @@
+"""Creating versions, moving them through their statuses, recording decisions.
+
+Versioning does not know which phase comes next: callers (the workflow's
+activities) pass the phase and the items; this module keeps numbering, status
+rules, immutability and the audit trail.
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from cycles.models import CycleReport
+from synapse.audit import audit_record
+from synapse.exceptions import ApplicationError, ConflictError, PermissionDeniedError
+from versioning.models import ALLOWED_TRANSITIONS, Approval, Version, VersionItem, VersionStatus
+
+
+@dataclass(frozen=True)
+class WorkflowContext:
+    """Where a version or decision came from in Temporal."""
+
+    workflow_id: str = ""
+    run_id: str = ""
+    step: str = ""
+    activity: str = ""
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+def version_set_status(*, version: Version, status: str, actor=None, context: dict | None = None) -> Version:
+    """The one place a version's status changes; refuses moves ALLOWED_TRANSITIONS lacks."""
+    if status == version.status:
+        return version
+    if status not in ALLOWED_TRANSITIONS.get(version.status, set()):
+        raise ConflictError(
+            f"{version} can't become {VersionStatus(status).label.lower()}: it is {version.get_status_display().lower()}."
+        )
+    before = {"status": version.status}
+    version.status = status
+    now = timezone.now()
+    fields = ["status"]
+    if status == VersionStatus.SUBMITTED:
+        version.submitted_at = now
+        fields.append("submitted_at")
+    elif status in (VersionStatus.APPROVED, VersionStatus.CHANGES_REQUESTED):
+        version.decided_at = now
+        fields.append("decided_at")
+    version.save(update_fields=fields)
+    audit_record(actor=actor, action=f"version.{status}", obj=version, before=before,
+                 after={"status": status}, context=context)
+    return version
+
+
+def version_create(
+    *,
+    cycle_report: CycleReport,
+    phase: str,
+    author,
+    items: list[tuple[str, dict]],
+    notes: str = "",
+    request_id: uuid.UUID | str | None = None,
+    submit: bool = True,
+    workflow: WorkflowContext | None = None,
+) -> Version:
+    """Freeze `items` as the next version of the phase's artifact.
+
+    Numbers are unique per (cycle report, phase) even under concurrent calls:
+    the cycle report row is locked while the next number is taken, and the
+    unique constraint backs it. With a `request_id` the call is idempotent:
+    a retry returns the version the first call made.
+    """
+    if request_id is not None:
+        existing = Version.objects.filter(request_id=request_id).first()
+        if existing:
+            return existing
+    keys = [key for key, _ in items]
+    if len(set(keys)) != len(keys):
+        raise ApplicationError("Two items of the version have the same key.")
+    workflow = workflow or WorkflowContext()
+    try:
+        with transaction.atomic():
+            # Lock the parent row so two writers can't take the same number.
+            CycleReport.objects.select_for_update().get(pk=cycle_report.pk)
+            previous = (
+                Version.objects.filter(cycle_report=cycle_report, phase=phase).order_by("-number").first()
+            )
+            if previous and previous.status == VersionStatus.APPROVED:
+                raise ConflictError(f"{previous} is already approved; the phase is closed.")
+            if previous and previous.status in (VersionStatus.DRAFT, VersionStatus.SUBMITTED):
+                version_set_status(version=previous, status=VersionStatus.SUPERSEDED, actor=author,
+                                   context=workflow.as_dict())
+            version = Version.objects.create(
+                cycle_report=cycle_report,
+                phase=phase,
+                number=(previous.number + 1) if previous else 1,
+                parent=previous,
+                author=author,
+                notes=notes,
+                request_id=request_id,
+                workflow_id=workflow.workflow_id,
+                workflow_run_id=workflow.run_id,
+                workflow_step=workflow.step or phase,
+                activity_name=workflow.activity,
+            )
+            VersionItem.objects.bulk_create(
+                VersionItem(version=version, key=key, data=data) for key, data in items
+            )
+            audit_record(actor=author, action="version.create", obj=version,
+                         after={"number": version.number, "items": len(items)}, context=workflow.as_dict())
+            if submit:
+                version_set_status(version=version, status=VersionStatus.SUBMITTED, actor=author,
+                                   context=workflow.as_dict())
+    except IntegrityError:
+        # A concurrent call with the same request id won the race: return its version.
+        if request_id is not None:
+            existing = Version.objects.filter(request_id=request_id).first()
+            if existing:
+                return existing
+        raise
+    return version
+
+
+def version_decide(
+    *,
+    version: Version,
+    user,
+    approve: bool,
+    notes: str = "",
+    request_id: uuid.UUID | str | None = None,
+    workflow: WorkflowContext | None = None,
+) -> Approval:
+    """Record the approver's decision on a submitted version (idempotent by request id).
+
+    Permission to decide is checked by the caller (cycles.permissions.can_approve)
+    before the decision is accepted; this re-checks the state.
+    """
+    if request_id is not None:
+        existing = Approval.objects.filter(request_id=request_id).first()
+        if existing:
+            return existing
+    if not approve and not notes.strip():
+        raise ApplicationError("Say what needs to change: notes are required when sending a version back.")
+    if version.author_id == user.pk:
+        raise PermissionDeniedError("Nobody approves their own version.")
+    workflow = workflow or WorkflowContext()
+    with transaction.atomic():
+        version = Version.objects.select_for_update().get(pk=version.pk)
+        if version.status != VersionStatus.SUBMITTED:
+            raise ConflictError(f"{version} is not waiting for a decision.")
+        decision = Approval.Decision.APPROVED if approve else Approval.Decision.CHANGES_REQUESTED
+        approval = Approval.objects.create(
+            version=version, decision=decision, notes=notes, decided_by=user,
+            request_id=request_id, workflow_id=workflow.workflow_id,
+        )
+        version_set_status(
+            version=version,
+            status=VersionStatus.APPROVED if approve else VersionStatus.CHANGES_REQUESTED,
+            actor=user,
+            context={**workflow.as_dict(), "notes": notes},
+        )
+    return approval
+
+
+def version_item_decide(*, item: VersionItem, user, approve: bool, note: str = "") -> VersionItem:
+    """Approve or reject one item (a sample) of a submitted version."""
+    with transaction.atomic():
+        item = VersionItem.objects.select_for_update().select_related("version").get(pk=item.pk)
+        if item.version.status != VersionStatus.SUBMITTED:
+            raise ConflictError(f"{item.version} is not waiting for a decision.")
+        if not approve and not note.strip():
+            raise ApplicationError(f"Say why {item.key} is rejected.")
+        before = {"decision": item.decision}
+        item.decision = VersionItem.Decision.APPROVED if approve else VersionItem.Decision.REJECTED
+        item.decision_note = note
+        item.decided_by = user
+        item.decided_at = timezone.now()
+        item.save(update_fields=["decision", "decision_note", "decided_by", "decided_at"])
+        audit_record(actor=user, action="version_item.decide", obj=item, before=before,
+                     after={"decision": item.decision, "note": note})
+    return item

@@ -1,0 +1,97 @@
+"""manage.py run_temporal_worker: run the Temporal worker (and the decision outbox)."""
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import signal
+import threading
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+logger = logging.getLogger("workflows.worker")
+
+
+class Command(BaseCommand):
+    help = "Run a Temporal worker for Synapse's workflows and activities. Ctrl-C or SIGTERM stops it cleanly."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--task-queue", default=settings.TEMPORAL_TASK_QUEUE)
+        parser.add_argument(
+            "--max-concurrent-activities", type=int, default=settings.TEMPORAL_WORKER_MAX_ACTIVITIES,
+            help="Activities run at once; also the size of the activity thread pool.",
+        )
+        parser.add_argument("--connect-retries", type=int, default=60,
+                            help="Seconds to keep trying to reach the Temporal server at start.")
+        parser.add_argument("--graceful-shutdown", type=float, default=30.0,
+                            help="Seconds running activities get to finish after SIGTERM/SIGINT.")
+        parser.add_argument("--outbox-interval", type=float, default=5.0,
+                            help="Seconds between deliveries of decisions stored while Temporal was down.")
+
+    def handle(self, *args, **options):
+        logging.getLogger("workflows").setLevel(logging.INFO)
+        try:
+            asyncio.run(self._run(options))
+        except ConnectionError as err:
+            self.stderr.write(f"run_temporal_worker: {err}")
+            raise SystemExit(2) from err
+
+    async def _connect(self, retries: int):
+        from workflows.temporal.client import connect
+
+        for attempt in range(retries + 1):
+            try:
+                return await connect()
+            except RuntimeError as err:
+                if attempt == retries:
+                    raise ConnectionError(f"Temporal at {settings.TEMPORAL_ADDRESS} is unreachable: {err}") from err
+                if attempt == 0:
+                    logger.info("waiting for Temporal at %s ...", settings.TEMPORAL_ADDRESS)
+                await asyncio.sleep(1)
+
+    async def _run(self, options):
+        from workflows.temporal.worker import build_worker
+
+        client = await self._connect(options["connect_retries"])
+        worker, executor = build_worker(
+            client,
+            task_queue=options["task_queue"],
+            max_concurrent_activities=options["max_concurrent_activities"],
+            graceful_shutdown_timeout=datetime.timedelta(seconds=options["graceful_shutdown"]),
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+
+        outbox_stop = threading.Event()
+        outbox = threading.Thread(
+            target=_outbox_loop, args=(outbox_stop, options["outbox_interval"]), name="decision-outbox", daemon=True
+        )
+        outbox.start()
+        self.stdout.write(
+            f"Worker on {settings.TEMPORAL_ADDRESS} namespace={settings.TEMPORAL_NAMESPACE} "
+            f"task_queue={options['task_queue']} max_concurrent_activities={options['max_concurrent_activities']}"
+        )
+        async with worker:
+            await stop.wait()
+            self.stdout.write("Stopping: finishing running activities...")
+        outbox_stop.set()
+        executor.shutdown(wait=True)
+        self.stdout.write("Worker stopped.")
+
+
+def _outbox_loop(stop: threading.Event, interval: float) -> None:
+    from django.db import close_old_connections
+
+    from workflows.services import decisions_deliver_pending
+
+    while not stop.wait(interval):
+        close_old_connections()
+        try:
+            decisions_deliver_pending()
+        except Exception:
+            logger.exception("decision outbox failed; will retry")
+        finally:
+            close_old_connections()

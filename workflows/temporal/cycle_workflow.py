@@ -1,0 +1,85 @@
+"""The parent workflow of a test cycle: one child workflow per report."""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ChildWorkflowError
+
+from workflows.temporal import retry
+from workflows.temporal.contracts import (
+    CYCLE_WORKFLOW_TYPE,
+    ActivityName,
+    CycleWorkflowInput,
+    CycleWorkflowResult,
+    ReportWorkflowInput,
+    ReportWorkflowResult,
+    SetCycleStatusInput,
+    WorkflowFinishedResult,
+    report_workflow_id,
+)
+from workflows.temporal.report_workflow import ReportTestWorkflow
+
+
+@workflow.defn(name=CYCLE_WORKFLOW_TYPE)
+class TestCycleWorkflow:
+    """Starts a ReportTestWorkflow per report (id cycle-<cycle>-report-<report>),
+    waits for all of them and records how the cycle ended.
+
+    Query:
+      reports -> {report workflow id: status so far}.
+    A child that fails does not stop its siblings; the cycle then ends failed.
+    Cancelling the cycle cancels every child and marks the cycle cancelled.
+    """
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        self._statuses: dict[str, str] = {}
+
+    async def _set_status(self, inp: CycleWorkflowInput, status: str) -> None:
+        await workflow.execute_activity(
+            ActivityName.SET_CYCLE_STATUS,
+            SetCycleStatusInput(cycle_id=inp.cycle_id, status=status),
+            result_type=WorkflowFinishedResult,
+            start_to_close_timeout=timedelta(seconds=inp.activity_timeout_seconds),
+            retry_policy=retry.DATABASE,
+        )
+
+    async def _run_child(self, inp: CycleWorkflowInput, ref) -> ReportWorkflowResult | None:
+        child_id = report_workflow_id(inp.cycle_id, ref.report_id)
+        self._statuses[child_id] = "running"
+        try:
+            result = await workflow.execute_child_workflow(
+                ReportTestWorkflow.run,
+                ReportWorkflowInput(
+                    cycle_id=inp.cycle_id,
+                    cycle_report_id=ref.cycle_report_id,
+                    report_id=ref.report_id,
+                    skip_phases=list(inp.skip_phases),
+                    phase_settings=dict(inp.phase_settings),
+                    last_phase=inp.last_phase,
+                    activity_timeout_seconds=inp.activity_timeout_seconds,
+                ),
+                id=child_id,
+            )
+        except ChildWorkflowError as err:
+            self._statuses[child_id] = f"failed: {err.cause or err}"
+            return None
+        self._statuses[child_id] = result.status
+        return result
+
+    @workflow.run
+    async def run(self, inp: CycleWorkflowInput) -> CycleWorkflowResult:
+        try:
+            results = await asyncio.gather(*(self._run_child(inp, ref) for ref in inp.cycle_reports))
+        except asyncio.CancelledError:
+            await self._set_status(inp, "cancelled")
+            raise
+        await self._set_status(inp, "completed" if all(results) else "failed")
+        return CycleWorkflowResult(cycle_id=inp.cycle_id, report_statuses=dict(self._statuses))
+
+    @workflow.query
+    def reports(self) -> dict[str, str]:
+        return dict(self._statuses)

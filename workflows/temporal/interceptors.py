@@ -1,0 +1,78 @@
+"""Worker interceptor: database hygiene and tracking around every sync activity.
+
+A worker never passes through Django's request cycle, so nothing else closes
+connections that the database dropped or that outlived CONN_MAX_AGE; without
+this, a worker that idled overnight fails its first activity of the morning.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import time
+
+from django.db import close_old_connections
+from temporalio import activity
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+logger = logging.getLogger("workflows.activity")
+
+
+def _tracked(fn):
+    def run(*args):
+        from workflows import tracking
+
+        info = activity.info()
+        inp = args[0] if args else None
+        close_old_connections()
+        started = time.monotonic()
+        step = None
+        try:
+            try:
+                step = tracking.step_started(info, inp)
+            except Exception:
+                logger.exception("tracking failed for %s", info.activity_type)
+            try:
+                result = fn(*args)
+            except BaseException as err:
+                logger.warning(
+                    "activity %s workflow=%s attempt=%d failed in %dms: %s",
+                    info.activity_type, info.workflow_id, info.attempt,
+                    (time.monotonic() - started) * 1000, err,
+                )
+                if step is not None:
+                    try:
+                        # The retry policy lives in the workflow; the worker knows only
+                        # that a non-retryable error is the last attempt.
+                        tracking.step_failed(step, err, final=bool(getattr(err, "non_retryable", False)))
+                    except Exception:
+                        logger.exception("tracking failed for %s", info.activity_type)
+                raise
+            logger.info(
+                "activity %s workflow=%s attempt=%d ok in %dms",
+                info.activity_type, info.workflow_id, info.attempt, (time.monotonic() - started) * 1000,
+            )
+            if step is not None:
+                try:
+                    tracking.step_finished(step, result)
+                except Exception:
+                    logger.exception("tracking failed for %s", info.activity_type)
+            return result
+        finally:
+            close_old_connections()
+
+    return run
+
+
+class _ActivityInbound(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput):
+        if not inspect.iscoroutinefunction(input.fn):
+            input = dataclasses.replace(input, fn=_tracked(input.fn))
+        return await super().execute_activity(input)
+
+
+class TrackingInterceptor(Interceptor):
+    """Registered on every worker (see workflows.temporal.worker.build_worker)."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _ActivityInbound(next)

@@ -1,0 +1,36 @@
+"""Building the worker: every workflow, every activity, the interceptor, a thread pool."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from workflows.temporal.activities import ALL_ACTIVITIES
+from workflows.temporal.cycle_workflow import TestCycleWorkflow
+from workflows.temporal.interceptors import TrackingInterceptor
+from workflows.temporal.report_workflow import ReportTestWorkflow
+
+WORKFLOWS = [TestCycleWorkflow, ReportTestWorkflow]
+
+
+def build_worker(
+    client: Client, *, task_queue: str, max_concurrent_activities: int = 10, activities=None, **kwargs
+) -> tuple[Worker, ThreadPoolExecutor]:
+    """A worker for `task_queue`; the caller shuts the executor down after the worker stops.
+
+    The pool has as many threads as concurrent activities, so an activity never
+    waits for a thread while holding a task slot.
+    """
+    executor = ThreadPoolExecutor(max_workers=max_concurrent_activities, thread_name_prefix="activity")
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=ALL_ACTIVITIES if activities is None else activities,
+        activity_executor=executor,
+        max_concurrent_activities=max_concurrent_activities,
+        interceptors=[TrackingInterceptor()],
+        **kwargs,
+    )
+    return worker, executor

