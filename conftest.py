@@ -6,7 +6,17 @@ from django.contrib.auth.models import Group
 
 from synapse.roles import Role
 
+# The Temporal fixtures: `temporal_harness` (the dev server, once per session)
+# and `temporal` (settings pointed at it, a worker on a fresh task queue).
+pytest_plugins = ["workflows.testing"]
+
 PASSWORD = "pass-for-tests-123"
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness costs seconds per test for nothing here.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -16,7 +26,8 @@ def make_user(db, django_user_model):
             username=username, password=PASSWORD, email=f"{username}@example.com", **extra
         )
         for role in roles:
-            user.groups.add(Group.objects.get(name=role))
+            # get_or_create: transactional tests flush the groups the migration made.
+            user.groups.add(Group.objects.get_or_create(name=role)[0])
         return user
 
     return make

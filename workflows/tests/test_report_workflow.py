@@ -47,7 +47,7 @@ from workflows.temporal.contracts import (
 )
 from workflows.temporal.cycle_workflow import TestCycleWorkflow
 from workflows.temporal.report_workflow import ReportTestWorkflow
-from workflows.tests.conftest import TEST_SERVER
+from workflows.testing import TEST_SERVER
 
 pytestmark = pytest.mark.temporal
 

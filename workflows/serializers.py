@@ -1,0 +1,37 @@
+"""API shapes of the workflow actions: start, cancel, status, and a decision's outcome."""
+from rest_framework import serializers
+
+from workflows.temporal.contracts import PHASE_ORDER
+
+
+class WorkflowStartSerializer(serializers.Serializer):
+    """Seed 001's body: {"report_ids": [1, 2, 3], "skip_phases": []}; both optional."""
+
+    report_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, allow_null=True, default=None,
+        help_text="Report ids of the cycle to run; all of the cycle's reports when left out.",
+    )
+    skip_phases = serializers.ListField(
+        child=serializers.ChoiceField(choices=PHASE_ORDER), required=False, default=list,
+        help_text="Phases to skip, on top of the cycle configuration's skip_phases.",
+    )
+
+    def validate_report_ids(self, value):
+        if value is not None and not value:
+            raise serializers.ValidationError("Give at least one report id, or leave report_ids out for all.")
+        return value
+
+
+class WorkflowCancelSerializer(serializers.Serializer):
+    reason = serializers.CharField(allow_blank=True, required=False, default="", max_length=1000)
+
+
+class DecisionOutcomeSerializer(serializers.Serializer):
+    """What became of a decision sent to a workflow (workflows.services.DecisionOutcome)."""
+
+    delivered = serializers.BooleanField()
+    message = serializers.CharField()
+    decision_id = serializers.UUIDField(source="decision.id")
+    status = serializers.CharField(source="decision.status")
+    version_id = serializers.IntegerField(source="result.version_id", allow_null=True, default=None)
+    version_number = serializers.IntegerField(source="result.version_number", allow_null=True, default=None)
