@@ -1,3 +1,14 @@
+"""Routes of the versioning API under /api/v1/."""
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list = []
+from versioning import api
+
+router = SimpleRouter()
+router.register("versions", api.VersionViewSet, basename="api-version")
+router.register("approvals", api.ApprovalViewSet, basename="api-approval")
+
+urlpatterns = [
+    path("versions/<int:pk>/decide/", api.VersionDecideApi.as_view(), name="api-version-decide"),
+    *router.urls,
+]

@@ -151,6 +151,19 @@ def version_decide(
         version = Version.objects.select_for_update().get(pk=version.pk)
         if version.status != VersionStatus.SUBMITTED:
             raise ConflictError(f"{version} is not waiting for a decision.")
+        if approve:
+            rejected = list(
+                version.items.filter(decision=VersionItem.Decision.REJECTED).values_list("key", flat=True)
+            )
+            if rejected:
+                raise ConflictError(
+                    f"{len(rejected)} item(s) are rejected ({', '.join(rejected[:5])}): send the version back "
+                    "so they can be replaced."
+                )
+            # Approving the whole version approves every item nobody decided on one by one.
+            version.items.filter(decision=VersionItem.Decision.PENDING).update(
+                decision=VersionItem.Decision.APPROVED, decided_by=user, decided_at=timezone.now()
+            )
         decision = Approval.Decision.APPROVED if approve else Approval.Decision.CHANGES_REQUESTED
         approval = Approval.objects.create(
             version=version, decision=decision, notes=notes, decided_by=user,

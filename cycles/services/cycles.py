@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from cycles.exceptions import ApplicationError, ConflictError, PermissionDeniedError
-from cycles.models import LOB, CycleReport, Phase, Report, TestCycle, default_cycle_configuration
+from cycles.models import LOB, CycleReport, Phase, PhaseState, Report, TestCycle, default_cycle_configuration
 from cycles.permissions import can_create_cycle, can_manage_cycle
 from synapse.audit import audit_record, snapshot
 from synapse.roles import Role, has_role
@@ -165,6 +165,11 @@ def cycle_report_enter_phase(
     with transaction.atomic():
         cycle_report = CycleReport.objects.select_for_update().get(pk=cycle_report_id)
         previous = cycle_report.phase
+        PhaseState.objects.get_or_create(
+            cycle_report=cycle_report,
+            phase=phase,
+            defaults={"status": PhaseState.Status.SKIPPED if skipped else PhaseState.Status.ACTIVE},
+        )
         if skipped:
             if phase in cycle_report.skipped_phases:
                 return previous, cycle_report
@@ -181,6 +186,22 @@ def cycle_report_enter_phase(
         audit_record(actor=None, action="cycle_report.enter_phase", obj=cycle_report,
                      before={"phase": previous}, after={"phase": phase}, context=context)
     return previous, cycle_report
+
+
+def cycle_report_complete_phase(*, cycle_report_id: int, phase: str, context: dict | None = None) -> PhaseState:
+    """Mark a phase of the cycle report completed (idempotent)."""
+    with transaction.atomic():
+        state, _ = PhaseState.objects.select_for_update().get_or_create(
+            cycle_report_id=cycle_report_id, phase=phase
+        )
+        if state.status == PhaseState.Status.COMPLETED:
+            return state
+        state.status = PhaseState.Status.COMPLETED
+        state.completed_at = timezone.now()
+        state.save(update_fields=["status", "completed_at"])
+        audit_record(actor=None, action="cycle_report.complete_phase", obj=state.cycle_report,
+                     after={"phase": phase}, context=context)
+    return state
 
 
 def cycle_report_finish(*, cycle_report_id: int, status: str, context: dict | None = None) -> CycleReport:

@@ -151,6 +151,11 @@ def test_item_decisions_only_while_submitted(version, users):
     version_item_decide(item=item, user=users["owner"], approve=False, note="Outside the period")
     item.refresh_from_db()
     assert item.decision == VersionItem.Decision.REJECTED
+    with pytest.raises(ConflictError, match="rejected"):
+        version_decide(version=version, user=users["owner"], approve=True)
+    version_item_decide(item=item, user=users["owner"], approve=True)
     version_decide(version=version, user=users["owner"], approve=True)
+    # Approving the set approves the items nobody decided on one by one.
+    assert set(version.items.values_list("decision", flat=True)) == {VersionItem.Decision.APPROVED}
     with pytest.raises(ConflictError):
         version_item_decide(item=item, user=users["owner"], approve=True)

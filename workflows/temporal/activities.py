@@ -13,6 +13,7 @@ import functools
 import time
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from temporalio import activity
 from temporalio.exceptions import ApplicationError as TemporalApplicationError
 
@@ -116,8 +117,9 @@ def planning_draft_attributes(inp: DraftAttributesInput) -> DraftAttributesResul
 
     try:
         provider, created, updated = attributes_draft(cycle_report_id=inp.cycle_report_id)
-    except LLMBadResponseError as err:
-        raise TemporalApplicationError(str(err), type="LLMBadResponseError", non_retryable=True) from err
+    except (LLMBadResponseError, ImproperlyConfigured) as err:
+        # A bad answer or a missing key: asking again gives the same result.
+        raise TemporalApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err
     return DraftAttributesResult(
         cycle_report_id=inp.cycle_report_id, provider=provider, created=created, updated=updated
     )

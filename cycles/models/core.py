@@ -187,6 +187,28 @@ class CycleReport(models.Model):
         return f"{self.report} in {self.cycle}"
 
 
+class PhaseState(models.Model):
+    """Where each phase of a cycle report stands; parallel phases are active together."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        COMPLETED = "completed", "Completed"
+        SKIPPED = "skipped", "Skipped"
+
+    cycle_report = models.ForeignKey(CycleReport, on_delete=models.CASCADE, related_name="phase_states")
+    phase = models.CharField(max_length=40, choices=Phase.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    started_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["cycle_report", "started_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["cycle_report", "phase"], name="uniq_phase_state")]
+
+    def __str__(self):
+        return f"{self.get_phase_display()}: {self.get_status_display()}"
+
+
 class Attribute(models.Model):
     """A report attribute under test: the Planning phase's working draft."""
 

@@ -1,0 +1,72 @@
+"""Sample sizes and sample selection for the Sample Selection phase.
+
+Pure functions on numbers and polars DataFrames, with no Django, so services,
+activities and the benchmark call the same code. Errors are ValueError with a
+message meant for the tester; the calling service turns them into an
+ApplicationError.
+"""
+from cycles.sampling.selection import (
+    MANUAL,
+    RANDOM,
+    RISK_BASED,
+    ROW_INDEX_COLUMN,
+    STRATIFIED,
+    SelectedSample,
+    Selection,
+    StratumAllocation,
+    allocate_proportional,
+    combine,
+    new_seed,
+    select_manual,
+    select_random,
+    select_risk_based,
+    select_stratified,
+    with_row_index,
+)
+from cycles.sampling.size import (
+    AICPA_METHOD,
+    DEFAULT_FREQUENCY_TABLE,
+    FREQUENCIES,
+    FREQUENCY_LABELS,
+    FREQUENCY_METHOD,
+    MAX_SAMPLE_SIZE,
+    OVERRIDE_METHOD,
+    RISK_LEVELS,
+    SampleSizeResult,
+    attribute_sample_size,
+    frequency_sample_size,
+    override_sample_size,
+    upper_deviation_limit,
+)
+
+__all__ = [
+    "AICPA_METHOD",
+    "DEFAULT_FREQUENCY_TABLE",
+    "FREQUENCIES",
+    "FREQUENCY_LABELS",
+    "FREQUENCY_METHOD",
+    "MANUAL",
+    "MAX_SAMPLE_SIZE",
+    "OVERRIDE_METHOD",
+    "RANDOM",
+    "RISK_BASED",
+    "RISK_LEVELS",
+    "ROW_INDEX_COLUMN",
+    "STRATIFIED",
+    "SampleSizeResult",
+    "SelectedSample",
+    "Selection",
+    "StratumAllocation",
+    "allocate_proportional",
+    "attribute_sample_size",
+    "combine",
+    "frequency_sample_size",
+    "new_seed",
+    "override_sample_size",
+    "select_manual",
+    "select_random",
+    "select_risk_based",
+    "select_stratified",
+    "upper_deviation_limit",
+    "with_row_index",
+]

@@ -1,0 +1,102 @@
+"""The versioning API: versions (with items and diffs), the owner's decision, approvals.
+
+Versions and approvals are visible exactly when their cycle report is
+(cycles.selectors.cycle_reports_visible_to), so someone else's version is a 404.
+"""
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cycles.api import apply_query_filters, decision_response, query_choice, query_int
+from cycles.exceptions import NotFoundError
+from cycles.models import Phase
+from cycles.selectors import cycle_reports_visible_to
+from synapse.authentication import API_AUTHENTICATION_CLASSES
+from versioning.models import Approval, Version, VersionStatus
+from versioning.selectors import version_diff, version_previous
+from versioning.serializers import (
+    ApprovalSerializer,
+    VersionDecideSerializer,
+    VersionDetailSerializer,
+    VersionSerializer,
+    version_diff_data,
+)
+from workflows.services import workflow_decide_version
+
+
+def versions_visible_to(*, user):
+    return Version.objects.filter(cycle_report__in=cycle_reports_visible_to(user=user)).select_related(
+        "author", "approval", "approval__decided_by"
+    )
+
+
+class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Versions of phase artifacts; retrieve includes the items. Filters: ?cycle_report=, ?phase=, ?status=."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+
+    def get_serializer_class(self):
+        return VersionSerializer if self.action == "list" else VersionDetailSerializer
+
+    def get_queryset(self):
+        qs = versions_visible_to(user=self.request.user).order_by("cycle_report", "phase", "-number")
+        if self.action != "list":
+            qs = qs.prefetch_related("items", "items__decided_by")
+        return apply_query_filters(
+            qs,
+            self.request,
+            {
+                "cycle_report": ("cycle_report_id", query_int),
+                "phase": ("phase", query_choice(Phase.values)),
+                "status": ("status", query_choice(VersionStatus.values)),
+            },
+        )
+
+    @action(detail=True, methods=["get"])
+    def diff(self, request, pk=None):
+        """What changed since the previous version of the same phase (its parent, else number - 1)."""
+        version = self.get_object()
+        previous = version_previous(version=version)
+        return Response(version_diff_data(version_diff(old=previous, new=version)))
+
+
+class VersionDecideApi(APIView):
+    """POST {approve, notes}: the report owner approves a submitted version or sends it back.
+
+    200 when the workflow took the decision, 202 when Temporal is unreachable
+    and the decision is stored to be delivered when it is back.
+    """
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+
+    def post(self, request, pk: int):
+        version = versions_visible_to(user=request.user).select_related("cycle_report__report", "cycle_report__cycle")
+        version = version.filter(pk=pk).first()
+        if version is None:
+            raise NotFoundError("No such version among the reports you can see.")
+        data = VersionDecideSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = workflow_decide_version(user=request.user, version=version, **data.validated_data)
+        return decision_response(outcome)
+
+
+class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Decisions on versions of the reports the user can see. Filters: ?cycle_report=, ?phase=, ?decision=."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = ApprovalSerializer
+
+    def get_queryset(self):
+        qs = Approval.objects.filter(
+            version__cycle_report__in=cycle_reports_visible_to(user=self.request.user)
+        ).select_related("version", "decided_by")
+        return apply_query_filters(
+            qs,
+            self.request,
+            {
+                "cycle_report": ("version__cycle_report_id", query_int),
+                "phase": ("version__phase", query_choice(Phase.values)),
+                "decision": ("decision", query_choice(Approval.Decision.values)),
+            },
+        )

@@ -1,0 +1,147 @@
+"""Pages of versions: the approval screen (items, diff to the previous version, decision) and history."""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from cycles.exceptions import NotFoundError
+from cycles.forms import VersionDecisionForm
+from cycles.models import Phase
+from cycles.permissions import can_approve
+from cycles.selectors import cycle_report_get
+from cycles.views import phase_url, refuse
+from synapse.audit import audit_events_for
+from synapse.exceptions import ApplicationError
+from versioning.models import Version, VersionStatus
+from versioning.selectors import version_diff, version_previous, version_with_items, versions_for
+from workflows.services import workflow_decide_version
+
+AUDIT_LIMIT = 50
+
+
+def _visible_version_or_404(user, pk: int) -> Version:
+    """The version if the user may see its report; 404 otherwise, so no existence leaks."""
+    try:
+        version = version_with_items(pk=pk)
+        # Re-read the cycle report through the user's scope: it checks visibility and loads what the page shows.
+        version.cycle_report = cycle_report_get(user=user, pk=version.cycle_report_id)
+    except (Version.DoesNotExist, NotFoundError):
+        raise Http404("No such version.") from None
+    return version
+
+
+def _may_decide(user, version: Version) -> bool:
+    return (
+        version.status == VersionStatus.SUBMITTED
+        and version.author_id != user.pk
+        and can_approve(user, version.cycle_report, version.phase)
+    )
+
+
+def _item_rows(version: Version, diff) -> tuple[list[str], list[dict]]:
+    """The version's items as table rows, each cell marked when it changed since the previous version."""
+    items = list(version.items.all())
+    columns: list[str] = []
+    for item in items:
+        for name in item.data:
+            if name not in columns:
+                columns.append(name)
+    added = {item.key for item in diff.added}
+    changed = {change.key: change.fields for change in diff.changed}
+    rows = []
+    for item in items:
+        fields = changed.get(item.key, {})
+        rows.append(
+            {
+                "item": item,
+                "state": "added" if item.key in added else "changed" if fields else "",
+                "cells": [
+                    {"value": item.data.get(name), "changed": name in fields,
+                     "old": fields[name][0] if name in fields else None}
+                    for name in columns
+                ],
+            }
+        )
+    return columns, rows
+
+
+def _approval_context(request, version: Version, form: VersionDecisionForm | None = None) -> dict:
+    previous = version_previous(version=version)
+    diff = version_diff(old=previous, new=version)
+    columns, rows = _item_rows(version, diff)
+    may_decide = _may_decide(request.user, version)
+    approval = getattr(version, "approval", None) if version.status in (
+        VersionStatus.APPROVED, VersionStatus.CHANGES_REQUESTED
+    ) else None
+    return {
+        "version": version,
+        "cycle_report": version.cycle_report,
+        "cycle": version.cycle_report.cycle,
+        "previous": previous,
+        "diff": diff,
+        "columns": columns,
+        "rows": rows,
+        "approval": approval,
+        "may_decide": may_decide,
+        "form": (form or VersionDecisionForm()) if may_decide else None,
+        "phase_url": phase_url(version.cycle_report, version.phase),
+        "audit_events": audit_events_for(version)[:AUDIT_LIMIT],
+    }
+
+
+@login_required
+@require_GET
+def version_detail(request, pk: int):
+    """The approval screen: everyone who can see the report sees it; approvers also decide here."""
+    version = _visible_version_or_404(request.user, pk)
+    return render(request, "versioning/version_detail.html", _approval_context(request, version))
+
+
+@login_required
+@require_POST
+def version_decide(request, pk: int):
+    version = _visible_version_or_404(request.user, pk)
+    if not can_approve(request.user, version.cycle_report, version.phase):
+        return refuse(request, "Only the report's owner (or a configured approver) decides on its versions.")
+    form = VersionDecisionForm(request.POST)
+    if not form.is_valid():
+        return render(request, "versioning/version_detail.html", _approval_context(request, version, form))
+    try:
+        outcome = workflow_decide_version(
+            user=request.user, version=version, approve=form.approve, notes=form.cleaned_data["notes"]
+        )
+    except ApplicationError as err:
+        messages.error(request, err.message)
+    else:
+        if outcome.delivered:
+            messages.success(request, outcome.message)
+        else:
+            messages.warning(request, outcome.message)
+    return redirect("versioning:version-detail", pk=version.pk)
+
+
+@login_required
+@require_GET
+def version_history(request, pk: int, phase: str):
+    try:
+        cycle_report = cycle_report_get(user=request.user, pk=pk)
+    except NotFoundError:
+        raise Http404("No such report in a cycle you can see.") from None
+    if phase not in Phase.values:
+        raise Http404("No such phase.")
+    versions = list(versions_for(cycle_report=cycle_report, phase=phase).prefetch_related("items"))
+    return render(
+        request,
+        "versioning/version_history.html",
+        {
+            "cycle_report": cycle_report,
+            "cycle": cycle_report.cycle,
+            "phase": phase,
+            "phase_label": Phase(phase).label,
+            "versions": versions,
+            "phase_url": phase_url(cycle_report, phase),
+        },
+    )
