@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -13,3 +14,6 @@ urlpatterns = [
     path("", include("versioning.urls")),
     path("", include("workflows.urls")),
 ]
+
+# Static files in development (DEBUG only); production serves them from STATIC_ROOT (see docs/operators.md).
+urlpatterns += staticfiles_urlpatterns()

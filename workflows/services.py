@@ -30,21 +30,27 @@ from cycles.services.cycles import cycle_mark_started
 from synapse.audit import audit_record
 from synapse.exceptions import ApplicationError, ConflictError, PermissionDeniedError, ServiceUnavailableError
 from versioning.models import Version
-from workflows.models import WorkflowDecision
+from workflows.models import WorkflowAlert, WorkflowDecision
 from workflows.temporal.client import TemporalUnavailable, bridge
 from workflows.temporal.contracts import (
     PHASE_ORDER,
     QUERY_STATUS,
     REVIEWED_PHASES,
+    UPDATE_COMPLETE_DATA_OWNERS,
     UPDATE_DECIDE_VERSION,
     UPDATE_REGISTER_POPULATION,
+    UPDATE_REQUEST_REVIEWED,
+    UPDATE_REQUEST_SUBMITTED,
     UPDATE_SUBMIT_VERSION,
+    CompleteDataOwnersInput,
     CycleReportRef,
     CycleWorkflowInput,
     DecideVersionInput,
     PhaseSettings,
     RegisterPopulationInput,
     ReportStatus,
+    RequestEventInput,
+    RequestSchedule,
     SubmitVersionInput,
     UpdateResult,
     cycle_workflow_id,
@@ -61,6 +67,9 @@ UPDATE_INPUTS = {
     UPDATE_SUBMIT_VERSION: SubmitVersionInput,
     UPDATE_DECIDE_VERSION: DecideVersionInput,
     UPDATE_REGISTER_POPULATION: RegisterPopulationInput,
+    UPDATE_COMPLETE_DATA_OWNERS: CompleteDataOwnersInput,
+    UPDATE_REQUEST_SUBMITTED: RequestEventInput,
+    UPDATE_REQUEST_REVIEWED: RequestEventInput,
 }
 # RPC failures that mean "not reachable now", as opposed to "refused".
 UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
@@ -106,6 +115,17 @@ def _phase_settings(cycle: TestCycle) -> dict[str, PhaseSettings]:
     }
 
 
+def _schedule(cycle: TestCycle) -> RequestSchedule:
+    config = cycle.configuration or {}
+    default = RequestSchedule()
+    return RequestSchedule(
+        due_days=int(config.get("rfi_due_days", default.due_days)),
+        reminder_days_before=[int(d) for d in config.get("reminder_days_before", default.reminder_days_before)],
+        escalation_days_after=int(config.get("escalation_days_after", default.escalation_days_after)),
+        data_owner_sla_days=int(config.get("data_owner_sla_days", default.data_owner_sla_days)),
+    )
+
+
 def workflow_start(
     *, user, cycle: TestCycle, report_ids: list[int] | None = None, skip_phases: list[str] | None = None
 ) -> StartResult:
@@ -138,6 +158,7 @@ def workflow_start(
         phase_settings=_phase_settings(cycle),
         started_by=user.pk,
         activity_timeout_seconds=settings.TEMPORAL_ACTIVITY_TIMEOUT,
+        schedule=_schedule(cycle),
     )
 
     async def start(client):
@@ -331,6 +352,66 @@ def workflow_register_population(*, user, population_file: PopulationFile) -> De
             decision_id=decision_id, population_file_id=population_file.pk, user_id=user.pk
         ),
     )
+
+
+def workflow_complete_data_owners(*, user, cycle_report: CycleReport) -> DecisionOutcome:
+    """The data executive has assigned an owner to every in-scope attribute."""
+    from cycles.permissions import is_admin
+    from synapse.roles import Role, has_role
+
+    if not (has_role(user, Role.DATA_EXECUTIVE) and cycle_report.report.lob.data_executive_id == user.pk) and not (
+        is_admin(user)
+    ):
+        raise PermissionDeniedError("Only the LOB's data executive can complete data owner identification.")
+    return _decide(
+        user=user,
+        cycle_report=cycle_report,
+        update_name=UPDATE_COMPLETE_DATA_OWNERS,
+        make_input=lambda decision_id: CompleteDataOwnersInput(decision_id=decision_id, user_id=user.pk),
+    )
+
+
+def workflow_request_submitted(*, user, request) -> DecisionOutcome:
+    """The data owner submitted the evidence of their request (stored by the service first)."""
+    if request.data_owner_id != user.pk:
+        raise PermissionDeniedError("Only the request's data owner can submit it.")
+    return _decide(
+        user=user,
+        cycle_report=request.cycle_report,
+        update_name=UPDATE_REQUEST_SUBMITTED,
+        make_input=lambda decision_id: RequestEventInput(
+            decision_id=decision_id, request_id=request.pk, user_id=user.pk
+        ),
+    )
+
+
+def workflow_request_reviewed(*, user, request) -> DecisionOutcome:
+    """The tester finished reviewing a request: accepted, or returned to the data owner."""
+    if not can_work_on(user, request.cycle_report):
+        raise PermissionDeniedError("Only the report's assigned tester reviews its evidence.")
+    return _decide(
+        user=user,
+        cycle_report=request.cycle_report,
+        update_name=UPDATE_REQUEST_REVIEWED,
+        make_input=lambda decision_id: RequestEventInput(
+            decision_id=decision_id, request_id=request.pk, user_id=user.pk
+        ),
+    )
+
+
+def alert_raise(
+    *, key: str, kind: str, message: str, cycle_report_id: int | None = None, severity: str = "warning"
+) -> WorkflowAlert:
+    """Record an alert once per key (activities call it; a retry doesn't duplicate it)."""
+    workflow_id = ""
+    if cycle_report_id:
+        workflow_id = CycleReport.objects.filter(pk=cycle_report_id).values_list("workflow_id", flat=True).first()
+    alert, _ = WorkflowAlert.objects.get_or_create(
+        key=key,
+        defaults={"kind": kind, "message": message, "severity": severity,
+                  "cycle_report_id": cycle_report_id, "workflow_id": workflow_id or ""},
+    )
+    return alert
 
 
 def decisions_deliver_pending(*, limit: int = 100) -> int:

@@ -2,28 +2,49 @@
 from __future__ import annotations
 
 from cycles.exceptions import ApplicationError, PhaseLockedError
-from cycles.models import Attribute, CycleReport, Phase
+from cycles.models import Attribute, CycleReport, Phase, Sample, SamplingPlan
 
 
-def phase_is_editable(cycle_report: CycleReport, phase: str) -> bool:
-    """Working data can change while the report is in the phase and no version of it awaits or has approval."""
+def phase_is_active(cycle_report: CycleReport, phase: str) -> bool:
+    """The phase is running now (two phases are, during the parallel step)."""
+    from cycles.models import PhaseState
+
+    state = PhaseState.objects.filter(cycle_report=cycle_report, phase=phase).values_list("status", flat=True).first()
+    if state is None:
+        # Reports moved by hand (fixtures, data from before phase states) have only their current phase.
+        return cycle_report.phase == phase
+    return state == PhaseState.Status.ACTIVE
+
+
+def phase_lock_reason(cycle_report: CycleReport, phase: str) -> str | None:
+    """Why the phase's working data can't change now, or None when it can."""
     from versioning.models import VersionStatus
     from versioning.selectors import version_latest
 
-    if cycle_report.phase != phase:
-        return False
+    label = Phase(phase).label
+    if not phase_is_active(cycle_report, phase):
+        where = cycle_report.get_phase_display() or "not started"
+        return f"{label} data can change only while {label} is running; this report is in {where}."
     latest = version_latest(cycle_report=cycle_report, phase=phase)
-    return latest is None or latest.status not in (VersionStatus.SUBMITTED, VersionStatus.APPROVED)
+    if latest is not None and latest.status == VersionStatus.SUBMITTED:
+        return (
+            f"{label} version {latest.number} is submitted for approval; it can't change until the "
+            "report owner approves it or sends it back."
+        )
+    if latest is not None and latest.status == VersionStatus.APPROVED:
+        return f"{label} version {latest.number} is approved; it can't change."
+    return None
+
+
+def phase_is_editable(cycle_report: CycleReport, phase: str) -> bool:
+    """Working data can change while the phase runs and no version of it awaits or has approval."""
+    return phase_lock_reason(cycle_report, phase) is None
 
 
 def phase_require_editable(cycle_report: CycleReport, phase: str) -> None:
-    if cycle_report.phase != phase:
-        raise PhaseLockedError(
-            f"{cycle_report.report} is in {cycle_report.get_phase_display() or 'no phase yet'}, "
-            f"not {Phase(phase).label}."
-        )
-    if not phase_is_editable(cycle_report, phase):
-        raise PhaseLockedError(f"{Phase(phase).label} is submitted or approved; it can't change now.")
+    reason = phase_lock_reason(cycle_report, phase)
+    if reason:
+        raise PhaseLockedError(reason)
 
 
 def _planning_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
@@ -72,9 +93,42 @@ def _scoping_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
     ]
 
 
+def _sample_selection_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
+    samples = list(Sample.objects.filter(cycle_report=cycle_report).order_by("row_index"))
+    if not samples:
+        raise ApplicationError("Draw or pick samples before submitting Sample Selection.")
+    plan = SamplingPlan.objects.filter(cycle_report=cycle_report).select_related("population_file").first()
+    required = plan.sample_size if plan else 0
+    rows = plan.population_file.row_count if plan and plan.population_file else None
+    if rows is not None and rows < required:
+        # A population smaller than the size is tested in full.
+        required = rows
+    if len(samples) < required:
+        short = required - len(samples)
+        raise ApplicationError(
+            f"The plan calls for {required} samples but there are {len(samples)}: "
+            f"add {short} more before submitting."
+        )
+    return [
+        (
+            s.key,
+            {
+                "row_index": s.row_index,
+                "row_data": s.row_data,
+                "stratum": s.stratum,
+                "method": s.method,
+                "seed": s.seed,
+                "reason": s.reason,
+            },
+        )
+        for s in samples
+    ]
+
+
 ARTIFACT_BUILDERS = {
     Phase.PLANNING: _planning_items,
     Phase.SCOPING: _scoping_items,
+    Phase.SAMPLE_SELECTION: _sample_selection_items,
 }
 
 

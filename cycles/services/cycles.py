@@ -154,11 +154,14 @@ def cycle_set_status(*, cycle_id: int, status: str, context: dict | None = None)
 
 
 def cycle_report_enter_phase(
-    *, cycle_report_id: int, phase: str, skipped: bool = False, context: dict | None = None
+    *, cycle_report_id: int, phase: str, skipped: bool = False, set_current: bool = True,
+    context: dict | None = None,
 ) -> tuple[str, CycleReport]:
     """Move a cycle report into `phase` (or record it skipped). Returns (previous phase, cycle report).
 
-    Idempotent: entering the phase it is already in changes nothing.
+    With set_current=False (the second phase of a parallel step) the phase
+    becomes active but the report's current phase stays. Idempotent: entering
+    a phase again changes nothing.
     """
     if phase not in PHASE_VALUES:
         raise ApplicationError(f"Unknown phase {phase!r}.")
@@ -178,7 +181,7 @@ def cycle_report_enter_phase(
             audit_record(actor=None, action="cycle_report.skip_phase", obj=cycle_report,
                          after={"phase": phase}, context=context)
             return previous, cycle_report
-        if previous == phase:
+        if previous == phase or not set_current:
             return previous, cycle_report
         cycle_report.phase = phase
         cycle_report.status = CycleReport.Status.IN_PROGRESS

@@ -7,6 +7,7 @@ from cycles.exceptions import ApplicationError, ConflictError, NotFoundError, Pe
 from cycles.llm import LLMProvider, get_provider
 from cycles.models import Attribute, CycleReport, DataType, Phase
 from cycles.permissions import can_work_on
+from cycles.services.artifacts import phase_lock_reason
 from synapse.audit import audit_record, snapshot
 
 EDITABLE_FIELDS = ("name", "description", "data_type", "mandatory", "primary_key", "cde", "historical_issues",
@@ -17,22 +18,7 @@ AUDITED_FIELDS = [*EDITABLE_FIELDS, "source"]
 
 def _planning_lock_reason(cycle_report: CycleReport) -> str | None:
     """Why the attributes can't change now, or None when they can."""
-    from versioning.models import Version, VersionStatus
-
-    if cycle_report.phase != Phase.PLANNING:
-        where = Phase(cycle_report.phase).label if cycle_report.phase else "not started"
-        return f"Attributes can change only in the Planning phase; this report's phase is {where}."
-    latest = (
-        Version.objects.filter(cycle_report=cycle_report, phase=Phase.PLANNING).order_by("-number").first()
-    )
-    if latest is not None and latest.status == VersionStatus.SUBMITTED:
-        return (
-            f"Planning version {latest.number} is submitted for approval; attributes can't change "
-            "until the report owner approves it or sends it back."
-        )
-    if latest is not None and latest.status == VersionStatus.APPROVED:
-        return f"Planning version {latest.number} is approved; its attributes can't change."
-    return None
+    return phase_lock_reason(cycle_report, Phase.PLANNING)
 
 
 def planning_is_editable(cycle_report: CycleReport) -> bool:

@@ -116,7 +116,7 @@ def test_draft_keeps_an_attribute_the_tester_entered_first(planning, users):
 def test_draft_only_in_planning(cycle_report):
     cycle_report.phase = Phase.SCOPING
     cycle_report.save(update_fields=["phase"])
-    with pytest.raises(PhaseLockedError, match="only in the Planning phase"):
+    with pytest.raises(PhaseLockedError, match="only while Planning is running"):
         attributes_draft(cycle_report_id=cycle_report.pk)
     assert not Attribute.objects.exists()
 

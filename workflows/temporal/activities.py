@@ -19,7 +19,16 @@ from temporalio.exceptions import ApplicationError as TemporalApplicationError
 
 from synapse.exceptions import ApplicationError
 from workflows.temporal.contracts import (
+    Ack,
     ActivityName,
+    CreateRequestsInput,
+    DataOwnersCheck,
+    NotifyRequestInput,
+    PhaseInput,
+    ReportStatusInput,
+    RequestRef,
+    RequestsCreated,
+    RequestStatusInput,
     CreateVersionInput,
     DraftAttributesInput,
     DraftAttributesResult,
@@ -81,7 +90,8 @@ def cycle_report_enter_phase(inp: EnterPhaseInput) -> PhaseTransitionResult:
     from cycles.services.cycles import cycle_report_enter_phase as enter
 
     previous, _ = enter(
-        cycle_report_id=inp.cycle_report_id, phase=inp.phase, skipped=inp.skipped, context=_context(inp.phase)
+        cycle_report_id=inp.cycle_report_id, phase=inp.phase, skipped=inp.skipped,
+        set_current=inp.set_current, context=_context(inp.phase),
     )
     return PhaseTransitionResult(
         cycle_report_id=inp.cycle_report_id,
@@ -189,6 +199,106 @@ def population_profile(inp: ProfilePopulationInput) -> ProfileSummary:
     )
 
 
+@activity.defn(name=ActivityName.COMPLETE_PHASE)
+@_non_retryable
+def cycle_report_complete_phase(inp: PhaseInput) -> Ack:
+    from cycles.services.cycles import cycle_report_complete_phase as complete
+
+    complete(cycle_report_id=inp.cycle_report_id, phase=inp.phase, context=_context(inp.phase))
+    return Ack()
+
+
+@activity.defn(name=ActivityName.SET_REPORT_STATUS)
+@_non_retryable
+def cycle_report_set_status(inp: ReportStatusInput) -> Ack:
+    from cycles.services.cycles import cycle_report_finish as set_status
+
+    set_status(cycle_report_id=inp.cycle_report_id, status=inp.status, context=_context(inp.phase))
+    return Ack(detail=inp.status)
+
+
+@activity.defn(name=ActivityName.PREPARE_SAMPLING)
+@_non_retryable
+def sampling_plan_prepare(inp: PhaseInput) -> Ack:
+    from cycles.services.sampling import sampling_plan_prepare as prepare
+
+    plan = prepare(cycle_report_id=inp.cycle_report_id)
+    return Ack(detail=plan.size_explanation)
+
+
+@activity.defn(name=ActivityName.NOTIFY_DATA_EXECUTIVE)
+@_non_retryable
+def data_owner_identification_notify(inp: PhaseInput) -> Ack:
+    from cycles.services.notifications import data_owner_identification_notify as notify
+
+    return Ack(ok=notify(cycle_report_id=inp.cycle_report_id))
+
+
+@activity.defn(name=ActivityName.CHECK_DATA_OWNERS)
+@_non_retryable
+def data_owner_identification_check(inp: PhaseInput) -> DataOwnersCheck:
+    from cycles.models import CycleReport
+    from cycles.services.requests import data_owner_identification_missing
+
+    missing = data_owner_identification_missing(cycle_report=CycleReport.objects.get(pk=inp.cycle_report_id))
+    return DataOwnersCheck(complete=not missing, missing=[a.name for a in missing])
+
+
+@activity.defn(name=ActivityName.ESCALATE_DATA_OWNERS)
+@_non_retryable
+def data_owner_sla_escalate(inp: PhaseInput) -> Ack:
+    from cycles.services.notifications import data_owner_sla_escalate as escalate
+    from workflows.services import alert_raise
+
+    alert_raise(
+        key=f"data-owner-sla-{inp.cycle_report_id}",
+        kind="data_owner_sla",
+        cycle_report_id=inp.cycle_report_id,
+        message="Data owners were not assigned to every in-scope attribute within the SLA.",
+    )
+    return Ack(ok=escalate(cycle_report_id=inp.cycle_report_id))
+
+
+@activity.defn(name=ActivityName.CREATE_REQUESTS)
+@_non_retryable
+def information_requests_create(inp: CreateRequestsInput) -> RequestsCreated:
+    import datetime
+
+    from cycles.services.requests import information_requests_create as create
+
+    requests = create(cycle_report_id=inp.cycle_report_id, due_date=datetime.date.fromisoformat(inp.due_date))
+    return RequestsCreated(requests=[RequestRef(request_id=r.pk, status=r.status) for r in requests])
+
+
+@activity.defn(name=ActivityName.NOTIFY_REQUEST)
+@_non_retryable
+def request_notify(inp: NotifyRequestInput) -> Ack:
+    from cycles.models import InformationRequest
+    from cycles.services.notifications import request_notify as notify
+    from workflows.services import alert_raise
+
+    if inp.kind == "escalation":
+        request = InformationRequest.objects.select_related("data_owner", "cycle_report__report").get(
+            pk=inp.request_id
+        )
+        alert_raise(
+            key=f"request-overdue-{inp.request_id}",
+            kind="request_overdue",
+            cycle_report_id=request.cycle_report_id,
+            message=f"The request to {request.data_owner} for {request.cycle_report.report} is overdue "
+            f"(due {request.due_date:%Y-%m-%d}).",
+        )
+    return Ack(ok=notify(request_id=inp.request_id, kind=inp.kind, key_suffix=inp.key_suffix))
+
+
+@activity.defn(name=ActivityName.REQUEST_STATUS)
+@_non_retryable
+def information_request_status(inp: RequestStatusInput) -> Ack:
+    from cycles.services.requests import information_request_status as status
+
+    return Ack(detail=status(request_id=inp.request_id))
+
+
 ALL_ACTIVITIES = [
     cycle_report_enter_phase,
     cycle_report_finish,
@@ -198,4 +308,13 @@ ALL_ACTIVITIES = [
     version_create,
     version_record_decision,
     population_profile,
+    cycle_report_complete_phase,
+    cycle_report_set_status,
+    sampling_plan_prepare,
+    data_owner_identification_notify,
+    data_owner_identification_check,
+    data_owner_sla_escalate,
+    information_requests_create,
+    request_notify,
+    information_request_status,
 ]

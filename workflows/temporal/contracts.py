@@ -31,6 +31,18 @@ PHASE_ORDER: tuple[str, ...] = (
     FINALIZE,
 )
 
+# The steps of a report workflow: phases in one tuple run in parallel and join.
+PHASE_STEPS: tuple[tuple[str, ...], ...] = (
+    (PLANNING,),
+    (DATA_PROFILING,),
+    (SCOPING,),
+    (SAMPLE_SELECTION, DATA_OWNER_IDENTIFICATION),
+    (REQUEST_FOR_INFORMATION,),
+    (TEST_EXECUTION,),
+    (OBSERVATIONS,),
+    (FINALIZE,),
+)
+
 # Phases whose artifact is a version the report owner approves or sends back.
 REVIEWED_PHASES: frozenset[str] = frozenset({PLANNING, SCOPING, SAMPLE_SELECTION, OBSERVATIONS})
 
@@ -42,6 +54,9 @@ REPORT_WORKFLOW_TYPE = "ReportTestWorkflow"
 UPDATE_SUBMIT_VERSION = "submit_version"
 UPDATE_DECIDE_VERSION = "decide_version"
 UPDATE_REGISTER_POPULATION = "register_population"
+UPDATE_COMPLETE_DATA_OWNERS = "complete_data_owner_identification"
+UPDATE_REQUEST_SUBMITTED = "request_submitted"
+UPDATE_REQUEST_REVIEWED = "request_reviewed"
 QUERY_STATUS = "status"
 
 
@@ -56,6 +71,15 @@ class ActivityName:
     CREATE_VERSION = "version_create"
     RECORD_DECISION = "version_record_decision"
     PROFILE_POPULATION = "population_profile"
+    COMPLETE_PHASE = "cycle_report_complete_phase"
+    SET_REPORT_STATUS = "cycle_report_set_status"
+    PREPARE_SAMPLING = "sampling_plan_prepare"
+    NOTIFY_DATA_EXECUTIVE = "data_owner_identification_notify"
+    CHECK_DATA_OWNERS = "data_owner_identification_check"
+    ESCALATE_DATA_OWNERS = "data_owner_sla_escalate"
+    CREATE_REQUESTS = "information_requests_create"
+    NOTIFY_REQUEST = "request_notify"
+    REQUEST_STATUS = "information_request_status"
 
 
 def cycle_workflow_id(cycle_id: int) -> str:
@@ -87,6 +111,9 @@ class State:
     DECIDING = "deciding"
     AWAITING_UPLOAD = "awaiting_upload"
     PROFILING = "profiling"
+    AWAITING_ASSIGNMENT = "awaiting_data_owners"
+    AWAITING_EVIDENCE = "awaiting_evidence"
+    AWAITING_TEST_EXECUTION = "awaiting_test_execution"
     COMPLETED = "completed"
 
 
@@ -108,6 +135,16 @@ class PhaseSettings:
 
 
 @dataclass
+class RequestSchedule:
+    """Timers of Data Owner Identification and Requests for Information, in days (from the cycle's configuration)."""
+
+    due_days: int = 10
+    reminder_days_before: list[int] = field(default_factory=lambda: [3, 1])
+    escalation_days_after: int = 2
+    data_owner_sla_days: int = 5
+
+
+@dataclass
 class CycleWorkflowInput:
     cycle_id: int
     cycle_reports: list[CycleReportRef]
@@ -115,7 +152,8 @@ class CycleWorkflowInput:
     phase_settings: dict[str, PhaseSettings] = field(default_factory=dict)
     started_by: int | None = None
     activity_timeout_seconds: int = 300
-    last_phase: str = SCOPING
+    last_phase: str = TEST_EXECUTION
+    schedule: RequestSchedule = field(default_factory=RequestSchedule)
 
 
 @dataclass
@@ -131,9 +169,10 @@ class ReportWorkflowInput:
     report_id: int
     skip_phases: list[str] = field(default_factory=list)
     phase_settings: dict[str, PhaseSettings] = field(default_factory=dict)
-    # The last phase this version of the product runs; later issues move it.
-    last_phase: str = SCOPING
+    # The last phase this version of the product runs (it waits there); later issues move it.
+    last_phase: str = TEST_EXECUTION
     activity_timeout_seconds: int = 300
+    schedule: RequestSchedule = field(default_factory=RequestSchedule)
 
 
 @dataclass
@@ -156,6 +195,10 @@ class ReportStatus:
     completed_phases: list[str] = field(default_factory=list)
     skipped_phases: list[str] = field(default_factory=list)
     last_error: str = ""
+    # Every active phase and its state (two while the parallel step runs).
+    active: dict[str, str] = field(default_factory=dict)
+    # Request id -> status, during Requests for Information.
+    requests: dict[str, str] = field(default_factory=dict)
 
 
 # --- update inputs and result -----------------------------------------------
@@ -187,6 +230,21 @@ class RegisterPopulationInput:
 
 
 @dataclass
+class CompleteDataOwnersInput:
+    decision_id: str
+    user_id: int
+
+
+@dataclass
+class RequestEventInput:
+    """The data owner submitted a request's evidence, or the tester finished reviewing it."""
+
+    decision_id: str
+    request_id: int
+    user_id: int
+
+
+@dataclass
 class UpdateResult:
     accepted: bool
     message: str
@@ -203,6 +261,65 @@ class EnterPhaseInput:
     phase: str
     from_phase: str = ""
     skipped: bool = False
+    # False for the second phase of a parallel step: the report's current phase stays the first.
+    set_current: bool = True
+
+
+@dataclass
+class PhaseInput:
+    cycle_report_id: int
+    phase: str
+
+
+@dataclass
+class ReportStatusInput:
+    cycle_report_id: int
+    status: str
+    phase: str = ""
+
+
+@dataclass
+class Ack:
+    ok: bool = True
+    detail: str = ""
+
+
+@dataclass
+class DataOwnersCheck:
+    complete: bool
+    missing: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CreateRequestsInput:
+    cycle_report_id: int
+    due_date: str  # ISO date
+    phase: str = REQUEST_FOR_INFORMATION
+
+
+@dataclass
+class RequestRef:
+    request_id: int
+    status: str
+
+
+@dataclass
+class RequestsCreated:
+    requests: list[RequestRef]
+
+
+@dataclass
+class NotifyRequestInput:
+    request_id: int
+    kind: str
+    key_suffix: str = ""
+    phase: str = REQUEST_FOR_INFORMATION
+
+
+@dataclass
+class RequestStatusInput:
+    request_id: int
+    phase: str = REQUEST_FOR_INFORMATION
 
 
 @dataclass

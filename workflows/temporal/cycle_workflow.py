@@ -61,6 +61,7 @@ class TestCycleWorkflow:
                     phase_settings=dict(inp.phase_settings),
                     last_phase=inp.last_phase,
                     activity_timeout_seconds=inp.activity_timeout_seconds,
+                    schedule=inp.schedule,
                 ),
                 id=child_id,
             )

@@ -5,7 +5,9 @@ The real activities are exercised in test_integration.py against the dev server.
 """
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import timedelta
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,6 +18,22 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from workflows.temporal.contracts import (
+    DATA_OWNER_IDENTIFICATION,
+    REQUEST_FOR_INFORMATION,
+    SAMPLE_SELECTION,
+    TEST_EXECUTION,
+    Ack,
+    CompleteDataOwnersInput,
+    CreateRequestsInput,
+    DataOwnersCheck,
+    NotifyRequestInput,
+    PhaseInput,
+    ReportStatusInput,
+    RequestEventInput,
+    RequestRef,
+    RequestSchedule,
+    RequestsCreated,
+    RequestStatusInput,
     DATA_PROFILING,
     PLANNING,
     SCOPING,
@@ -55,8 +73,11 @@ pytestmark = pytest.mark.temporal
 class FakeActivities:
     """Records calls; versions are numbered per phase like the real service."""
 
-    def __init__(self, *, draft_fails: bool = False, empty_submission_phases=()):
+    def __init__(self, *, draft_fails: bool = False, empty_submission_phases=(), owners_missing=(),
+                 requests=(501, 502)):
         self.calls: list[tuple[str, object]] = []
+        self.owners_missing = list(owners_missing)
+        self.request_status = {rid: "open" for rid in requests}
         self.versions: dict[int, tuple[str, int]] = {}
         self.draft_fails = draft_fails
         self.empty_submission_phases = set(empty_submission_phases)
@@ -116,7 +137,51 @@ class FakeActivities:
             self.cycle_status = inp.status
             return WorkflowFinishedResult(inp.status)
 
-        return [enter, draft, recommend, create, decide, profile, finish, cycle_status]
+        @activity.defn(name=ActivityName.COMPLETE_PHASE)
+        async def complete(inp: PhaseInput) -> Ack:
+            self.calls.append(("complete", inp.phase))
+            return Ack()
+
+        @activity.defn(name=ActivityName.SET_REPORT_STATUS)
+        async def set_status(inp: ReportStatusInput) -> Ack:
+            self.calls.append(("status", inp.status))
+            return Ack()
+
+        @activity.defn(name=ActivityName.PREPARE_SAMPLING)
+        async def prepare(inp: PhaseInput) -> Ack:
+            self.calls.append(("start", SAMPLE_SELECTION))
+            return Ack()
+
+        @activity.defn(name=ActivityName.NOTIFY_DATA_EXECUTIVE)
+        async def notify_executive(inp: PhaseInput) -> Ack:
+            self.calls.append(("start", DATA_OWNER_IDENTIFICATION))
+            return Ack()
+
+        @activity.defn(name=ActivityName.CHECK_DATA_OWNERS)
+        async def check(inp: PhaseInput) -> DataOwnersCheck:
+            return DataOwnersCheck(complete=not self.owners_missing, missing=list(self.owners_missing))
+
+        @activity.defn(name=ActivityName.ESCALATE_DATA_OWNERS)
+        async def escalate(inp: PhaseInput) -> Ack:
+            self.calls.append(("escalate_owners", inp.cycle_report_id))
+            return Ack()
+
+        @activity.defn(name=ActivityName.CREATE_REQUESTS)
+        async def create_requests(inp: CreateRequestsInput) -> RequestsCreated:
+            self.calls.append(("requests", inp.due_date))
+            return RequestsCreated([RequestRef(rid, status) for rid, status in self.request_status.items()])
+
+        @activity.defn(name=ActivityName.NOTIFY_REQUEST)
+        async def notify(inp: NotifyRequestInput) -> Ack:
+            self.calls.append(("notify", (inp.request_id, inp.kind + inp.key_suffix)))
+            return Ack()
+
+        @activity.defn(name=ActivityName.REQUEST_STATUS)
+        async def request_status(inp: RequestStatusInput) -> Ack:
+            return Ack(detail=self.request_status[inp.request_id])
+
+        return [enter, draft, recommend, create, decide, profile, finish, cycle_status, complete, set_status,
+                prepare, notify_executive, check, escalate, create_requests, notify, request_status]
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +239,7 @@ async def test_report_runs_three_phases_with_send_back(env):
     queue = f"q-{uuid.uuid4().hex}"
     async with _worker(env, fakes, queue):
         handle = await env.client.start_workflow(
-            ReportTestWorkflow.run, ReportWorkflowInput(1, 10, 20), id=f"wf-{uuid.uuid4()}", task_queue=queue
+            ReportTestWorkflow.run, ReportWorkflowInput(1, 10, 20, last_phase=SCOPING), id=f"wf-{uuid.uuid4()}", task_queue=queue
         )
         status = await _wait_state(env, handle, State.AWAITING_SUBMISSION, PLANNING)
         assert status.waiting_on == WaitingOn.TESTER
@@ -219,7 +284,7 @@ async def test_report_runs_three_phases_with_send_back(env):
 
     assert result.status == "scoped"
     assert result.completed_phases == [PLANNING, DATA_PROFILING, SCOPING]
-    assert [c for c in fakes.calls if c[0] in ("enter", "version", "decision", "finish")] == [
+    assert [c for c in fakes.calls if c[0] in ("enter", "version", "decision", "finish", "status")] == [
         ("enter", (PLANNING, False)),
         ("version", (PLANNING, 1)),
         ("decision", (PLANNING, 1, False)),
@@ -229,6 +294,7 @@ async def test_report_runs_three_phases_with_send_back(env):
         ("enter", (SCOPING, False)),
         ("version", (SCOPING, 1)),
         ("decision", (SCOPING, 1, True)),
+        ("status", "scoped"),
         ("finish", "scoped"),
     ]
 
@@ -239,7 +305,7 @@ async def test_failed_draft_leaves_manual_entry_and_refused_submission_can_retry
     async with _worker(env, fakes, queue):
         handle = await env.client.start_workflow(
             ReportTestWorkflow.run,
-            ReportWorkflowInput(1, 11, 21, skip_phases=[DATA_PROFILING, SCOPING]),
+            ReportWorkflowInput(1, 11, 21, skip_phases=[DATA_PROFILING, SCOPING], last_phase=SCOPING),
             id=f"wf-{uuid.uuid4()}",
             task_queue=queue,
         )
@@ -268,7 +334,8 @@ async def test_cycle_workflow_starts_a_child_per_report_and_rejects_a_second_sta
     skip = [PLANNING, DATA_PROFILING, SCOPING]
     async with _worker(env, fakes, queue):
         inp = CycleWorkflowInput(
-            cycle_id=7, cycle_reports=[CycleReportRef(70, 1), CycleReportRef(71, 2)], skip_phases=skip
+            cycle_id=7, cycle_reports=[CycleReportRef(70, 1), CycleReportRef(71, 2)], skip_phases=skip,
+            last_phase=SCOPING,
         )
         wf_id = f"cycle-7-{uuid.uuid4().hex[:6]}"
         handle = await env.client.start_workflow(TestCycleWorkflow.run, inp, id=wf_id, task_queue=queue)
@@ -278,5 +345,121 @@ async def test_cycle_workflow_starts_a_child_per_report_and_rejects_a_second_sta
             await env.client.start_workflow(TestCycleWorkflow.run, inp, id=wf_id, task_queue=queue)
         result = await handle.result()
 
-    assert result.report_statuses == {"cycle-7-report-1": "scoped", "cycle-7-report-2": "scoped"}
+    # Every phase skipped: nothing was scoped, the reports simply completed.
+    assert result.report_statuses == {"cycle-7-report-1": "completed", "cycle-7-report-2": "completed"}
     assert fakes.cycle_status == "completed"
+
+
+def _after_scoping_input(cycle_report_id: int, **schedule) -> ReportWorkflowInput:
+    return ReportWorkflowInput(
+        1, cycle_report_id, cycle_report_id + 100,
+        skip_phases=[PLANNING, DATA_PROFILING, SCOPING],
+        schedule=RequestSchedule(**schedule),
+    )
+
+
+async def _event(handle, update: str, request_id: int) -> UpdateResult:
+    return await handle.execute_update(
+        update, RequestEventInput(str(uuid.uuid4()), request_id, user_id=5), result_type=UpdateResult
+    )
+
+
+async def test_parallel_step_then_requests_with_reminders_escalation_and_return(env):
+    fakes = FakeActivities(owners_missing=["balance"])
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run,
+            _after_scoping_input(30, due_days=10, reminder_days_before=[3, 1], escalation_days_after=2,
+                                 data_owner_sla_days=5),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue,
+        )
+        status = await _wait_state(env, handle, State.AWAITING_SUBMISSION, SAMPLE_SELECTION)
+        # Both phases of the step started before either finished.
+        assert status.active == {SAMPLE_SELECTION: State.AWAITING_SUBMISSION,
+                                 DATA_OWNER_IDENTIFICATION: State.AWAITING_ASSIGNMENT}
+        assert status.waiting_on == "Tester, Data Executive"
+        starts = [c for c in fakes.calls if c[0] in ("start", "complete")]
+        assert starts[:2] == [("start", SAMPLE_SELECTION), ("start", DATA_OWNER_IDENTIFICATION)] or \
+            starts[:2] == [("start", DATA_OWNER_IDENTIFICATION), ("start", SAMPLE_SELECTION)]
+
+        samples = await _submit(handle, SAMPLE_SELECTION)
+        await _decide(handle, SAMPLE_SELECTION, samples.version_id, approve=True)
+        await _wait_until(env, lambda: ("complete", SAMPLE_SELECTION) in fakes.calls)
+        assert ("complete", DATA_OWNER_IDENTIFICATION) not in fakes.calls  # the join waits for it
+
+        # Completing with an owner missing is refused; the SLA timer escalates after 5 days.
+        refused = await _refused(handle.execute_update(
+            "complete_data_owner_identification", CompleteDataOwnersInput("c1", 3), result_type=UpdateResult))
+        assert "balance" in refused
+        assert ("escalate_owners", 30) not in fakes.calls
+        await env.sleep(timedelta(days=5, minutes=1))
+        await _wait_until(env, lambda: ("escalate_owners", 30) in fakes.calls)
+        fakes.owners_missing = []
+        await handle.execute_update(
+            "complete_data_owner_identification", CompleteDataOwnersInput("c2", 3), result_type=UpdateResult)
+
+        # Requests: sent at once; request 501 is answered before any reminder.
+        await _wait_until(env, lambda: ("notify", (502, "request")) in fakes.calls)
+        fakes.request_status[501] = "submitted"
+        await _event(handle, "request_submitted", 501)
+        # 502 is chased: 3 and 1 days before, on the due date, then escalated 2 days after.
+        await env.sleep(timedelta(days=13))
+        await _wait_until(env, lambda: ("notify", (502, "escalation")) in fakes.calls)
+        chased = [kind for kind_, (rid, kind) in [c for c in fakes.calls if c[0] == "notify"] if rid == 502]
+        assert chased == ["request", "reminder-d3", "reminder-d1", "due", "escalation"]
+        assert [kind for _, (rid, kind) in [c for c in fakes.calls if c[0] == "notify"] if rid == 501] == [
+            "request"]
+
+        # The tester returns 501: it goes back to the data owner, then is accepted.
+        fakes.request_status[501] = "returned"
+        await _event(handle, "request_reviewed", 501)
+        assert (await _status(handle)).requests["501"] == "returned"
+        fakes.request_status[501] = "submitted"
+        await _event(handle, "request_submitted", 501)
+        fakes.request_status[501] = "accepted"
+        await _event(handle, "request_reviewed", 501)
+        fakes.request_status[502] = "submitted"
+        await _event(handle, "request_submitted", 502)
+        fakes.request_status[502] = "accepted"
+        await _event(handle, "request_reviewed", 502)
+
+        status = await _wait_state(env, handle, State.AWAITING_TEST_EXECUTION, TEST_EXECUTION)
+        assert status.waiting_on == "Tester"
+        assert status.completed_phases == [SAMPLE_SELECTION, DATA_OWNER_IDENTIFICATION, REQUEST_FOR_INFORMATION] \
+            or status.completed_phases == [DATA_OWNER_IDENTIFICATION, SAMPLE_SELECTION, REQUEST_FOR_INFORMATION]
+        assert ("status", "awaiting_test_execution") in fakes.calls
+        await handle.terminate("test over")
+
+
+async def test_answer_before_due_cancels_every_reminder(env):
+    fakes = FakeActivities(requests=(601,))
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run,
+            ReportWorkflowInput(1, 40, 140, skip_phases=[PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION,
+                                                          DATA_OWNER_IDENTIFICATION]),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue,
+        )
+        await _wait_until(env, lambda: ("notify", (601, "request")) in fakes.calls)
+        await env.sleep(timedelta(days=2))
+        fakes.request_status[601] = "submitted"
+        await _event(handle, "request_submitted", 601)
+        # Past every timer: nothing more is sent while the tester reviews.
+        await env.sleep(timedelta(days=30))
+        assert [c for c in fakes.calls if c[0] == "notify"] == [("notify", (601, "request"))]
+        with pytest.raises(WorkflowUpdateFailedError):
+            await _event(handle, "request_submitted", 999)
+        fakes.request_status[601] = "accepted"
+        await _event(handle, "request_reviewed", 601)
+        await _wait_state(env, handle, State.AWAITING_TEST_EXECUTION, TEST_EXECUTION)
+        await handle.terminate("test over")
+
+
+async def _wait_until(env, predicate):
+    for _ in range(200):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition never became true")
