@@ -142,9 +142,11 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 REST_FRAMEWORK = {
+    # Bearer first: an anonymous call gets 401 with WWW-Authenticate, not a bare 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "synapse.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -175,12 +177,25 @@ LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=60.0)
 # Population files.
 POPULATION_MAX_BYTES = env.int("POPULATION_MAX_BYTES", default=1024 * 1024 * 1024)
 
+# Evidence uploads (Requests for Information).
+EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=50 * 1024 * 1024)
+EVIDENCE_ALLOWED_EXTENSIONS = env.list(
+    "EVIDENCE_ALLOWED_EXTENSIONS", default=["pdf", "png", "jpg", "jpeg", "csv", "xlsx", "xls", "docx", "txt",
+                                            "zip", "msg", "eml"]
+)
+EVIDENCE_MAX_FILES_PER_UPLOAD = env.int("EVIDENCE_MAX_FILES_PER_UPLOAD", default=20)
+
+# Links in emails point here when set (e.g. https://synapse.example.com).
+SITE_URL = env("SITE_URL", default="")
+
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
 EMAIL_HOST_USER = env("EMAIL_HOST_USER", default="")
 EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+# An unreachable SMTP server must fail the email activity (which retries), not hang it.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="synapse@localhost")
 
 LOGGING = {

@@ -12,15 +12,11 @@ from cycles.forms import VersionDecisionForm
 from cycles.models import Phase
 from cycles.permissions import can_approve
 from cycles.selectors import cycle_report_get
-from cycles.views import phase_url, refuse
-from synapse.audit import audit_events_for
+from cycles.views import audit_entries, phase_url, refuse
 from synapse.exceptions import ApplicationError
 from versioning.models import Version, VersionStatus
 from versioning.selectors import version_diff, version_previous, version_with_items, versions_for
 from workflows.services import workflow_decide_version
-
-AUDIT_LIMIT = 50
-
 
 def _visible_version_or_404(user, pk: int) -> Version:
     """The version if the user may see its report; 404 otherwise, so no existence leaks."""
@@ -41,15 +37,26 @@ def _may_decide(user, version: Version) -> bool:
     )
 
 
-def _item_rows(version: Version, diff) -> tuple[list[str], list[dict]]:
+# Known item fields in reading order (stored JSON does not keep key order); others follow alphabetically.
+COLUMN_ORDER = [
+    "in_scope", "rationale", "description", "data_type", "mandatory", "primary_key", "cde", "historical_issues",
+    "risk_score", "source",
+]
+COLUMN_LABELS = {"cde": "CDE", "primary_key": "PK", "historical_issues": "Hist. issues", "in_scope": "In scope"}
+
+
+def _columns(items) -> list[tuple[str, str]]:
+    names = {name for item in items for name in item.data}
+    ordered = [n for n in COLUMN_ORDER if n in names] + sorted(names - set(COLUMN_ORDER))
+    return [(n, COLUMN_LABELS.get(n, n.replace("_", " ").capitalize())) for n in ordered]
+
+
+def _item_rows(version: Version, diff) -> tuple[list[tuple[str, str]], list[dict]]:
     """The version's items as table rows, each cell marked when it changed since the previous version."""
     items = list(version.items.all())
-    columns: list[str] = []
-    for item in items:
-        for name in item.data:
-            if name not in columns:
-                columns.append(name)
-    added = {item.key for item in diff.added}
+    columns = _columns(items)
+    # In a first version everything is new; marking every row would say nothing.
+    added = {item.key for item in diff.added} if diff.old is not None else set()
     changed = {change.key: change.fields for change in diff.changed}
     rows = []
     for item in items:
@@ -61,7 +68,7 @@ def _item_rows(version: Version, diff) -> tuple[list[str], list[dict]]:
                 "cells": [
                     {"value": item.data.get(name), "changed": name in fields,
                      "old": fields[name][0] if name in fields else None}
-                    for name in columns
+                    for name, _ in columns
                 ],
             }
         )
@@ -88,7 +95,7 @@ def _approval_context(request, version: Version, form: VersionDecisionForm | Non
         "may_decide": may_decide,
         "form": (form or VersionDecisionForm()) if may_decide else None,
         "phase_url": phase_url(version.cycle_report, version.phase),
-        "audit_events": audit_events_for(version)[:AUDIT_LIMIT],
+        "audit_events": audit_entries(version),
     }
 
 

@@ -40,11 +40,14 @@ def scoping_decide(*, user, attribute: Attribute, in_scope: bool, rationale: str
 def scoping_recommend(*, cycle_report_id: int) -> int:
     """Give every attribute without a decision a recommended one (idempotent); returns how many."""
     cycle_report = CycleReport.objects.select_related("report").get(pk=cycle_report_id)
-    failing = set(
-        ProfileResult.objects.filter(population_file__cycle_report=cycle_report, attribute__isnull=False)
-        .exclude(format_violations=0, rule_failures={})
-        .values_list("attribute_id", flat=True)
-    )
+    # Profiles record every rule checked, failing or not ({"mandatory": 0}): count only real failures.
+    failing = {
+        attribute_id
+        for attribute_id, violations, rules in ProfileResult.objects.filter(
+            population_file__cycle_report=cycle_report, attribute__isnull=False
+        ).values_list("attribute_id", "format_violations", "rule_failures")
+        if violations or any(count for count in (rules or {}).values())
+    }
     created = 0
     with transaction.atomic():
         for attribute in Attribute.objects.filter(cycle_report=cycle_report, scoping__isnull=True):

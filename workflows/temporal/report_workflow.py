@@ -330,7 +330,7 @@ class ReportTestWorkflow:
     @workflow.query(name=QUERY_STATUS)
     def status(self) -> ReportStatus:
         state = self._states.get(self._phase, State.COMPLETED if self._phase else State.STARTING)
-        waiting = [WAITING_ON[s] for s in self._states.values() if WAITING_ON[s]]
+        waiting = [WAITING_ON[self._states[p]] for p in PHASE_ORDER if p in self._states and WAITING_ON[self._states[p]]]
         return ReportStatus(
             cycle_report_id=self._input.cycle_report_id,
             phase=self._phase,
@@ -340,7 +340,7 @@ class ReportTestWorkflow:
             completed_phases=list(self._completed),
             skipped_phases=list(self._skipped),
             last_error=self._errors.get(self._phase, ""),
-            active=dict(self._states),
+            active={p: self._states[p] for p in PHASE_ORDER if p in self._states},
             requests={str(k): v for k, v in self._requests.items()},
         )
 

@@ -145,7 +145,8 @@ def test_skip_phases_are_honoured(temporal, users, cycle, cycle_report):
     wait_state(users["tester"], cycle_report, State.AWAITING_SUBMISSION, "planning")
     workflow_submit_version(user=users["tester"], cycle_report=cycle_report, phase="planning")
     approve_latest(users["owner"], cycle_report, "planning")
-    wait_until(lambda: CycleReport.objects.get(pk=cycle_report.pk).status == "scoped", what="report scoped")
+    # Scoping was skipped, so the report is not "scoped": it just completed.
+    wait_until(lambda: CycleReport.objects.get(pk=cycle_report.pk).status == "completed", what="report completed")
     cycle_report.refresh_from_db()
     assert cycle_report.skipped_phases == ["data_profiling", "scoping", *AFTER_SCOPING]
     skipped = WorkflowTransition.objects.filter(execution__workflow_id=cycle_report_wf(cycle_report), skipped=True)
@@ -186,7 +187,10 @@ def test_worker_restart_and_unreachable_server_lose_nothing_and_duplicate_nothin
         wait_state(tester, cycle_report, State.AWAITING_SUBMISSION, "scoping")
         workflow_submit_version(user=tester, cycle_report=cycle_report, phase="scoping")
         approve_latest(owner, cycle_report, "scoping")
-        wait_until(lambda: CycleReport.objects.get(pk=cycle_report.pk).status == "scoped", what="report scoped")
+        wait_until(lambda: WorkflowExecution.objects.filter(
+            workflow_id=cycle_report_wf(cycle_report), status=WorkflowExecution.Status.COMPLETED).exists(),
+            what="report workflow completed")
+        assert CycleReport.objects.get(pk=cycle_report.pk).status == "scoped"
 
     assert Attribute.objects.filter(cycle_report=cycle_report).count() == 5
     assert Version.objects.filter(cycle_report=cycle_report, phase="planning").count() == 1

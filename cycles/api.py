@@ -1,0 +1,328 @@
+"""The cycles API: LOBs, reports, cycles, cycle reports, attributes, scoping, submission.
+
+Every queryset comes from a selector scoped to the requesting user, so a list
+can't leak and someone else's object is a 404. Writes go through
+cycles.services (or workflows.services for the workflow's decisions), which
+check the rules again; the views only parse, look up and render.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cycles.exceptions import NotFoundError, PermissionDeniedError
+from cycles.models import Attribute, CycleReport, Phase, ScopingDecision, TestCycle
+from cycles.permissions import can_manage_cycle, can_work_on, is_admin
+from cycles.selectors import (
+    cycle_report_get,
+    cycle_reports_visible_to,
+    cycles_visible_to,
+    lobs_visible_to,
+    reports_visible_to,
+)
+from cycles.serializers import (
+    AttributeInputSerializer,
+    AttributeSerializer,
+    CycleAddReportSerializer,
+    CycleConfigurationSerializer,
+    CycleCreateSerializer,
+    CycleReportSerializer,
+    CycleReportTesterSerializer,
+    LOBCreateSerializer,
+    LOBSerializer,
+    ReportCreateSerializer,
+    ReportSerializer,
+    ScopingDecideSerializer,
+    ScopingDecisionSerializer,
+    SubmitVersionSerializer,
+    TestCycleSerializer,
+)
+from cycles.services.cycles import (
+    cycle_add_report,
+    cycle_create,
+    cycle_report_assign_tester,
+    cycle_update_configuration,
+    lob_create,
+    report_create,
+)
+from cycles.services.planning import attribute_create, attribute_delete, attribute_update
+from cycles.services.scoping import scoping_decide
+from synapse.authentication import API_AUTHENTICATION_CLASSES
+from synapse.roles import Role, has_role
+from workflows.serializers import DecisionOutcomeSerializer
+from workflows.services import DecisionOutcome, workflow_submit_version
+
+ONLY_TESTER_EDITS = "Only the tester assigned to this report can change its attributes."
+
+
+def query_int(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError("Expected a whole number.") from None
+
+
+def query_choice(choices: list[str]) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"Expected one of: {', '.join(choices)}.")
+        return value
+
+    return parse
+
+
+def apply_query_filters(queryset, request, spec: dict[str, tuple[str, Callable[[str], object]]]):
+    """Filter by query parameters: spec maps a parameter to (ORM lookup, parser).
+
+    A value the parser refuses is a 400 naming the parameter, not an empty list
+    that looks like "no data".
+    """
+    errors = {}
+    for param, (lookup, parse) in spec.items():
+        raw = request.query_params.get(param)
+        if raw in (None, ""):
+            continue
+        try:
+            queryset = queryset.filter(**{lookup: parse(raw)})
+        except ValueError as err:
+            errors[param] = [str(err)]
+    if errors:
+        raise ValidationError(errors)
+    return queryset
+
+
+def require(allowed: bool, message: str) -> None:
+    """Refuse before reading the body, so a 403 doesn't depend on what was sent (the service checks again)."""
+    if not allowed:
+        raise PermissionDeniedError(message)
+
+
+def decision_response(outcome: DecisionOutcome) -> Response:
+    """200 when the workflow has the decision; 202 when it is stored for later delivery."""
+    http_status = status.HTTP_200_OK if outcome.delivered else status.HTTP_202_ACCEPTED
+    return Response(DecisionOutcomeSerializer(outcome).data, status=http_status)
+
+
+class LOBViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Lines of business: everyone reads them; an Admin creates them."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = LOBSerializer
+
+    def get_queryset(self):
+        return lobs_visible_to(user=self.request.user)
+
+    def create(self, request, *args, **kwargs):
+        if not is_admin(request.user):
+            raise PermissionDeniedError("Only an Admin can create an LOB.")
+        data = LOBCreateSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        lob = lob_create(actor=request.user, **data.validated_data)
+        return Response(LOBSerializer(lob).data, status=status.HTTP_201_CREATED)
+
+
+class ReportViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Regulatory reports the user may see; an Admin or a Test Manager creates them. Filter: ?lob=."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = ReportSerializer
+
+    def get_queryset(self):
+        qs = reports_visible_to(user=self.request.user)
+        return apply_query_filters(qs, self.request, {"lob": ("lob_id", query_int)})
+
+    def create(self, request, *args, **kwargs):
+        if not (is_admin(request.user) or has_role(request.user, Role.TEST_MANAGER)):
+            raise PermissionDeniedError("Only an Admin or a Test Manager can create a report.")
+        data = ReportCreateSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        report = report_create(actor=request.user, **data.validated_data)
+        return Response(ReportSerializer(report).data, status=status.HTTP_201_CREATED)
+
+
+class CycleViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    """Test cycles the user takes part in. PATCH changes only the configuration, while in draft. Filter: ?status=."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = TestCycleSerializer
+
+    def get_queryset(self):
+        # The selector's count annotation makes a GROUP BY, which drops Meta.ordering.
+        qs = cycles_visible_to(user=self.request.user).order_by("-created_at", "-pk")
+        return apply_query_filters(qs, self.request, {"status": ("status", query_choice(TestCycle.Status.values))})
+
+    def create(self, request, *args, **kwargs):
+        data = CycleCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        cycle = cycle_create(user=request.user, **data.validated_data)
+        return Response(self._render(cycle), status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request, *args, **kwargs):
+        cycle = self.get_object()
+        require(can_manage_cycle(request.user, cycle), "Only the cycle's Test Manager can change its configuration.")
+        data = CycleConfigurationSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        cycle = cycle_update_configuration(user=request.user, cycle=cycle, **data.validated_data)
+        return Response(self._render(cycle))
+
+    def _render(self, cycle: TestCycle) -> dict:
+        # Re-read through the selector for its annotations (report_count).
+        return TestCycleSerializer(cycles_visible_to(user=self.request.user).get(pk=cycle.pk)).data
+
+
+class CycleReportsApi(APIView):
+    """GET: the cycle's reports the user may see. POST {report, tester?}: add a report to a draft cycle."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+
+    def _cycle(self, request, pk: int) -> TestCycle:
+        cycle = cycles_visible_to(user=request.user).filter(pk=pk).first()
+        if cycle is None:
+            raise NotFoundError("No such cycle among those you can see.")
+        return cycle
+
+    def get(self, request, pk: int):
+        cycle = self._cycle(request, pk)
+        rows = cycle_reports_visible_to(user=request.user).filter(cycle=cycle)
+        return Response(CycleReportSerializer(rows, many=True).data)
+
+    def post(self, request, pk: int):
+        cycle = self._cycle(request, pk)
+        require(can_manage_cycle(request.user, cycle), "Only the cycle's Test Manager can add reports.")
+        data = CycleAddReportSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        cycle_report = cycle_add_report(user=request.user, cycle=cycle, **data.validated_data)
+        cycle_report = cycle_report_get(user=request.user, pk=cycle_report.pk)
+        return Response(CycleReportSerializer(cycle_report).data, status=status.HTTP_201_CREATED)
+
+
+class CycleReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Reports inside cycles, with phase, status and tester. PATCH {tester}: assign the tester.
+
+    Filters: ?cycle=, ?phase=, ?status=, ?tester=.
+    """
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = CycleReportSerializer
+
+    def get_queryset(self):
+        qs = cycle_reports_visible_to(user=self.request.user)
+        return apply_query_filters(
+            qs,
+            self.request,
+            {
+                "cycle": ("cycle_id", query_int),
+                "phase": ("phase", query_choice(Phase.values)),
+                "status": ("status", query_choice(CycleReport.Status.values)),
+                "tester": ("tester_id", query_int),
+            },
+        )
+
+    def partial_update(self, request, *args, **kwargs):
+        cycle_report = self.get_object()
+        require(can_manage_cycle(request.user, cycle_report.cycle), "Only the cycle's Test Manager can assign testers.")
+        data = CycleReportTesterSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        cycle_report = cycle_report_assign_tester(user=request.user, cycle_report=cycle_report, **data.validated_data)
+        return Response(CycleReportSerializer(cycle_report).data)
+
+
+class CycleReportAttributesApi(ListAPIView):
+    """GET: the report's attributes. POST: add one by hand (the assigned tester, in Planning)."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = AttributeSerializer
+
+    def get_cycle_report(self) -> CycleReport:
+        return cycle_report_get(user=self.request.user, pk=self.kwargs["pk"])
+
+    def get_queryset(self):
+        return Attribute.objects.filter(cycle_report=self.get_cycle_report()).order_by("name")
+
+    def post(self, request, pk: int):
+        cycle_report = self.get_cycle_report()
+        require(can_work_on(request.user, cycle_report), ONLY_TESTER_EDITS)
+        data = AttributeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        attribute = attribute_create(user=request.user, cycle_report=cycle_report, **data.validated_data)
+        return Response(AttributeSerializer(attribute).data, status=status.HTTP_201_CREATED)
+
+
+class AttributeViewSet(
+    mixins.RetrieveModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
+    """One attribute: read by whoever sees its report; changed or removed by the assigned tester in Planning."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = AttributeSerializer
+
+    def get_queryset(self):
+        return Attribute.objects.filter(
+            cycle_report__in=cycle_reports_visible_to(user=self.request.user)
+        ).select_related("cycle_report")
+
+    def update(self, request, *args, **kwargs):
+        attribute = self.get_object()
+        require(can_work_on(request.user, attribute.cycle_report), ONLY_TESTER_EDITS)
+        data = AttributeInputSerializer(data=request.data, partial=kwargs.get("partial", False))
+        data.is_valid(raise_exception=True)
+        attribute = attribute_update(user=request.user, attribute=attribute, **data.validated_data)
+        return Response(AttributeSerializer(attribute).data)
+
+    def destroy(self, request, *args, **kwargs):
+        attribute_delete(user=request.user, attribute=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CycleReportScopingApi(ListAPIView):
+    """GET: the report's scoping decisions. POST {attribute_id, in_scope, rationale}: decide one (the tester)."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = ScopingDecisionSerializer
+
+    def get_queryset(self):
+        cycle_report = cycle_report_get(user=self.request.user, pk=self.kwargs["pk"])
+        return ScopingDecision.objects.filter(attribute__cycle_report=cycle_report).select_related(
+            "attribute", "decided_by"
+        )
+
+    def post(self, request, pk: int):
+        cycle_report = cycle_report_get(user=request.user, pk=pk)
+        require(can_work_on(request.user, cycle_report), "Only the report's assigned tester can scope its attributes.")
+        data = ScopingDecideSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        attribute = Attribute.objects.filter(cycle_report=cycle_report, pk=fields["attribute_id"]).first()
+        if attribute is None:
+            raise ValidationError({"attribute_id": ["No such attribute in this report."]})
+        decision = scoping_decide(
+            user=request.user, attribute=attribute, in_scope=fields["in_scope"], rationale=fields["rationale"]
+        )
+        return Response(ScopingDecisionSerializer(decision).data)
+
+
+class CycleReportSubmitApi(APIView):
+    """POST {phase, notes}: the assigned tester submits the phase's work for approval.
+
+    200 when the workflow took it, 202 when Temporal is unreachable and the
+    submission is stored to be delivered when it is back.
+    """
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+
+    def post(self, request, pk: int):
+        cycle_report = cycle_report_get(user=request.user, pk=pk)
+        require(can_work_on(request.user, cycle_report), "Only the report's assigned tester can submit it.")
+        data = SubmitVersionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = workflow_submit_version(user=request.user, cycle_report=cycle_report, **data.validated_data)
+        return decision_response(outcome)

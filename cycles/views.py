@@ -1,0 +1,633 @@
+"""Pages of test cycles and their reports' phases.
+
+Each view parses input with a form, checks the user may see the object (404
+otherwise) and may act on it (403 otherwise), calls one service and renders or
+redirects with a message. Application errors become messages, never a 500.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from cycles.exceptions import NotFoundError
+from cycles.forms import (
+    AddReportForm,
+    AssignTesterForm,
+    AttributeForm,
+    CancelCycleForm,
+    CycleCreateForm,
+    PopulationUploadForm,
+    ScopingDecisionForm,
+    SubmitVersionForm,
+    testers,
+)
+from cycles.models import Attribute, CycleReport, Phase, PopulationFile, ProfileResult, TestCycle
+from cycles.permissions import can_create_cycle, can_manage_cycle, can_work_on
+from cycles.selectors import (
+    FINISHED_STATUSES,
+    cycle_report_get,
+    cycle_report_progress,
+    cycle_reports_progress,
+    cycle_reports_visible_to,
+    cycles_visible_to,
+)
+from cycles.services.artifacts import phase_lock_reason
+from cycles.services.cycles import cycle_add_report, cycle_create, cycle_report_assign_tester
+from cycles.services.planning import attribute_create, attribute_delete, attribute_update
+from cycles.services.profiling import population_file_latest, population_file_upload
+from cycles.services.scoping import scoping_decide
+from synapse.audit import audit_events_for
+from synapse.exceptions import ApplicationError, ServiceUnavailableError
+from synapse.roles import Role, has_role
+from versioning.selectors import version_latest, versions_awaiting_decision
+from workflows.models import WorkflowDecision
+from workflows.services import (
+    workflow_cancel,
+    workflow_register_population,
+    workflow_start,
+    workflow_status,
+    workflow_submit_version,
+)
+from workflows.temporal.contracts import REVIEWED_PHASES, State
+
+# The workflow's states as the phase pages name them.
+STATE_LABELS = {
+    State.STARTING: "Starting",
+    State.DRAFTING: "Drafting attributes",
+    State.AWAITING_SUBMISSION: "Awaiting submission",
+    State.SUBMITTING: "Creating the version",
+    State.AWAITING_DECISION: "Awaiting decision",
+    State.DECIDING: "Recording the decision",
+    State.AWAITING_UPLOAD: "Awaiting the population file",
+    State.PROFILING: "Profiling",
+    State.COMPLETED: "Phase complete",
+}
+DECISION_LABELS = {
+    "submit_version": "Submit for approval",
+    "decide_version": "Decision on a version",
+    "register_population": "Profile a population file",
+}
+
+AUDIT_LIMIT = 50
+CYCLES_PER_PAGE = 25
+
+# The phases that have a page of their own, and its URL name.
+PHASE_PAGES = {
+    Phase.PLANNING: "cycles:planning",
+    Phase.DATA_PROFILING: "cycles:data-profiling",
+    Phase.SCOPING: "cycles:scoping",
+}
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def audit_entries(obj) -> list[dict]:
+    """The object's latest audit events for partials/audit_trail.html, before/after as (field, value) pairs.
+
+    Pairs are built here because a template's ``dict.items`` finds a key named "items" first.
+    """
+    def pairs(values):
+        if isinstance(values, dict):
+            return list(values.items())
+        return [("value", values)] if values is not None else []
+
+    return [
+        {"event": event, "before": pairs(event.before), "after": pairs(event.after)}
+        for event in audit_events_for(obj)[:AUDIT_LIMIT]
+    ]
+
+
+def refuse(request, message: str, *, status: int = 403):
+    """The page shown when the user may see the object but not do this to it."""
+    return render(request, "cycles/refused.html", {"message": message}, status=status)
+
+
+def _cycle_or_404(user, pk: int) -> TestCycle:
+    cycle = cycles_visible_to(user=user).filter(pk=pk).first()
+    if cycle is None:
+        raise Http404("No such cycle.")
+    return cycle
+
+
+def _cycle_report_or_404(user, pk: int) -> CycleReport:
+    try:
+        return cycle_report_get(user=user, pk=pk)
+    except NotFoundError as err:
+        raise Http404(err.message) from None
+
+
+def _flash_outcome(request, outcome) -> None:
+    """A decision either reached the workflow or waits in the outbox: say which."""
+    if outcome.delivered:
+        messages.success(request, outcome.message)
+    else:
+        messages.warning(request, outcome.message)
+
+
+def _refused_form(request, err: ApplicationError, form, template: str, context: dict, *, field: str | None = None):
+    """Show a service's refusal beside the input; if the page no longer offers the form
+    (the phase locked meanwhile), as a message on the page instead."""
+    if not context.get("can_edit"):
+        messages.error(request, err.message)
+        return redirect(request.path)
+    form.add_error(field, err.message)
+    return render(request, template, context, status=err.status_code)
+
+
+def phase_url(cycle_report: CycleReport, phase: str | None = None) -> str:
+    phase = phase or cycle_report.phase or Phase.PLANNING
+    return reverse(PHASE_PAGES.get(phase, "cycles:planning"), args=[cycle_report.pk])
+
+
+def temporal_ui_url(workflow_id: str) -> str:
+    if not workflow_id:
+        return ""
+    return f"{settings.TEMPORAL_UI_URL.rstrip('/')}/namespaces/{settings.TEMPORAL_NAMESPACE}/workflows/{workflow_id}"
+
+
+# --- my work ---------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def my_work(request):
+    """What waits for the user: reports to work on, versions to decide, cycles to run, decisions in flight."""
+    user = request.user
+    visible = cycle_reports_visible_to(user=user)
+    context = {"assigned": [], "approvals": [], "cycles": [], "lob_reports": []}
+
+    if has_role(user, Role.TESTER):
+        assigned = list(visible.filter(tester=user).exclude(status__in=FINISHED_STATUSES))
+        progress = cycle_reports_progress(assigned)
+        context["assigned"] = [(cr, progress[cr.pk]) for cr in assigned]
+    if has_role(user, Role.REPORT_OWNER):
+        context["approvals"] = list(
+            versions_awaiting_decision(cycle_reports=visible.filter(report__owner=user)).exclude(author=user)
+        )
+    if has_role(user, Role.TEST_MANAGER):
+        context["cycles"] = list(
+            cycles_visible_to(user=user)
+            .filter(test_manager=user, status__in=[TestCycle.Status.DRAFT, TestCycle.Status.RUNNING])
+            .order_by("-created_at")
+        )
+    if has_role(user, Role.DATA_EXECUTIVE):
+        lob_reports = list(
+            visible.filter(report__lob__data_executive=user).exclude(status__in=FINISHED_STATUSES)
+        )
+        progress = cycle_reports_progress(lob_reports)
+        context["lob_reports"] = [(cr, progress[cr.pk]) for cr in lob_reports]
+    context["decisions"] = list(
+        WorkflowDecision.objects.filter(requested_by=user)
+        .exclude(status=WorkflowDecision.Status.DELIVERED)
+        .select_related("cycle_report__report", "cycle_report__cycle")
+        .order_by("-created_at")[:20]
+    )
+    for decision in context["decisions"]:
+        decision.label = DECISION_LABELS.get(decision.update_name, decision.update_name)
+    context["nothing"] = not any(context[k] for k in ("assigned", "approvals", "cycles", "lob_reports", "decisions"))
+    return render(request, "cycles/my_work.html", context)
+
+
+# --- cycles ----------------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def cycle_list(request):
+    cycles = cycles_visible_to(user=request.user).order_by("-created_at")
+    page = Paginator(cycles, CYCLES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "cycles/cycle_list.html",
+        {"page_obj": page, "cycles": page.object_list, "can_create": can_create_cycle(request.user)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cycle_create_view(request):
+    if not can_create_cycle(request.user):
+        return refuse(request, "Only a Test Manager can create a cycle.")
+    form = CycleCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            cycle = cycle_create(
+                user=request.user,
+                name=form.cleaned_data["name"],
+                period_start=form.cleaned_data["period_start"],
+                period_end=form.cleaned_data["period_end"],
+                configuration=form.configuration(),
+            )
+        except ApplicationError as err:
+            form.add_error(None, err.message)
+            return render(request, "cycles/cycle_form.html", {"form": form}, status=err.status_code)
+        messages.success(request, f"Cycle {cycle} created. Add its reports and assign testers next.")
+        return redirect("cycles:cycle-detail", pk=cycle.pk)
+    return render(request, "cycles/cycle_form.html", {"form": form})
+
+
+def _cycle_rows(user, cycle: TestCycle, manage: bool) -> list[tuple[CycleReport, object]]:
+    """The cycle's reports the user may see, each with its progress, in a constant number of queries."""
+    if manage:
+        qs = CycleReport.objects.filter(cycle=cycle).select_related(
+            "cycle", "cycle__test_manager", "report", "report__owner", "report__lob", "tester"
+        )
+    else:
+        qs = cycle_reports_visible_to(user=user).filter(cycle=cycle)
+    cycle_reports = list(qs.order_by("report__name"))
+    progress = cycle_reports_progress(cycle_reports)
+    return [(cr, progress[cr.pk]) for cr in cycle_reports]
+
+
+def _cycle_context(request, cycle: TestCycle) -> dict:
+    manage = can_manage_cycle(request.user, cycle)
+    is_draft = cycle.status == TestCycle.Status.DRAFT
+    rows = _cycle_rows(request.user, cycle, manage)
+    return {
+        "cycle": cycle,
+        "rows": rows,
+        "manage": manage,
+        "can_start": manage and is_draft,
+        "can_cancel": manage and cycle.status == TestCycle.Status.RUNNING and bool(cycle.workflow_id),
+        "add_report_form": AddReportForm(cycle=cycle) if manage and is_draft else None,
+        "testers": list(testers()) if manage else [],
+        "temporal_url": temporal_ui_url(cycle.workflow_id),
+        "skip_phases": [Phase(p).label for p in (cycle.configuration or {}).get("skip_phases", []) if p in Phase.values],
+        "live": cycle.status == TestCycle.Status.RUNNING,
+        "audit_events": audit_entries(cycle),
+    }
+
+
+@login_required
+@require_GET
+def cycle_detail(request, pk: int):
+    cycle = _cycle_or_404(request.user, pk)
+    return render(request, "cycles/cycle_detail.html", _cycle_context(request, cycle))
+
+
+@login_required
+@require_GET
+def cycle_progress(request, pk: int):
+    """The progress rows alone, for the page's refresh."""
+    cycle = _cycle_or_404(request.user, pk)
+    manage = can_manage_cycle(request.user, cycle)
+    return render(
+        request,
+        "cycles/_progress_rows.html",
+        {"cycle": cycle, "rows": _cycle_rows(request.user, cycle, manage), "manage": manage,
+         "testers": list(testers()) if manage else []},
+    )
+
+
+@login_required
+@require_POST
+def cycle_add_report_view(request, pk: int):
+    cycle = _cycle_or_404(request.user, pk)
+    if not can_manage_cycle(request.user, cycle):
+        return refuse(request, "Only the cycle's Test Manager can add reports.")
+    form = AddReportForm(request.POST, cycle=cycle)
+    if not form.is_valid():
+        context = _cycle_context(request, cycle)
+        context["add_report_form"] = form
+        return render(request, "cycles/cycle_detail.html", context)
+    try:
+        cycle_report = cycle_add_report(
+            user=request.user, cycle=cycle, report=form.cleaned_data["report"], tester=form.cleaned_data["tester"]
+        )
+    except ApplicationError as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(request, f"{cycle_report.report} added to the cycle.")
+    return redirect("cycles:cycle-detail", pk=cycle.pk)
+
+
+@login_required
+@require_POST
+def cycle_report_assign_tester_view(request, pk: int):
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    if not can_manage_cycle(request.user, cycle_report.cycle):
+        return refuse(request, "Only the cycle's Test Manager can assign testers.")
+    form = AssignTesterForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a tester from the list.")
+        return redirect("cycles:cycle-detail", pk=cycle_report.cycle_id)
+    try:
+        cycle_report_assign_tester(user=request.user, cycle_report=cycle_report, tester=form.cleaned_data["tester"])
+    except ApplicationError as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(request, f"{form.cleaned_data['tester']} now tests {cycle_report.report}.")
+    return redirect("cycles:cycle-detail", pk=cycle_report.cycle_id)
+
+
+@login_required
+@require_POST
+def cycle_start(request, pk: int):
+    cycle = _cycle_or_404(request.user, pk)
+    if not can_manage_cycle(request.user, cycle):
+        return refuse(request, "Only the cycle's Test Manager can start its workflow.")
+    if cycle.status != TestCycle.Status.DRAFT:
+        messages.error(request, f"The cycle is {cycle.get_status_display().lower()}; only a draft cycle starts.")
+        return redirect("cycles:cycle-detail", pk=cycle.pk)
+    try:
+        result = workflow_start(user=request.user, cycle=cycle)
+    except ApplicationError as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(
+            request, f"Workflow {result.workflow_id} started for {len(result.report_workflow_ids)} report(s)."
+        )
+    return redirect("cycles:cycle-detail", pk=cycle.pk)
+
+
+@login_required
+@require_POST
+def cycle_cancel(request, pk: int):
+    cycle = _cycle_or_404(request.user, pk)
+    if not can_manage_cycle(request.user, cycle):
+        return refuse(request, "Only the cycle's Test Manager can cancel its workflow.")
+    form = CancelCycleForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        workflow_cancel(user=request.user, cycle=cycle, reason=reason)
+    except ApplicationError as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(request, "Cancellation requested; the reports stop at their next step.")
+    return redirect("cycles:cycle-detail", pk=cycle.pk)
+
+
+# --- phase pages -----------------------------------------------------------------------------------
+
+
+def _live_status(user, cycle_report: CycleReport):
+    """The workflow's own view of the report, or a notice why it isn't available."""
+    try:
+        return workflow_status(user=user, cycle_report=cycle_report), ""
+    except ServiceUnavailableError as err:
+        return None, err.message
+    except ApplicationError as err:
+        return None, err.message
+
+
+def _phase_context(request, cycle_report: CycleReport, phase: str) -> dict:
+    user = request.user
+    can_work = can_work_on(user, cycle_report)
+    lock_reason = phase_lock_reason(cycle_report, phase)
+    editable = lock_reason is None
+    live_status, status_notice = _live_status(user, cycle_report)
+    latest = version_latest(cycle_report=cycle_report, phase=phase) if phase in REVIEWED_PHASES else None
+    return {
+        "cycle_report": cycle_report,
+        "cycle": cycle_report.cycle,
+        "phase": phase,
+        "phase_label": Phase(phase).label,
+        "progress": cycle_report_progress(cycle_report),
+        "live_status": live_status,
+        "live_state_label": STATE_LABELS.get(live_status.state, live_status.state) if live_status else "",
+        "status_notice": status_notice,
+        "can_work": can_work,
+        "editable": editable,
+        "lock_reason": lock_reason,
+        "can_edit": can_work and editable,
+        "reviewed": phase in REVIEWED_PHASES,
+        "latest_version": latest,
+        "submit_form": SubmitVersionForm() if can_work and editable and phase in REVIEWED_PHASES else None,
+        "phase_tabs": [(p, Phase(p).label, reverse(url, args=[cycle_report.pk])) for p, url in PHASE_PAGES.items()],
+        "audit_events": audit_entries(cycle_report),
+    }
+
+
+@login_required
+@require_GET
+def cycle_report_detail(request, pk: int):
+    """A report in a cycle opens on the page of the phase it is in."""
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    return redirect(phase_url(cycle_report))
+
+
+@login_required
+@require_POST
+def phase_submit(request, pk: int, phase: str):
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    if phase not in REVIEWED_PHASES:
+        raise Http404("This phase has no version to submit.")
+    if not can_work_on(request.user, cycle_report):
+        return refuse(request, "Only the report's assigned tester can submit it for approval.")
+    form = SubmitVersionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Notes can be at most 2000 characters.")
+        return redirect(phase_url(cycle_report, phase))
+    try:
+        outcome = workflow_submit_version(
+            user=request.user, cycle_report=cycle_report, phase=phase, notes=form.cleaned_data["notes"]
+        )
+    except ApplicationError as err:
+        messages.error(request, err.message)
+    else:
+        _flash_outcome(request, outcome)
+    return redirect(phase_url(cycle_report, phase))
+
+
+def _planning_context(request, cycle_report: CycleReport, form: AttributeForm | None = None) -> dict:
+    context = _phase_context(request, cycle_report, Phase.PLANNING)
+    context["attributes"] = list(cycle_report.attributes.order_by("name"))
+    if context["can_edit"]:
+        context["form"] = form or AttributeForm()
+    return context
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def planning(request, pk: int):
+    """The report's attributes; the tester adds them here (POST) while Planning is editable."""
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    if request.method == "GET":
+        return render(request, "cycles/planning.html", _planning_context(request, cycle_report))
+    if not can_work_on(request.user, cycle_report):
+        return refuse(request, "Only the report's assigned tester can change its attributes.")
+    form = AttributeForm(request.POST)
+    if not form.is_valid():
+        return render(request, "cycles/planning.html", _planning_context(request, cycle_report, form))
+    try:
+        attribute = attribute_create(user=request.user, cycle_report=cycle_report, **form.cleaned_data)
+    except ApplicationError as err:
+        return _refused_form(request, err, form, "cycles/planning.html", _planning_context(request, cycle_report, form))
+    messages.success(request, f"Attribute {attribute.name} added.")
+    return redirect("cycles:planning", pk=cycle_report.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def attribute_edit(request, pk: int, attribute_id: int):
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    attribute = get_object_or_404(Attribute, pk=attribute_id, cycle_report=cycle_report)
+    if not can_work_on(request.user, cycle_report):
+        return refuse(request, "Only the report's assigned tester can change its attributes.")
+    context = {"cycle_report": cycle_report, "cycle": cycle_report.cycle, "attribute": attribute}
+    if request.method == "GET":
+        context["form"] = AttributeForm(initial=AttributeForm.initial_for(attribute))
+        return render(request, "cycles/attribute_form.html", context)
+    form = AttributeForm(request.POST)
+    context["form"] = form
+    if not form.is_valid():
+        return render(request, "cycles/attribute_form.html", context)
+    try:
+        attribute = attribute_update(user=request.user, attribute=attribute, **form.cleaned_data)
+    except ApplicationError as err:
+        form.add_error(None, err.message)
+        return render(request, "cycles/attribute_form.html", context, status=err.status_code)
+    messages.success(request, f"Attribute {attribute.name} saved.")
+    return redirect("cycles:planning", pk=cycle_report.pk)
+
+
+@login_required
+@require_POST
+def attribute_delete_view(request, pk: int, attribute_id: int):
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    attribute = get_object_or_404(Attribute, pk=attribute_id, cycle_report=cycle_report)
+    if not can_work_on(request.user, cycle_report):
+        return refuse(request, "Only the report's assigned tester can change its attributes.")
+    name = attribute.name
+    try:
+        attribute_delete(user=request.user, attribute=attribute)
+    except ApplicationError as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(request, f"Attribute {name} removed.")
+    return redirect("cycles:planning", pk=cycle_report.pk)
+
+
+def _profiling_context(request, cycle_report: CycleReport, form: PopulationUploadForm | None = None) -> dict:
+    context = _phase_context(request, cycle_report, Phase.DATA_PROFILING)
+    latest = population_file_latest(cycle_report=cycle_report)
+    context["population_file"] = latest
+    context["earlier_files"] = list(
+        cycle_report.population_files.select_related("uploaded_by").exclude(pk=getattr(latest, "pk", None))[:10]
+    )
+    results = (
+        list(ProfileResult.objects.filter(population_file=latest).select_related("attribute").order_by("id"))
+        if latest
+        else []
+    )
+    for result in results:
+        result.null_pct = result.null_rate * 100
+        # Rules are recorded with zero counts too; the page shows only those that failed.
+        result.failing_rules = {rule: count for rule, count in (result.rule_failures or {}).items() if count}
+    context["profile_results"] = results
+    if context["can_edit"]:
+        context["form"] = form or PopulationUploadForm()
+    return context
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def data_profiling(request, pk: int):
+    """The population file and its profile; the tester uploads here (POST), then the workflow profiles it."""
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    if request.method == "GET":
+        return render(request, "cycles/data_profiling.html", _profiling_context(request, cycle_report))
+    if not can_work_on(request.user, cycle_report):
+        return refuse(request, "Only the report's assigned tester can upload its population file.")
+    form = PopulationUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(request, "cycles/data_profiling.html", _profiling_context(request, cycle_report, form))
+    try:
+        population_file = population_file_upload(
+            user=request.user,
+            cycle_report=cycle_report,
+            uploaded_file=form.cleaned_data["file"],
+            declared_format=form.cleaned_data["declared_format"] or None,
+        )
+    except ApplicationError as err:
+        return _refused_form(
+            request, err, form, "cycles/data_profiling.html", _profiling_context(request, cycle_report, form),
+            field="file",
+        )
+    try:
+        outcome = workflow_register_population(user=request.user, population_file=population_file)
+    except ApplicationError as err:
+        messages.error(request, f"{population_file} was saved but not profiled: {err.message}")
+    else:
+        _flash_outcome(request, outcome)
+    return redirect("cycles:data-profiling", pk=cycle_report.pk)
+
+
+@login_required
+@require_GET
+def population_download(request, pk: int, file_id: int):
+    """Population files are private: served only to people who can see the report."""
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    population_file = get_object_or_404(PopulationFile, pk=file_id, cycle_report=cycle_report)
+    try:
+        handle = population_file.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The stored file is missing.") from None
+    return FileResponse(handle, as_attachment=True, filename=population_file.original_name)
+
+
+def _scoping_context(request, cycle_report: CycleReport, bound: ScopingDecisionForm | None = None) -> dict:
+    context = _phase_context(request, cycle_report, Phase.SCOPING)
+    attributes = list(cycle_report.attributes.select_related("scoping", "scoping__decided_by").order_by("name"))
+    latest = population_file_latest(cycle_report=cycle_report)
+    findings = {}
+    if latest is not None:
+        for result in ProfileResult.objects.filter(population_file=latest, attribute__isnull=False):
+            result.failing_rules = {rule: count for rule, count in (result.rule_failures or {}).items() if count}
+            findings[result.attribute_id] = result
+    bound_id = bound.data.get("attribute") if bound is not None else None
+    rows = []
+    for attribute in attributes:
+        decision = getattr(attribute, "scoping", None)
+        form = None
+        if context["can_edit"]:
+            if bound is not None and str(attribute.pk) == str(bound_id):
+                form = bound
+            else:
+                form = ScopingDecisionForm(
+                    initial={
+                        "attribute": attribute.pk,
+                        "in_scope": ScopingDecisionForm.IN if decision is None or decision.in_scope
+                        else ScopingDecisionForm.OUT,
+                        "rationale": decision.rationale if decision else "",
+                    },
+                    auto_id=f"id_%s_{attribute.pk}",
+                )
+        rows.append({"attribute": attribute, "decision": decision, "finding": findings.get(attribute.pk), "form": form})
+    context["rows"] = rows
+    context["in_scope_count"] = sum(1 for r in rows if r["decision"] and r["decision"].in_scope)
+    context["undecided_count"] = sum(1 for r in rows if r["decision"] is None)
+    return context
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scoping(request, pk: int):
+    """Which attributes are tested and why; the tester decides each (POST) while Scoping is editable."""
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    if request.method == "GET":
+        return render(request, "cycles/scoping.html", _scoping_context(request, cycle_report))
+    if not can_work_on(request.user, cycle_report):
+        return refuse(request, "Only the report's assigned tester can scope its attributes.")
+    form = ScopingDecisionForm(request.POST, auto_id=f"id_%s_{request.POST.get('attribute', '')}")
+    if not form.is_valid():
+        return render(request, "cycles/scoping.html", _scoping_context(request, cycle_report, form))
+    attribute = get_object_or_404(Attribute, pk=form.cleaned_data["attribute"], cycle_report=cycle_report)
+    try:
+        decision = scoping_decide(
+            user=request.user,
+            attribute=attribute,
+            in_scope=form.cleaned_data["in_scope"] == ScopingDecisionForm.IN,
+            rationale=form.cleaned_data["rationale"],
+        )
+    except ApplicationError as err:
+        return _refused_form(request, err, form, "cycles/scoping.html", _scoping_context(request, cycle_report, form))
+    messages.success(request, f"{attribute.name}: {'in' if decision.in_scope else 'out of'} scope.")
+    return redirect(f"{reverse('cycles:scoping', args=[cycle_report.pk])}#attribute-{attribute.pk}")

@@ -1,0 +1,89 @@
+"""Admin of users (with their roles), the audit trail (read-only), and read-only helpers for the apps."""
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.html import format_html_join
+
+from synapse.models import AuditEvent, User
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable, searchable, never written here."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyTabularInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    """Roles are Django groups (synapse.roles.Role); the list shows and filters by them."""
+
+    list_display = ("username", "get_full_name", "email", "title", "roles", "is_active", "is_staff", "last_login")
+    list_filter = ("groups", "is_active", "is_staff", "is_superuser")
+    search_fields = ("username", "first_name", "last_name", "email", "title")
+    fieldsets = (
+        *DjangoUserAdmin.fieldsets[:1],
+        ("Personal info", {"fields": ("first_name", "last_name", "email", "title")}),
+        ("Roles", {"fields": ("groups",), "description": "A user's roles are the groups they belong to."}),
+        ("Permissions", {"fields": ("is_active", "is_staff", "is_superuser", "user_permissions"),
+                         "classes": ("collapse",)}),
+        ("Important dates", {"fields": ("last_login", "date_joined")}),
+    )
+    add_fieldsets = (
+        (None, {"classes": ("wide",),
+                "fields": ("username", "email", "first_name", "last_name", "groups", "usable_password", "password1",
+                           "password2")}),
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")
+
+    @admin.display(description="Roles")
+    def roles(self, user):
+        return ", ".join(group.name for group in user.groups.all()) or "—"
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The append-only audit trail: viewable and searchable, never added, changed or deleted here."""
+
+    list_display = ("created_at", "actor", "action", "content_type", "object_repr", "object_id")
+    list_filter = ("content_type", "created_at")
+    search_fields = ("action", "object_repr", "object_id", "actor__username")
+    date_hierarchy = "created_at"
+    list_select_related = ("actor", "content_type")
+    readonly_fields = ("created_at", "actor", "action", "content_type", "object_id", "object_repr",
+                       "changes", "before", "after", "context")
+    fields = readonly_fields
+
+    @admin.display(description="Changed fields")
+    def changes(self, event):
+        before, after = event.before or {}, event.after or {}
+        if not isinstance(before, dict) or not isinstance(after, dict):
+            return "—"
+        rows = [
+            (name, before.get(name, "—"), after.get(name, "—"))
+            for name in sorted(set(before) | set(after))
+            if before.get(name) != after.get(name)
+        ]
+        return format_html_join("\n", "<div><strong>{}</strong>: {} → {}</div>", rows) or "—"
