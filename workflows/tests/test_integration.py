@@ -148,7 +148,7 @@ def test_skip_phases_are_honoured(temporal, users, cycle, cycle_report):
     # Scoping was skipped, so the report is not "scoped": it just completed.
     wait_until(lambda: CycleReport.objects.get(pk=cycle_report.pk).status == "completed", what="report completed")
     cycle_report.refresh_from_db()
-    assert cycle_report.skipped_phases == ["data_profiling", "scoping", *AFTER_SCOPING]
+    assert sorted(cycle_report.skipped_phases) == sorted(["data_profiling", "scoping", *AFTER_SCOPING])
     skipped = WorkflowTransition.objects.filter(execution__workflow_id=cycle_report_wf(cycle_report), skipped=True)
     assert sorted(skipped.values_list("to_phase", flat=True)) == sorted(["data_profiling", "scoping", *AFTER_SCOPING])
     assert not PopulationFile.objects.exists() and not ScopingDecision.objects.exists()
