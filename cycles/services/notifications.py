@@ -244,7 +244,7 @@ def data_owner_identification_notify(*, cycle_report_id: int) -> bool:
     return notify(
         key=f"doi-{cycle_report_id}-ask",
         cycle_report=cycle_report,
-        kind=RequestNotification.Kind.REQUEST,
+        kind=RequestNotification.Kind.DATA_OWNERS,
         recipients=[cycle_report.report.lob.data_executive],
         subject=f"Assign data owners: {cycle_report.report} ({cycle_report.cycle})",
         template="cycles/email/data_owner_identification.txt",

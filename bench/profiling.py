@@ -1,0 +1,341 @@
+"""Benchmark of population profiling: our engine against the same statistics in plain polars.
+
+    .venv/bin/python bench/profiling.py [--rows 1000000] [--cols 20] [--runs 3]
+
+Generates (once, deterministically, cached under bench/out/) a CSV of mixed
+columns with nulls and bad values, then profiles it with
+cycles.profiling.engine and with a direct polars baseline, each run in a fresh
+child process so that its peak resident memory is its own. Prints the best
+time of each, their ratio and the peak memory, checks that both computed the
+same statistics, and exits non-zero when a target is missed:
+under 3 s, under 1 GiB, ratio at most 1.2.
+
+Needs polars and numpy, not Django.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+SEED = 20260701
+GENERATOR_VERSION = 1
+
+TARGET_SECONDS = 3.0
+TARGET_PEAK_BYTES = 1024**3
+TARGET_RATIO = 1.2
+
+# (column name, data type); more columns than these repeat them with a suffix.
+COLUMNS = [
+    ("account_id", "integer"),
+    ("customer_id", "integer"),
+    ("branch", "integer"),
+    ("customer_name", "string"),
+    ("city", "string"),
+    ("state", "string"),
+    ("product", "string"),
+    ("balance", "decimal"),
+    ("rate", "decimal"),
+    ("credit_limit", "integer"),
+    ("origination_date", "date"),
+    ("maturity_date", "date"),
+    ("is_delinquent", "boolean"),
+    ("fico", "integer"),
+    ("ltv", "decimal"),
+    ("segment", "string"),
+    ("officer", "string"),
+    ("days_past_due", "integer"),
+    ("collateral", "decimal"),
+    ("is_secured", "boolean"),
+]
+CITIES = ["Austin", "Boston", "Chicago", "Denver", "El Paso", "Fresno", "Glendale", "Houston", "Irvine", "Jackson"]
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+
+
+def column_specs(cols: int) -> list[tuple[str, str]]:
+    specs = []
+    for i in range(cols):
+        name, data_type = COLUMNS[i % len(COLUMNS)]
+        specs.append((name if i < len(COLUMNS) else f"{name}_{i // len(COLUMNS)}", data_type))
+    return specs
+
+
+# -- the file -----------------------------------------------------------------
+
+
+def _column(kind: str, rows: int, rng: np.random.Generator) -> np.ndarray:
+    if kind == "account_id":
+        return np.arange(1, rows + 1).astype(str)
+    if kind == "customer_id":
+        return rng.integers(100_000, 999_999, rows).astype(str)
+    if kind == "branch":
+        return rng.integers(1, 500, rows).astype(str)
+    if kind == "customer_name":
+        return np.char.add("Cust ", rng.integers(0, rows, rows).astype(str))
+    if kind == "city":
+        return np.array(CITIES)[rng.integers(0, len(CITIES), rows)]
+    if kind == "state":
+        return np.array(["TX", "MA", "IL", "CO", "CA"])[rng.integers(0, 5, rows)]
+    if kind == "product":
+        return np.array(["MORTGAGE", "AUTO", "CARD", "HELOC"])[rng.integers(0, 4, rows)]
+    if kind == "balance":
+        return np.round(rng.gamma(2.0, 5000, rows), 2).astype(str)
+    if kind == "rate":
+        return np.round(rng.uniform(0.01, 0.25, rows), 4).astype(str)
+    if kind == "credit_limit":
+        return (rng.integers(1, 100, rows) * 1000).astype(str)
+    if kind in ("origination_date", "maturity_date"):
+        start = np.datetime64("2015-01-01" if kind == "origination_date" else "2025-01-01")
+        return (start + rng.integers(0, 3650, rows).astype("timedelta64[D]")).astype(str)
+    if kind == "is_delinquent":
+        return np.array(["false", "true"])[(rng.random(rows) < 0.07).astype(int)]
+    if kind == "fico":
+        return rng.integers(300, 850, rows).astype(str)
+    if kind == "ltv":
+        return np.round(rng.uniform(0.2, 1.2, rows), 3).astype(str)
+    if kind == "segment":
+        return np.array(["RETAIL", "SMB", "PRIVATE"])[rng.integers(0, 3, rows)]
+    if kind == "officer":
+        return np.char.add("OFF", rng.integers(0, 2000, rows).astype(str))
+    if kind == "days_past_due":
+        return rng.integers(0, 120, rows).astype(str)
+    if kind == "collateral":
+        return np.round(rng.gamma(2.0, 20000, rows), 0).astype(str)
+    if kind == "is_secured":
+        return np.array(["Y", "N"])[rng.integers(0, 2, rows)]
+    raise ValueError(kind)
+
+
+# Share of empty cells, and a bad value planted in 0.1% of rows, per kind of column.
+NULL_SHARE = {"customer_id": 0.01, "balance": 0.02, "origination_date": 0.005, "city": 0.03, "fico": 0.01}
+BAD_VALUE = {"fico": "abc", "origination_date": "2024-02-30", "balance": "n/a", "is_delinquent": "maybe"}
+
+
+def generate(rows: int, cols: int) -> Path:
+    """The benchmark CSV, written once per size and reused."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    ignore = OUT / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n")  # generated data never goes into git
+    path = OUT / f"population_{rows}x{cols}_v{GENERATOR_VERSION}.csv"
+    if path.exists():
+        return path
+    rng = np.random.default_rng(SEED)
+    data = {}
+    for i, (name, _) in enumerate(column_specs(cols)):
+        kind = COLUMNS[i % len(COLUMNS)][0]
+        series = pl.Series(name, _column(kind, rows, rng))
+        if kind in NULL_SHARE:
+            series = series.scatter(np.flatnonzero(rng.random(rows) < NULL_SHARE[kind]), None)
+        if kind in BAD_VALUE:
+            series = series.scatter(np.flatnonzero(rng.random(rows) < 0.001), BAD_VALUE[kind])
+        data[name] = series
+    partial = path.with_suffix(".partial")
+    pl.DataFrame(data).write_csv(partial)
+    partial.rename(path)
+    return path
+
+
+# -- what the children run ---------------------------------------------------------
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else str(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return str(value)
+
+
+def run_engine(path: Path, specs: list[tuple[str, str]]) -> dict:
+    from cycles.profiling.engine import ColumnExpectation, profile_population
+
+    expectations = {name: ColumnExpectation(data_type=data_type) for name, data_type in specs}
+    profiles = profile_population(path, "csv", expectations)
+    return {
+        p.name: {
+            "nulls": p.null_count,
+            "distinct": p.distinct_count,
+            "min": p.min_value,
+            "max": p.max_value,
+            "violations": p.format_violations,
+            "top": [[t["value"], t["count"]] for t in p.top_values],
+        }
+        for p in profiles
+    }
+
+
+def _baseline_parse(value: pl.Expr, data_type: str) -> pl.Expr:
+    if data_type == "integer":
+        return value.cast(pl.Int64, strict=False)
+    if data_type == "decimal":
+        number = value.cast(pl.Float64, strict=False)
+        return pl.when(number.is_finite()).then(number)
+    if data_type == "date":
+        return value.str.to_date("%Y-%m-%d", strict=False)
+    if data_type == "boolean":
+        lower = value.str.to_lowercase()
+        return pl.when(lower.is_in(TRUE_WORDS)).then(True).when(lower.is_in(FALSE_WORDS)).then(False)
+    return value
+
+
+def run_baseline(path: Path, specs: list[tuple[str, str]]) -> dict:
+    """The same statistics written directly in polars, with the column types known in advance.
+
+    It takes the fastest route we know: one streaming group-by per column over
+    a single scan, then every statistic over the distinct values.
+    """
+    lazy = pl.scan_csv(path, infer_schema=False)
+    counts = pl.collect_all(
+        [lazy.select(pl.col(name).alias("value")).group_by("value").agg(pl.len().alias("count")) for name, _ in specs],
+        engine="streaming",
+    )
+    rows = counts[0]["count"].sum()
+    result = {}
+    for (name, data_type), frame in zip(specs, counts):
+        value = pl.col("value")
+        typed = _baseline_parse(value, data_type)
+        stats = (
+            frame.lazy()
+            .filter(value.is_not_null() & (value.str.len_bytes() > 0))
+            .select(
+                (rows - pl.col("count").sum()).alias("nulls"),
+                pl.len().alias("distinct"),
+                typed.min().alias("min"),
+                typed.max().alias("max"),
+                (pl.col("count").filter(typed.is_null()).sum() if data_type != "string" else pl.lit(0)).alias(
+                    "violations"
+                ),
+                pl.struct("value", "count")
+                .top_k_by(["count", "value"], 5, reverse=[False, True])
+                .implode()
+                .alias("top"),
+            )
+            .collect()
+            .row(0, named=True)
+        )
+        top = sorted(((t["value"], t["count"]) for t in stats["top"]), key=lambda t: (-t[1], t[0]))
+        result[name] = {
+            "nulls": stats["nulls"],
+            "distinct": stats["distinct"],
+            "min": _text(stats["min"]),
+            "max": _text(stats["max"]),
+            "violations": stats["violations"],
+            "top": [list(t) for t in top],
+        }
+    return result
+
+
+def child(which: str, path: Path, cols: int) -> None:
+    specs = column_specs(cols)
+    if which == "engine":
+        # Imported before the clock starts, as polars is for the baseline.
+        sys.path.insert(0, str(ROOT))
+        import cycles.profiling.engine  # noqa: F401
+    runner = run_engine if which == "engine" else run_baseline
+    started, cpu_started = time.perf_counter(), time.process_time()
+    stats = runner(path, specs)
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    # ru_maxrss is in KiB on Linux.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    json.dump({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_bytes": peak, "stats": stats}, sys.stdout)
+
+
+# -- the parent ----------------------------------------------------------------------
+
+
+def run_child(which: str, path: Path, cols: int) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", which, "--path", str(path), "--cols", str(cols)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout)
+
+
+def measure(path: Path, cols: int, runs: int) -> dict[str, dict]:
+    """Best time and highest peak of each side; runs alternate so both meet the same machine load."""
+    best: dict[str, dict] = {}
+    for _ in range(runs):
+        for which in ("engine", "baseline"):
+            result = run_child(which, path, cols)
+            if which not in best:
+                best[which] = result
+            else:
+                best[which]["seconds"] = min(best[which]["seconds"], result["seconds"])
+                best[which]["cpu_seconds"] = min(best[which]["cpu_seconds"], result["cpu_seconds"])
+                best[which]["peak_bytes"] = max(best[which]["peak_bytes"], result["peak_bytes"])
+    return best
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--cols", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=7, help="runs of each side; the best time counts")
+    parser.add_argument("--child", choices=["engine", "baseline"], help=argparse.SUPPRESS)
+    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.path, args.cols)
+        return 0
+
+    started = time.perf_counter()
+    path = generate(args.rows, args.cols)
+    generated = time.perf_counter() - started
+    measured = measure(path, args.cols, args.runs)
+    ours, baseline = measured["engine"], measured["baseline"]
+    ratio = ours["seconds"] / baseline["seconds"]
+    agree = ours["stats"] == baseline["stats"]
+    checks = [
+        ours["seconds"] < TARGET_SECONDS,
+        ours["peak_bytes"] < TARGET_PEAK_BYTES,
+        ratio <= TARGET_RATIO,
+        agree,
+    ]
+    mib = 1024 * 1024
+    print(f"rows            {args.rows:,}")
+    print(f"cols            {args.cols}")
+    print(f"file            {path.stat().st_size / 1e6:.1f} MB  {path.relative_to(ROOT)}  ({generated:.1f} s to get)")
+    print(f"cpus            {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}")
+    print(f"engine          {ours['seconds']:.3f} s   best of {args.runs}   target < {TARGET_SECONDS:g} s  "
+          f"{verdict(checks[0])}   (cpu {ours['cpu_seconds']:.2f} s)")
+    print(f"baseline        {baseline['seconds']:.3f} s   best of {args.runs}   (plain polars, same statistics; "
+          f"cpu {baseline['cpu_seconds']:.2f} s)")
+    print(f"ratio           {ratio:.2f}      target <= {TARGET_RATIO}  {verdict(checks[2])}   "
+          f"(cpu ratio {ours['cpu_seconds'] / baseline['cpu_seconds']:.2f})")
+    print(f"peak memory     {ours['peak_bytes'] / mib:.0f} MiB  (baseline {baseline['peak_bytes'] / mib:.0f} MiB)"
+          f"   target < {TARGET_PEAK_BYTES // mib} MiB  {verdict(checks[1])}")
+    print(f"same statistics {'yes' if agree else 'NO'}      {verdict(checks[3])}")
+    if not agree:
+        for name in ours["stats"]:
+            if ours["stats"][name] != baseline["stats"].get(name):
+                print(f"  {name}: engine {ours['stats'][name]} != baseline {baseline['stats'].get(name)}")
+    print("PASS" if all(checks) else "FAIL")
+    return 0 if all(checks) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
