@@ -74,6 +74,11 @@ class TemporalHarness:
         """Run a worker with the real workflows and activities until the block ends."""
         from workflows.temporal.worker import build_worker
 
+        if self.time_skipping:
+            # Without a workflow cache there is no sticky queue: the test server would otherwise hold
+            # its clock for a stopped worker's sticky queue and never skip time again.
+            kwargs.setdefault("max_cached_workflows", 0)
+
         async def make():
             return build_worker(self.client, task_queue=task_queue, **kwargs)
 

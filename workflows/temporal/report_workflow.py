@@ -83,7 +83,7 @@ WAITING_ON = {
 }
 
 # What the report is called once this phase is its last completed one.
-STATUS_AFTER = {SCOPING: "scoped", REQUEST_FOR_INFORMATION: "awaiting_test_execution"}
+STATUS_AFTER = {SCOPING: "scoped"}
 
 OPEN, SUBMITTED, RETURNED, ACCEPTED = "open", "submitted", "returned", "accepted"
 
@@ -275,6 +275,12 @@ class ReportTestWorkflow:
 
     async def _test_execution(self) -> None:
         # Test Execution is the next issue's: the report waits here until then.
+        await self._activity(
+            ActivityName.SET_REPORT_STATUS,
+            ReportStatusInput(cycle_report_id=self._input.cycle_report_id, status="awaiting_test_execution",
+                              phase=TEST_EXECUTION),
+            Ack,
+        )
         self._states[TEST_EXECUTION] = State.AWAITING_TEST_EXECUTION
         await workflow.wait_condition(lambda: False)
 
