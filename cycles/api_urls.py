@@ -2,7 +2,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from cycles import api
+from cycles import api, api_requests
 
 router = SimpleRouter()
 router.register("lobs", api.LOBViewSet, basename="api-lob")
@@ -10,6 +10,8 @@ router.register("reports", api.ReportViewSet, basename="api-report")
 router.register("cycles", api.CycleViewSet, basename="api-cycle")
 router.register("cycle-reports", api.CycleReportViewSet, basename="api-cycle-report")
 router.register("attributes", api.AttributeViewSet, basename="api-attribute")
+router.register("samples", api_requests.SampleViewSet, basename="api-sample")
+router.register("requests", api_requests.InformationRequestViewSet, basename="api-request")
 
 urlpatterns = [
     path("cycles/<int:pk>/reports/", api.CycleReportsApi.as_view(), name="api-cycle-reports"),
@@ -17,5 +19,21 @@ urlpatterns = [
          name="api-cycle-report-attributes"),
     path("cycle-reports/<int:pk>/scoping/", api.CycleReportScopingApi.as_view(), name="api-cycle-report-scoping"),
     path("cycle-reports/<int:pk>/submit/", api.CycleReportSubmitApi.as_view(), name="api-cycle-report-submit"),
+    path("cycle-reports/<int:pk>/sampling-plan/", api_requests.CycleReportSamplingPlanApi.as_view(),
+         name="api-cycle-report-sampling-plan"),
+    path("cycle-reports/<int:pk>/samples/", api_requests.CycleReportSamplesApi.as_view(),
+         name="api-cycle-report-samples"),
+    path("cycle-reports/<int:pk>/samples/draw/", api_requests.CycleReportSamplesDrawApi.as_view(),
+         name="api-cycle-report-samples-draw"),
+    path("cycle-reports/<int:pk>/data-owners/", api_requests.CycleReportDataOwnersApi.as_view(),
+         name="api-cycle-report-data-owners"),
+    path("cycle-reports/<int:pk>/data-owners/bulk/", api_requests.CycleReportDataOwnersBulkApi.as_view(),
+         name="api-cycle-report-data-owners-bulk"),
+    path("requests/<int:pk>/evidence/", api_requests.InformationRequestEvidenceApi.as_view(),
+         name="api-request-evidence"),
+    path("requests/<int:pk>/submit/", api_requests.InformationRequestSubmitApi.as_view(), name="api-request-submit"),
+    path("requests/<int:pk>/review/", api_requests.InformationRequestReviewApi.as_view(), name="api-request-review"),
+    path("evidence/<int:pk>/review/", api_requests.EvidenceReviewApi.as_view(), name="api-evidence-review"),
+    path("evidence/<int:pk>/download/", api_requests.EvidenceDownloadApi.as_view(), name="api-evidence-download"),
     *router.urls,
 ]

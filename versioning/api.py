@@ -1,16 +1,17 @@
-"""The versioning API: versions (with items and diffs), the owner's decision, approvals.
+"""The versioning API: versions (with items and diffs), the owner's decisions on versions and items, approvals.
 
 Versions and approvals are visible exactly when their cycle report is
 (cycles.selectors.cycle_reports_visible_to), so someone else's version is a 404.
 """
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cycles.api import apply_query_filters, decision_response, query_choice, query_int
+from cycles.api import apply_query_filters, decision_response, query_choice, query_int, require
 from cycles.exceptions import NotFoundError
 from cycles.models import Phase
+from cycles.permissions import can_approve
 from cycles.selectors import cycle_reports_visible_to
 from synapse.authentication import API_AUTHENTICATION_CLASSES
 from versioning.models import Approval, Version, VersionStatus
@@ -19,9 +20,11 @@ from versioning.serializers import (
     ApprovalSerializer,
     VersionDecideSerializer,
     VersionDetailSerializer,
+    VersionItemSerializer,
     VersionSerializer,
     version_diff_data,
 )
+from versioning.services import version_item_decide
 from workflows.services import workflow_decide_version
 
 
@@ -79,6 +82,37 @@ class VersionDecideApi(APIView):
         data.is_valid(raise_exception=True)
         outcome = workflow_decide_version(user=request.user, version=version, **data.validated_data)
         return decision_response(outcome)
+
+
+class VersionItemDecideSerializer(serializers.Serializer):
+    approve = serializers.BooleanField()
+    note = serializers.CharField(allow_blank=True, required=False, default="")
+
+
+class VersionItemDecideApi(APIView):
+    """POST {approve, note}: the report owner approves or rejects one item (a sample) of a submitted version.
+
+    Stored only: the version's own decision (VersionDecideApi) is what the workflow waits for.
+    """
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+
+    def post(self, request, pk: int, item_id: int):
+        version = versions_visible_to(user=request.user).select_related("cycle_report__report", "cycle_report__cycle")
+        version = version.filter(pk=pk).first()
+        if version is None:
+            raise NotFoundError("No such version among the reports you can see.")
+        item = version.items.filter(pk=item_id).first()
+        if item is None:
+            raise NotFoundError(f"No such item in {version}.")
+        require(
+            can_approve(request.user, version.cycle_report, version.phase),
+            "Only the report's owner decides on the items of its versions.",
+        )
+        data = VersionItemDecideSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        item = version_item_decide(item=item, user=request.user, **data.validated_data)
+        return Response(VersionItemSerializer(item).data)
 
 
 class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

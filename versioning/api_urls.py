@@ -10,5 +10,7 @@ router.register("approvals", api.ApprovalViewSet, basename="api-approval")
 
 urlpatterns = [
     path("versions/<int:pk>/decide/", api.VersionDecideApi.as_view(), name="api-version-decide"),
+    path("versions/<int:pk>/items/<int:item_id>/decide/", api.VersionItemDecideApi.as_view(),
+         name="api-version-item-decide"),
     *router.urls,
 ]
