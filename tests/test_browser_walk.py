@@ -1,0 +1,132 @@
+"""Every role in a real browser: a report from "Start workflow" to scoped, through the pages only.
+
+Headless Debian Chromium driven by Playwright, against the live server, with the
+real Temporal dev server and worker behind it.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import PASSWORD
+from cycles.models import CycleReport
+from versioning.models import Version
+from workflows.models import WorkflowExecution
+from workflows.testing import wait_until
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.temporal,
+    pytest.mark.django_db(transaction=True),
+]
+
+AFTER_SCOPING = ["sample_selection", "data_owner_identification", "request_for_information", "test_execution"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (make test does, as root).")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API refuses to start inside a running event loop; pytest-asyncio's loop is
+    # not running here, but Django's async-unsafe check would see Playwright's own loop.
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+        )
+        yield browser
+        browser.close()
+
+
+class Person:
+    """A logged-in role with its own browser context (its own session cookie)."""
+
+    def __init__(self, browser, live_server, username: str):
+        self.base = live_server.url
+        self.context = browser.new_context()
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(30_000)
+        self.page.goto(f"{self.base}/login/")
+        self.page.fill("input[name=username]", username)
+        self.page.fill("input[name=password]", PASSWORD)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_url(re.compile(r".*/my-work/"))
+
+    def open(self, path: str):
+        self.page.goto(f"{self.base}{path}")
+        return self.page
+
+    def reload_until(self, path: str, predicate, what: str):
+        def ready():
+            self.open(path)
+            return predicate(self.page)
+
+        wait_until(ready, timeout=30, interval=0.5, what=what)
+
+    def approve_latest(self, cycle_report, phase: str):
+        version = Version.objects.get(cycle_report=cycle_report, phase=phase, status="submitted")
+        page = self.open("/my-work/")
+        page.click(f"a[href='/versions/{version.pk}/']")
+        page.check("input[name=decision][value=approve]")
+        page.click("text=Send decision")
+        page.wait_for_selector(".messages, .alert")
+        assert "approved" in page.content().lower()
+
+
+def test_report_from_start_to_scoped_through_the_pages(
+    browser, live_server, temporal, users, cycle, cycle_report, tmp_path
+):
+    cycle.configuration = {**cycle.configuration, "skip_phases": AFTER_SCOPING}
+    cycle.save(update_fields=["configuration"])
+    manager = Person(browser, live_server, "manager")
+    tester = Person(browser, live_server, "tester")
+    owner = Person(browser, live_server, "owner")
+    pk = cycle_report.pk
+
+    # The tester sees no Start button; the manager starts the cycle.
+    assert tester.open(f"/cycles/{cycle.pk}/").locator("#start-workflow").count() == 0
+    page = manager.open(f"/cycles/{cycle.pk}/")
+    page.click("#start-workflow")
+    page.wait_for_selector(".messages")
+    assert "started" in page.content().lower()
+
+    # Planning: the drafted attributes appear; the tester submits; the owner approves.
+    tester.reload_until(f"/cycle-reports/{pk}/planning/",
+                        lambda p: p.locator("text=Submit for approval").count() == 1, "drafted attributes")
+    assert tester.page.locator("td:has-text('account_id')").count() >= 1
+    tester.page.click("text=Submit for approval")
+    tester.page.wait_for_selector(".messages")
+    owner.approve_latest(cycle_report, "planning")
+
+    # Data Profiling: upload the population, see its profile.
+    population = tmp_path / "population.csv"
+    population.write_text("account_id,customer_name,balance,origination_date,is_delinquent\n" + "".join(
+        f"A{i:04d},Customer {i},{100 + i}.50,2024-02-{1 + i % 28:02d},false\n" for i in range(300)))
+    tester.reload_until(f"/cycle-reports/{pk}/data-profiling/",
+                        lambda p: p.locator("input[type=file]").count() == 1, "upload form")
+    tester.page.set_input_files("input[type=file]", str(population))
+    tester.page.click("text=Upload and profile")
+    tester.page.wait_for_selector("text=Profiled 300 rows")
+    assert tester.page.locator("td:has-text('balance')").count() >= 1
+
+    # Scoping: recommendations are there; submit; the owner approves.
+    tester.reload_until(f"/cycle-reports/{pk}/scoping/",
+                        lambda p: p.locator("text=Submit for approval").count() == 1, "scoping form")
+    tester.page.click("text=Submit for approval")
+    tester.page.wait_for_selector(".messages")
+    owner.approve_latest(cycle_report, "scoping")
+
+    wait_until(lambda: WorkflowExecution.objects.filter(
+        workflow_id=cycle_report.cycle.cycle_reports.get().workflow_id or "-", status="completed").exists(),
+        what="report workflow completed")
+    assert CycleReport.objects.get(pk=pk).status == CycleReport.Status.SCOPED
+    page = manager.open(f"/cycles/{cycle.pk}/")
+    assert "Scoped" in page.inner_text("table")
+    shots = Path(os.environ.get("SYNAPSE_SCREENSHOTS", tmp_path))
+    page.screenshot(path=str(shots / "cycle-scoped.png"), full_page=True)
