@@ -1,0 +1,90 @@
+"""Record workflow histories for the replay test: `python -m workflows.tests.record_histories`.
+
+Run it when a release changes what running workflows have done so far; keep the
+old files too. test_replay.py replays every file against today's workflow code, so
+a change that would break a workflow already running (non-determinism) fails CI
+until it is guarded with workflow.patched.
+"""
+import asyncio
+import os
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent / "histories"
+
+
+async def record() -> None:
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.temporal.contracts import (
+        DATA_PROFILING,
+        PLANNING,
+        SAMPLE_SELECTION,
+        SCOPING,
+        CompleteDataOwnersInput,
+        RegisterPopulationInput,
+        ReportWorkflowInput,
+        RequestEventInput,
+        RequestSchedule,
+        State,
+        UpdateResult,
+    )
+    from workflows.temporal.report_workflow import ReportTestWorkflow
+    from workflows.testing import TEST_SERVER
+    from workflows.tests.test_report_workflow import FakeActivities, _decide, _submit, _wait_state, _worker
+
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER)) as env:
+        fakes = FakeActivities()
+        queue = f"record-{uuid.uuid4().hex}"
+        async with _worker(env, fakes, queue):
+            # 1. Planning with a send-back, profiling, scoping.
+            handle = await env.client.start_workflow(
+                ReportTestWorkflow.run, ReportWorkflowInput(1, 10, 20, last_phase=SCOPING),
+                id="replay-first-three-phases", task_queue=queue)
+            await _wait_state(env, handle, State.AWAITING_SUBMISSION, PLANNING)
+            v1 = await _submit(handle, PLANNING)
+            await _decide(handle, PLANNING, v1.version_id, approve=False, notes="more")
+            v2 = await _submit(handle, PLANNING)
+            await _decide(handle, PLANNING, v2.version_id, approve=True)
+            await _wait_state(env, handle, State.AWAITING_UPLOAD, DATA_PROFILING)
+            await handle.execute_update("register_population", RegisterPopulationInput("p", 1, 1),
+                                        result_type=UpdateResult)
+            await _wait_state(env, handle, State.AWAITING_SUBMISSION, SCOPING)
+            s1 = await _submit(handle, SCOPING)
+            await _decide(handle, SCOPING, s1.version_id, approve=True)
+            await handle.result()
+            (HERE / "report_first_three_phases.json").write_text((await handle.fetch_history()).to_json())
+
+            # 2. The parallel step, requests with reminders and escalation, waiting at test execution.
+            fakes = FakeActivities(requests=(501,))
+        async with _worker(env, fakes, queue):
+            handle = await env.client.start_workflow(
+                ReportTestWorkflow.run,
+                ReportWorkflowInput(1, 30, 130, skip_phases=[PLANNING, DATA_PROFILING, SCOPING],
+                                    schedule=RequestSchedule()),
+                id="replay-parallel-and-requests", task_queue=queue)
+            await _wait_state(env, handle, State.AWAITING_SUBMISSION, SAMPLE_SELECTION)
+            samples = await _submit(handle, SAMPLE_SELECTION)
+            await _decide(handle, SAMPLE_SELECTION, samples.version_id, approve=True)
+            await handle.execute_update("complete_data_owner_identification", CompleteDataOwnersInput("c", 3),
+                                        result_type=UpdateResult)
+            await env.sleep(timedelta(days=13))
+            fakes.request_status[501] = "submitted"
+            await handle.execute_update("request_submitted", RequestEventInput("s", 501, 5), result_type=UpdateResult)
+            fakes.request_status[501] = "accepted"
+            await handle.execute_update("request_reviewed", RequestEventInput("r", 501, 5), result_type=UpdateResult)
+            await _wait_state(env, handle, State.AWAITING_TEST_EXECUTION, "test_execution")
+            await handle.terminate("recorded")
+            (HERE / "report_parallel_and_requests.json").write_text((await handle.fetch_history()).to_json())
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "synapse.settings")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    import django
+
+    django.setup()
+    asyncio.run(record())
+    print(f"histories written to {HERE}")
