@@ -100,16 +100,28 @@ def temporal_harness():
     harness.stop()
 
 
-@pytest.fixture
-def temporal(temporal_harness, settings, transactional_db):
-    """Point the product at the session's server with a fresh task queue, and run a worker on it."""
-    settings.TEMPORAL_ADDRESS = temporal_harness.address
+def point_settings_at(harness: TemporalHarness, settings) -> str:
+    """Point the product's settings (the `settings` fixture) at `harness`; return a fresh task queue."""
+    settings.TEMPORAL_ADDRESS = harness.address
     settings.TEMPORAL_NAMESPACE = "default"
     settings.TEMPORAL_TASK_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
     settings.TEMPORAL_ACTIVITY_TIMEOUT = 30
-    with temporal_harness.worker(settings.TEMPORAL_TASK_QUEUE) as worker:
-        temporal_harness.current_worker = worker
-        yield temporal_harness
+    return settings.TEMPORAL_TASK_QUEUE
+
+
+@contextmanager
+def _pointed_at(harness: TemporalHarness, settings):
+    """Point the settings at `harness` with a fresh task queue, and run a worker on it."""
+    with harness.worker(point_settings_at(harness, settings)) as worker:
+        harness.current_worker = worker
+        yield harness
+
+
+@pytest.fixture
+def temporal(temporal_harness, settings, transactional_db):
+    """The dev server, with settings pointed at it and a worker on a fresh task queue."""
+    with _pointed_at(temporal_harness, settings) as harness:
+        yield harness
 
 
 @pytest.fixture(scope="session")
@@ -123,13 +135,8 @@ def time_skipping_harness():
 @pytest.fixture
 def temporal_time_skipping(time_skipping_harness, settings, transactional_db):
     """Like `temporal`, on the time-skipping server: timers of days fire when the test sleeps."""
-    settings.TEMPORAL_ADDRESS = time_skipping_harness.address
-    settings.TEMPORAL_NAMESPACE = "default"
-    settings.TEMPORAL_TASK_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
-    settings.TEMPORAL_ACTIVITY_TIMEOUT = 30
-    with time_skipping_harness.worker(settings.TEMPORAL_TASK_QUEUE) as worker:
-        time_skipping_harness.current_worker = worker
-        yield time_skipping_harness
+    with _pointed_at(time_skipping_harness, settings) as harness:
+        yield harness
 
 
 def wait_until(predicate, *, timeout: float = 30, interval: float = 0.1, what: str = "condition"):

@@ -2,7 +2,6 @@
 with the real worker, activities and database, the way the pages drive it."""
 from __future__ import annotations
 
-import uuid
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -23,7 +22,7 @@ from workflows.services import (
     workflow_submit_version,
 )
 from workflows.temporal.contracts import State
-from workflows.testing import wait_until
+from workflows.testing import point_settings_at, wait_until
 
 pytestmark = [pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
 
@@ -157,9 +156,7 @@ def test_skip_phases_are_honoured(temporal, users, cycle, cycle_report):
 def test_worker_restart_and_unreachable_server_lose_nothing_and_duplicate_nothing(
     temporal_harness, settings, transactional_db, users, cycle, cycle_report
 ):
-    settings.TEMPORAL_ADDRESS = temporal_harness.address
-    settings.TEMPORAL_TASK_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
-    settings.TEMPORAL_ACTIVITY_TIMEOUT = 30
+    point_settings_at(temporal_harness, settings)
     tester, owner = users["tester"], users["owner"]
 
     with temporal_harness.worker(settings.TEMPORAL_TASK_QUEUE):

@@ -2,7 +2,6 @@
 and database, on the time-skipping server so the reminders of days fire in the test."""
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -41,7 +40,7 @@ from workflows.services import (
     workflow_submit_version,
 )
 from workflows.temporal.contracts import State
-from workflows.testing import wait_until
+from workflows.testing import point_settings_at, wait_until
 
 pytestmark = [pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
 
@@ -104,9 +103,7 @@ def test_parallel_step_requests_reminders_restart_and_evidence(
     tester, owner, executive = users["tester"], users["owner"], users["executive"]
     data_owner, data_owner2 = users["data_owner"], users["data_owner2"]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    settings.TEMPORAL_ADDRESS = time_skipping_harness.address
-    settings.TEMPORAL_TASK_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
-    settings.TEMPORAL_ACTIVITY_TIMEOUT = 30
+    point_settings_at(time_skipping_harness, settings)
     first_worker = time_skipping_harness.worker(settings.TEMPORAL_TASK_QUEUE)
     first_worker.__enter__()
     running = [True]
