@@ -101,13 +101,21 @@ def _approvers(cycle_report: CycleReport, phase: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _progress_of(cycle_report: CycleReport, *, latest_version, latest_population, pending_decision: bool) -> Progress:
-    from versioning.models import VersionStatus
-    from workflows.temporal.contracts import REVIEWED_PHASES, WaitingOn
+def _progress_of(
+    cycle_report: CycleReport,
+    *,
+    latest_versions: dict[str, tuple[int, str]],
+    latest_population,
+    pending_decision: bool,
+    active_phases: list[str] = (),
+    doi_counts: tuple[int, int] | None = None,
+    data_executive: str | None = None,
+    requests: list[tuple[str, str]] = (),
+) -> Progress:
+    from workflows.temporal.contracts import WaitingOn
 
     phase = cycle_report.phase
     phase_label = cycle_report.get_phase_display() if phase else "—"
-    tester = _person(cycle_report.tester)
 
     if cycle_report.status in FINISHED_STATUSES:
         return Progress(phase, phase_label, cycle_report.get_status_display(), WaitingOn.NOBODY, finished=True)
@@ -121,6 +129,40 @@ def _progress_of(cycle_report: CycleReport, *, latest_version, latest_population
         return Progress(phase, phase_label, "Starting", WaitingOn.SYSTEM)
     if pending_decision:
         return Progress(phase, phase_label, "Decision queued for the workflow service", WaitingOn.SYSTEM)
+
+    def one(p: str) -> Progress:
+        return _phase_progress(
+            cycle_report, p, latest_version=latest_versions.get(p), latest_population=latest_population,
+            doi_counts=doi_counts, data_executive=data_executive, requests=requests,
+        )
+
+    # Phase states say what runs now: two phases during the parallel step, or the one of them still
+    # running after the other finished. Reports without phase states have only their current phase.
+    running = list(active_phases) or [phase]
+    if len(running) == 1:
+        return one(running[0])
+    parts = [one(p) for p in running]
+    roles = list(dict.fromkeys(r for part in parts for r in part.waiting_on_role.split(", ")
+                               if r and r != WaitingOn.SYSTEM))
+    return Progress(
+        phase,
+        " ‖ ".join(f"{part.phase_label} ({part.waiting_on_role or 'nobody'})" for part in parts),
+        " ‖ ".join(part.state_label for part in parts),
+        ", ".join(roles) if roles else WaitingOn.SYSTEM,
+        tuple(dict.fromkeys(person for part in parts for person in part.waiting_on_people)),
+    )
+
+
+def _phase_progress(
+    cycle_report: CycleReport, phase: str, *, latest_version, latest_population,
+    doi_counts: tuple[int, int] | None, data_executive: str | None, requests,
+) -> Progress:
+    from cycles.models import InformationRequest
+    from versioning.models import VersionStatus
+    from workflows.temporal.contracts import REVIEWED_PHASES, WaitingOn
+
+    phase_label = Phase(phase).label
+    tester = _person(cycle_report.tester)
 
     if phase in REVIEWED_PHASES:
         if latest_version is None:
@@ -146,28 +188,65 @@ def _progress_of(cycle_report: CycleReport, *, latest_version, latest_population
                             tester)
         return Progress(phase, phase_label, "Profiling the population", WaitingOn.SYSTEM)
 
+    if phase == Phase.DATA_OWNER_IDENTIFICATION:
+        executive = (data_executive,) if data_executive else ()
+        total, missing = doi_counts or (0, 0)
+        if missing or not total:
+            return Progress(phase, phase_label, f"{missing} of {total} attributes need a data owner",
+                            WaitingOn.DATA_EXECUTIVE, executive)
+        return Progress(phase, phase_label, "Every attribute has a data owner: confirm with Done",
+                        WaitingOn.DATA_EXECUTIVE, executive)
+
+    if phase == Phase.REQUEST_FOR_INFORMATION:
+        if not requests:
+            return Progress(phase, phase_label, "Sending the requests", WaitingOn.SYSTEM)
+        counts = {status: sum(1 for s, _ in requests if s == status) for status in InformationRequest.Status.values}
+        state = " · ".join(
+            f"{counts[value]} {label.lower()}" for value, label in InformationRequest.Status.choices if counts[value]
+        )
+        answering = tuple(dict.fromkeys(
+            owner for status, owner in requests
+            if status in (InformationRequest.Status.OPEN, InformationRequest.Status.RETURNED)
+        ))
+        roles, people = [], list(answering)
+        if answering:
+            roles.append(WaitingOn.DATA_OWNER)
+        if counts[InformationRequest.Status.SUBMITTED]:
+            roles.append(WaitingOn.TESTER)
+            people += list(tester)
+        if not roles:
+            return Progress(phase, phase_label, state, WaitingOn.SYSTEM)
+        return Progress(phase, phase_label, state, ", ".join(roles), tuple(people))
+
     return Progress(phase, phase_label, "In progress", WaitingOn.TESTER, tester)
 
 
+def _full_name(username: str, first: str, last: str) -> str:
+    # As User.__str__ says it, without loading the users.
+    return f"{first} {last}".strip() or username
+
+
 def cycle_reports_progress(cycle_reports) -> dict[int, Progress]:
-    """Progress of many cycle reports in three queries, whatever their number.
+    """Progress of many cycle reports in a fixed number of queries, whatever their number.
 
     Pass cycle reports loaded with cycle, cycle__test_manager, report__owner and tester.
     """
+    from cycles.models import Attribute, InformationRequest, PhaseState
     from versioning.models import Version
     from workflows.models import WorkflowDecision
+    from workflows.temporal.contracts import PHASE_ORDER
 
     cycle_reports = list(cycle_reports)
     ids = [cr.pk for cr in cycle_reports]
     if not ids:
         return {}
-    latest_versions: dict[tuple[int, str], tuple[int, str]] = {}
+    latest_versions: dict[int, dict[str, tuple[int, str]]] = {}
     for cr_id, phase, number, status in (
         Version.objects.filter(cycle_report_id__in=ids)
         .order_by("cycle_report_id", "phase", "-number")
         .values_list("cycle_report_id", "phase", "number", "status")
     ):
-        latest_versions.setdefault((cr_id, phase), (number, status))
+        latest_versions.setdefault(cr_id, {}).setdefault(phase, (number, status))
     latest_populations: dict[int, str] = {}
     for cr_id, status in (
         PopulationFile.objects.filter(cycle_report_id__in=ids)
@@ -179,12 +258,53 @@ def cycle_reports_progress(cycle_reports) -> dict[int, Progress]:
         WorkflowDecision.objects.filter(cycle_report_id__in=ids, status=WorkflowDecision.Status.PENDING)
         .values_list("cycle_report_id", flat=True)
     )
+    active: dict[int, list[str]] = {}
+    for cr_id, phase in PhaseState.objects.filter(
+        cycle_report_id__in=ids, status=PhaseState.Status.ACTIVE
+    ).values_list("cycle_report_id", "phase"):
+        active.setdefault(cr_id, []).append(phase)
+    for phases in active.values():
+        phases.sort(key=lambda p: PHASE_ORDER.index(p) if p in PHASE_ORDER else len(PHASE_ORDER))
+
+    # What the Data Owner Identification and Request for Information phases need, only when one runs.
+    doi_ids = [cr.pk for cr in cycle_reports if Phase.DATA_OWNER_IDENTIFICATION in active.get(cr.pk, ())]
+    doi_counts: dict[int, tuple[int, int]] = {}
+    executives: dict[int, str] = {}
+    if doi_ids:
+        for row in (
+            Attribute.objects.filter(cycle_report_id__in=doi_ids, scoping__in_scope=True)
+            .values("cycle_report_id")
+            .annotate(total=Count("pk"), missing=Count("pk", filter=Q(data_owner_assignment__isnull=True)))
+        ):
+            doi_counts[row["cycle_report_id"]] = (row["total"], row["missing"])
+        lob_ids = {cr.report.lob_id for cr in cycle_reports if cr.pk in doi_ids}
+        for lob_id, *name in LOB.objects.filter(pk__in=lob_ids).values_list(
+            "pk", "data_executive__username", "data_executive__first_name", "data_executive__last_name"
+        ):
+            executives[lob_id] = _full_name(*name)
+    rfi_ids = [
+        cr.pk for cr in cycle_reports
+        if Phase.REQUEST_FOR_INFORMATION in active.get(cr.pk, ()) or cr.phase == Phase.REQUEST_FOR_INFORMATION
+    ]
+    requests: dict[int, list[tuple[str, str]]] = {}
+    if rfi_ids:
+        for cr_id, status, *name in (
+            InformationRequest.objects.filter(cycle_report_id__in=rfi_ids)
+            .order_by("cycle_report_id", "data_owner__username")
+            .values_list("cycle_report_id", "status", "data_owner__username", "data_owner__first_name",
+                         "data_owner__last_name")
+        ):
+            requests.setdefault(cr_id, []).append((status, _full_name(*name)))
     return {
         cr.pk: _progress_of(
             cr,
-            latest_version=latest_versions.get((cr.pk, cr.phase)),
+            latest_versions=latest_versions.get(cr.pk, {}),
             latest_population=latest_populations.get(cr.pk),
             pending_decision=cr.pk in pending,
+            active_phases=active.get(cr.pk, []),
+            doi_counts=doi_counts.get(cr.pk),
+            data_executive=executives.get(cr.report.lob_id),
+            requests=requests.get(cr.pk, []),
         )
         for cr in cycle_reports
     }

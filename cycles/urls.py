@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cycles import views
+from cycles import views, views_requests, views_sampling
 
 app_name = "cycles"
 urlpatterns = [
@@ -24,4 +24,23 @@ urlpatterns = [
     path("cycle-reports/<int:pk>/data-profiling/files/<int:file_id>/download/", views.population_download,
          name="population-download"),
     path("cycle-reports/<int:pk>/scoping/", views.scoping, name="scoping"),
+    path("cycle-reports/<int:pk>/sample-selection/", views_sampling.sample_selection, name="sample-selection"),
+    path("cycle-reports/<int:pk>/sample-selection/draw/", views_sampling.samples_draw_view, name="samples-draw"),
+    path("cycle-reports/<int:pk>/sample-selection/samples/add/", views_sampling.sample_add_view, name="sample-add"),
+    path("cycle-reports/<int:pk>/sample-selection/samples/<int:sample_id>/remove/", views_sampling.sample_remove_view,
+         name="sample-remove"),
+    path("cycle-reports/<int:pk>/data-owners/", views_requests.data_owners_page, name="data-owners"),
+    path("cycle-reports/<int:pk>/data-owners/bulk/", views_requests.data_owners_bulk, name="data-owners-bulk"),
+    path("cycle-reports/<int:pk>/data-owners/done/", views_requests.data_owners_complete,
+         name="data-owners-complete"),
+    path("cycle-reports/<int:pk>/requests/", views_requests.report_requests, name="report-requests"),
+    path("requests/", views_requests.request_list, name="request-list"),
+    path("requests/<int:pk>/", views_requests.request_detail, name="request-detail"),
+    path("requests/<int:pk>/upload/", views_requests.request_upload, name="request-upload"),
+    path("requests/<int:pk>/submit/", views_requests.request_submit, name="request-submit"),
+    path("requests/<int:pk>/review/", views_requests.request_review, name="request-review"),
+    path("requests/<int:pk>/evidence/<int:evidence_id>/review/", views_requests.evidence_review_view,
+         name="evidence-review"),
+    path("requests/<int:pk>/evidence/<int:evidence_id>/download/", views_requests.evidence_download,
+         name="evidence-download"),
 ]

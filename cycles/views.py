@@ -10,9 +10,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Count, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cycles.exceptions import NotFoundError
@@ -27,7 +29,16 @@ from cycles.forms import (
     SubmitVersionForm,
     testers,
 )
-from cycles.models import Attribute, CycleReport, Phase, PopulationFile, ProfileResult, TestCycle
+from cycles.models import (
+    Attribute,
+    CycleReport,
+    InformationRequest,
+    Phase,
+    PhaseState,
+    PopulationFile,
+    ProfileResult,
+    TestCycle,
+)
 from cycles.permissions import can_create_cycle, can_manage_cycle, can_work_on
 from cycles.selectors import (
     FINISHED_STATUSES,
@@ -37,10 +48,11 @@ from cycles.selectors import (
     cycle_reports_visible_to,
     cycles_visible_to,
 )
-from cycles.services.artifacts import phase_lock_reason
+from cycles.services.artifacts import phase_is_active, phase_lock_reason
 from cycles.services.cycles import cycle_add_report, cycle_create, cycle_report_assign_tester
 from cycles.services.planning import attribute_create, attribute_delete, attribute_update
 from cycles.services.profiling import population_file_latest, population_file_upload
+from cycles.services.requests import information_requests_visible_to
 from cycles.services.scoping import scoping_decide
 from synapse.audit import audit_events_for
 from synapse.exceptions import ApplicationError, ServiceUnavailableError
@@ -82,6 +94,9 @@ PHASE_PAGES = {
     Phase.PLANNING: "cycles:planning",
     Phase.DATA_PROFILING: "cycles:data-profiling",
     Phase.SCOPING: "cycles:scoping",
+    Phase.SAMPLE_SELECTION: "cycles:sample-selection",
+    Phase.DATA_OWNER_IDENTIFICATION: "cycles:data-owners",
+    Phase.REQUEST_FOR_INFORMATION: "cycles:report-requests",
 }
 
 
@@ -155,13 +170,33 @@ def temporal_ui_url(workflow_id: str) -> str:
 # --- my work ---------------------------------------------------------------------------------------
 
 
+def _doi_waiting(cycle_reports) -> list[tuple[CycleReport, int, int]]:
+    """Reports whose Data Owner Identification is open: (report, in-scope attributes, still without an owner)."""
+    open_doi = list(
+        cycle_reports.filter(
+            phase_states__phase=Phase.DATA_OWNER_IDENTIFICATION, phase_states__status=PhaseState.Status.ACTIVE
+        ).exclude(status__in=FINISHED_STATUSES)
+    )
+    counts = {
+        row["cycle_report"]: row
+        for row in Attribute.objects.filter(cycle_report__in=[cr.pk for cr in open_doi], scoping__in_scope=True)
+        .values("cycle_report")
+        .annotate(total=Count("pk"), missing=Count("pk", filter=Q(data_owner_assignment__isnull=True)))
+    }
+    return [
+        (cr, counts.get(cr.pk, {}).get("total", 0), counts.get(cr.pk, {}).get("missing", 0)) for cr in open_doi
+    ]
+
+
+
 @login_required
 @require_GET
 def my_work(request):
     """What waits for the user: reports to work on, versions to decide, cycles to run, decisions in flight."""
     user = request.user
     visible = cycle_reports_visible_to(user=user)
-    context = {"assigned": [], "approvals": [], "cycles": [], "lob_reports": []}
+    context = {"assigned": [], "approvals": [], "cycles": [], "lob_reports": [], "doi_reports": [],
+               "my_requests": [], "review_requests": []}
 
     if has_role(user, Role.TESTER):
         assigned = list(visible.filter(tester=user).exclude(status__in=FINISHED_STATUSES))
@@ -183,6 +218,19 @@ def my_work(request):
         )
         progress = cycle_reports_progress(lob_reports)
         context["lob_reports"] = [(cr, progress[cr.pk]) for cr in lob_reports]
+    if has_role(user, Role.DATA_EXECUTIVE):
+        context["doi_reports"] = _doi_waiting(visible.filter(report__lob__data_executive=user))
+    requests = information_requests_visible_to(user=user).order_by("due_date", "pk")
+    if has_role(user, Role.DATA_OWNER):
+        context["my_requests"] = list(
+            requests.filter(data_owner=user, status__in=[InformationRequest.Status.OPEN,
+                                                         InformationRequest.Status.RETURNED])
+        )
+    if has_role(user, Role.TESTER):
+        context["review_requests"] = list(
+            requests.filter(cycle_report__tester=user, status=InformationRequest.Status.SUBMITTED)
+        )
+    context["today"] = timezone.localdate()
     context["decisions"] = list(
         WorkflowDecision.objects.filter(requested_by=user)
         .exclude(status=WorkflowDecision.Status.DELIVERED)
@@ -191,7 +239,10 @@ def my_work(request):
     )
     for decision in context["decisions"]:
         decision.label = DECISION_LABELS.get(decision.update_name, decision.update_name)
-    context["nothing"] = not any(context[k] for k in ("assigned", "approvals", "cycles", "lob_reports", "decisions"))
+    context["nothing"] = not any(
+        context[k] for k in ("assigned", "approvals", "cycles", "lob_reports", "decisions", "doi_reports",
+                             "my_requests", "review_requests")
+    )
     return render(request, "cycles/my_work.html", context)
 
 
@@ -410,6 +461,14 @@ def _phase_context(request, cycle_report: CycleReport, phase: str) -> dict:
 def cycle_report_detail(request, pk: int):
     """A report in a cycle opens on the page of the phase it is in."""
     cycle_report = _cycle_report_or_404(request.user, pk)
+    user = request.user
+    # During the parallel step the data executive's part is Data Owner Identification, not the samples.
+    if (
+        has_role(user, Role.DATA_EXECUTIVE)
+        and cycle_report.report.lob.data_executive_id == user.pk
+        and phase_is_active(cycle_report, Phase.DATA_OWNER_IDENTIFICATION)
+    ):
+        return redirect(phase_url(cycle_report, Phase.DATA_OWNER_IDENTIFICATION))
     return redirect(phase_url(cycle_report))
 
 

@@ -4,19 +4,26 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from cycles.exceptions import NotFoundError
 from cycles.forms import VersionDecisionForm
+from cycles.forms_requests import SampleDecisionForm
 from cycles.models import Phase
 from cycles.permissions import can_approve
 from cycles.selectors import cycle_report_get
 from cycles.views import audit_entries, phase_url, refuse
 from synapse.exceptions import ApplicationError
-from versioning.models import Version, VersionStatus
+from versioning.models import Version, VersionItem, VersionStatus
 from versioning.selectors import version_diff, version_previous, version_with_items, versions_for
+from versioning.services import version_item_decide
 from workflows.services import workflow_decide_version
+
+# Phases whose items the approver decides one by one before deciding the version.
+ITEM_DECISION_PHASES = {Phase.SAMPLE_SELECTION}
+ROW_PAIRS_SHOWN = 6
 
 def _visible_version_or_404(user, pk: int) -> Version:
     """The version if the user may see its report; 404 otherwise, so no existence leaks."""
@@ -40,9 +47,10 @@ def _may_decide(user, version: Version) -> bool:
 # Known item fields in reading order (stored JSON does not keep key order); others follow alphabetically.
 COLUMN_ORDER = [
     "in_scope", "rationale", "description", "data_type", "mandatory", "primary_key", "cde", "historical_issues",
-    "risk_score", "source",
+    "risk_score", "source", "row_index", "stratum", "method", "seed", "reason", "row_data",
 ]
-COLUMN_LABELS = {"cde": "CDE", "primary_key": "PK", "historical_issues": "Hist. issues", "in_scope": "In scope"}
+COLUMN_LABELS = {"cde": "CDE", "primary_key": "PK", "historical_issues": "Hist. issues", "in_scope": "In scope",
+                 "row_index": "Row", "row_data": "Population row"}
 
 
 def _columns(items) -> list[tuple[str, str]]:
@@ -67,7 +75,10 @@ def _item_rows(version: Version, diff) -> tuple[list[tuple[str, str]], list[dict
                 "state": "added" if item.key in added else "changed" if fields else "",
                 "cells": [
                     {"value": item.data.get(name), "changed": name in fields,
-                     "old": fields[name][0] if name in fields else None}
+                     "old": fields[name][0] if name in fields else None,
+                     # A nested record (a sample's population row) reads as field: value pairs.
+                     "pairs": list(item.data[name].items())[:ROW_PAIRS_SHOWN]
+                     if isinstance(item.data.get(name), dict) else None}
                     for name, _ in columns
                 ],
             }
@@ -75,11 +86,22 @@ def _item_rows(version: Version, diff) -> tuple[list[tuple[str, str]], list[dict
     return columns, rows
 
 
-def _approval_context(request, version: Version, form: VersionDecisionForm | None = None) -> dict:
+def _approval_context(request, version: Version, form: VersionDecisionForm | None = None,
+                      item_form: SampleDecisionForm | None = None) -> dict:
     previous = version_previous(version=version)
     diff = version_diff(old=previous, new=version)
     columns, rows = _item_rows(version, diff)
     may_decide = _may_decide(request.user, version)
+    item_decisions = version.phase in ITEM_DECISION_PHASES
+    if item_decisions:
+        bound_id = str(item_form.data.get("item")) if item_form is not None else None
+        for row in rows:
+            row["form"] = None
+            if may_decide:
+                row["form"] = item_form if str(row["item"].pk) == bound_id else SampleDecisionForm(
+                    initial={"item": row["item"].pk, "note": row["item"].decision_note},
+                    auto_id=f"id_%s_{row['item'].pk}",
+                )
     approval = getattr(version, "approval", None) if version.status in (
         VersionStatus.APPROVED, VersionStatus.CHANGES_REQUESTED
     ) else None
@@ -93,6 +115,10 @@ def _approval_context(request, version: Version, form: VersionDecisionForm | Non
         "rows": rows,
         "approval": approval,
         "may_decide": may_decide,
+        "item_decisions": item_decisions,
+        "decision_counts": {
+            d: sum(1 for r in rows if r["item"].decision == d) for d in VersionItem.Decision.values
+        },
         "form": (form or VersionDecisionForm()) if may_decide else None,
         "phase_url": phase_url(version.cycle_report, version.phase),
         "audit_events": audit_entries(version),
@@ -113,6 +139,8 @@ def version_decide(request, pk: int):
     version = _visible_version_or_404(request.user, pk)
     if not can_approve(request.user, version.cycle_report, version.phase):
         return refuse(request, "Only the report's owner (or a configured approver) decides on its versions.")
+    if "item" in request.POST:
+        return _decide_item(request, version)
     form = VersionDecisionForm(request.POST)
     if not form.is_valid():
         return render(request, "versioning/version_detail.html", _approval_context(request, version, form))
@@ -128,6 +156,25 @@ def version_decide(request, pk: int):
         else:
             messages.warning(request, outcome.message)
     return redirect("versioning:version-detail", pk=version.pk)
+
+
+def _decide_item(request, version: Version):
+    """Approve or reject one sample; the version's own decision still goes through the workflow."""
+    if version.phase not in ITEM_DECISION_PHASES:
+        raise Http404("This version's items are not decided one by one.")
+    form = SampleDecisionForm(request.POST, auto_id=f"id_%s_{request.POST.get('item', '')}")
+    if not form.is_valid():
+        return render(request, "versioning/version_detail.html", _approval_context(request, version, item_form=form))
+    item = get_object_or_404(VersionItem, pk=form.cleaned_data["item"], version=version)
+    if version.author_id == request.user.pk:
+        return refuse(request, "Nobody approves their own version.")
+    try:
+        item = version_item_decide(item=item, user=request.user, approve=form.approve, note=form.cleaned_data["note"])
+    except ApplicationError as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(request, f"Sample {item.key}: {item.get_decision_display().lower()}.")
+    return redirect(f"{reverse('versioning:version-detail', args=[version.pk])}#item-{item.pk}")
 
 
 @login_required

@@ -1,0 +1,484 @@
+"""Pages of Data Owner Identification, Requests for Information and evidence.
+
+The data executive of the report's LOB assigns data owners; a data owner sees
+only their own requests (never the report's other pages) and uploads evidence
+there; the report's tester accepts or returns each file. What a person saves
+is stored by the service first; telling the workflow comes after, and its
+refusal or absence is a message beside what was saved, never a 500.
+"""
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Count, Q
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from cycles.forms_requests import (
+    BulkDataOwnerForm,
+    DataOwnerAssignForm,
+    EvidenceReviewForm,
+    EvidenceUploadForm,
+    data_owners,
+)
+from cycles.models import (
+    Attribute,
+    CycleReport,
+    DataOwnerAssignment,
+    Evidence,
+    InformationRequest,
+    Phase,
+    PhaseState,
+)
+from cycles.permissions import can_view_cycle_report, can_work_on
+from cycles.profiling import match_column
+from cycles.services.requests import (
+    attributes_in_scope,
+    data_owner_assign,
+    data_owner_identification_complete,
+    data_owner_identification_missing,
+    data_owners_assign_bulk,
+    evidence_can_download,
+    evidence_latest,
+    evidence_review,
+    evidence_upload,
+    information_request_review,
+    information_request_submit,
+    information_requests_visible_to,
+)
+from cycles.views import _cycle_report_or_404, _flash_outcome, _phase_context, refuse
+from cycles.views_sampling import object_q, related_audit_entries
+from synapse.exceptions import ApplicationError
+from synapse.roles import Role, has_role
+from versioning.models import VersionItem, VersionStatus
+from workflows.models import WorkflowDecision
+from workflows.services import (
+    workflow_complete_data_owners,
+    workflow_request_reviewed,
+    workflow_request_submitted,
+)
+from workflows.temporal.contracts import UPDATE_COMPLETE_DATA_OWNERS
+
+DOI_TEMPLATE = "cycles/data_owners.html"
+DETAIL_TEMPLATE = "cycles/request_detail.html"
+ANSWERABLE = (InformationRequest.Status.OPEN, InformationRequest.Status.RETURNED)
+
+
+def is_report_data_executive(user, cycle_report: CycleReport) -> bool:
+    return has_role(user, Role.DATA_EXECUTIVE) and cycle_report.report.lob.data_executive_id == user.pk
+
+
+# --- Data Owner Identification ------------------------------------------------------------------
+
+
+def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignForm | None = None,
+                 bulk_form: BulkDataOwnerForm | None = None) -> dict:
+    context = _phase_context(request, cycle_report, Phase.DATA_OWNER_IDENTIFICATION)
+    # The data executive acts here, not the tester; the lock reason still says when the phase isn't open.
+    can_assign = is_report_data_executive(request.user, cycle_report) and context["editable"]
+    attributes = list(
+        attributes_in_scope(cycle_report=cycle_report)
+        .select_related("data_owner_assignment__data_owner", "data_owner_assignment__assigned_by")
+        .order_by("name")
+    )
+    owners = list(data_owners()) if can_assign else []
+    bound_id = bound.data.get("attribute") if bound is not None else None
+    rows = []
+    for attribute in attributes:
+        assignment = getattr(attribute, "data_owner_assignment", None)
+        form = None
+        if can_assign:
+            if bound is not None and str(attribute.pk) == str(bound_id):
+                form = bound
+            else:
+                form = DataOwnerAssignForm(
+                    initial={"attribute": attribute.pk, "data_owner": assignment.data_owner_id if assignment else None},
+                    auto_id=f"id_%s_{attribute.pk}",
+                )
+        rows.append({"attribute": attribute, "assignment": assignment, "form": form})
+    missing = sum(1 for r in rows if r["assignment"] is None)
+    queued = WorkflowDecision.objects.filter(
+        cycle_report=cycle_report, update_name=UPDATE_COMPLETE_DATA_OWNERS,
+    ).exclude(status=WorkflowDecision.Status.REJECTED).exists()
+    context.update(
+        {
+            "can_edit": can_assign,
+            "can_assign": can_assign,
+            "rows": rows,
+            "owners": owners,
+            "missing_count": missing,
+            "complete": bool(rows) and missing == 0,
+            "completion_sent": queued,
+            "bulk_form": (bulk_form or BulkDataOwnerForm()) if can_assign and rows else None,
+            "data_executive": cycle_report.report.lob.data_executive,
+            "audit_events": related_audit_entries(
+                object_q(cycle_report)
+                | Q(content_type=ContentType.objects.get_for_model(DataOwnerAssignment),
+                    context__cycle_report=cycle_report.pk)
+            ),
+        }
+    )
+    return context
+
+
+def _tell_workflow_complete(request, cycle_report: CycleReport) -> None:
+    """Every in-scope attribute has an owner: let the workflow move on (the assignments are saved already)."""
+    try:
+        outcome = workflow_complete_data_owners(user=request.user, cycle_report=cycle_report)
+    except ApplicationError as err:
+        messages.warning(
+            request, f"Every in-scope attribute has a data owner, but the workflow was not told: {err.message}"
+        )
+    else:
+        _flash_outcome(request, outcome)
+
+
+def _doi_url(cycle_report: CycleReport, anchor: str = "") -> str:
+    url = reverse("cycles:data-owners", args=[cycle_report.pk])
+    return f"{url}#{anchor}" if anchor else url
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def data_owners_page(request, pk: int):
+    """In-scope attributes and their data owners; the LOB's data executive assigns one (POST)."""
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    if request.method == "GET":
+        return render(request, DOI_TEMPLATE, _doi_context(request, cycle_report))
+    if not is_report_data_executive(request.user, cycle_report):
+        return refuse(request, f"Only the data executive of {cycle_report.report.lob} assigns data owners.")
+    form = DataOwnerAssignForm(request.POST, auto_id=f"id_%s_{request.POST.get('attribute', '')}")
+    if not form.is_valid():
+        return render(request, DOI_TEMPLATE, _doi_context(request, cycle_report, bound=form))
+    attribute = get_object_or_404(Attribute, pk=form.cleaned_data["attribute"], cycle_report=cycle_report)
+    was_complete = data_owner_identification_complete(cycle_report=cycle_report)
+    try:
+        assignment = data_owner_assign(
+            user=request.user, attribute=attribute, data_owner=form.cleaned_data["data_owner"]
+        )
+    except ApplicationError as err:
+        messages.error(request, err.message)
+        return redirect(_doi_url(cycle_report))
+    messages.success(request, f"{attribute.name}: {assignment.data_owner} is its data owner.")
+    if not was_complete and data_owner_identification_complete(cycle_report=cycle_report):
+        _tell_workflow_complete(request, cycle_report)
+    return redirect(_doi_url(cycle_report, f"attribute-{attribute.pk}"))
+
+
+@login_required
+@require_POST
+def data_owners_bulk(request, pk: int):
+    """One data owner for every ticked attribute: all are assigned, or none."""
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    if not is_report_data_executive(request.user, cycle_report):
+        return refuse(request, f"Only the data executive of {cycle_report.report.lob} assigns data owners.")
+    ids = list(attributes_in_scope(cycle_report=cycle_report).values_list("pk", flat=True))
+    form = BulkDataOwnerForm(request.POST, attribute_ids=ids)
+    if not form.is_valid():
+        return render(request, DOI_TEMPLATE, _doi_context(request, cycle_report, bulk_form=form))
+    was_complete = data_owner_identification_complete(cycle_report=cycle_report)
+    try:
+        assignments = data_owners_assign_bulk(
+            user=request.user, cycle_report=cycle_report, data_owner=form.cleaned_data["data_owner"],
+            attribute_ids=form.cleaned_data["attributes"],
+        )
+    except ApplicationError as err:
+        messages.error(request, err.message)
+        return redirect(_doi_url(cycle_report))
+    messages.success(
+        request, f"{form.cleaned_data['data_owner']} is the data owner of {len(assignments)} attribute(s)."
+    )
+    if not was_complete and data_owner_identification_complete(cycle_report=cycle_report):
+        _tell_workflow_complete(request, cycle_report)
+    return redirect(_doi_url(cycle_report))
+
+
+@login_required
+@require_POST
+def data_owners_complete(request, pk: int):
+    """'Done': tell the workflow again that every attribute has an owner (after an earlier refusal)."""
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    if not is_report_data_executive(request.user, cycle_report):
+        return refuse(request, f"Only the data executive of {cycle_report.report.lob} completes this phase.")
+    missing = data_owner_identification_missing(cycle_report=cycle_report)
+    if missing:
+        messages.error(request, "Assign a data owner to every in-scope attribute first; missing: "
+                       + ", ".join(a.name for a in missing) + ".")
+    elif not attributes_in_scope(cycle_report=cycle_report).exists():
+        messages.error(request, "No attribute is in scope: there is nothing to assign.")
+    else:
+        _tell_workflow_complete(request, cycle_report)
+    return redirect(_doi_url(cycle_report))
+
+
+# --- Requests for Information: lists ------------------------------------------------------------
+
+
+def _with_counts(qs):
+    return qs.annotate(
+        evidence_count=Count("evidence", distinct=True),
+        pending_count=Count("evidence", filter=Q(evidence__status=Evidence.Status.PENDING), distinct=True),
+    )
+
+
+@login_required
+@require_GET
+def request_list(request):
+    """Every request the user may see; a data owner's own, with what each waits for."""
+    requests = list(
+        _with_counts(information_requests_visible_to(user=request.user))
+        .order_by("due_date", "cycle_report__report__name", "data_owner__username")
+    )
+    open_first = sorted(requests, key=lambda r: r.status == InformationRequest.Status.ACCEPTED)
+    return render(request, "cycles/requests_list.html", {"requests": open_first, "today": timezone.localdate()})
+
+
+@login_required
+@require_GET
+def report_requests(request, pk: int):
+    """The Request for Information phase of one report: its requests and their state."""
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    context = _phase_context(request, cycle_report, Phase.REQUEST_FOR_INFORMATION)
+    requests = list(
+        _with_counts(information_requests_visible_to(user=request.user).filter(cycle_report=cycle_report))
+        .order_by("data_owner__username")
+    )
+    context.update(
+        {
+            "requests": requests,
+            "today": timezone.localdate(),
+            "doi_done": PhaseState.objects.filter(
+                cycle_report=cycle_report, phase=Phase.DATA_OWNER_IDENTIFICATION,
+                status=PhaseState.Status.COMPLETED,
+            ).exists(),
+            "audit_events": related_audit_entries(
+                object_q(cycle_report)
+                | Q(content_type=ContentType.objects.get_for_model(InformationRequest), object_id__in=[
+                    str(r.pk) for r in requests
+                ])
+            ),
+        }
+    )
+    return render(request, "cycles/report_requests.html", context)
+
+
+# --- a request ------------------------------------------------------------------------------------
+
+
+def _request_or_404(user, pk: int) -> InformationRequest:
+    found = information_requests_visible_to(user=user).filter(pk=pk).first()
+    if found is None:
+        raise Http404("No such request among those you can see.")
+    return found
+
+
+def _is_request_owner(user, info_request: InformationRequest) -> bool:
+    return has_role(user, Role.DATA_OWNER) and info_request.data_owner_id == user.pk
+
+
+def _wanted_table(info_request: InformationRequest, attributes: list[Attribute]) -> list[dict]:
+    """Each requested sample with the reported value of each requested attribute, from the approved version."""
+    keys = list(info_request.sample_keys or [])
+    frozen = {
+        item.key: item.data.get("row_data") or {}
+        for item in VersionItem.objects.filter(
+            version__cycle_report_id=info_request.cycle_report_id, version__phase=Phase.SAMPLE_SELECTION,
+            version__status=VersionStatus.APPROVED, key__in=keys,
+        )
+    }
+    rows = []
+    for key in keys:
+        row = frozen.get(key, {})
+        columns = list(row)
+        cells = []
+        for attribute in attributes:
+            column = match_column(attribute.name, columns) if columns else None
+            cells.append({"found": column is not None, "value": row.get(column) if column else None})
+        rows.append({"key": key, "cells": cells})
+    return rows
+
+
+def _detail_context(request, info_request: InformationRequest, *, upload_form=None,
+                    review_forms: dict | None = None) -> dict:
+    user = request.user
+    cycle_report = info_request.cycle_report
+    attributes = sorted(info_request.attributes.all(), key=lambda a: a.name)
+    evidence = list(
+        Evidence.objects.filter(request=info_request)
+        .select_related("uploaded_by", "reviewed_by")
+        .order_by("original_name", "-version")
+    )
+    latest_ids = {e.pk for e in evidence_latest(request=info_request)}
+    is_owner = _is_request_owner(user, info_request)
+    is_tester = can_work_on(user, cycle_report)
+    answerable = info_request.status in ANSWERABLE
+    reviewing = is_tester and info_request.status == InformationRequest.Status.SUBMITTED
+    review_forms = review_forms or {}
+    for e in evidence:
+        e.is_latest = e.pk in latest_ids
+        e.review_form = None
+        if reviewing and e.is_latest:
+            e.review_form = review_forms.get(e.pk) or EvidenceReviewForm(
+                initial={"decision": EvidenceReviewForm.ACCEPT if e.status != Evidence.Status.RETURNED
+                         else EvidenceReviewForm.RETURN, "note": e.review_note},
+                prefix=f"e{e.pk}",
+            )
+    latest = [e for e in evidence if e.is_latest]
+    newest_status = {e.original_name: e.status for e in latest}
+    # What the last review sent back, still shown after the data owner uploaded a replacement.
+    returned = [
+        e for e in evidence
+        if e.status == Evidence.Status.RETURNED
+        and (e.is_latest or newest_status.get(e.original_name) == Evidence.Status.PENDING)
+    ]
+    return {
+        "info_request": info_request,
+        "today": timezone.localdate(),
+        "cycle_report": cycle_report,
+        "cycle": cycle_report.cycle,
+        "attributes": attributes,
+        "wanted": _wanted_table(info_request, attributes),
+        "evidence": evidence,
+        "returned": returned,
+        "is_owner": is_owner,
+        "is_tester": is_tester,
+        "sees_report": can_view_cycle_report(user, cycle_report),
+        "upload_form": (upload_form or EvidenceUploadForm()) if is_owner and answerable else None,
+        "can_submit": is_owner and answerable and any(e.status == Evidence.Status.PENDING for e in latest),
+        "reviewing": reviewing,
+        "can_finish_review": reviewing and bool(latest)
+        and not any(e.status == Evidence.Status.PENDING for e in latest),
+        "pending_review": sum(1 for e in latest if e.status == Evidence.Status.PENDING),
+        "can_edit": is_owner and answerable,
+        "audit_events": related_audit_entries(
+            object_q(info_request)
+            | Q(content_type=ContentType.objects.get_for_model(Evidence), context__request=info_request.pk)
+        ),
+    }
+
+
+def _detail_url(info_request: InformationRequest, anchor: str = "") -> str:
+    url = reverse("cycles:request-detail", args=[info_request.pk])
+    return f"{url}#{anchor}" if anchor else url
+
+
+@login_required
+@require_GET
+def request_detail(request, pk: int):
+    info_request = _request_or_404(request.user, pk)
+    return render(request, DETAIL_TEMPLATE, _detail_context(request, info_request))
+
+
+@login_required
+@require_POST
+def request_upload(request, pk: int):
+    """The data owner's files; if one is refused, none is stored and the page says which and why."""
+    info_request = _request_or_404(request.user, pk)
+    if not _is_request_owner(request.user, info_request):
+        return refuse(request, "Only the data owner the request was sent to uploads its evidence.")
+    form = EvidenceUploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(request, DETAIL_TEMPLATE, _detail_context(request, info_request, upload_form=form))
+    try:
+        stored = evidence_upload(user=request.user, request=info_request, files=form.cleaned_data["files"])
+    except ApplicationError as err:
+        context = _detail_context(request, info_request, upload_form=form)
+        if context["upload_form"] is None:
+            messages.error(request, err.message)
+            return redirect(_detail_url(info_request))
+        form.add_error("files", err.message)
+        return render(request, DETAIL_TEMPLATE, context, status=err.status_code)
+    names = ", ".join(f"{e.original_name} v{e.version}" for e in stored)
+    messages.success(request, f"Uploaded {names}. Submit your evidence when it is complete.")
+    return redirect(_detail_url(info_request, "evidence"))
+
+
+@login_required
+@require_POST
+def request_submit(request, pk: int):
+    info_request = _request_or_404(request.user, pk)
+    if not _is_request_owner(request.user, info_request):
+        return refuse(request, "Only the data owner the request was sent to submits its evidence.")
+    try:
+        info_request = information_request_submit(user=request.user, request=info_request)
+    except ApplicationError as err:
+        messages.error(request, err.message)
+        return redirect(_detail_url(info_request))
+    try:
+        outcome = workflow_request_submitted(user=request.user, request=info_request)
+    except ApplicationError as err:
+        messages.warning(request, f"Your evidence is submitted, but the workflow was not told: {err.message}")
+    else:
+        if outcome.delivered:
+            messages.success(request, "Your evidence is submitted; the tester reviews it next.")
+        else:
+            messages.warning(request, outcome.message)
+    return redirect(_detail_url(info_request))
+
+
+@login_required
+@require_POST
+def evidence_review_view(request, pk: int, evidence_id: int):
+    info_request = _request_or_404(request.user, pk)
+    evidence = get_object_or_404(Evidence, pk=evidence_id, request=info_request)
+    if not can_work_on(request.user, info_request.cycle_report):
+        return refuse(request, "Only the tester assigned to the report reviews its evidence.")
+    form = EvidenceReviewForm(request.POST, prefix=f"e{evidence.pk}")
+    if not form.is_valid():
+        return render(request, DETAIL_TEMPLATE,
+                      _detail_context(request, info_request, review_forms={evidence.pk: form}))
+    try:
+        evidence = evidence_review(user=request.user, evidence=evidence, accept=form.accept,
+                                   note=form.cleaned_data["note"])
+    except ApplicationError as err:
+        messages.error(request, err.message)
+    else:
+        messages.success(request, f"{evidence}: {evidence.get_status_display().lower()}.")
+    return redirect(_detail_url(info_request, f"evidence-{evidence.pk}"))
+
+
+@login_required
+@require_POST
+def request_review(request, pk: int):
+    """'Finish review': accepted if every file is, else the request goes back to its data owner."""
+    info_request = _request_or_404(request.user, pk)
+    if not can_work_on(request.user, info_request.cycle_report):
+        return refuse(request, "Only the tester assigned to the report reviews its evidence.")
+    try:
+        info_request = information_request_review(user=request.user, request=info_request)
+    except ApplicationError as err:
+        messages.error(request, err.message)
+        return redirect(_detail_url(info_request))
+    done = ("accepted" if info_request.status == InformationRequest.Status.ACCEPTED
+            else f"returned to {info_request.data_owner}")
+    try:
+        outcome = workflow_request_reviewed(user=request.user, request=info_request)
+    except ApplicationError as err:
+        messages.warning(request, f"The request is {done}, but the workflow was not told: {err.message}")
+    else:
+        if outcome.delivered:
+            messages.success(request, f"The request is {done}.")
+        else:
+            messages.warning(request, outcome.message)
+    return redirect(_detail_url(info_request))
+
+
+@login_required
+@require_GET
+def evidence_download(request, pk: int, evidence_id: int):
+    """Evidence is private: served only to who may read it, as an attachment under its original name."""
+    info_request = _request_or_404(request.user, pk)
+    evidence = get_object_or_404(Evidence.objects.select_related("request"), pk=evidence_id, request=info_request)
+    evidence.request = info_request
+    if not evidence_can_download(request.user, evidence):
+        raise Http404("No such evidence among what you can see.")
+    try:
+        handle = evidence.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The stored file is missing.") from None
+    return FileResponse(handle, as_attachment=True, filename=evidence.original_name,
+                        content_type=evidence.content_type or "application/octet-stream")
