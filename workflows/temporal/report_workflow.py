@@ -134,6 +134,7 @@ class ReportTestWorkflow:
         self._requests: dict[int, str] = {}
         self._completed: list[str] = []
         self._skipped: list[str] = []
+        self._claimed: set[str] = set()
 
     # --- helpers -------------------------------------------------------------
 
@@ -352,8 +353,27 @@ class ReportTestWorkflow:
 
     # --- updates: versions -------------------------------------------------------
 
+    async def _claim(self, phase: str, ready: str) -> None:
+        """Wait until `phase` is in state `ready`, then own it until _release (one submission at a time).
+
+        An update can arrive in the same workflow task as the activity that makes the
+        phase ready (the validator then sees it still starting); it waits here instead
+        of being refused.
+        """
+        await workflow.wait_condition(lambda: self._states.get(phase) == ready or phase in self._claimed)
+        if phase in self._claimed:
+            raise ApplicationError(f"Another request for {phase} is being handled; try again.", type="Busy")
+        self._claimed.add(phase)
+
     @workflow.update(name=UPDATE_SUBMIT_VERSION)
     async def submit_version(self, inp: SubmitVersionInput) -> UpdateResult:
+        await self._claim(inp.phase, State.AWAITING_SUBMISSION)
+        try:
+            return await self._submit(inp)
+        finally:
+            self._claimed.discard(inp.phase)
+
+    async def _submit(self, inp: SubmitVersionInput) -> UpdateResult:
         self._states[inp.phase] = State.SUBMITTING
         try:
             ref = await self._activity(
@@ -385,7 +405,7 @@ class ReportTestWorkflow:
             raise ValueError(f"{inp.phase} has no version to submit.")
         if inp.phase not in self._states:
             raise ValueError(f"The report is not in {inp.phase} now.")
-        if self._states[inp.phase] != State.AWAITING_SUBMISSION:
+        if self._states[inp.phase] not in (State.STARTING, State.DRAFTING, State.AWAITING_SUBMISSION):
             raise ValueError(f"{inp.phase} is not waiting for a submission (it is {self._states[inp.phase]}).")
 
     @workflow.update(name=UPDATE_DECIDE_VERSION)
@@ -460,6 +480,13 @@ class ReportTestWorkflow:
 
     @workflow.update(name=UPDATE_COMPLETE_DATA_OWNERS)
     async def complete_data_owner_identification(self, inp: CompleteDataOwnersInput) -> UpdateResult:
+        await self._claim(DATA_OWNER_IDENTIFICATION, State.AWAITING_ASSIGNMENT)
+        try:
+            return await self._complete_data_owners()
+        finally:
+            self._claimed.discard(DATA_OWNER_IDENTIFICATION)
+
+    async def _complete_data_owners(self) -> UpdateResult:
         check = await self._activity(
             ActivityName.CHECK_DATA_OWNERS,
             PhaseInput(cycle_report_id=self._input.cycle_report_id, phase=DATA_OWNER_IDENTIFICATION),
@@ -476,7 +503,7 @@ class ReportTestWorkflow:
 
     @complete_data_owner_identification.validator
     def _validate_owners(self, inp: CompleteDataOwnersInput) -> None:
-        if self._states.get(DATA_OWNER_IDENTIFICATION) != State.AWAITING_ASSIGNMENT:
+        if self._states.get(DATA_OWNER_IDENTIFICATION) not in (State.STARTING, State.AWAITING_ASSIGNMENT):
             raise ValueError("Data owner identification is not waiting for assignments.")
 
     async def _refresh_request(self, inp: RequestEventInput, expected: tuple[str, ...]) -> UpdateResult:
