@@ -1,0 +1,55 @@
+"""Settings come from the environment: each case loads them afresh in a subprocess."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import json, django; from django.conf import settings; django.setup(); "
+    "d = settings.DATABASES['default']; print(json.dumps({k: str(getattr(settings, k)) for k in "
+    "['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS', 'TEMPORAL_TASK_QUEUE']} "
+    "| {'ENGINE': d['ENGINE'], 'NAME': d['NAME'], 'CHANNEL': settings.CHANNEL_LAYERS['default']['BACKEND']}))"
+)
+
+
+def load(**env) -> dict:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "DATABASE_URL", "REDIS_URL"))}
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, check=True,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "synapse.settings", **env},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_embedded_defaults():
+    s = load()
+    assert s["TEMPORAL_ADDRESS"] == "localhost:7233" and s["TEMPORAL_TLS"] == "False"
+    assert s["ENGINE"] == "django.db.backends.sqlite3"
+    assert s["CHANNEL"] == "channels.layers.InMemoryChannelLayer"
+
+
+def test_seed_temporal_host_is_accepted_and_address_wins():
+    assert load(TEMPORAL_HOST="temporal.internal:7233")["TEMPORAL_ADDRESS"] == "temporal.internal:7233"
+    both = load(TEMPORAL_HOST="old:7233", TEMPORAL_ADDRESS="new:7233")
+    assert both["TEMPORAL_ADDRESS"] == "new:7233"
+
+
+def test_temporal_cloud_api_key_turns_tls_on():
+    s = load(TEMPORAL_ADDRESS="ns.acct.tmprl.cloud:7233", TEMPORAL_NAMESPACE="ns.acct", TEMPORAL_API_KEY="k")
+    assert (s["TEMPORAL_NAMESPACE"], s["TEMPORAL_TLS"]) == ("ns.acct", "True")
+
+
+@pytest.mark.parametrize("url, engine", [
+    ("postgres://u@db:5432/synapse", "django.db.backends.postgresql"),
+    ("sqlite:////tmp/x.sqlite3", "django.db.backends.sqlite3"),
+])
+def test_database_url_switches_engine(url, engine):
+    assert load(DATABASE_URL=url)["ENGINE"] == engine
+
+
+def test_redis_url_selects_the_redis_channel_layer():
+    assert load(REDIS_URL="redis://127.0.0.1:6379/0")["CHANNEL"] == "channels_redis.core.RedisChannelLayer"
