@@ -14,7 +14,7 @@ from cycles.forms_requests import SampleDecisionForm
 from cycles.models import Phase
 from cycles.permissions import can_approve
 from cycles.selectors import cycle_report_get
-from cycles.views import audit_entries, phase_url, refuse
+from cycles.views.pages import audit_entries, phase_url, refuse
 from synapse.exceptions import ApplicationError
 from versioning.models import Version, VersionItem, VersionStatus
 from versioning.selectors import version_diff, version_previous, version_with_items, versions_for

@@ -1,6 +1,6 @@
 """The Sample Selection page: the sampling plan and its size, the draw, hand-picked samples, submission.
 
-Same shape as cycles.views: a form parses, the user must see the report (404)
+Same shape as cycles.views.pages: a form parses, the user must see the report (404)
 and be its tester to act (403), one service call, then a redirect with a
 message; a refused action is a message or a form error, never a 500.
 """
@@ -26,7 +26,7 @@ from cycles.services.sampling import (
     sampling_plan_explanation,
     sampling_plan_update,
 )
-from cycles.views import AUDIT_LIMIT, _cycle_report_or_404, _phase_context, _refused_form, refuse
+from cycles.views.pages import AUDIT_LIMIT, _cycle_report_or_404, _phase_context, _refused_form, refuse
 from synapse.exceptions import ApplicationError
 from synapse.models import AuditEvent
 from versioning.models import VersionItem

@@ -50,8 +50,8 @@ from cycles.services.requests import (
     information_request_submit,
     information_requests_visible_to,
 )
-from cycles.views import _cycle_report_or_404, _flash_outcome, _phase_context, refuse
-from cycles.views_sampling import object_q, related_audit_entries
+from cycles.views.pages import _cycle_report_or_404, _flash_outcome, _phase_context, refuse
+from cycles.views.sampling import object_q, related_audit_entries
 from synapse.exceptions import ApplicationError
 from synapse.roles import Role, has_role
 from versioning.models import VersionItem, VersionStatus
