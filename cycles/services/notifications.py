@@ -123,7 +123,8 @@ def notify(
 
 
 def request_notification_key(*, request_id: int, kind: str, key_suffix: str = "") -> str:
-    return f"rfi-{request_id}-{kind}" + (f"-{key_suffix}" if key_suffix else "")
+    suffix = key_suffix.strip("-")
+    return f"rfi-{request_id}-{kind}" + (f"-{suffix}" if suffix else "")
 
 
 def _request_context(request: InformationRequest) -> dict:
