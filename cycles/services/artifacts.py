@@ -5,11 +5,17 @@ from cycles.exceptions import ApplicationError, PhaseLockedError
 from cycles.models import Attribute, CycleReport, Phase, Sample, SamplingPlan
 
 
-def phase_is_active(cycle_report: CycleReport, phase: str) -> bool:
+def _phase_state(cycle_report: CycleReport, phase: str) -> str | None:
+    from cycles.models import PhaseState
+
+    return PhaseState.objects.filter(cycle_report=cycle_report, phase=phase).values_list("status", flat=True).first()
+
+
+def phase_is_active(cycle_report: CycleReport, phase: str, *, state: str | None = None) -> bool:
     """The phase is running now (two phases are, during the parallel step)."""
     from cycles.models import PhaseState
 
-    state = PhaseState.objects.filter(cycle_report=cycle_report, phase=phase).values_list("status", flat=True).first()
+    state = state or _phase_state(cycle_report, phase)
     if state is None:
         # Reports moved by hand (fixtures, data from before phase states) have only their current phase.
         return cycle_report.phase == phase
@@ -18,11 +24,17 @@ def phase_is_active(cycle_report: CycleReport, phase: str) -> bool:
 
 def phase_lock_reason(cycle_report: CycleReport, phase: str) -> str | None:
     """Why the phase's working data can't change now, or None when it can."""
+    from cycles.models import PhaseState
     from versioning.models import VersionStatus
     from versioning.selectors import version_latest
 
     label = Phase(phase).label
-    if not phase_is_active(cycle_report, phase):
+    state = _phase_state(cycle_report, phase)
+    if not phase_is_active(cycle_report, phase, state=state):
+        if state == PhaseState.Status.COMPLETED:
+            return f"{label} is complete; its data can't change any more."
+        if state == PhaseState.Status.SKIPPED:
+            return f"{label} was skipped in this cycle."
         where = cycle_report.get_phase_display() or "not started"
         return f"{label} data can change only while {label} is running; this report is in {where}."
     latest = version_latest(cycle_report=cycle_report, phase=phase)
