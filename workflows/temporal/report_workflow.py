@@ -295,17 +295,7 @@ class ReportTestWorkflow:
 
     # --- run -----------------------------------------------------------------
 
-    @workflow.run
-    async def run(self, inp: ReportWorkflowInput) -> ReportWorkflowResult:
-        self._runners = {
-            PLANNING: self._planning,
-            DATA_PROFILING: self._data_profiling,
-            SCOPING: self._scoping,
-            SAMPLE_SELECTION: self._sample_selection,
-            DATA_OWNER_IDENTIFICATION: self._data_owner_identification,
-            REQUEST_FOR_INFORMATION: self._request_for_information,
-            TEST_EXECUTION: self._test_execution,
-        }
+    async def _run_steps(self, inp: ReportWorkflowInput) -> None:
         last = PHASE_ORDER.index(inp.last_phase)
         for step in PHASE_STEPS:
             phases = [p for p in step if PHASE_ORDER.index(p) <= last]
@@ -317,6 +307,29 @@ class ReportTestWorkflow:
                 await asyncio.gather(
                     *(self._run_phase(p, set_current=(i == 0)) for i, p in enumerate(phases))
                 )
+
+    @workflow.run
+    async def run(self, inp: ReportWorkflowInput) -> ReportWorkflowResult:
+        self._runners = {
+            PLANNING: self._planning,
+            DATA_PROFILING: self._data_profiling,
+            SCOPING: self._scoping,
+            SAMPLE_SELECTION: self._sample_selection,
+            DATA_OWNER_IDENTIFICATION: self._data_owner_identification,
+            REQUEST_FOR_INFORMATION: self._request_for_information,
+            TEST_EXECUTION: self._test_execution,
+        }
+        try:
+            await self._run_steps(inp)
+        except asyncio.CancelledError:
+            # Cancelled with its cycle: say so on the report before the workflow ends.
+            self._states.clear()
+            await self._activity(
+                ActivityName.FINISH_REPORT,
+                FinishReportInput(cycle_report_id=inp.cycle_report_id, status="cancelled", phase=self._phase),
+                WorkflowFinishedResult,
+            )
+            raise
         done = [p for p in self._completed if p in STATUS_AFTER]
         status = STATUS_AFTER[done[-1]] if done else "completed"
         await self._activity(

@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -195,9 +196,13 @@ async def _status(handle) -> ReportStatus:
 
 
 async def _wait_state(env, handle, state: str, phase: str | None = None) -> ReportStatus:
+    status = None
     for _ in range(200):
-        status = await _status(handle)
-        if status.state == state and (phase is None or status.phase == phase):
+        try:
+            status = await _status(handle)
+        except RPCError:  # a child workflow the parent has not started yet
+            status = None
+        if status and status.state == state and (phase is None or status.phase == phase):
             return status
         await env.sleep(0.05)
     raise AssertionError(f"workflow never reached {phase}/{state}; last: {status}")
@@ -463,3 +468,21 @@ async def _wait_until(env, predicate):
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition never became true")
+
+
+async def test_cancelling_the_cycle_cancels_each_report_and_says_so(env):
+    fakes = FakeActivities()
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            TestCycleWorkflow.run,
+            CycleWorkflowInput(cycle_id=8, cycle_reports=[CycleReportRef(80, 1), CycleReportRef(81, 2)]),
+            id=f"cycle-8-{uuid.uuid4().hex[:6]}", task_queue=queue,
+        )
+        child = env.client.get_workflow_handle("cycle-8-report-1")
+        await _wait_state(env, child, State.AWAITING_SUBMISSION, PLANNING)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    assert fakes.cycle_status == "cancelled"
+    assert [c for c in fakes.calls if c[0] == "finish"] == [("finish", "cancelled"), ("finish", "cancelled")]
