@@ -155,7 +155,7 @@ def cycle_set_status(*, cycle_id: int, status: str, context: dict | None = None)
 
 def cycle_report_enter_phase(
     *, cycle_report_id: int, phase: str, skipped: bool = False, set_current: bool = True,
-    context: dict | None = None,
+    workflow_id: str = "", context: dict | None = None,
 ) -> tuple[str, CycleReport]:
     """Move a cycle report into `phase` (or record it skipped). Returns (previous phase, cycle report).
 
@@ -168,6 +168,11 @@ def cycle_report_enter_phase(
     with transaction.atomic():
         cycle_report = CycleReport.objects.select_for_update().get(pk=cycle_report_id)
         previous = cycle_report.phase
+        if workflow_id and not cycle_report.workflow_id:
+            # The web process records it after Temporal accepts the start; if that write was
+            # lost, the report's own workflow fills it in so decisions can reach it.
+            cycle_report.workflow_id = workflow_id
+            cycle_report.save(update_fields=["workflow_id", "updated_at"])
         PhaseState.objects.get_or_create(
             cycle_report=cycle_report,
             phase=phase,

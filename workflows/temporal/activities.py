@@ -91,7 +91,7 @@ def cycle_report_enter_phase(inp: EnterPhaseInput) -> PhaseTransitionResult:
 
     previous, _ = enter(
         cycle_report_id=inp.cycle_report_id, phase=inp.phase, skipped=inp.skipped,
-        set_current=inp.set_current, context=_context(inp.phase),
+        set_current=inp.set_current, workflow_id=activity.info().workflow_id, context=_context(inp.phase),
     )
     return PhaseTransitionResult(
         cycle_report_id=inp.cycle_report_id,
