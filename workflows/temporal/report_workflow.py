@@ -225,11 +225,11 @@ class ReportTestWorkflow:
         phase_input = PhaseInput(cycle_report_id=self._input.cycle_report_id, phase=DATA_OWNER_IDENTIFICATION)
         await self._activity(ActivityName.NOTIFY_DATA_EXECUTIVE, phase_input, Ack, retry.EMAIL)
         self._states[DATA_OWNER_IDENTIFICATION] = State.AWAITING_ASSIGNMENT
+        # The cycle's per-phase SLA wins over the general data owner SLA.
+        configured = self._input.phase_settings.get(DATA_OWNER_IDENTIFICATION)
+        sla_days = configured.sla_days if configured and configured.sla_days else self._input.schedule.data_owner_sla_days
         try:
-            await workflow.wait_condition(
-                lambda: self._owners_complete,
-                timeout=self._days(self._input.schedule.data_owner_sla_days),
-            )
+            await workflow.wait_condition(lambda: self._owners_complete, timeout=self._days(sla_days))
         except asyncio.TimeoutError:
             await self._activity(ActivityName.ESCALATE_DATA_OWNERS, phase_input, Ack, retry.EMAIL)
             await workflow.wait_condition(lambda: self._owners_complete)
@@ -304,9 +304,10 @@ class ReportTestWorkflow:
             if len(phases) == 1:
                 await self._run_phase(phases[0])
             else:
-                await asyncio.gather(
-                    *(self._run_phase(p, set_current=(i == 0)) for i, p in enumerate(phases))
-                )
+                # The first phase that runs becomes the report's current phase.
+                running = [p for p in phases if p not in inp.skip_phases]
+                current = running[0] if running else None
+                await asyncio.gather(*(self._run_phase(p, set_current=(p == current)) for p in phases))
 
     @workflow.run
     async def run(self, inp: ReportWorkflowInput) -> ReportWorkflowResult:

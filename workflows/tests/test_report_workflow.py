@@ -29,6 +29,7 @@ from workflows.temporal.contracts import (
     DataOwnersCheck,
     NotifyRequestInput,
     PhaseInput,
+    PhaseSettings,
     ReportStatusInput,
     RequestEventInput,
     RequestRef,
@@ -486,3 +487,20 @@ async def test_cancelling_the_cycle_cancels_each_report_and_says_so(env):
             await handle.result()
     assert fakes.cycle_status == "cancelled"
     assert [c for c in fakes.calls if c[0] == "finish"] == [("finish", "cancelled"), ("finish", "cancelled")]
+
+
+async def test_the_cycles_phase_sla_sets_the_data_owner_escalation_timer(env):
+    fakes = FakeActivities(owners_missing=["balance"])
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        inp = _after_scoping_input(50, data_owner_sla_days=5)
+        inp.skip_phases.append(SAMPLE_SELECTION)
+        inp.phase_settings = {DATA_OWNER_IDENTIFICATION: PhaseSettings(sla_days=2)}
+        handle = await env.client.start_workflow(ReportTestWorkflow.run, inp, id=f"wf-{uuid.uuid4()}",
+                                                 task_queue=queue)
+        await _wait_state(env, handle, State.AWAITING_ASSIGNMENT, DATA_OWNER_IDENTIFICATION)
+        await env.sleep(timedelta(days=1))
+        assert ("escalate_owners", 50) not in fakes.calls
+        await env.sleep(timedelta(days=1, minutes=1))
+        await _wait_until(env, lambda: ("escalate_owners", 50) in fakes.calls)
+        await handle.terminate("test over")
