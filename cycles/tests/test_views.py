@@ -488,3 +488,18 @@ def test_start_from_the_cycle_page_then_submit_and_approve_planning(temporal, cl
                what="data profiling")
     rows = as_user(client, users["manager"]).get(reverse("cycles:cycle-progress", args=[cycle.pk]))
     assert "Awaiting the population file" in rows.content.decode()
+
+
+def test_cycle_page_shows_open_alerts_of_its_reports(client, users, cycle, cycle_report):
+    from django.utils import timezone
+
+    from workflows.models import WorkflowAlert
+
+    WorkflowAlert.objects.create(key="a1", kind="request_overdue", cycle_report=cycle_report,
+                                 message="The request to Taylor Brooks is overdue (due 2026-12-02).")
+    WorkflowAlert.objects.create(key="a2", kind="data_owner_sla", cycle_report=cycle_report,
+                                 message="Resolved long ago.", resolved_at=timezone.now())
+    client.force_login(users["manager"])
+    page = client.get(reverse("cycles:cycle-detail", args=[cycle.pk])).content.decode()
+    assert "Needs attention" in page and "is overdue (due 2026-12-02)" in page
+    assert "Resolved long ago." not in page

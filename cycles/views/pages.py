@@ -59,6 +59,7 @@ from synapse.exceptions import ApplicationError, ServiceUnavailableError
 from synapse.roles import Role, has_role
 from versioning.selectors import version_latest, versions_awaiting_decision
 from workflows.models import WorkflowDecision
+from workflows.selectors import alerts_open_for_cycle
 from workflows.services import (
     workflow_cancel,
     workflow_register_population,
@@ -312,6 +313,7 @@ def _cycle_context(request, cycle: TestCycle) -> dict:
         "temporal_url": temporal_ui_url(cycle.workflow_id),
         "skip_phases": [Phase(p).label for p in (cycle.configuration or {}).get("skip_phases", []) if p in Phase.values],
         "live": cycle.status == TestCycle.Status.RUNNING,
+        "alerts": list(alerts_open_for_cycle(cycle=cycle)),
         "audit_events": audit_entries(cycle),
     }
 
