@@ -12,7 +12,6 @@ urlpatterns = [
     path("api/v1/", include("synapse.api_urls")),
     path("", include("cycles.urls")),
     path("", include("versioning.urls")),
-    path("", include("workflows.urls")),
 ]
 
 # Static files in development (DEBUG only); production serves them from STATIC_ROOT (see docs/operators.md).

@@ -16,7 +16,6 @@ from django.db import transaction
 from django.utils import timezone
 from temporalio.client import (
     WorkflowExecutionStatus,
-    WorkflowFailureError,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
