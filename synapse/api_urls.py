@@ -2,7 +2,7 @@
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("cycles.api_urls")),
+    path("", include("cycles.api.urls")),
     path("", include("versioning.api_urls")),
     path("", include("workflows.api_urls")),
 ]

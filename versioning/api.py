@@ -8,7 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cycles.api import apply_query_filters, decision_response, query_choice, query_int, require
+from cycles.api.common import apply_query_filters, decision_response, query_choice, query_int, require
 from cycles.exceptions import NotFoundError
 from cycles.models import Phase
 from cycles.permissions import can_approve

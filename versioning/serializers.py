@@ -1,7 +1,7 @@
 """API shapes of versions, their items, diffs and approvals."""
 from rest_framework import serializers
 
-from cycles.serializers import UserSummarySerializer
+from cycles.serializers.common import UserSummarySerializer
 from versioning.models import Approval, Version, VersionItem
 from versioning.selectors import VersionDiff
 

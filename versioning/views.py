@@ -4,20 +4,25 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.urls import reverse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from cycles.exceptions import NotFoundError
-from cycles.forms import VersionDecisionForm
-from cycles.forms_requests import SampleDecisionForm
+from cycles.forms.cycles import VersionDecisionForm
+from cycles.forms.sampling import SampleDecisionForm
 from cycles.models import Phase
 from cycles.permissions import can_approve
 from cycles.selectors import cycle_report_get
 from cycles.views.pages import audit_entries, phase_url, refuse
 from synapse.exceptions import ApplicationError
 from versioning.models import Version, VersionItem, VersionStatus
-from versioning.selectors import version_diff, version_previous, version_with_items, versions_for
+from versioning.selectors import (
+    version_diff,
+    version_previous,
+    version_with_items,
+    versions_for,
+)
 from versioning.services import version_item_decide
 from workflows.services import workflow_decide_version
 

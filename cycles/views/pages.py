@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cycles.exceptions import NotFoundError
-from cycles.forms import (
+from cycles.forms.cycles import (
     AddReportForm,
     AssignTesterForm,
     AttributeForm,
@@ -49,8 +49,16 @@ from cycles.selectors import (
     cycles_visible_to,
 )
 from cycles.services.artifacts import phase_is_active, phase_lock_reason
-from cycles.services.cycles import cycle_add_report, cycle_create, cycle_report_assign_tester
-from cycles.services.planning import attribute_create, attribute_delete, attribute_update
+from cycles.services.cycles import (
+    cycle_add_report,
+    cycle_create,
+    cycle_report_assign_tester,
+)
+from cycles.services.planning import (
+    attribute_create,
+    attribute_delete,
+    attribute_update,
+)
 from cycles.services.profiling import population_file_latest, population_file_upload
 from cycles.services.requests import information_requests_visible_to
 from cycles.services.scoping import scoping_decide

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from cycles.forms_requests import (
+from cycles.forms.requests import (
     BulkDataOwnerForm,
     DataOwnerAssignForm,
     EvidenceReviewForm,
@@ -50,7 +50,12 @@ from cycles.services.requests import (
     information_request_submit,
     information_requests_visible_to,
 )
-from cycles.views.pages import _cycle_report_or_404, _flash_outcome, _phase_context, refuse
+from cycles.views.pages import (
+    _cycle_report_or_404,
+    _flash_outcome,
+    _phase_context,
+    refuse,
+)
 from cycles.views.sampling import object_q, related_audit_entries
 from synapse.exceptions import ApplicationError
 from synapse.roles import Role, has_role

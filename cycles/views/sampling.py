@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from cycles.forms_requests import ManualSampleForm, SamplingPlanForm
+from cycles.forms.sampling import ManualSampleForm, SamplingPlanForm
 from cycles.models import CycleReport, Phase, PopulationFile, Sample, SamplingPlan
 from cycles.permissions import can_work_on
 from cycles.services.sampling import (
@@ -26,7 +26,13 @@ from cycles.services.sampling import (
     sampling_plan_explanation,
     sampling_plan_update,
 )
-from cycles.views.pages import AUDIT_LIMIT, _cycle_report_or_404, _phase_context, _refused_form, refuse
+from cycles.views.pages import (
+    AUDIT_LIMIT,
+    _cycle_report_or_404,
+    _phase_context,
+    _refused_form,
+    refuse,
+)
 from synapse.exceptions import ApplicationError
 from synapse.models import AuditEvent
 from versioning.models import VersionItem

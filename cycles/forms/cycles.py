@@ -1,4 +1,4 @@
-"""Forms of the cycle pages: they parse and validate input; services do the rest."""
+"""Forms of the cycle, Planning, Data Profiling and Scoping pages, and version decisions."""
 from __future__ import annotations
 
 from django import forms

@@ -1,4 +1,4 @@
-"""The cycles API: LOBs, reports, cycles, cycle reports, attributes, scoping, submission.
+"""The cycles API for LOBs, reports, cycles, cycle reports, attributes, scoping, submission.
 
 Every queryset comes from a selector scoped to the requesting user, so a list
 can't leak and someone else's object is a 404. Writes go through
@@ -6,8 +6,6 @@ cycles.services (or workflows.services for the workflow's decisions), which
 check the rules again; the views only parse, look up and render.
 """
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
@@ -25,7 +23,7 @@ from cycles.selectors import (
     lobs_visible_to,
     reports_visible_to,
 )
-from cycles.serializers import (
+from cycles.serializers.cycles import (
     AttributeInputSerializer,
     AttributeSerializer,
     CycleAddReportSerializer,
@@ -50,62 +48,25 @@ from cycles.services.cycles import (
     lob_create,
     report_create,
 )
-from cycles.services.planning import attribute_create, attribute_delete, attribute_update
+from cycles.services.planning import (
+    attribute_create,
+    attribute_delete,
+    attribute_update,
+)
 from cycles.services.scoping import scoping_decide
 from synapse.authentication import API_AUTHENTICATION_CLASSES
 from synapse.roles import Role, has_role
-from workflows.serializers import DecisionOutcomeSerializer
-from workflows.services import DecisionOutcome, workflow_submit_version
+from workflows.services import workflow_submit_version
 
 ONLY_TESTER_EDITS = "Only the tester assigned to this report can change its attributes."
 
-
-def query_int(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError("Expected a whole number.") from None
-
-
-def query_choice(choices: list[str]) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value not in choices:
-            raise ValueError(f"Expected one of: {', '.join(choices)}.")
-        return value
-
-    return parse
-
-
-def apply_query_filters(queryset, request, spec: dict[str, tuple[str, Callable[[str], object]]]):
-    """Filter by query parameters: spec maps a parameter to (ORM lookup, parser).
-
-    A value the parser refuses is a 400 naming the parameter, not an empty list
-    that looks like "no data".
-    """
-    errors = {}
-    for param, (lookup, parse) in spec.items():
-        raw = request.query_params.get(param)
-        if raw in (None, ""):
-            continue
-        try:
-            queryset = queryset.filter(**{lookup: parse(raw)})
-        except ValueError as err:
-            errors[param] = [str(err)]
-    if errors:
-        raise ValidationError(errors)
-    return queryset
-
-
-def require(allowed: bool, message: str) -> None:
-    """Refuse before reading the body, so a 403 doesn't depend on what was sent (the service checks again)."""
-    if not allowed:
-        raise PermissionDeniedError(message)
-
-
-def decision_response(outcome: DecisionOutcome) -> Response:
-    """200 when the workflow has the decision; 202 when it is stored for later delivery."""
-    http_status = status.HTTP_200_OK if outcome.delivered else status.HTTP_202_ACCEPTED
-    return Response(DecisionOutcomeSerializer(outcome).data, status=http_status)
+from cycles.api.common import (
+    apply_query_filters,
+    decision_response,
+    query_choice,
+    query_int,
+    require,
+)
 
 
 class LOBViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):

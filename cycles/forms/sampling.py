@@ -1,26 +1,14 @@
-"""Forms of the Sample Selection, Data Owner Identification and Request for Information pages.
-
-They parse and type the input and catch what a person gets wrong on the page;
-the services repeat every rule that matters and stay the authority.
-"""
+"""Forms of the Sample Selection page."""
 from __future__ import annotations
 
 from decimal import Decimal
 
 from django import forms
-from django.conf import settings
-from django.template.defaultfilters import filesizeformat
-from django.contrib.auth import get_user_model
 
 from cycles.models import RiskLevel, SamplingPlan
 from cycles.sampling.selection import MAX_SEED
-from synapse.roles import Role
 
 NOTE_MAX = 4000
-
-
-def data_owners():
-    return get_user_model().objects.filter(groups__name=Role.DATA_OWNER, is_active=True).order_by("username")
 
 
 def _column_choices(columns: list[str], empty: str) -> list[tuple[str, str]]:
@@ -83,94 +71,6 @@ class SamplingPlanForm(forms.Form):
 class ManualSampleForm(forms.Form):
     key = forms.CharField(max_length=255, help_text="The row's primary-key value, or its row number.")
     reason = forms.CharField(max_length=NOTE_MAX, help_text="Why this row is picked by hand.")
-
-
-class DataOwnerAssignForm(forms.Form):
-    """One attribute's data owner (a row of the Data Owner Identification table)."""
-
-    attribute = forms.IntegerField(widget=forms.HiddenInput)
-    data_owner = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label="Data owner",
-                                        empty_label="— choose —")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["data_owner"].queryset = data_owners()
-
-
-class BulkDataOwnerForm(forms.Form):
-    """One data owner for every ticked attribute."""
-
-    attributes = forms.TypedMultipleChoiceField(
-        coerce=int, choices=[], widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": "Tick at least one attribute."},
-    )
-    data_owner = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label="Data owner",
-                                        empty_label="— choose —")
-
-    def __init__(self, *args, attribute_ids: list[int] = (), **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["attributes"].choices = [(pk, pk) for pk in attribute_ids]
-        self.fields["data_owner"].queryset = data_owners()
-
-
-class MultipleFileInput(forms.ClearableFileInput):
-    allow_multiple_selected = True
-
-
-class MultipleFileField(forms.FileField):
-    """Several files from one <input type=file multiple>; each is checked by evidence_upload."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput())
-        super().__init__(*args, **kwargs)
-
-    def clean(self, data, initial=None):
-        files = data if isinstance(data, (list, tuple)) else [data] if data else []
-        if not files:
-            if self.required:
-                raise forms.ValidationError("Choose at least one file to upload.", code="required")
-            return []
-        return [super(MultipleFileField, self).clean(f, initial) for f in files]
-
-
-class EvidenceUploadForm(forms.Form):
-    files = MultipleFileField(label="Evidence files")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["files"].help_text = evidence_limits()
-
-
-def evidence_limits() -> str:
-    """The upload limits evidence_upload applies, as the page tells them."""
-    from cycles.services.requests import DEFAULT_EXTENSIONS, DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
-
-    extensions = getattr(settings, "EVIDENCE_ALLOWED_EXTENSIONS", DEFAULT_EXTENSIONS)
-    if isinstance(extensions, str):
-        extensions = extensions.split(",")
-    max_bytes = getattr(settings, "EVIDENCE_MAX_BYTES", DEFAULT_MAX_BYTES)
-    max_files = getattr(settings, "EVIDENCE_MAX_FILES_PER_UPLOAD", DEFAULT_MAX_FILES)
-    return (
-        f"Up to {max_files} files at a time, each at most {filesizeformat(max_bytes)}; "
-        f"accepted types: {', '.join(sorted(e.strip().lower().lstrip('.') for e in extensions if e.strip()))}."
-    )
-
-
-class EvidenceReviewForm(forms.Form):
-    ACCEPT, RETURN = "accept", "return"
-
-    decision = forms.ChoiceField(choices=[(ACCEPT, "Accept"), (RETURN, "Return")], widget=forms.RadioSelect)
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=NOTE_MAX)
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("decision") == self.RETURN and not (cleaned.get("note") or "").strip():
-            self.add_error("note", "Say what is wrong: a note is required to return a file.")
-        return cleaned
-
-    @property
-    def accept(self) -> bool:
-        return self.cleaned_data["decision"] == self.ACCEPT
 
 
 class SampleDecisionForm(forms.Form):

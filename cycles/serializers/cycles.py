@@ -1,43 +1,23 @@
-"""API shapes of the cycles domain.
-
-Output serializers describe rows; input serializers only parse and type-check
-a request. Rules (roles, phase locks, uniqueness that depends on state) live
-in cycles.services, which the API views call with the validated data.
-"""
-from django.contrib.auth import get_user_model
+"""API shapes of LOBs, reports, cycles, planning and scoping."""
 from rest_framework import serializers
 
-from cycles.models import LOB, Attribute, CycleReport, DataType, Frequency, Phase, Report, ScopingDecision, TestCycle
-from cycles.selectors import lobs_visible_to, reports_visible_to
-
-
-class UserSummarySerializer(serializers.Serializer):
-    id = serializers.IntegerField(read_only=True)
-    username = serializers.CharField(read_only=True)
-    name = serializers.SerializerMethodField()
-
-    def get_name(self, user) -> str:
-        return str(user)
-
-
-class UserField(serializers.PrimaryKeyRelatedField):
-    """A user given by id, shown by the service's role check when it isn't the right kind."""
-
-    def get_queryset(self):
-        return get_user_model().objects.filter(is_active=True)
-
-
-class VisibleReportField(serializers.PrimaryKeyRelatedField):
-    """A report id the requesting user may see; any other id is "does not exist"."""
-
-    def get_queryset(self):
-        return reports_visible_to(user=self.context["request"].user)
-
-
-class VisibleLOBField(serializers.PrimaryKeyRelatedField):
-    def get_queryset(self):
-        return lobs_visible_to(user=self.context["request"].user)
-
+from cycles.models import (
+    LOB,
+    Attribute,
+    CycleReport,
+    DataType,
+    Frequency,
+    Phase,
+    Report,
+    ScopingDecision,
+    TestCycle,
+)
+from cycles.serializers.common import (
+    UserField,
+    UserSummarySerializer,
+    VisibleLOBField,
+    VisibleReportField,
+)
 
 # --- LOBs and reports ---------------------------------------------------------
 

@@ -2,7 +2,9 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from cycles import api, api_requests
+from cycles.api import cycles as api
+from cycles.api import requests as api_requests
+from cycles.api import sampling as api_sampling
 
 router = SimpleRouter()
 router.register("lobs", api.LOBViewSet, basename="api-lob")
@@ -10,7 +12,7 @@ router.register("reports", api.ReportViewSet, basename="api-report")
 router.register("cycles", api.CycleViewSet, basename="api-cycle")
 router.register("cycle-reports", api.CycleReportViewSet, basename="api-cycle-report")
 router.register("attributes", api.AttributeViewSet, basename="api-attribute")
-router.register("samples", api_requests.SampleViewSet, basename="api-sample")
+router.register("samples", api_sampling.SampleViewSet, basename="api-sample")
 router.register("requests", api_requests.InformationRequestViewSet, basename="api-request")
 
 urlpatterns = [
@@ -19,11 +21,11 @@ urlpatterns = [
          name="api-cycle-report-attributes"),
     path("cycle-reports/<int:pk>/scoping/", api.CycleReportScopingApi.as_view(), name="api-cycle-report-scoping"),
     path("cycle-reports/<int:pk>/submit/", api.CycleReportSubmitApi.as_view(), name="api-cycle-report-submit"),
-    path("cycle-reports/<int:pk>/sampling-plan/", api_requests.CycleReportSamplingPlanApi.as_view(),
+    path("cycle-reports/<int:pk>/sampling-plan/", api_sampling.CycleReportSamplingPlanApi.as_view(),
          name="api-cycle-report-sampling-plan"),
-    path("cycle-reports/<int:pk>/samples/", api_requests.CycleReportSamplesApi.as_view(),
+    path("cycle-reports/<int:pk>/samples/", api_sampling.CycleReportSamplesApi.as_view(),
          name="api-cycle-report-samples"),
-    path("cycle-reports/<int:pk>/samples/draw/", api_requests.CycleReportSamplesDrawApi.as_view(),
+    path("cycle-reports/<int:pk>/samples/draw/", api_sampling.CycleReportSamplesDrawApi.as_view(),
          name="api-cycle-report-samples-draw"),
     path("cycle-reports/<int:pk>/data-owners/", api_requests.CycleReportDataOwnersApi.as_view(),
          name="api-cycle-report-data-owners"),
