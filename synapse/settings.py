@@ -165,6 +165,14 @@ TEMPORAL_WORKFLOW_TIMEOUT = env.int("TEMPORAL_WORKFLOW_TIMEOUT", default=0)
 TEMPORAL_RPC_TIMEOUT = env.int("TEMPORAL_RPC_TIMEOUT", default=10)
 TEMPORAL_WORKER_MAX_ACTIVITIES = env.int("TEMPORAL_WORKER_MAX_ACTIVITIES", default=10)
 TEMPORAL_UI_URL = env("TEMPORAL_UI_URL", default="http://localhost:8233")
+# Issue 10: answers within seconds while Temporal or the worker is away, recovery in seconds.
+TEMPORAL_DECISION_TIMEOUT = env.float("TEMPORAL_DECISION_TIMEOUT", default=2.0)
+TEMPORAL_UPDATE_RESULT_TIMEOUT = env.float("TEMPORAL_UPDATE_RESULT_TIMEOUT", default=15.0)
+TEMPORAL_STATUS_TIMEOUT = env.float("TEMPORAL_STATUS_TIMEOUT", default=2.0)
+TEMPORAL_BREAKER_SECONDS = env.float("TEMPORAL_BREAKER_SECONDS", default=10.0)
+TEMPORAL_OUTBOX_MESSAGE_TIMEOUT = env.float("TEMPORAL_OUTBOX_MESSAGE_TIMEOUT", default=5.0)
+TEMPORAL_HEARTBEAT_TIMEOUT = env.int("TEMPORAL_HEARTBEAT_TIMEOUT", default=10)
+TEMPORAL_RECONCILE_INTERVAL = env.int("TEMPORAL_RECONCILE_INTERVAL", default=300)
 
 # LLM provider for drafting attributes: offline (deterministic, no network),
 # anthropic (Messages API) or openai (chat completions, any compatible server).

@@ -14,7 +14,14 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from synapse.admin import ReadOnlyAdmin, ReadOnlyTabularInline
-from workflows.models import WorkflowAlert, WorkflowDecision, WorkflowExecution, WorkflowStep, WorkflowTransition
+from workflows.models import (
+    WorkflowAlert,
+    WorkflowDecision,
+    WorkflowExecution,
+    WorkflowStatusSnapshot,
+    WorkflowStep,
+    WorkflowTransition,
+)
 
 
 def temporal_ui_url(workflow_id: str) -> str:
@@ -89,10 +96,33 @@ class WorkflowDecisionAdmin(ReadOnlyAdmin):
     search_fields = ("workflow_id", "requested_by__username", "error")
     list_select_related = ("requested_by", "cycle_report__report", "cycle_report__cycle")
     date_hierarchy = "created_at"
+    actions = ["reconcile"]
 
     @admin.display(description="Workflow", ordering="workflow_id")
     def workflow(self, decision):
         return temporal_ui_link(decision.workflow_id)
+
+    @admin.action(description="Reconcile their reports' workflows with the database (deliver, repair, alert)")
+    def reconcile(self, request, queryset):
+        from workflows.services import workflows_reconcile
+
+        ids = sorted({pk for pk in queryset.values_list("cycle_report_id", flat=True) if pk})
+        report = workflows_reconcile(cycle_report_ids=ids)
+        self.message_user(request, f"Reconciliation: {report}.",
+                          level=messages.WARNING if report.unavailable or report.alerts else messages.SUCCESS)
+
+
+@admin.register(WorkflowStatusSnapshot)
+class WorkflowStatusSnapshotAdmin(ReadOnlyAdmin):
+    """The last status each report's workflow answered: what pages show while Temporal or the worker is away."""
+
+    list_display = ("cycle_report", "workflow", "read_at")
+    search_fields = ("workflow_id",)
+    list_select_related = ("cycle_report__report", "cycle_report__cycle")
+
+    @admin.display(description="Workflow", ordering="workflow_id")
+    def workflow(self, snapshot):
+        return temporal_ui_link(snapshot.workflow_id)
 
 
 @admin.register(WorkflowAlert)

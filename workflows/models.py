@@ -104,16 +104,22 @@ class WorkflowTransition(models.Model):
 
 
 class WorkflowDecision(models.Model):
-    """A human decision accepted by Synapse, stored before it is sent to Temporal.
+    """A person's step, stored in the transaction of the business change it stands for, then sent.
 
     Its id is the Temporal update id, so delivering it twice (a retry after a
-    lost answer, or the outbox after an outage) is one update, not two.
+    lost answer, or the outbox after an outage) is one update, not two. Each
+    workflow's decisions are delivered in the order they were stored.
     """
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for the workflow service"
+        ACCEPTED = "accepted", "Accepted, being carried out"
         DELIVERED = "delivered", "Delivered"
+        DUPLICATE = "duplicate", "Already applied"
         REJECTED = "rejected", "Refused by the workflow"
+
+    # Not answered yet: an earlier one of these holds back the workflow's later decisions.
+    OPEN = (Status.PENDING, Status.ACCEPTED)
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     workflow_id = models.CharField(max_length=200)
@@ -127,15 +133,37 @@ class WorkflowDecision(models.Model):
     result = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
+    subject = models.CharField(
+        max_length=100, blank=True, db_index=True,
+        help_text="What the step is about (e.g. information_request:12), to find the decision a service stored.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at"]
-        indexes = [models.Index(fields=["status", "created_at"])]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["workflow_id", "status", "created_at"]),
+        ]
 
     def __str__(self):
         return f"{self.update_name} -> {self.workflow_id} ({self.status})"
+
+
+class WorkflowStatusSnapshot(models.Model):
+    """The last status a report's workflow answered, shown (with its age) while Temporal or the worker is away."""
+
+    cycle_report = models.OneToOneField(
+        "cycles.CycleReport", on_delete=models.CASCADE, related_name="workflow_status_snapshot"
+    )
+    workflow_id = models.CharField(max_length=200)
+    status = models.JSONField(help_text="The status query's answer (ReportStatus) as a dict.")
+    read_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.workflow_id} as of {self.read_at:%Y-%m-%d %H:%M:%S}"
 
 
 class WorkflowAlert(models.Model):

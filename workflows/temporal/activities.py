@@ -9,7 +9,9 @@ A domain error becomes a non-retryable ApplicationError: retrying can't fix it.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
+import threading
 import time
 
 from django.contrib.auth import get_user_model
@@ -61,6 +63,37 @@ def _non_retryable(fn):
             if getattr(err, "non_retryable", False):
                 raise TemporalApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err
             raise
+
+    return wrapper
+
+
+HEARTBEAT_EVERY = 2.0  # seconds; the workflow's heartbeat timeout is 10 s
+
+
+def heartbeating(fn):
+    """Heartbeat from a side thread while a long activity runs (an LLM call, profiling).
+
+    When the worker dies the beats stop, and Temporal retries the activity after the
+    heartbeat timeout instead of its whole start-to-close timeout.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(inp):
+        done = threading.Event()
+        context = contextvars.copy_context()  # activity.heartbeat() finds its activity here
+
+        def beat():
+            while not done.wait(HEARTBEAT_EVERY):
+                try:
+                    activity.heartbeat()
+                except Exception:  # noqa: BLE001 - the activity finished or was cancelled meanwhile
+                    return
+
+        threading.Thread(target=context.run, args=(beat,), name="heartbeat", daemon=True).start()
+        try:
+            return fn(inp)
+        finally:
+            done.set()
 
     return wrapper
 
@@ -121,6 +154,7 @@ def cycle_set_status(inp: SetCycleStatusInput) -> WorkflowFinishedResult:
 
 @activity.defn(name=ActivityName.DRAFT_ATTRIBUTES)
 @_non_retryable
+@heartbeating
 def planning_draft_attributes(inp: DraftAttributesInput) -> DraftAttributesResult:
     from cycles.llm.base import LLMBadResponseError
     from cycles.services.planning import attributes_draft
@@ -137,6 +171,7 @@ def planning_draft_attributes(inp: DraftAttributesInput) -> DraftAttributesResul
 
 @activity.defn(name=ActivityName.RECOMMEND_SCOPE)
 @_non_retryable
+@heartbeating
 def scoping_recommend(inp: RecommendScopeInput) -> RecommendScopeResult:
     from cycles.services.scoping import scoping_recommend as recommend
 
@@ -145,6 +180,7 @@ def scoping_recommend(inp: RecommendScopeInput) -> RecommendScopeResult:
 
 @activity.defn(name=ActivityName.CREATE_VERSION)
 @_non_retryable
+@heartbeating
 def version_create(inp: CreateVersionInput) -> VersionRef:
     from cycles.models import CycleReport
     from cycles.services.artifacts import phase_artifact_items
@@ -186,6 +222,7 @@ def version_record_decision(inp: RecordDecisionInput) -> VersionRef:
 
 @activity.defn(name=ActivityName.PROFILE_POPULATION)
 @_non_retryable
+@heartbeating
 def population_profile(inp: ProfilePopulationInput) -> ProfileSummary:
     from cycles.services.profiling import population_file_profile
 
@@ -219,6 +256,7 @@ def cycle_report_set_status(inp: ReportStatusInput) -> Ack:
 
 @activity.defn(name=ActivityName.PREPARE_SAMPLING)
 @_non_retryable
+@heartbeating
 def sampling_plan_prepare(inp: PhaseInput) -> Ack:
     from cycles.services.sampling import sampling_plan_prepare as prepare
 

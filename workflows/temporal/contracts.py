@@ -199,6 +199,10 @@ class ReportStatus:
     active: dict[str, str] = field(default_factory=dict)
     # Request id -> status, during Requests for Information.
     requests: dict[str, str] = field(default_factory=dict)
+    # Set by the workflow service, never by the workflow: when the answer is the last one stored
+    # (Temporal or the worker away), when it was read (ISO time) and why it isn't live.
+    as_of: str = ""
+    unavailable: str = ""
 
 
 # --- update inputs and result -----------------------------------------------
@@ -242,6 +246,9 @@ class RequestEventInput:
     decision_id: str
     request_id: int
     user_id: int
+    # The request's status after the step, as committed with the stored decision (issue 10): the workflow
+    # takes it from the message and never re-reads the database to decide. Empty in messages sent before.
+    status: str = ""
 
 
 @dataclass
@@ -250,6 +257,8 @@ class UpdateResult:
     message: str
     version_id: int | None = None
     version_number: int | None = None
+    # The step had already been applied (a redelivery, or the same step asked twice): nothing changed.
+    duplicate: bool = False
 
 
 # --- activity inputs and results --------------------------------------------

@@ -26,8 +26,10 @@ class Command(BaseCommand):
                             help="Seconds to keep trying to reach the Temporal server at start.")
         parser.add_argument("--graceful-shutdown", type=float, default=30.0,
                             help="Seconds running activities get to finish after SIGTERM/SIGINT.")
-        parser.add_argument("--outbox-interval", type=float, default=5.0,
-                            help="Seconds between deliveries of decisions stored while Temporal was down.")
+        parser.add_argument("--outbox-interval", type=float, default=2.0,
+                            help="Seconds between deliveries of decisions not answered yet (the outbox).")
+        parser.add_argument("--reconcile-interval", type=float, default=settings.TEMPORAL_RECONCILE_INTERVAL,
+                            help="Seconds between reconciliations of workflows with the database (0: never).")
 
     def handle(self, *args, **options):
         logging.getLogger("workflows").setLevel(logging.INFO)
@@ -67,7 +69,8 @@ class Command(BaseCommand):
 
         outbox_stop = threading.Event()
         outbox = threading.Thread(
-            target=_outbox_loop, args=(outbox_stop, options["outbox_interval"]), name="decision-outbox", daemon=True
+            target=_outbox_loop, args=(outbox_stop, options["outbox_interval"], options["reconcile_interval"]),
+            name="decision-outbox", daemon=True
         )
         outbox.start()
         self.stdout.write(
@@ -82,15 +85,21 @@ class Command(BaseCommand):
         self.stdout.write("Worker stopped.")
 
 
-def _outbox_loop(stop: threading.Event, interval: float) -> None:
+def _outbox_loop(stop: threading.Event, interval: float, reconcile_interval: float = 0) -> None:
+    import time
+
     from django.db import close_old_connections
 
-    from workflows.services import decisions_deliver_pending
+    from workflows.services import decisions_deliver_pending, workflows_reconcile
 
+    next_reconcile = time.monotonic() + min(reconcile_interval, 30) if reconcile_interval else None
     while not stop.wait(interval):
         close_old_connections()
         try:
             decisions_deliver_pending()
+            if next_reconcile is not None and time.monotonic() >= next_reconcile:
+                next_reconcile = time.monotonic() + reconcile_interval
+                workflows_reconcile()
         except Exception:
             logger.exception("decision outbox failed; will retry")
         finally:
