@@ -87,6 +87,8 @@ class WorkflowStatusApi(APIView):
                 try:
                     answer = workflow_status(user=request.user, cycle_report=cycle_report)
                     live = dataclasses.asdict(answer) if answer else None
+                    if answer and answer.unavailable:  # the last stored answer (see live.as_of)
+                        live_error = answer.unavailable
                 except ServiceUnavailableError as err:
                     unreachable = live_error = err.message
                 except ApplicationError as err:

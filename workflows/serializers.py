@@ -31,6 +31,7 @@ class DecisionOutcomeSerializer(serializers.Serializer):
 
     delivered = serializers.BooleanField()
     message = serializers.CharField()
+    reason = serializers.CharField(help_text="Why it is not delivered yet: unreachable, no_worker, busy (or empty).")
     decision_id = serializers.UUIDField(source="decision.id")
     status = serializers.CharField(source="decision.status")
     version_id = serializers.IntegerField(source="result.version_id", allow_null=True, default=None)

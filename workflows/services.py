@@ -368,7 +368,7 @@ def _answer(decision: WorkflowDecision, status: str, *, message: str, result: Up
     return True
 
 
-def _send(decision: WorkflowDecision, *, deadline: float) -> DecisionOutcome:
+def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True) -> DecisionOutcome:
     """Send one stored decision as a Temporal update (its id is the update id) and store the answer."""
     inp = UPDATE_INPUTS[decision.update_name](**decision.payload)
     rpc = datetime.timedelta(seconds=max(0.5, deadline - 0.3))
@@ -402,9 +402,10 @@ def _send(decision: WorkflowDecision, *, deadline: float) -> DecisionOutcome:
         reason = unavailable_reason(err)
         if reason is None:
             raise
-        if reason == BUSY and _workers_gone(decision):
+        if reason == BUSY and _no_worker(decision):
             reason = NO_WORKER
-            bridge.trip(NO_WORKER)
+            if trip:  # the web's requests stop paying the deadline; the outbox keeps trying each workflow
+                bridge.trip(NO_WORKER)
         decision.error = f"{REASONS[reason]} ({err})"[:2000]
         WorkflowDecision.objects.filter(pk=decision.pk).update(error=decision.error)
         return DecisionOutcome(decision=decision, delivered=False, message=_outcome_message(reason), reason=reason)
@@ -417,27 +418,39 @@ def _send(decision: WorkflowDecision, *, deadline: float) -> DecisionOutcome:
     return DecisionOutcome(decision=decision, delivered=True, message=result.message, result=result)
 
 
-def _workers_gone(decision: WorkflowDecision) -> bool:
-    """After an update timed out: has any worker polled the task queue in the last 30 s? (else: no worker)."""
-    from temporalio.api.enums.v1 import TaskQueueType
+def _no_worker(decision: WorkflowDecision) -> bool:
+    """After an update went unanswered: is it because no worker takes the workflow's tasks (else: busy)?
+
+    A workflow task scheduled for a while and not started means nobody polls its queue; so does a
+    queue whose pollers were last seen over a minute ago (a live worker long-polls within 60 s).
+    """
+    from temporalio.api.enums.v1 import PendingWorkflowTaskState, TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
+    rpc = datetime.timedelta(seconds=1)
+
     async def describe(client):
-        return await client.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=client.namespace, task_queue=TaskQueue(name=settings.TEMPORAL_TASK_QUEUE),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-            ),
-            timeout=datetime.timedelta(seconds=1),
+        raw = (await client.get_workflow_handle(decision.workflow_id).describe(rpc_timeout=rpc)).raw_description
+        task = raw.pending_workflow_task if raw.HasField("pending_workflow_task") else None
+        queue = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(namespace=client.namespace,
+                                     task_queue=TaskQueue(name=raw.execution_config.task_queue.name),
+                                     task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+            timeout=rpc,
         )
+        return task, queue.pollers
 
     try:
-        answer = bridge.run(describe, timeout=1.5, breaker=False)
+        task, pollers = bridge.run(describe, timeout=2, breaker=False)
     except Exception:  # noqa: BLE001 - a guess at the reason must never fail the step
         return False
-    recent = timezone.now() - datetime.timedelta(seconds=30)
-    return not any(p.last_access_time.ToDatetime(tzinfo=datetime.timezone.utc) > recent for p in answer.pollers)
+    now = timezone.now()
+    if task is not None and task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED:
+        if now - task.scheduled_time.ToDatetime(tzinfo=datetime.timezone.utc) > datetime.timedelta(seconds=1):
+            return True
+    recent = now - datetime.timedelta(seconds=70)
+    return not any(p.last_access_time.ToDatetime(tzinfo=datetime.timezone.utc) > recent for p in pollers)
 
 
 def decision_deliver(*, decision: WorkflowDecision, deadline: float | None = None) -> DecisionOutcome:
@@ -623,7 +636,7 @@ def _deliver_workflow_queue(decision_ids: list, deadline: float) -> int:
             decision = WorkflowDecision.objects.select_related("requested_by", "cycle_report").get(pk=pk)
             if decision.status not in WorkflowDecision.OPEN:
                 continue
-            outcome = _send(decision, deadline=deadline)
+            outcome = _send(decision, deadline=deadline, trip=False)
             if decision.status in WorkflowDecision.OPEN:
                 break  # not answered (or still being carried out): its successors wait; next round
             delivered += 1

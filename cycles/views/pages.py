@@ -69,6 +69,7 @@ from versioning.selectors import version_latest, versions_awaiting_decision
 from workflows.models import WorkflowDecision
 from workflows.selectors import alerts_open_for_cycle
 from workflows.services import (
+    status_age,
     workflow_cancel,
     workflow_register_population,
     workflow_start,
@@ -242,7 +243,7 @@ def my_work(request):
     context["today"] = timezone.localdate()
     context["decisions"] = list(
         WorkflowDecision.objects.filter(requested_by=user)
-        .exclude(status=WorkflowDecision.Status.DELIVERED)
+        .exclude(status__in=[WorkflowDecision.Status.DELIVERED, WorkflowDecision.Status.DUPLICATE])
         .select_related("cycle_report__report", "cycle_report__cycle")
         .order_by("-created_at")[:20]
     )
@@ -431,7 +432,10 @@ def cycle_cancel(request, pk: int):
 def _live_status(user, cycle_report: CycleReport):
     """The workflow's own view of the report, or a notice why it isn't available."""
     try:
-        return workflow_status(user=user, cycle_report=cycle_report), ""
+        status = workflow_status(user=user, cycle_report=cycle_report)
+        if status and status.unavailable:  # the last stored answer, while Temporal or the worker is away
+            return status, f"{status.unavailable} Showing the last known status, from {status_age(status)} ago."
+        return status, ""
     except ServiceUnavailableError as err:
         return None, err.message
     except ApplicationError as err:
