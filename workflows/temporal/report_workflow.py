@@ -107,6 +107,8 @@ class ReportTestWorkflow(
         self._completed: list[str] = []
         self._skipped: list[str] = []
         self._claimed: set[str] = set()
+        self._decided: dict[int, bool] = {}
+        self._population_file_id: int | None = None
 
     # --- phase transitions ----------------------------------------------------
 

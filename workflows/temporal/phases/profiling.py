@@ -26,8 +26,18 @@ class DataProfilingSteps(PhaseSteps):
         self._states[DATA_PROFILING] = State.AWAITING_UPLOAD
         await workflow.wait_condition(lambda: self._profiled)
 
+    _population_file_id: int | None
+
+    def _already_registered(self, inp: RegisterPopulationInput) -> bool:
+        return self._population_file_id == inp.population_file_id and self._states.get(DATA_PROFILING) in (
+            State.PROFILING, State.COMPLETED)
+
     @workflow.update(name=UPDATE_REGISTER_POPULATION)
     async def register_population(self, inp: RegisterPopulationInput) -> UpdateResult:
+        if self._already_registered(inp):
+            return UpdateResult(accepted=True, duplicate=True,
+                                message="Already applied: this population file is profiled or being profiled.")
+        self._population_file_id = inp.population_file_id
         self._states[DATA_PROFILING] = State.PROFILING
         try:
             summary = await self._activity(
@@ -50,6 +60,8 @@ class DataProfilingSteps(PhaseSteps):
 
     @register_population.validator
     def _validate_population(self, inp: RegisterPopulationInput) -> None:
+        if self._already_registered(inp):
+            return
         if DATA_PROFILING not in self._states:
             raise ValueError(f"The report is in {self._phase or 'no phase yet'}, not data profiling.")
         if self._states[DATA_PROFILING] != State.AWAITING_UPLOAD:
