@@ -368,17 +368,26 @@ def _answer(decision: WorkflowDecision, status: str, *, message: str, result: Up
     return True
 
 
-def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True) -> DecisionOutcome:
-    """Send one stored decision as a Temporal update (its id is the update id) and store the answer."""
+def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True, finish: float | None = None
+          ) -> DecisionOutcome:
+    """Send one stored decision as a Temporal update (its id is the update id) and store the answer.
+
+    The workflow has `deadline` seconds to accept it, then `finish` more to carry it out; past that
+    it is ACCEPTED and the outbox collects the answer later.
+    """
     inp = UPDATE_INPUTS[decision.update_name](**decision.payload)
     rpc = datetime.timedelta(seconds=max(0.5, deadline - 0.3))
-    finish = datetime.timedelta(seconds=settings.TEMPORAL_UPDATE_RESULT_TIMEOUT)
+    finish = datetime.timedelta(seconds=settings.TEMPORAL_UPDATE_RESULT_TIMEOUT if finish is None else finish)
 
     async def update(client):
         handle = client.get_workflow_handle(decision.workflow_id)
-        started = await handle.start_update(
-            decision.update_name, inp, id=str(decision.id), result_type=UpdateResult,
-            wait_for_stage=WorkflowUpdateStage.ACCEPTED, rpc_timeout=rpc,
+        # The SDK asks again while the update is only admitted: bound the whole of it, not each call.
+        started = await asyncio.wait_for(
+            handle.start_update(
+                decision.update_name, inp, id=str(decision.id), result_type=UpdateResult,
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED, rpc_timeout=rpc,
+            ),
+            timeout=deadline,
         )
         # Accepted: the workflow is alive, so its answer is worth waiting a little longer for.
         try:
@@ -408,6 +417,7 @@ def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True) -> 
                 bridge.trip(NO_WORKER)
         decision.error = f"{REASONS[reason]} ({err})"[:2000]
         WorkflowDecision.objects.filter(pk=decision.pk).update(error=decision.error)
+        logger.info("decision %s (%s) not delivered: %s", decision.pk, decision.update_name, decision.error)
         return DecisionOutcome(decision=decision, delivered=False, message=_outcome_message(reason), reason=reason)
     if result is None:
         _answer(decision, WorkflowDecision.Status.ACCEPTED, message="accepted")
@@ -636,7 +646,7 @@ def _deliver_workflow_queue(decision_ids: list, deadline: float) -> int:
             decision = WorkflowDecision.objects.select_related("requested_by", "cycle_report").get(pk=pk)
             if decision.status not in WorkflowDecision.OPEN:
                 continue
-            outcome = _send(decision, deadline=deadline, trip=False)
+            outcome = _send(decision, deadline=deadline, trip=False, finish=deadline)
             if decision.status in WorkflowDecision.OPEN:
                 break  # not answered (or still being carried out): its successors wait; next round
             delivered += 1
@@ -662,7 +672,9 @@ def decisions_deliver_pending(*, limit: int = 500, deadline: float | None = None
     if not queues:
         return 0
     if bridge.open_reason():
+        logger.info("outbox: %d workflows wait; %s", len(queues), REASONS[bridge.open_reason()])
         return 0  # Temporal or the worker is away: the breaker says so without a call per workflow
+    logger.info("outbox: %d decisions waiting for %d workflows", sum(map(len, queues.values())), len(queues))
     with ThreadPoolExecutor(max_workers=min(8, len(queues)), thread_name_prefix="outbox") as pool:
         return sum(pool.map(lambda ids: _deliver_workflow_queue(ids, deadline), queues.values()))
 

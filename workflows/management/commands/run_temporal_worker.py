@@ -32,6 +32,9 @@ class Command(BaseCommand):
                             help="Seconds between reconciliations of workflows with the database (0: never).")
 
     def handle(self, *args, **options):
+        import faulthandler
+
+        faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> prints every thread's stack
         logging.getLogger("workflows").setLevel(logging.INFO)
         try:
             asyncio.run(self._run(options))
