@@ -359,7 +359,9 @@ def _answer(decision: WorkflowDecision, status: str, *, message: str, result: Up
             return False
         WorkflowDecision.objects.filter(pk=decision.pk).update(**fields)
         # "accepted" is recorded when the workflow takes the step; finishing it later is "completed".
-        stage = "completed" if previous == WorkflowDecision.Status.ACCEPTED else ANSWER_AUDIT[status]
+        stage = ANSWER_AUDIT[status]
+        if previous == WorkflowDecision.Status.ACCEPTED and status != WorkflowDecision.Status.REJECTED:
+            stage = "completed"
         audit_record(
             actor=decision.requested_by, action=f"decision.{decision.update_name}.{stage}",
             obj=decision.cycle_report or decision, after=fields["result"],
