@@ -50,3 +50,10 @@ def test_status_api_gives_the_stored_status_with_when_and_why(users, away, cycle
     (report,) = body["reports"]
     assert report["live"]["state"] == State.AWAITING_DECISION and report["live"]["as_of"]
     assert report["live_error"].startswith("The workflow service (Temporal) can't be reached")
+
+
+def test_reconcile_command_says_when_temporal_cant_be_asked(away):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="can't be reached"):
+        call_command("reconcile_workflows")
