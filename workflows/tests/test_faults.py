@@ -271,24 +271,6 @@ def test_two_workers_on_one_queue_one_killed(faults, users, cycle, scoped_report
     assert_consistent(scoped_report)
 
 
-def test_worker_stopped_while_people_work_then_back(faults, users, cycle, scoped_report):  # noqa: F811
-    """The issue's first sequence on the whole path: the data owner submits and the tester accepts
-    while no worker runs; when it is back, the outbox delivers both and the report moves on."""
-    worker = faults()
-    worker.start()
-
-    def between(step):
-        if step == "data owners complete":
-            wait_until(lambda: InformationRequest.objects.exists(), timeout=60, what="request created")
-            worker.stop()
-        if step == "evidence accepted":
-            assert WorkflowDecision.objects.filter(status=WorkflowDecision.Status.PENDING).count() == 2
-            worker.start()
-
-    drive_report(users, cycle, scoped_report, between=between)
-    assert_consistent(scoped_report)
-
-
 # --- Temporal's dev server stopped and restarted with its database file -----------------------------------
 
 
