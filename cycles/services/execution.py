@@ -205,8 +205,9 @@ def execution_rule_set(
 
 def _approved_samples(cycle_report: CycleReport) -> list[Sample]:
     from cycles.services.requests import _approved_sample_keys
+    from cycles.services.sample_extension import approved_extension_keys
 
-    keys = _approved_sample_keys(cycle_report)
+    keys = [*_approved_sample_keys(cycle_report), *approved_extension_keys(cycle_report=cycle_report)]
     return list(Sample.objects.filter(cycle_report=cycle_report, key__in=keys).order_by("row_index"))
 
 
@@ -303,7 +304,9 @@ def _extension_cells(cycle_report: CycleReport) -> dict[str, set[int]]:
     from cycles.models import SampleExtension
 
     cells: dict[str, set[int]] = {}
-    for extension in SampleExtension.objects.filter(cycle_report=cycle_report).prefetch_related("attributes"):
+    for extension in SampleExtension.objects.filter(
+        cycle_report=cycle_report, status=SampleExtension.Status.APPROVED
+    ).prefetch_related("attributes"):
         ids = {a.pk for a in extension.attributes.all()}
         for key in extension.sample_keys:
             cells.setdefault(key, set()).update(ids)
