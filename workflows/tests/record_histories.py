@@ -75,7 +75,7 @@ async def record() -> None:
             await handle.execute_update("request_submitted", RequestEventInput("s", 501, 5), result_type=UpdateResult)
             fakes.request_status[501] = "accepted"
             await handle.execute_update("request_reviewed", RequestEventInput("r", 501, 5), result_type=UpdateResult)
-            await _wait_state(env, handle, State.AWAITING_TEST_EXECUTION, "test_execution")
+            await _wait_state(env, handle, State.AWAITING_SUBMISSION, "test_execution")
             await handle.terminate("recorded")
             (HERE / "report_parallel_and_requests.json").write_text((await handle.fetch_history()).to_json())
 
