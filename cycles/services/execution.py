@@ -583,36 +583,51 @@ def request_coverage(*, request: InformationRequest) -> dict:
             "total": len(rows) * len(attributes)}
 
 
+def evidence_link_targets(
+    *, request: InformationRequest, sample_keys: list[str] | None, attribute_ids: list[int] | None
+) -> list[tuple[Sample | None, Attribute | None]]:
+    """The (sample, attribute) pairs a file of the request covers; [] when it covers the whole request."""
+    sample_keys = list(dict.fromkeys(sample_keys or []))
+    try:
+        attribute_ids = list(dict.fromkeys(int(i) for i in attribute_ids or []))
+    except (TypeError, ValueError):
+        raise ApplicationError("Attributes are given by their ids.") from None
+    unknown_keys = sorted(set(sample_keys) - set(request.sample_keys or []))
+    if unknown_keys:
+        raise ApplicationError(f"These samples are not in the request: {', '.join(unknown_keys)}.")
+    if set(attribute_ids) - set(request.attributes.values_list("pk", flat=True)):
+        raise ApplicationError("Some chosen attributes are not in the request.")
+    if not sample_keys and not attribute_ids:
+        return []
+    samples = list(Sample.objects.filter(cycle_report_id=request.cycle_report_id, key__in=sample_keys)) or [None]
+    attributes = list(Attribute.objects.filter(pk__in=attribute_ids)) or [None]
+    return [(s, a) for s in samples for a in attributes]
+
+
+def evidence_links_create(*, evidence: Evidence, targets: list, user) -> list[EvidenceLink]:
+    """Store the links of a file just uploaded (inside the upload's transaction)."""
+    return EvidenceLink.objects.bulk_create(
+        EvidenceLink(evidence=evidence, sample=s, attribute=a, created_by=user) for s, a in targets
+    )
+
+
 def evidence_links_set(
     *, user, evidence: Evidence, sample_keys: list[str] | None, attribute_ids: list[int] | None
 ) -> list[EvidenceLink]:
     """Say which of its request's samples and attributes a file covers (None or empty: all of them)."""
     request = evidence.request
-    if evidence.uploaded_by_id != user.pk and request.data_owner_id != user.pk:
-        raise PermissionDeniedError("Only the data owner who uploaded the file says what it covers.")
-    sample_keys = list(dict.fromkeys(sample_keys or []))
-    attribute_ids = list(dict.fromkeys(int(i) for i in attribute_ids or []))
-    unknown_keys = sorted(set(sample_keys) - set(request.sample_keys or []))
-    if unknown_keys:
-        raise ApplicationError(f"These samples are not in the request: {', '.join(unknown_keys)}.")
-    allowed_attributes = set(request.attributes.values_list("pk", flat=True))
-    if set(attribute_ids) - allowed_attributes:
-        raise ApplicationError("Some chosen attributes are not in the request.")
-    samples = list(Sample.objects.filter(cycle_report_id=request.cycle_report_id, key__in=sample_keys)) or [None]
-    attributes = list(Attribute.objects.filter(pk__in=attribute_ids)) or [None]
+    if request.data_owner_id != user.pk:
+        raise PermissionDeniedError("Only the data owner the request was sent to says what a file covers.")
+    if evidence.status == Evidence.Status.ACCEPTED:
+        raise ConflictError(f"{evidence.original_name} v{evidence.version} is accepted: what it covers is settled.")
+    targets = evidence_link_targets(request=request, sample_keys=sample_keys, attribute_ids=attribute_ids)
     with transaction.atomic():
         EvidenceLink.objects.filter(evidence=evidence).delete()
-        if samples == [None] and attributes == [None]:
-            links = []  # no link: the whole request
-        else:
-            links = EvidenceLink.objects.bulk_create(
-                EvidenceLink(evidence=evidence, sample=s, attribute=a, created_by=user)
-                for s in samples
-                for a in attributes
-            )
+        links = evidence_links_create(evidence=evidence, targets=targets, user=user)
         audit_record(actor=user, action="evidence.links", obj=evidence,
-                     after={"samples": sample_keys or "all", "attributes": attribute_ids or "all"},
-                     context={"request": request.pk})
+                     after={"samples": sorted({s.key for s, _ in targets if s}) or "all",
+                            "attributes": sorted({a.pk for _, a in targets if a}) or "all"},
+                     context={"request": request.pk, "cycle_report": request.cycle_report_id})
     return links
 
 

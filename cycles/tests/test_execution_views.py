@@ -166,3 +166,53 @@ def test_the_owner_decides_a_proposed_extension_and_the_tester_cannot(client, pr
     rejected = client.post(url, {"decision": "reject"}, follow=True)
     assert "notes are required to reject" in rejected.content.decode()
     assert SampleExtension.objects.get(pk=extension.pk).status == "proposed"
+
+
+def test_the_data_owner_says_what_an_upload_covers_and_the_request_page_shows_the_gaps(
+        client, cycle_report, users, storage):  # noqa: F811
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from cycles.models import Attribute, Evidence, EvidenceLink
+    from cycles.tests.test_execution import PDF, make_samples
+    from cycles.tests.test_requests import requests_ready
+
+    make_samples(cycle_report, users["tester"])
+    request = requests_ready(cycle_report, users)["dataowner"]
+    balance = Attribute.objects.get(cycle_report=cycle_report, name="balance")
+    url = reverse("cycles:request-upload", args=[request.pk])
+    login(client, users["data_owner"])
+
+    refused = client.post(url, {"files": [SimpleUploadedFile("a.pdf", PDF, "application/pdf")],
+                                "samples": ["S-999"]})
+    assert refused.status_code == 200 and "Select a valid choice" in refused.content.decode()
+    client.post(url, {"files": [SimpleUploadedFile("ledger.pdf", PDF, "application/pdf")],
+                      "samples": ["S-001", "S-002"], "attributes": [balance.pk]})
+
+    evidence = Evidence.objects.get(request=request)
+    assert sorted(EvidenceLink.objects.filter(evidence=evidence).values_list("sample__key", "attribute__name")) == [
+        ("S-001", "balance"), ("S-002", "balance")]
+    client.logout()
+    body = login(client, users["tester"]).get(reverse("cycles:request-detail", args=[request.pk])).content.decode()
+    assert "4 without evidence yet" in body
+    assert "Say what these files cover" not in body  # the tester doesn't upload
+
+
+def test_an_upload_with_a_bad_coverage_stores_nothing(cycle_report, users, storage):  # noqa: F811
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from cycles.exceptions import ApplicationError
+    from cycles.models import Evidence
+    from cycles.services.requests import evidence_upload
+    from cycles.tests.test_execution import PDF, make_samples
+    from cycles.tests.test_requests import requests_ready
+
+    make_samples(cycle_report, users["tester"])
+    request = requests_ready(cycle_report, users)["dataowner"]
+    from cycles.models import Attribute
+
+    other = Attribute.objects.get(cycle_report=cycle_report, name="customer_name")
+
+    with pytest.raises(ApplicationError, match="not in the request"):
+        evidence_upload(user=users["data_owner"], request=request, attribute_ids=[other.pk],
+                        files=[SimpleUploadedFile("ledger.pdf", PDF, "application/pdf")])
+    assert not Evidence.objects.exists()
