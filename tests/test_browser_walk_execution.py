@@ -132,6 +132,7 @@ def test_the_tester_fills_the_matrix_with_a_failure_and_the_owner_extends_then_a
     # The rest pass in bulk; the tester submits; the failure calls for more samples.
     page = _bulk_pass(tester, matrix + "?show=untested")
     assert "4 of 4 cells tested" in page.content()
+    page = tester.open(matrix)
     page.screenshot(path=str(shots / "test-execution-matrix.png"), full_page=True)
     page.click("text=Submit for approval")
     page.wait_for_selector(".messages")

@@ -436,11 +436,15 @@ def test_results_bulk(
             if without:
                 raise ApplicationError(f"These attributes have no rule to re-test by: {', '.join(without)}.")
         now = timezone.now()
+        # A bulk pass relies on the accepted evidence that covers each cell.
+        covering = evidence_by_cell(cycle_report=cycle_report) if action == BulkAction.PASS else {}
         for cell in cells:
             if action == BulkAction.RUN_RULES:
                 _apply_rule(cell, cell.attribute.execution_rule, actor=user)
                 continue
             _push_history(cell, actor=user)
+            if action == BulkAction.PASS and not cell.observed_value:
+                cell.observed_value = cell.expected_value
             cell.result = action
             cell.failure_kind = ""
             cell.comment = comment
@@ -450,6 +454,9 @@ def test_results_bulk(
             cell.tested_by = user
             cell.tested_at = now
             cell.save()
+            if action == BulkAction.PASS:
+                cell.evidence.set([e for e in covering.get((cell.sample_id, cell.attribute_id), [])
+                                   if e.status == Evidence.Status.ACCEPTED])
         audit_record(actor=user, action=f"test_result.bulk_{action}", obj=cycle_report,
                      after={"cells": [c.pk for c in cells], "comment": comment})
     return len(cells)

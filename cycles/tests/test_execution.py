@@ -271,6 +271,10 @@ def test_bulk_actions_apply_to_the_selected_cells_and_keep_history(matrix, users
         "not_applicable", "pass", "pass"]
     assert TestResultHistory.objects.get(test_result_id=ids[0]).result == "pass"
     assert ex.test_execution_progress(cycle_report=cycle_report)["done"] == 3
+    passed = TestResult.objects.get(pk=ids[1])
+    # A bulk pass observes the expected value and relies on the accepted evidence covering the cell.
+    assert passed.observed_value == passed.expected_value
+    assert list(passed.evidence.all()) == [matrix["evidence"]["dataowner"]]
 
 
 def test_bulk_actions_refuse_a_missing_comment_cells_of_another_report_and_rules_that_do_not_exist(

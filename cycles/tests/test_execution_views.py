@@ -37,7 +37,7 @@ def test_the_tester_sees_the_matrix_with_progress_rules_and_evidence(client, pre
     assert "3 of 9 cells tested" in body
     assert "Equal to a source column: balance_src" in body
     assert body.count('name="cells"') == 9
-    assert "1 file cover" in body  # each cell has its request's file
+    assert "1 file covers it" in body  # each cell has its request's file
 
 
 def test_filters_show_failed_untested_or_one_attribute(client, prepared, users):
