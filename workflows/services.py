@@ -50,6 +50,7 @@ from workflows.temporal.contracts import (
     QUERY_STATUS,
     REVIEWED_PHASES,
     UPDATE_COMPLETE_DATA_OWNERS,
+    UPDATE_DECIDE_EXTENSION,
     UPDATE_DECIDE_VERSION,
     UPDATE_REGISTER_POPULATION,
     UPDATE_REQUEST_REVIEWED,
@@ -58,6 +59,7 @@ from workflows.temporal.contracts import (
     CompleteDataOwnersInput,
     CycleReportRef,
     CycleWorkflowInput,
+    DecideExtensionInput,
     DecideVersionInput,
     PhaseSettings,
     RegisterPopulationInput,
@@ -79,6 +81,7 @@ UPDATE_INPUTS = {
     UPDATE_COMPLETE_DATA_OWNERS: CompleteDataOwnersInput,
     UPDATE_REQUEST_SUBMITTED: RequestEventInput,
     UPDATE_REQUEST_REVIEWED: RequestEventInput,
+    UPDATE_DECIDE_EXTENSION: DecideExtensionInput,
 }
 
 
@@ -623,6 +626,25 @@ def workflow_request_reviewed(*, user, request) -> DecisionOutcome:
     if not can_work_on(user, request.cycle_report):
         raise PermissionDeniedError("Only the report's assigned tester reviews its evidence.")
     return _request_event(user=user, request=request, update_name=UPDATE_REQUEST_REVIEWED)
+
+
+def workflow_decide_extension(*, user, extension, approve: bool, notes: str = "") -> DecisionOutcome:
+    """The report owner approves or rejects more samples proposed on Test Execution failures."""
+    cycle_report = extension.cycle_report
+    if not can_approve(user, cycle_report, "test_execution"):
+        raise PermissionDeniedError("Only the report's owner approves or rejects a sample extension.")
+    if extension.status != extension.Status.PROPOSED:
+        raise ConflictError(f"Extension {extension.number} is already {extension.get_status_display().lower()}.")
+    if not approve and not notes.strip():
+        raise ApplicationError("Say why the failures don't call for more samples: notes are required to reject.")
+    return _decide(
+        user=user,
+        cycle_report=cycle_report,
+        update_name=UPDATE_DECIDE_EXTENSION,
+        make_input=lambda decision_id: DecideExtensionInput(
+            decision_id=decision_id, extension_id=extension.pk, user_id=user.pk, approve=approve, notes=notes,
+        ),
+    )
 
 
 def alert_raise(

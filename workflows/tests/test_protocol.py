@@ -98,7 +98,7 @@ def accept_all(users, request) -> InformationRequest:
 
 def at_test_execution(users, cycle_report):
     return wait_until(lambda: (s := live(users["tester"], cycle_report)) and s.phase == TEST_EXECUTION
-                      and s.state == State.AWAITING_TEST_EXECUTION and s, what="Test Execution", timeout=60)
+                      and s.state == State.AWAITING_SUBMISSION and s, what="Test Execution", timeout=60)
 
 
 @pytest.fixture

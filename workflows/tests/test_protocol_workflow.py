@@ -6,7 +6,9 @@ already applied, and still refuses what can't be.
 """
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import timedelta
 
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
@@ -65,9 +67,13 @@ async def test_request_steps_carry_their_status_and_repeats_are_already_applied(
         assert again.duplicate and again.message.startswith("Already applied")
         assert (await _send(handle, "request_reviewed", 701, "accepted")).duplicate is False
         assert (await _send(handle, "request_reviewed", 701, "accepted")).duplicate is True
-        # Accepted is final: a late "submitted" for it is refused, and so is a request it doesn't have.
+        # Accepted stays accepted unless the workflow reopens it: a late "submitted" waits for that, then
+        # is refused; a request the workflow doesn't have is refused at once.
+        late = asyncio.ensure_future(_send(handle, "request_submitted", 701, "submitted"))
+        await asyncio.sleep(0.5)
+        await env.sleep(timedelta(minutes=6))
         with pytest.raises(WorkflowUpdateFailedError):
-            await _send(handle, "request_submitted", 701, "submitted")
+            await late
         with pytest.raises(WorkflowUpdateFailedError):
             await _send(handle, "request_submitted", 999, "submitted")
         # A returned round, then accepted, while the fake database still says "open" for 702.
@@ -76,7 +82,7 @@ async def test_request_steps_carry_their_status_and_repeats_are_already_applied(
         assert (await _status(handle)).requests["702"] == "returned"
         await _send(handle, "request_submitted", 702, "submitted")
         await _send(handle, "request_reviewed", 702, "accepted")
-        await _wait_state(env, handle, State.AWAITING_TEST_EXECUTION, TEST_EXECUTION)
+        await _wait_state(env, handle, State.AWAITING_SUBMISSION, TEST_EXECUTION)
         await handle.terminate("test over")
 
 

@@ -25,6 +25,7 @@ LONG_WORK = {
     ActivityName.RECOMMEND_SCOPE,
     ActivityName.CREATE_VERSION,
     ActivityName.PREPARE_SAMPLING,
+    ActivityName.PREPARE_TEST_MATRIX,
 }
 
 

@@ -31,20 +31,29 @@ from workflows.temporal.phases.base import (
 )
 
 
+# How long a step for a request the workflow has as accepted waits for the workflow to reopen it.
+REOPEN_WAIT = timedelta(minutes=5)
+
+
 class RequestSteps(PhaseSteps):
     """Updates: request_submitted, request_reviewed. Timers per request: the reminders before and on
     the due date and the escalation after it, each cancelled by the answer."""
 
     _requests: dict[int, str]
 
-    async def _chase(self, request_id: int, due) -> None:
-        """Remind and escalate on timers until the request is answered; repeat if it comes back."""
+    async def _chase(self, request_id: int, due, round_suffix: str = "") -> None:
+        """Remind and escalate on timers until the request is answered; repeat if it comes back.
+
+        round_suffix keys the emails of a later round (a request reopened for more samples) apart
+        from the first round's, which were already sent.
+        """
         schedule = self._input.schedule
-        timers = [(due - self._days(d), "reminder", f"-d{d}") for d in sorted(schedule.reminder_days_before,
-                                                                                reverse=True) if d > 0]
-        timers += [(due, "due", ""), (due + self._days(schedule.escalation_days_after), "escalation", "")]
-        await self._activity(ActivityName.NOTIFY_REQUEST, NotifyRequestInput(request_id, "request"), Ack,
-                             retry.EMAIL)
+        timers = [(due - self._days(d), "reminder", f"-d{d}{round_suffix}")
+                  for d in sorted(schedule.reminder_days_before, reverse=True) if d > 0]
+        timers += [(due, "due", round_suffix),
+                   (due + self._days(schedule.escalation_days_after), "escalation", round_suffix)]
+        await self._activity(ActivityName.NOTIFY_REQUEST, NotifyRequestInput(request_id, "request", round_suffix),
+                             Ack, retry.EMAIL)
         while self._requests[request_id] != ACCEPTED:
             answered = lambda: self._requests[request_id] in (SUBMITTED, ACCEPTED)  # noqa: E731
             for when, kind, suffix in timers:
@@ -92,6 +101,14 @@ class RequestSteps(PhaseSteps):
             return await self._refresh_request(inp, expected)
         # The requests may still be being created when the first answer arrives (validated below).
         await workflow.wait_condition(lambda: inp.request_id in self._requests)
+        if self._requests[inp.request_id] == ACCEPTED and inp.status != ACCEPTED:
+            # A request reopened by Test Execution's extension: the database has it open again before
+            # the workflow has the reopening activity's result. Wait for it, a while.
+            try:
+                await workflow.wait_condition(lambda: self._requests[inp.request_id] != ACCEPTED,
+                                              timeout=REOPEN_WAIT)
+            except asyncio.TimeoutError:
+                raise ApplicationError("The request is already accepted.", type="RequestAccepted") from None
         if self._requests[inp.request_id] == inp.status:
             return UpdateResult(accepted=True, duplicate=True,
                                 message=f"Already applied: the request is {inp.status}.")
@@ -106,9 +123,6 @@ class RequestSteps(PhaseSteps):
             if self._states.get(REQUEST_FOR_INFORMATION) == State.STARTING:
                 return  # the requests are being created; the handler waits for them
             raise ValueError("That request is not one this report's workflow is waiting for.")
-        current = self._requests[inp.request_id]
-        if current == ACCEPTED and inp.status != ACCEPTED:
-            raise ValueError("The request is already accepted.")
 
     @workflow.update(name=UPDATE_REQUEST_SUBMITTED)
     async def request_submitted(self, inp: RequestEventInput) -> UpdateResult:
