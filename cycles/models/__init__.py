@@ -22,6 +22,15 @@ from cycles.models.requests import (  # noqa: F401
     RequestNotification,
 )
 from cycles.models.sampling import SampleSizeRule, SamplingPlan, Sample  # noqa: F401
+from cycles.models.execution import (  # noqa: F401
+    EvidenceLink,
+    ExecutionRule,
+    FailureKind,
+    SampleExtension,
+    TestMethod,
+    TestResult,
+    TestResultHistory,
+    TestResultValue,
 from cycles.models.observations import (  # noqa: F401
     Observation,
     ObservationType,
