@@ -31,6 +31,7 @@ from cycles.models.execution import (  # noqa: F401
     TestResult,
     TestResultHistory,
     TestResultValue,
+)
 from cycles.models.observations import (  # noqa: F401
     Observation,
     ObservationType,

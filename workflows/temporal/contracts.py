@@ -82,11 +82,11 @@ class ActivityName:
     REQUEST_STATUS = "information_request_status"
     # Observations and Finalize (issue 6, parts 4-7)
     DRAFT_OBSERVATIONS = "observations_draft"
+    OPEN_OBSERVATIONS = "observations_open"
     GENERATE_FINAL_REPORT = "final_report_generate"
     RECORD_SIGN_OFF = "sign_off_record"
     REOPEN_PHASE = "cycle_report_reopen_phase"
     BUILD_PACKAGE = "evidence_package_build"
-    REMOVED_REPORTS = "cycle_removed_reports"
 
 
 def cycle_workflow_id(cycle_id: int) -> str:
@@ -525,13 +525,3 @@ class RemoveReportInput:
     decision_id: str
     cycle_report_id: int
     user_id: int
-
-
-@dataclass
-class CycleInput:
-    cycle_id: int
-
-
-@dataclass
-class RemovedReports:
-    cycle_report_ids: list[int] = field(default_factory=list)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from workflows.temporal.contracts import (
     OBSERVATIONS,
+    Ack,
     ActivityName,
     DraftObservationsResult,
     PhaseInput,
@@ -22,3 +23,9 @@ class ObservationSteps(ReviewSteps):
             DraftObservationsResult,
         )
         await self._review(OBSERVATIONS)
+        # Approved: each observation's remediation starts (open).
+        await self._activity(
+            ActivityName.OPEN_OBSERVATIONS,
+            PhaseInput(cycle_report_id=self._input.cycle_report_id, phase=OBSERVATIONS),
+            Ack,
+        )
