@@ -80,11 +80,49 @@ async def record() -> None:
             (HERE / "report_parallel_and_requests.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def record_finalize() -> None:
+    """Observations with a send-back of the signed report to Observations, three sign-offs, the package."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.temporal.contracts import FINALIZE, OBSERVATIONS, ReportWorkflowInput, State
+    from workflows.temporal.report_workflow import ReportTestWorkflow
+    from workflows.testing import TEST_SERVER
+    from workflows.tests.test_finalize_workflow import (
+        BEFORE_OBSERVATIONS,
+        FinalizeFakes,
+        _approve_observations,
+        _sign,
+    )
+    from workflows.tests.test_report_workflow import _wait_state, _worker
+
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER)) as env:
+        queue = f"record-{uuid.uuid4().hex}"
+        async with _worker(env, FinalizeFakes(), queue):
+            handle = await env.client.start_workflow(
+                ReportTestWorkflow.run, ReportWorkflowInput(1, 10, 20, skip_phases=BEFORE_OBSERVATIONS),
+                id="replay-observations-and-finalize", task_queue=queue)
+            await _approve_observations(env, handle)
+            await _wait_state(env, handle, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
+            await _sign(handle, "test_manager")
+            await _sign(handle, "report_owner", sign=False, send_back_to=OBSERVATIONS, notes="OBS-2 is high")
+            await _approve_observations(env, handle)
+            await _wait_state(env, handle, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
+            for role in ("test_manager", "report_owner", "data_executive"):
+                await _sign(handle, role)
+            await handle.result()
+            (HERE / "report_observations_and_finalize.json").write_text((await handle.fetch_history()).to_json())
+
+
+RECORDINGS = {"first": record, "finalize": record_finalize}
+
 if __name__ == "__main__":
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "synapse.settings")
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     import django
 
     django.setup()
-    asyncio.run(record())
+    # `python -m workflows.tests.record_histories finalize` records only the named ones: the others stay
+    # as the older code recorded them.
+    for name in sys.argv[1:] or list(RECORDINGS):
+        asyncio.run(RECORDINGS[name]())
     print(f"histories written to {HERE}")
