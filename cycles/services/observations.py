@@ -278,7 +278,7 @@ def observation_items(*, cycle_report: CycleReport) -> list[tuple[str, dict]]:
                 "impact": o.impact,
                 "root_cause": o.root_cause,
                 "remediation_owner": o.remediation_owner.username if o.remediation_owner else "",
-                "remediation_target_date": o.remediation_target_date,
+                "remediation_target_date": o.remediation_target_date.isoformat() if o.remediation_target_date else "",
                 "attribute": o.attribute.name if o.attribute else "",
                 "failure_kind": o.failure_kind,
                 "cells": sorted(f"{c.sample.key} × {c.attribute.name}" for c in o.cells.all()),
