@@ -49,8 +49,8 @@ def _next_number(cycle_report: CycleReport) -> int:
 def _require_tester(user, cycle_report: CycleReport) -> None:
     if not can_work_on(user, cycle_report):
         raise PermissionDeniedError("Only the report's assigned tester shapes its observations.")
-    phase_require_editable(cycle_report, Phase.OBSERVATIONS)
     cycle_report_require_unsealed(cycle_report)
+    phase_require_editable(cycle_report, Phase.OBSERVATIONS)
 
 
 def observations_draft(*, cycle_report_id: int) -> tuple[int, int]:
