@@ -372,11 +372,13 @@ def phase_is_reopened(cycle_report: CycleReport, phase: str) -> bool:
 # --- the cycle page's summary ------------------------------------------------------
 
 
-def cycle_results_summary(*, cycle) -> dict:
-    """Pass/fail counts, observations by severity and each report's package, across a cycle's reports."""
+def cycle_results_summary(*, user, cycle) -> dict:
+    """Pass/fail counts, observations by severity and each report's package, across the cycle's reports
+    the user may see."""
     from cycles.models import Severity
+    from cycles.selectors import cycle_reports_visible_to
 
-    cycle_reports = list(cycle.cycle_reports.select_related("report").order_by("report__name"))
+    cycle_reports = list(cycle_reports_visible_to(user=user).filter(cycle=cycle).order_by("report__name"))
     ids = [cr.pk for cr in cycle_reports]
     results = results_by_attribute(ids)
     severities = {

@@ -192,7 +192,7 @@ def test_before_sign_off_the_same_changes_are_allowed(finalizing, users):
 
 
 def test_the_cycle_summary_counts_results_and_observations_across_reports(finalizing, users):
-    summary = cycle_results_summary(cycle=finalizing.cycle)
+    summary = cycle_results_summary(user=users["manager"], cycle=finalizing.cycle)
     assert summary["totals"]["pass"] == 6 and summary["totals"]["fail"] == 3
     assert {s["value"]: s["count"] for s in summary["severities"]}["medium"] == 2
     assert summary["rows"][0]["final_report"] is None and summary["any_results"]
