@@ -9,6 +9,10 @@ from cycles.models import Observation, ObservationType, Severity
 TEXT_MAX = 4000
 
 
+def remediation_owner_choices() -> list[tuple[int, str]]:
+    return [(u.pk, str(u)) for u in get_user_model().objects.filter(is_active=True).order_by("username")]
+
+
 class ObservationForm(forms.Form):
     """observation_create / observation_update's keyword arguments; cells are the failed cells it rests on."""
 
@@ -19,7 +23,7 @@ class ObservationForm(forms.Form):
     impact = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=TEXT_MAX, required=False)
     root_cause = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=TEXT_MAX, required=False,
                                  label="Root cause")
-    remediation_owner = forms.ModelChoiceField(queryset=get_user_model().objects.none(), required=False,
+    remediation_owner = forms.TypedChoiceField(choices=[], coerce=int, empty_value=None, required=False,
                                                label="Remediation owner")
     remediation_target_date = forms.DateField(required=False, label="Remediation target date",
                                               widget=forms.DateInput(attrs={"type": "date"}),
@@ -27,16 +31,17 @@ class ObservationForm(forms.Form):
     cells = forms.MultipleChoiceField(choices=[], required=False, label="Failed cells it rests on",
                                       widget=forms.SelectMultiple(attrs={"size": 4}))
 
-    def __init__(self, *args, cells=(), prefix=None, **kwargs):
+    def __init__(self, *args, cells=(), owners=None, prefix=None, **kwargs):
         super().__init__(*args, prefix=prefix, **kwargs)
-        self.fields["remediation_owner"].queryset = get_user_model().objects.filter(is_active=True).order_by(
-            "username")
+        # One list for every form of the page: a queryset would be read once per form.
+        owners = remediation_owner_choices() if owners is None else owners
+        self.fields["remediation_owner"].choices = [("", "—"), *owners]
         self.fields["cells"].choices = [(str(c.pk), f"{c.sample.key} × {c.attribute.name}") for c in cells]
 
     @classmethod
-    def for_observation(cls, observation: Observation, *, cells):
+    def for_observation(cls, observation: Observation, *, cells, owners=None):
         return cls(
-            prefix=f"o{observation.pk}", cells=cells,
+            prefix=f"o{observation.pk}", cells=cells, owners=owners,
             initial={
                 "title": observation.title, "severity": observation.severity, "type": observation.type,
                 "description": observation.description, "impact": observation.impact,

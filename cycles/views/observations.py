@@ -11,7 +11,13 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from cycles.forms.observations import MergeForm, ObservationForm, RemediationForm, SplitForm
+from cycles.forms.observations import (
+    MergeForm,
+    ObservationForm,
+    RemediationForm,
+    SplitForm,
+    remediation_owner_choices,
+)
 from cycles.models import Observation, Phase, TestResult, TestResultValue
 from cycles.services.observations import (
     can_move_remediation,
@@ -56,11 +62,13 @@ def observations_page(request, pk: int):
     failed = list(TestResult.objects.filter(cycle_report=cycle_report, result=TestResultValue.FAIL)
                   .select_related("sample", "attribute").order_by("attribute__name", "sample__row_index"))
     covered = {c.pk for o in observations for c in o.cells.all()}
+    owners = remediation_owner_choices() if context["can_edit"] else []
     rows = []
     for observation in observations:
         rows.append({
             "observation": observation,
-            "form": ObservationForm.for_observation(observation, cells=failed) if context["can_edit"] else None,
+            "form": ObservationForm.for_observation(observation, cells=failed, owners=owners)
+            if context["can_edit"] else None,
             "split_form": SplitForm(observation=observation) if context["can_edit"] and
             len(observation.cells.all()) > 1 else None,
             "remediation_form": RemediationForm() if observation.status in ("open", "in_progress")
@@ -72,7 +80,7 @@ def observations_page(request, pk: int):
         "failed_count": len(failed),
         "merge_form": MergeForm(observations=observations) if context["can_edit"] and len(observations) > 1
         else None,
-        "new_form": ObservationForm(prefix="new", cells=failed) if context["can_edit"] else None,
+        "new_form": ObservationForm(prefix="new", cells=failed, owners=owners) if context["can_edit"] else None,
     })
     return render(request, TEMPLATE, context)
 
