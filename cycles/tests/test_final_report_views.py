@@ -165,3 +165,13 @@ def test_removing_a_report_needs_the_test_manager_a_reason_and_a_running_cycle(c
     response = client.post(url, {"reason": "Out of scope this quarter"}, follow=True)
     assert "removed from a running cycle only" in response.content.decode()
     assert cycle_report.cycle.status == TestCycle.Status.DRAFT and not WorkflowDecision.objects.exists()
+
+
+def test_the_admin_lists_observations_reports_sign_offs_and_packages_read_only(client, signing, users):
+    login(client, users["admin"])
+    for model in ("observation", "finalreport", "evidencepackage", "cyclereportremoval"):
+        response = client.get(reverse(f"admin:cycles_{model}_changelist"))
+        assert response.status_code == 200, model
+    page = client.get(reverse("admin:cycles_finalreport_change", args=[signing.pk])).content.decode()
+    assert "Sign offs" in page or "Sign-offs" in page or "sign off" in page.lower()
+    assert client.get(reverse("admin:cycles_observation_add")).status_code == 403
