@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from workflows.temporal.contracts import (
     DATA_OWNER_IDENTIFICATION,
@@ -196,8 +197,13 @@ class ReportTestWorkflow(
         }
         try:
             await self._run_steps(inp)
-        except asyncio.CancelledError:
-            # Cancelled with its cycle: say so on the report before the workflow ends.
+        except (asyncio.CancelledError, ActivityError) as err:
+            # A cancel that arrives during an activity surfaces as that activity's cancellation.
+            if isinstance(err, ActivityError) and not (
+                is_cancelled_exception(err) and workflow.patched("finish-report-cancelled-in-activity")
+            ):
+                raise
+            # Cancelled with its cycle (or removed from it): say so on the report before the workflow ends.
             self._states.clear()
             await self._activity(
                 ActivityName.FINISH_REPORT,
