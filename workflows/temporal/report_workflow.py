@@ -37,6 +37,7 @@ from workflows.temporal.contracts import (
     ReportWorkflowInput,
     ReportWorkflowResult,
     State,
+    TestProgress,
     WaitingOn,
     WorkflowFinishedResult,
 )
@@ -62,6 +63,7 @@ WAITING_ON = {
     State.AWAITING_ASSIGNMENT: WaitingOn.DATA_EXECUTIVE,
     State.AWAITING_EVIDENCE: WaitingOn.DATA_OWNER,
     State.AWAITING_TEST_EXECUTION: WaitingOn.TESTER,
+    State.AWAITING_EXTENSION_DECISION: WaitingOn.REPORT_OWNER,
     State.AWAITING_TEST_MANAGER_SIGN_OFF: WaitingOn.TEST_MANAGER,
     State.AWAITING_REPORT_OWNER_SIGN_OFF: WaitingOn.REPORT_OWNER,
     State.AWAITING_DATA_EXECUTIVE_SIGN_OFF: WaitingOn.DATA_EXECUTIVE,
@@ -81,10 +83,12 @@ class ReportTestWorkflow(
     """Runs one report through its phases (PHASE_STEPS up to input.last_phase).
 
     Sample Selection and Data Owner Identification run in parallel and join
-    before Requests for Information. Observations are drafted from failed cells
-    and reviewed like the other reviewed phases; Finalize generates the report,
-    waits for the three sign-offs in order (a send-back reopens what it names
-    and the report is generated again) and builds the sealed package.
+    before Requests for Information. Test Execution prepares the matrix, waits
+    for its submission and approval, and may extend the sample on failure.
+    Observations are drafted from failed cells and reviewed like the other
+    reviewed phases; Finalize generates the report, waits for the three
+    sign-offs in order (a send-back reopens what it names and the report is
+    generated again) and builds the sealed package.
 
     Query:
       status -> ReportStatus: phase, state, who it waits on, every active phase.
@@ -99,6 +103,9 @@ class ReportTestWorkflow(
         in-scope attribute has a data owner.
       request_submitted(RequestEventInput): a data owner submitted evidence.
       request_reviewed(RequestEventInput): the tester accepted or returned it.
+      decide_sample_extension(DecideExtensionInput): the report owner approves
+        or rejects more samples proposed when Test Execution failures exceed
+        what the sample size allows.
       sign_off(SignOffInput): the test manager, report owner and data executive
         sign the final report in that order, or send it back naming what reopens.
     Timers: the data owner SLA (escalation), and per request the reminders
@@ -120,6 +127,11 @@ class ReportTestWorkflow(
         self._completed: list[str] = []
         self._skipped: list[str] = []
         self._claimed: set[str] = set()
+        # Test Execution
+        self._test_progress = TestProgress()
+        self._extension_id = 0
+        self._extension_number = 0
+        self._extension_requests: list[int] = []
         self._generation = 0
         self._final_report_id: int | None = None
         self._signatures: dict[str, int] = {}
@@ -243,4 +255,7 @@ class ReportTestWorkflow(
             last_error=self._errors.get(self._phase, ""),
             active={p: self._states[p] for p in PHASE_ORDER if p in self._states},
             requests={str(k): v for k, v in self._requests.items()},
+            test_progress={"total": self._test_progress.total, "done": self._test_progress.done,
+                           **self._test_progress.counts},
+            pending_extension_id=self._extension_id,
         )
