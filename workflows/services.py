@@ -32,6 +32,7 @@ from versioning.models import Version
 from workflows.models import WorkflowAlert, WorkflowDecision
 from workflows.temporal.client import TemporalUnavailable, bridge
 from workflows.temporal.contracts import (
+    FINALIZE,
     PHASE_ORDER,
     QUERY_STATUS,
     REVIEWED_PHASES,
@@ -165,6 +166,7 @@ def workflow_start(
         skip_phases=skip,
         phase_settings=_phase_settings(cycle),
         started_by=user.pk,
+        last_phase=FINALIZE,
         activity_timeout_seconds=settings.TEMPORAL_ACTIVITY_TIMEOUT,
         schedule=_schedule(cycle),
     )

@@ -171,7 +171,7 @@ class CycleWorkflowInput:
     phase_settings: dict[str, PhaseSettings] = field(default_factory=dict)
     started_by: int | None = None
     activity_timeout_seconds: int = 300
-    last_phase: str = FINALIZE
+    last_phase: str = TEST_EXECUTION
     schedule: RequestSchedule = field(default_factory=RequestSchedule)
 
 
@@ -188,8 +188,8 @@ class ReportWorkflowInput:
     report_id: int
     skip_phases: list[str] = field(default_factory=list)
     phase_settings: dict[str, PhaseSettings] = field(default_factory=dict)
-    # The last phase to run (tests stop earlier; workflows started before Finalize existed carry theirs).
-    last_phase: str = FINALIZE
+    # The last phase to run; workflow_start asks for every phase (FINALIZE), tests often stop earlier.
+    last_phase: str = TEST_EXECUTION
     activity_timeout_seconds: int = 300
     schedule: RequestSchedule = field(default_factory=RequestSchedule)
 

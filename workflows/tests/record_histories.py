@@ -157,7 +157,8 @@ async def record_finalize() -> None:
         queue = f"record-{uuid.uuid4().hex}"
         async with _worker(env, FinalizeFakes(), queue):
             handle = await env.client.start_workflow(
-                ReportTestWorkflow.run, ReportWorkflowInput(1, 10, 20, skip_phases=BEFORE_OBSERVATIONS),
+                ReportTestWorkflow.run,
+                ReportWorkflowInput(1, 10, 20, skip_phases=BEFORE_OBSERVATIONS, last_phase=FINALIZE),
                 id="replay-observations-and-finalize", task_queue=queue)
             await _approve_observations(env, handle)
             await _wait_state(env, handle, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)

@@ -128,7 +128,7 @@ async def test_observations_then_three_sign_offs_in_order_with_a_send_back(env):
     queue = f"q-{uuid.uuid4().hex}"
     async with _worker(env, fakes, queue):
         handle = await env.client.start_workflow(
-            ReportTestWorkflow.run, ReportWorkflowInput(1, 10, 20, skip_phases=BEFORE_OBSERVATIONS),
+            ReportTestWorkflow.run, ReportWorkflowInput(1, 10, 20, skip_phases=BEFORE_OBSERVATIONS, last_phase=FINALIZE),
             id=f"wf-{uuid.uuid4()}", task_queue=queue)
         await _approve_observations(env, handle)
 
@@ -194,7 +194,7 @@ async def test_send_back_of_the_report_itself_regenerates_it_without_reopening_p
     async with _worker(env, fakes, queue):
         handle = await env.client.start_workflow(
             ReportTestWorkflow.run,
-            ReportWorkflowInput(1, 12, 22, skip_phases=[*BEFORE_OBSERVATIONS, OBSERVATIONS]),
+            ReportWorkflowInput(1, 12, 22, skip_phases=[*BEFORE_OBSERVATIONS, OBSERVATIONS], last_phase=FINALIZE),
             id=f"wf-{uuid.uuid4()}", task_queue=queue)
         await _wait_state(env, handle, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
         assert "was skipped" in await _refused(
@@ -216,7 +216,7 @@ async def test_cycle_completes_when_every_report_is_signed_off_or_removed(env):
         handle = await env.client.start_workflow(
             TestCycleWorkflow.run,
             CycleWorkflowInput(cycle_id, [CycleReportRef(1, 101), CycleReportRef(2, 102)],
-                               skip_phases=[*BEFORE_OBSERVATIONS, OBSERVATIONS]),
+                               skip_phases=[*BEFORE_OBSERVATIONS, OBSERVATIONS], last_phase=FINALIZE),
             id=f"cycle-{uuid.uuid4()}", task_queue=queue)
         first = env.client.get_workflow_handle(report_workflow_id(cycle_id, 101))
         second = env.client.get_workflow_handle(report_workflow_id(cycle_id, 102))
