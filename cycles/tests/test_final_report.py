@@ -196,3 +196,16 @@ def test_the_cycle_summary_counts_results_and_observations_across_reports(finali
     assert summary["totals"]["pass"] == 6 and summary["totals"]["fail"] == 3
     assert {s["value"]: s["count"] for s in summary["severities"]}["medium"] == 2
     assert summary["rows"][0]["final_report"] is None and summary["any_results"]
+
+
+def test_progress_says_who_signs_next(finalizing, users):
+    from cycles.selectors import cycle_report_progress
+
+    assert cycle_report_progress(finalizing).state_label == "Generating the report"
+    report = final_report_generate(cycle_report_id=finalizing.pk, generation=1)
+    _sign(report, users, "test_manager")
+    progress = cycle_report_progress(finalizing)
+    assert progress.waiting_on == "Report Owner (owner)"
+    assert progress.state_label == "Report 1 awaits the Report Owner's sign-off"
+    _sign(report, users, "report_owner")
+    assert cycle_report_progress(finalizing).waiting_on == "Data Executive (executive)"
