@@ -116,3 +116,69 @@ def test_observations_sign_offs_with_a_send_back_package_and_cycle_completion(
     events = json.loads(history)["events"]
     assert events[0]["eventType"] in ("EVENT_TYPE_WORKFLOW_EXECUTION_STARTED", "WorkflowExecutionStarted")
     assert WorkflowHistory.from_json(cycle_report.workflow_id, history).events
+
+
+def test_the_same_steps_through_the_api_alone(temporal, users, cycle, cycle_report, settings, tmp_path, lob):
+    """Start, observations, submission, approval, a send-back, three sign-offs, removal, results, package."""
+    from rest_framework.test import APIClient
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    build_tested_report(cycle_report, users)
+    other = CycleReport.objects.create(
+        cycle=cycle, tester=users["tester"],
+        report=Report.objects.create(name="FR 2052a", regulation="FR 2052a", owner=users["owner"], lob=lob,
+                                     frequency="daily", fields=[{"name": "outflow"}]))
+
+    def api(name):
+        client = APIClient()
+        client.force_login(users[name])
+        return client
+
+    def ok(response, *codes):
+        assert response.status_code in (codes or (200,)), response.content
+        return response.json()
+
+    ok(api("manager").post(f"/api/v1/workflow/start/{cycle.pk}/", {"skip_phases": BEFORE_OBSERVATIONS},
+                           format="json"), 201)
+    ok(api("manager").post(f"/api/v1/cycle-reports/{other.pk}/remove/", {"reason": "Not due this quarter"},
+                           format="json"))
+
+    def observations_approved():
+        wait_state(users["tester"], cycle_report, State.AWAITING_SUBMISSION, OBSERVATIONS)
+        for o in ok(api("tester").get(f"/api/v1/cycle-reports/{cycle_report.pk}/observations/")):
+            ok(api("tester").patch(f"/api/v1/observations/{o['id']}/", {
+                "impact": "Misstated balances", "root_cause": "Late postings",
+                "remediation_owner": users["data_owner"].pk, "remediation_target_date": "2026-12-31"},
+                format="json"))
+        submitted = ok(api("tester").post(f"/api/v1/cycle-reports/{cycle_report.pk}/submit/",
+                                          {"phase": OBSERVATIONS}, format="json"))
+        ok(api("owner").post(f"/api/v1/versions/{submitted['version_id']}/decide/", {"approve": True},
+                             format="json"))
+
+    observations_approved()
+    wait_state(users["manager"], cycle_report, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
+    sign = "/api/v1/cycle-reports/%d/sign-off/" % cycle_report.pk
+    refused = api("owner").post(sign, {"role": "report_owner"}, format="json")
+    assert refused.status_code == 409 and "signs after the Test Manager" in refused.json()["error"]["message"]
+    ok(api("manager").post(sign, {"role": "test_manager"}, format="json"))
+    ok(api("owner").post(sign, {"role": "report_owner", "sign": False, "send_back_to": OBSERVATIONS,
+                                "notes": "Say which ledger"}, format="json"))
+    observations_approved()
+    wait_state(users["manager"], cycle_report, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
+    for role, name in (("test_manager", "manager"), ("report_owner", "owner"), ("data_executive", "executive")):
+        ok(api(name).post(sign, {"role": role}, format="json"))
+
+    wait_until(lambda: TestCycle.objects.get(pk=cycle.pk).status == TestCycle.Status.COMPLETED,
+               timeout=60, what="cycle completed")
+    reports = ok(api("executive").get(f"/api/v1/cycle-reports/{cycle_report.pk}/final-report/"))
+    assert [r["status"] for r in reports] == ["signed", "sent_back"]
+    results = ok(api("manager").get(f"/api/v1/cycles/{cycle.pk}/results/"))
+    assert results["status"] == "completed" and results["totals"]["fail"] == 3
+    by_report = {r["report"]: r for r in results["reports"]}
+    assert by_report["FR 2052a"]["removed"] == "Not due this quarter"
+    package = by_report[cycle_report.report.name]["package"]
+    download = api("owner").get(f"/api/v1/cycle-reports/{cycle_report.pk}/package/?download=1")
+    path = tmp_path / "package.zip"
+    path.write_bytes(b"".join(download.streaming_content))
+    assert package_verify(path) == ([], package["files"])
