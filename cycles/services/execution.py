@@ -425,7 +425,8 @@ def test_results_bulk(
         raise ApplicationError("Say why the selected cells are not applicable: a comment is required.")
     with transaction.atomic():
         cells = list(
-            TestResult.objects.select_for_update()
+            # Lock the cells only: their rule is an outer join PostgreSQL can't lock.
+            TestResult.objects.select_for_update(of=("self",))
             .filter(cycle_report=cycle_report, pk__in=ids)
             .select_related("sample", "attribute__execution_rule")
         )

@@ -12,11 +12,11 @@ when they are accepted the tester tests the new cells and submits again.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
-from workflows.temporal import retry
 from workflows.temporal.contracts import (
     TEST_EXECUTION,
     UPDATE_DECIDE_EXTENSION,
@@ -25,7 +25,6 @@ from workflows.temporal.contracts import (
     DecideExtensionInput,
     ExtensionDecided,
     ExtensionProposal,
-    NotifyRequestInput,
     ProposeExtensionInput,
     RecordExtensionDecisionInput,
     ReportStatusInput,
@@ -45,13 +44,14 @@ PATCH_TEST_EXECUTION = "test-execution-phase"
 class TestExecutionSteps(ReviewSteps):
     """Updates: submit_version / decide_version (from ReviewSteps), decide_sample_extension.
 
-    Uses RequestSteps' request map (`_requests`) and its request_submitted /
-    request_reviewed Updates for the requests an extension reopens.
+    Uses RequestSteps' request map (`_requests`), its chase (`_chase`) and its
+    request_submitted / request_reviewed Updates for the requests an extension reopens.
     """
 
     __test__ = False  # not a pytest class
 
     _requests: dict[int, str]
+    _chase: Callable[..., Awaitable[None]]
     _test_progress: TestProgress
     _extension_id: int
     _extension_number: int
@@ -90,36 +90,13 @@ class TestExecutionSteps(ReviewSteps):
         """The reopened requests, reminded and escalated like the first round, until each is accepted."""
         self._states[TEST_EXECUTION] = State.AWAITING_EVIDENCE
         due = workflow.now() + self._days(self._input.schedule.due_days)
-        await asyncio.gather(*(self._chase_round(request_id, due, f"-x{number}") for request_id in request_ids))
+        # RequestSteps' chase, keyed by round so the first round's emails don't stop these.
+        await asyncio.gather(*(self._chase(request_id, due, f"-x{number}") for request_id in request_ids))
         self._test_progress = await self._activity(
             ActivityName.PREPARE_TEST_MATRIX, TestMatrixInput(cycle_report_id=self._input.cycle_report_id),
             TestProgress,
         )
         self._states[TEST_EXECUTION] = State.AWAITING_SUBMISSION
-
-    async def _chase_round(self, request_id: int, due, round_suffix: str) -> None:
-        schedule = self._input.schedule
-        timers = [(due - self._days(d), "reminder", f"-d{d}{round_suffix}")
-                  for d in sorted(schedule.reminder_days_before, reverse=True) if d > 0]
-        timers += [(due, "due", round_suffix),
-                   (due + self._days(schedule.escalation_days_after), "escalation", round_suffix)]
-        await self._activity(ActivityName.NOTIFY_REQUEST, NotifyRequestInput(request_id, "request", round_suffix),
-                             Ack, retry.EMAIL)
-        while self._requests[request_id] != ACCEPTED:
-            answered = lambda: self._requests[request_id] in (SUBMITTED, ACCEPTED)  # noqa: E731
-            for when, kind, suffix in timers:
-                delay = when - workflow.now()
-                if delay.total_seconds() > 0:
-                    try:
-                        await workflow.wait_condition(answered, timeout=delay)
-                    except asyncio.TimeoutError:
-                        pass
-                if answered():
-                    break
-                await self._activity(ActivityName.NOTIFY_REQUEST, NotifyRequestInput(request_id, kind, suffix),
-                                     Ack, retry.EMAIL)
-            await workflow.wait_condition(answered)
-            await workflow.wait_condition(lambda: self._requests[request_id] in (ACCEPTED, RETURNED))
 
     async def _after_submit(self, phase: str, ref: VersionRef) -> str:
         """On a Test Execution submission: propose more samples if failures exceed what the size allows."""
