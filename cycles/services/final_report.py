@@ -15,7 +15,6 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from cycles.exceptions import ApplicationError, ConflictError, PermissionDeniedError
 from cycles.models import (
