@@ -241,3 +241,30 @@ async def test_cycle_completes_when_every_report_is_signed_off_or_removed(env):
     assert result.report_statuses == {report_workflow_id(cycle_id, 101): "completed",
                                       report_workflow_id(cycle_id, 102): "removed"}
     assert ("finish", "cancelled") in fakes.calls  # the removed report's workflow recorded its end
+
+
+async def test_a_send_back_to_test_execution_reopens_it_and_observations_then_regenerates(env):
+    fakes = FinalizeFakes()
+    queue = f"q-{uuid.uuid4().hex}"
+    before = [p for p in BEFORE_OBSERVATIONS if p != TEST_EXECUTION]
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run, ReportWorkflowInput(1, 14, 24, skip_phases=before, last_phase=FINALIZE),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue)
+        for _ in range(2):
+            await _wait_state(env, handle, State.AWAITING_SUBMISSION, TEST_EXECUTION)
+            version = await _submit(handle, TEST_EXECUTION)
+            await _decide(handle, TEST_EXECUTION, version.version_id, approve=True)
+            await _approve_observations(env, handle)
+            await _wait_state(env, handle, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
+            if fakes.reports == 1:
+                await _sign(handle, "test_manager", sign=False, send_back_to=TEST_EXECUTION,
+                            notes="S-002 was tested against the wrong ledger")
+        for role in ("test_manager", "report_owner", "data_executive"):
+            await _sign(handle, role)
+        result = await handle.result()
+    assert result.status == "completed"
+    assert [c for c in fakes.calls if c[0] in ("reopen", "generate")] == [
+        ("generate", 1), ("reopen", (TEST_EXECUTION, 901)), ("reopen", (OBSERVATIONS, 901)), ("generate", 2)]
+    assert [c[1] for c in fakes.calls if c[0] == "version"] == [
+        (TEST_EXECUTION, 1), (OBSERVATIONS, 1), (TEST_EXECUTION, 2), (OBSERVATIONS, 2)]
