@@ -171,6 +171,31 @@ async def record_finalize() -> None:
             await handle.result()
             (HERE / "report_observations_and_finalize.json").write_text((await handle.fetch_history()).to_json())
 
+            # A cycle of two reports: one removed with a reason, the other signed off; the cycle completes.
+            from workflows.temporal.contracts import (
+                CycleReportRef,
+                CycleWorkflowInput,
+                RemoveReportInput,
+                UpdateResult,
+                report_workflow_id,
+            )
+            from workflows.temporal.cycle_workflow import TestCycleWorkflow
+
+            cycle = await env.client.start_workflow(
+                TestCycleWorkflow.run,
+                CycleWorkflowInput(77, [CycleReportRef(1, 101), CycleReportRef(2, 102)],
+                                   skip_phases=[*BEFORE_OBSERVATIONS, OBSERVATIONS], last_phase=FINALIZE),
+                id="replay-cycle-with-removal", task_queue=queue)
+            first = env.client.get_workflow_handle(report_workflow_id(77, 101))
+            await _wait_state(env, first, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
+            await _wait_state(env, env.client.get_workflow_handle(report_workflow_id(77, 102)),
+                              State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
+            await cycle.execute_update("remove_report", RemoveReportInput("r", 2, 1), result_type=UpdateResult)
+            for role in ("test_manager", "report_owner", "data_executive"):
+                await _sign(first, role)
+            await cycle.result()
+            (HERE / "cycle_with_removal.json").write_text((await cycle.fetch_history()).to_json())
+
 
 RECORDINGS = {"before_test_execution": record, "test_execution": record_test_execution,
               "finalize": record_finalize}
