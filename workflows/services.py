@@ -473,15 +473,23 @@ def workflow_remove_report(*, user, cycle_report: CycleReport, reason: str) -> D
         removal = CycleReportRemoval.objects.create(cycle_report=cycle_report, reason=reason.strip(), removed_by=user)
         audit_record(actor=user, action="cycle_report.remove", obj=cycle_report, after={"reason": removal.reason})
 
-    return _decide(
-        user=user,
-        cycle_report=cycle_report,
-        update_name=UPDATE_REMOVE_REPORT,
-        workflow_id=cycle.workflow_id,
-        store=store,
-        make_input=lambda decision_id: RemoveReportInput(
-            decision_id=decision_id, cycle_report_id=cycle_report.pk, user_id=user.pk),
-    )
+    try:
+        return _decide(
+            user=user,
+            cycle_report=cycle_report,
+            update_name=UPDATE_REMOVE_REPORT,
+            workflow_id=cycle.workflow_id,
+            store=store,
+            make_input=lambda decision_id: RemoveReportInput(
+                decision_id=decision_id, cycle_report_id=cycle_report.pk, user_id=user.pk),
+        )
+    except ConflictError as err:
+        # The cycle's workflow refused (the report's workflow had already finished): it was not removed.
+        with transaction.atomic():
+            CycleReportRemoval.objects.filter(cycle_report=cycle_report).delete()
+            audit_record(actor=user, action="cycle_report.remove_refused", obj=cycle_report,
+                         after={"reason": err.message})
+        raise
 
 
 def alert_raise(

@@ -140,6 +140,8 @@ def test_the_package_downloads_for_those_who_see_the_report(client, signing, use
                         user_id=users[name].pk, sign=True)
     url = reverse("cycles:package-download", args=[signing.cycle_report_id])
     login(client, users["executive"])
+    signed_pdf = client.get(reverse("cycles:final-report-pdf", args=[signing.cycle_report_id, signing.pk]))
+    assert "-signed.pdf" in signed_pdf["Content-Disposition"] and signed_pdf.content.startswith(b"%PDF")
     assert client.get(url).status_code == 404  # not built yet
     package_build(final_report_id=signing.pk, history=_history)
     response = client.get(url)

@@ -13,6 +13,7 @@ from cycles.models import EvidencePackage, FinalReport, Phase, SignOff, SignOffR
 from cycles.models.reporting import SIGN_OFF_MEANING
 from cycles.permissions import can_manage_cycle, can_sign_off
 from cycles.services.final_report import final_report_html, final_report_latest, sign_off_next_role
+from cycles.services.final_report import final_report_pdf as final_report_pdf_bytes
 from cycles.services.package import workbook_xlsx
 from cycles.views.pages import _cycle_report_or_404, _flash_outcome, _phase_context, phase_url, refuse
 from synapse.exceptions import ApplicationError
@@ -79,6 +80,11 @@ def final_report_pdf(request, pk: int, report_id: int):
     if report is None:
         raise Http404("No such final report.")
     name = f"final-test-report-{slugify(cycle_report.report.name)}-{report.number}.pdf"
+    if report.status == FinalReport.Status.SIGNED:
+        # The generated PDF predates the signatures; a signed report's PDF shows them (as in the package).
+        response = HttpResponse(final_report_pdf_bytes(report), content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{name.replace(".pdf", "-signed.pdf")}"'
+        return response
     return FileResponse(report.pdf.open("rb"), as_attachment=True, filename=name, content_type="application/pdf")
 
 
