@@ -536,6 +536,7 @@ from cycles.models import (  # noqa: E402
     EvidencePackage,
     FinalReport,
     Observation,
+    PhaseReopening,
     RemediationEvent,
     SignOff,
 )
@@ -588,3 +589,24 @@ class EvidencePackageAdmin(ReadOnlyAdmin):
 class CycleReportRemovalAdmin(ReadOnlyAdmin):
     list_display = ("cycle_report", "reason", "removed_by", "removed_at")
     list_select_related = ("cycle_report__report", "cycle_report__cycle", "removed_by")
+
+
+@admin.register(SignOff)
+class SignOffAdmin(ReadOnlyAdmin):
+    list_display = ("final_report", "role", "decision", "printed_name", "signed_at", "send_back_to")
+    list_filter = ("role", "decision")
+    search_fields = ("printed_name", "final_report__cycle_report__report__name")
+    list_select_related = ("final_report__cycle_report__report", "final_report__cycle_report__cycle")
+
+
+@admin.register(RemediationEvent)
+class RemediationEventAdmin(ReadOnlyAdmin):
+    list_display = ("observation", "from_status", "to_status", "actor", "at")
+    list_filter = ("to_status",)
+    list_select_related = ("observation", "actor")
+
+
+@admin.register(PhaseReopening)
+class PhaseReopeningAdmin(ReadOnlyAdmin):
+    list_display = ("cycle_report", "phase", "sign_off", "reopened_at")
+    list_select_related = ("cycle_report__report", "cycle_report__cycle", "sign_off__final_report")
