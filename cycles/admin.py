@@ -505,6 +505,15 @@ class TestResultAdmin(ReadOnlyAdmin):
     inlines = [TestResultHistoryInline]
 
 
+@admin.register(TestResultHistory)
+class TestResultHistoryAdmin(ReadOnlyAdmin):
+    __test__ = False  # not a pytest class
+    list_display = ("test_result", "attempt", "result", "failure_kind", "method", "tested_by", "tested_at",
+                    "replaced_by", "replaced_at")
+    list_filter = ("result", "failure_kind")
+    list_select_related = ("test_result__sample", "test_result__attribute", "tested_by", "replaced_by")
+
+
 @admin.register(ExecutionRule)
 class ExecutionRuleAdmin(ReadOnlyAdmin):
     list_display = ("attribute", "kind", "source_column", "tolerance", "pattern", "min_value", "max_value",

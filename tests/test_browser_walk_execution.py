@@ -24,7 +24,12 @@ from cycles.models import (
 )
 from tests.test_browser_walk import Person, browser  # noqa: F401  (fixture)
 from versioning.models import Version
-from workflows.testing import wait_until
+from workflows.testing import wait_until as _wait_until
+
+def wait_until(predicate, *, what: str):
+    # Patient: the machine may be busy, and each step waits on the worker's activities.
+    return _wait_until(predicate, timeout=120, what=what)
+
 
 pytestmark = [pytest.mark.browser, pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
 

@@ -10,7 +10,6 @@ from cycles.models import (
     Evidence,
     ExecutionRule,
     FailureKind,
-    InformationRequest,
     Phase,
     PhaseState,
     Sample,

@@ -42,8 +42,14 @@ from workflows.services import (
     workflow_submit_version,
 )
 from workflows.temporal.contracts import State
-from workflows.testing import point_settings_at, wait_until
+from workflows.testing import point_settings_at
+from workflows.testing import wait_until as _wait_until
 from workflows.tests.test_integration_requests import fresh, terminate_after  # noqa: F401  (fixture)
+
+def wait_until(predicate, *, what: str):
+    # Patient: the machine may be busy, and each step waits on the worker's activities.
+    return _wait_until(predicate, timeout=120, what=what)
+
 
 pytestmark = [pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
 
