@@ -69,6 +69,15 @@ class LLMProvider(ABC):
     def draft_attributes(self, *, report_name: str, regulation: str, fields: list[dict]) -> list[AttributeDraft]:
         """Return one validated draft per field, in the order of `fields`."""
 
+    def draft_rules(self, *, attributes: list[dict], profiles: dict[str, dict]) -> list:
+        """Validation rules (cycles.llm.rules.RuleDraft) for the attributes, from their meaning and profile.
+
+        Derived deterministically unless a provider asks its model.
+        """
+        from cycles.llm.rules import derive_rules
+
+        return derive_rules(attributes, profiles)
+
 
 def normalize_fields(fields: list) -> list[dict]:
     """Report.fields as [{"name", "description"}], unnamed entries dropped, first of duplicate names kept."""

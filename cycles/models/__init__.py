@@ -22,3 +22,4 @@ from cycles.models.requests import (  # noqa: F401
     RequestNotification,
 )
 from cycles.models.sampling import SampleSizeRule, SamplingPlan, Sample  # noqa: F401
+from cycles.models.profiling import ColumnMapping, ProfilingRule  # noqa: F401
