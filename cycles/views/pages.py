@@ -37,6 +37,7 @@ from cycles.models import (
     PhaseState,
     PopulationFile,
     ProfileResult,
+    SamplingPlan,
     TestCycle,
 )
 from cycles.permissions import can_create_cycle, can_manage_cycle, can_work_on
@@ -59,7 +60,8 @@ from cycles.services.planning import (
     attribute_delete,
     attribute_update,
 )
-from cycles.services.profiling import population_file_latest, population_file_upload
+from cycles.services.profiling import population_file_current, population_file_upload
+from cycles.services.profiling_checks import population_file_refuse, population_upload_check
 from cycles.services.requests import information_requests_visible_to
 from cycles.services.scoping import scoping_decide
 from synapse.audit import audit_events_for
@@ -575,31 +577,60 @@ def attribute_delete_view(request, pk: int, attribute_id: int):
 
 
 def _profiling_context(request, cycle_report: CycleReport, form: PopulationUploadForm | None = None) -> dict:
+    from cycles.views.profiling import profiling_review_context
+
     context = _phase_context(request, cycle_report, Phase.DATA_PROFILING)
-    latest = population_file_latest(cycle_report=cycle_report)
-    context["population_file"] = latest
-    context["earlier_files"] = list(
-        cycle_report.population_files.select_related("uploaded_by").exclude(pk=getattr(latest, "pk", None))[:10]
+    current = population_file_current(cycle_report=cycle_report)
+    context["population_file"] = current
+    files = list(cycle_report.population_files.select_related("uploaded_by").order_by("-uploaded_at", "-pk"))
+    context["pending_file"] = next(
+        (f for f in files if f.status in (PopulationFile.Status.UPLOADED, PopulationFile.Status.PROFILING)
+         and (current is None or f.uploaded_at > current.uploaded_at)),
+        None,
+    )
+    context["file_history"] = files
+    context["drawn_from"] = (
+        SamplingPlan.objects.filter(cycle_report=cycle_report).values_list("population_file_id", flat=True).first()
     )
     results = (
-        list(ProfileResult.objects.filter(population_file=latest).select_related("attribute").order_by("id"))
-        if latest
+        list(ProfileResult.objects.filter(population_file=current).select_related("attribute").order_by("id"))
+        if current
         else []
     )
     for result in results:
         result.null_pct = result.null_rate * 100
         # Rules are recorded with zero counts too; the page shows only those that failed.
         result.failing_rules = {rule: count for rule, count in (result.rule_failures or {}).items() if count}
+        result.failing_checks = [r for r in result.rule_results or [] if r["failing"]]
+        top = max((t["count"] for t in result.top_values), default=0)
+        result.bars = [
+            {**t, "pct": round(100 * t["count"] / top) if top else 0,
+             "share": 100 * t["count"] / result.row_count if result.row_count else 0}
+            for t in result.top_values
+        ]
     context["profile_results"] = results
-    if context["can_edit"]:
-        context["form"] = form or PopulationUploadForm()
+    context.update(profiling_review_context(request, cycle_report, current, context["can_edit"]))
+    upload_closed = None
+    if context["can_work"]:
+        try:
+            population_upload_check(cycle_report=cycle_report)
+        except ApplicationError as err:
+            upload_closed = err.message
+        else:
+            context["form"] = form or PopulationUploadForm()
+    context["upload_closed"] = upload_closed
     return context
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def data_profiling(request, pk: int):
-    """The population file and its profile; the tester uploads here (POST), then the workflow profiles it."""
+    """The population file and its profile; the tester uploads here (POST), then the workflow profiles it.
+
+    Whether the workflow can take a file now is checked before anything is
+    stored; if it still refuses (a race with another tab), the file is kept
+    in the history as refused and never becomes the current file.
+    """
     cycle_report = _cycle_report_or_404(request.user, pk)
     if request.method == "GET":
         return render(request, "cycles/data_profiling.html", _profiling_context(request, cycle_report))
@@ -623,7 +654,8 @@ def data_profiling(request, pk: int):
     try:
         outcome = workflow_register_population(user=request.user, population_file=population_file)
     except ApplicationError as err:
-        messages.error(request, f"{population_file} was saved but not profiled: {err.message}")
+        population_file_refuse(population_file=population_file, message=err.message)
+        messages.error(request, f"{population_file} was not profiled: {err.message}")
     else:
         _flash_outcome(request, outcome)
     return redirect("cycles:data-profiling", pk=cycle_report.pk)
@@ -645,7 +677,7 @@ def population_download(request, pk: int, file_id: int):
 def _scoping_context(request, cycle_report: CycleReport, bound: ScopingDecisionForm | None = None) -> dict:
     context = _phase_context(request, cycle_report, Phase.SCOPING)
     attributes = list(cycle_report.attributes.select_related("scoping", "scoping__decided_by").order_by("name"))
-    latest = population_file_latest(cycle_report=cycle_report)
+    latest = population_file_current(cycle_report=cycle_report)
     findings = {}
     if latest is not None:
         for result in ProfileResult.objects.filter(population_file=latest, attribute__isnull=False):
