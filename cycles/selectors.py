@@ -164,6 +164,19 @@ def _phase_progress(
     phase_label = Phase(phase).label
     tester = _person(cycle_report.tester)
 
+    # Data Profiling is reviewed too, but until a version exists its state is the file's.
+    if phase == Phase.DATA_PROFILING and latest_version is None:
+        if latest_population is None:
+            return Progress(phase, phase_label, "Awaiting the population file", WaitingOn.TESTER, tester)
+        status = latest_population
+        if status == PopulationFile.Status.PROFILED:
+            return Progress(phase, phase_label, "Profiled: confirm the columns, key and rules, then submit",
+                            WaitingOn.TESTER, tester)
+        if status in (PopulationFile.Status.FAILED, PopulationFile.Status.REFUSED):
+            return Progress(phase, phase_label, "Profiling failed: upload a corrected file", WaitingOn.TESTER,
+                            tester)
+        return Progress(phase, phase_label, "Profiling the population", WaitingOn.SYSTEM)
+
     if phase in REVIEWED_PHASES:
         if latest_version is None:
             return Progress(phase, phase_label, "Being prepared", WaitingOn.TESTER, tester)
@@ -176,17 +189,6 @@ def _phase_progress(
         if status == VersionStatus.APPROVED:
             return Progress(phase, phase_label, f"Version {number} approved", WaitingOn.SYSTEM)
         return Progress(phase, phase_label, "Being prepared", WaitingOn.TESTER, tester)
-
-    if phase == Phase.DATA_PROFILING:
-        if latest_population is None:
-            return Progress(phase, phase_label, "Awaiting the population file", WaitingOn.TESTER, tester)
-        status = latest_population
-        if status == PopulationFile.Status.PROFILED:
-            return Progress(phase, phase_label, "Population profiled", WaitingOn.SYSTEM)
-        if status == PopulationFile.Status.FAILED:
-            return Progress(phase, phase_label, "Profiling failed: upload a corrected file", WaitingOn.TESTER,
-                            tester)
-        return Progress(phase, phase_label, "Profiling the population", WaitingOn.SYSTEM)
 
     if phase == Phase.DATA_OWNER_IDENTIFICATION:
         executive = (data_executive,) if data_executive else ()

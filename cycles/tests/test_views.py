@@ -443,8 +443,12 @@ def test_upload_without_a_running_workflow_keeps_the_file_and_says_why(client, u
     csv = b"account_id,balance\nA1,10.5\nA2,20\n"
     response = client.post(url, {"file": SimpleUploadedFile("loans.csv", csv, content_type="text/csv")}, follow=True)
     assert response.status_code == 200
-    assert any("saved but not profiled" in m for m in messages_of(response))
-    assert PopulationFile.objects.filter(cycle_report=cycle_report, original_name="loans.csv").count() == 1
+    assert any("loans.csv was not profiled: The cycle's workflow has not been started" in m
+               for m in messages_of(response))
+    # Kept in the history as refused, never shown as the report's population.
+    kept = PopulationFile.objects.get(cycle_report=cycle_report, original_name="loans.csv")
+    assert kept.status == PopulationFile.Status.REFUSED
+    assert response.context["population_file"] is None
 
 
 # --- with the real Temporal dev server -------------------------------------------------------------
