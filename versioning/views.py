@@ -13,6 +13,7 @@ from cycles.forms.cycles import VersionDecisionForm
 from cycles.forms.sampling import SampleDecisionForm
 from cycles.models import Phase
 from cycles.permissions import can_approve
+from cycles.sampling.keys import natural_sorted
 from cycles.selectors import cycle_report_get
 from cycles.views.pages import audit_entries, phase_url, refuse
 from synapse.exceptions import ApplicationError
@@ -66,7 +67,8 @@ def _columns(items) -> list[tuple[str, str]]:
 
 def _item_rows(version: Version, diff) -> tuple[list[tuple[str, str]], list[dict]]:
     """The version's items as table rows, each cell marked when it changed since the previous version."""
-    items = list(version.items.all())
+    # Sample keys read as people count: 186 before 1145.
+    items = natural_sorted(version.items.all(), key=lambda item: item.key)
     columns = _columns(items)
     # In a first version everything is new; marking every row would say nothing.
     added = {item.key for item in diff.added} if diff.old is not None else set()
