@@ -31,6 +31,7 @@ from cycles.forms.cycles import (
 )
 from cycles.models import (
     Attribute,
+    ColumnMapping,
     CycleReport,
     InformationRequest,
     Phase,
@@ -682,7 +683,14 @@ def _scoping_context(request, cycle_report: CycleReport, bound: ScopingDecisionF
     if latest is not None:
         for result in ProfileResult.objects.filter(population_file=latest, attribute__isnull=False):
             result.failing_rules = {rule: count for rule, count in (result.rule_failures or {}).items() if count}
+            result.failing_checks = [r for r in result.rule_results or [] if r["failing"]]
             findings[result.attribute_id] = result
+    absent = {
+        m.attribute_id: m.reason or "no column of the file holds it"
+        for m in ColumnMapping.objects.filter(population_file=latest).exclude(
+            status__in=[ColumnMapping.Status.MATCHED, ColumnMapping.Status.CONFIRMED]
+        )
+    } if latest is not None else {}
     bound_id = bound.data.get("attribute") if bound is not None else None
     rows = []
     for attribute in attributes:
@@ -701,7 +709,8 @@ def _scoping_context(request, cycle_report: CycleReport, bound: ScopingDecisionF
                     },
                     auto_id=f"id_%s_{attribute.pk}",
                 )
-        rows.append({"attribute": attribute, "decision": decision, "finding": findings.get(attribute.pk), "form": form})
+        rows.append({"attribute": attribute, "decision": decision, "finding": findings.get(attribute.pk), "form": form,
+                     "absent": absent.get(attribute.pk)})
     context["rows"] = rows
     context["in_scope_count"] = sum(1 for r in rows if r["decision"] and r["decision"].in_scope)
     context["undecided_count"] = sum(1 for r in rows if r["decision"] is None)
