@@ -98,6 +98,9 @@ DECISION_LABELS = {
     "register_population": "Profile a population file",
 }
 
+# The profile's own checks, as people read them.
+PROFILE_CHECK_WORDS = {"mandatory": "empty though mandatory", "primary_key": "repeated key"}
+
 AUDIT_LIMIT = 50
 CYCLES_PER_PAGE = 25
 
@@ -601,7 +604,9 @@ def _profiling_context(request, cycle_report: CycleReport, form: PopulationUploa
     for result in results:
         result.null_pct = result.null_rate * 100
         # Rules are recorded with zero counts too; the page shows only those that failed.
-        result.failing_rules = {rule: count for rule, count in (result.rule_failures or {}).items() if count}
+        result.failing_rules = {
+            PROFILE_CHECK_WORDS.get(rule, rule): count for rule, count in (result.rule_failures or {}).items() if count
+        }
         result.failing_checks = [r for r in result.rule_results or [] if r["failing"]]
         top = max((t["count"] for t in result.top_values), default=0)
         result.bars = [
@@ -682,7 +687,10 @@ def _scoping_context(request, cycle_report: CycleReport, bound: ScopingDecisionF
     findings = {}
     if latest is not None:
         for result in ProfileResult.objects.filter(population_file=latest, attribute__isnull=False):
-            result.failing_rules = {rule: count for rule, count in (result.rule_failures or {}).items() if count}
+            result.failing_rules = {
+                PROFILE_CHECK_WORDS.get(rule, rule): count
+                for rule, count in (result.rule_failures or {}).items() if count
+            }
             result.failing_checks = [r for r in result.rule_results or [] if r["failing"]]
             findings[result.attribute_id] = result
     absent = {
