@@ -148,6 +148,8 @@ def version_decide(request, pk: int):
         return refuse(request, "Only the report's owner (or a configured approver) decides on its versions.")
     if "item" in request.POST:
         return _decide_item(request, version)
+    if "remaining" in request.POST:
+        return _decide_remaining(request, version)
     form = VersionDecisionForm(request.POST)
     if not form.is_valid():
         return render(request, "versioning/version_detail.html", _approval_context(request, version, form))
@@ -182,6 +184,27 @@ def _decide_item(request, version: Version):
     else:
         messages.success(request, f"Sample {item.key}: {item.get_decision_display().lower()}.")
     return redirect(f"{reverse('versioning:version-detail', args=[version.pk])}#item-{item.pk}")
+
+
+def _decide_remaining(request, version: Version):
+    """Approve or reject every sample not decided yet, with one note."""
+    from cycles.services.sampling import samples_decide_remaining
+
+    if version.phase not in ITEM_DECISION_PHASES:
+        raise Http404("This version's items are not decided one by one.")
+    choice = request.POST.get("remaining")
+    if choice not in ("approve", "reject"):
+        messages.error(request, "Choose whether to approve or reject the remaining samples.")
+        return redirect("versioning:version-detail", pk=version.pk)
+    try:
+        count = samples_decide_remaining(user=request.user, version=version, approve=choice == "approve",
+                                         note=request.POST.get("note", "")[:4000])
+    except ApplicationError as err:
+        messages.error(request, err.message)
+    else:
+        verb = "approved" if choice == "approve" else "rejected"
+        messages.success(request, f"{count} remaining sample{'s' if count != 1 else ''} {verb}.")
+    return redirect("versioning:version-detail", pk=version.pk)
 
 
 @login_required

@@ -747,3 +747,36 @@ def sample_remove(*, user, sample: Sample) -> None:
             context={"cycle_report": cycle_report.pk},
         )
         sample.delete()
+
+
+def samples_decide_remaining(*, user, version, approve: bool, note: str = "") -> int:
+    """The approver approves or rejects every sample not yet decided, with one note; returns how many.
+
+    One audit entry lists the samples, so a review of sixty samples is one step and one record.
+    """
+    from django.utils import timezone
+
+    from cycles.permissions import can_approve
+    from versioning.models import Version, VersionItem, VersionStatus
+
+    if version.phase != PHASE:
+        raise ApplicationError("Only Sample Selection versions have samples to decide.")
+    if not can_approve(user, version.cycle_report, version.phase):
+        raise PermissionDeniedError("Only the report's owner (or a configured approver) decides on its samples.")
+    if version.author_id == user.pk:
+        raise PermissionDeniedError("Nobody approves their own version.")
+    note = (note or "").strip()
+    if not approve and not note:
+        raise ApplicationError("Say why the remaining samples are rejected.")
+    with transaction.atomic():
+        version = Version.objects.select_for_update().get(pk=version.pk)
+        if version.status != VersionStatus.SUBMITTED:
+            raise ConflictError(f"{version} is not waiting for a decision.")
+        pending = version.items.filter(decision=VersionItem.Decision.PENDING)
+        keys = natural_sorted(pending.values_list("key", flat=True))
+        decision = VersionItem.Decision.APPROVED if approve else VersionItem.Decision.REJECTED
+        pending.update(decision=decision, decision_note=note, decided_by=user, decided_at=timezone.now())
+        if keys:
+            audit_record(actor=user, action="version_item.decide_remaining", obj=version,
+                         after={"decision": decision, "note": note, "samples": keys})
+    return len(keys)

@@ -244,7 +244,7 @@ def test_the_owner_rejects_one_sample_with_a_note_and_approves_another(client, u
     first, second, _ = list(submitted.items.order_by("key"))
     client = as_user(client, users["owner"])
     html = client.get(url).content.decode()
-    assert html.count('value="reject"') == 3 and "Population row" in html
+    assert html.count('name="item_decision" value="reject"') == 3 and "Population row" in html
 
     response = client.post(decide, {"item": first.pk, "item_decision": "reject", "note": ""})
     assert response.status_code == 200
