@@ -208,6 +208,10 @@ def test_from_approved_scoping_to_evidence_accepted_through_the_pages(
         box.check()
     page.select_option("#bulk-form select[name=data_owner]", label=str(users["data_owner"]))
     page.click("text=Assign to the ticked attributes")
+    page.wait_for_selector("text=confirm with")
+    # Nothing goes out until the data executive confirms the assignments.
+    assert not InformationRequest.objects.filter(cycle_report=cycle_report).exists()
+    page.click("button:has-text('Assignments complete')")
     page.wait_for_selector(".messages")
 
     # The data owner finds the request on their own page and answers it.
