@@ -90,6 +90,9 @@ STATE_LABELS = {
     State.DECIDING: "Recording the decision",
     State.AWAITING_UPLOAD: "Awaiting the population file",
     State.PROFILING: "Profiling",
+    State.AWAITING_ASSIGNMENT: "Awaiting data owner assignments",
+    State.AWAITING_EVIDENCE: "Awaiting evidence from data owners",
+    State.AWAITING_TEST_EXECUTION: "Awaiting test execution",
     State.COMPLETED: "Phase complete",
 }
 DECISION_LABELS = {
@@ -451,6 +454,25 @@ def _phase_context(request, cycle_report: CycleReport, phase: str) -> dict:
     editable = lock_reason is None
     live_status, status_notice = _live_status(user, cycle_report)
     latest = version_latest(cycle_report=cycle_report, phase=phase) if phase in REVIEWED_PHASES else None
+    # The box speaks of the phase on the screen (in the parallel step the report runs two), in words.
+    phase_states = dict(PhaseState.objects.filter(cycle_report=cycle_report).values_list("phase", "status"))
+    active_phases = {p for p, status in phase_states.items() if status == PhaseState.Status.ACTIVE} or (
+        {cycle_report.phase} if cycle_report.phase else set()
+    )
+    viewed_state = viewed_waiting = ""
+    if live_status is not None:
+        from workflows.temporal.report_workflow import WAITING_ON
+
+        if phase in live_status.active:
+            state = live_status.active[phase]
+            viewed_state = STATE_LABELS.get(state, state.replace("_", " ").capitalize())
+            viewed_waiting = WAITING_ON.get(state, "")
+        elif phase in live_status.completed_phases:
+            viewed_state = "Phase complete"
+        elif phase in live_status.skipped_phases:
+            viewed_state = "Skipped in this cycle"
+        else:
+            viewed_state = "Not started yet"
     return {
         "cycle_report": cycle_report,
         "cycle": cycle_report.cycle,
@@ -458,7 +480,9 @@ def _phase_context(request, cycle_report: CycleReport, phase: str) -> dict:
         "phase_label": Phase(phase).label,
         "progress": cycle_report_progress(cycle_report),
         "live_status": live_status,
-        "live_state_label": STATE_LABELS.get(live_status.state, live_status.state) if live_status else "",
+        "live_state_label": viewed_state,
+        "live_waiting_on": viewed_waiting,
+        "active_phases": active_phases,
         "status_notice": status_notice,
         "can_work": can_work,
         "editable": editable,
