@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cycles.views import pages, profiling, requests, sampling
+from cycles.views import audit, pages, profiling, requests, sampling
 
 app_name = "cycles"
 urlpatterns = [
@@ -31,6 +31,7 @@ urlpatterns = [
     path("cycle-reports/<int:pk>/data-profiling/rules/<int:rule_id>/", profiling.rule_save_view, name="rule-edit"),
     path("cycle-reports/<int:pk>/data-profiling/rules/<int:rule_id>/delete/", profiling.rule_delete_view,
          name="rule-delete"),
+    path("cycle-reports/<int:pk>/audit/", audit.report_audit, name="report-audit"),
     path("cycle-reports/<int:pk>/scoping/", pages.scoping, name="scoping"),
     path("cycle-reports/<int:pk>/sample-selection/", sampling.sample_selection, name="sample-selection"),
     path("cycle-reports/<int:pk>/sample-selection/draw/", sampling.samples_draw_view, name="samples-draw"),

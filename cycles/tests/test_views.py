@@ -147,7 +147,7 @@ def test_create_cycle_through_the_page(client, users):
     assert cycle.test_manager == users["manager"]
     assert cycle.configuration["skip_phases"] == ["data_profiling"] and cycle.configuration["rfi_due_days"] == 7
     detail = client.get(response["Location"]).content.decode()
-    assert "cycle.create" in detail  # the audit trail partial
+    assert "Created the cycle" in detail  # the audit trail partial
 
 
 def test_invalid_cycle_form_shows_the_error_and_saves_nothing(client, users):

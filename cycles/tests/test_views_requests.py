@@ -209,7 +209,7 @@ def test_data_owner_uploads_two_files_through_the_page(client, users, requests, 
         ("screen.png", 1), ("statement.pdf", 1)]
     assert len(stored_files(storage)) == 2
     html = response.content.decode()
-    assert "Submit evidence" in html and "evidence.upload" in html
+    assert "Submit evidence" in html and "Uploaded evidence" in html
 
     # The same name again is a new version, not an overwrite.
     client.post(reverse("cycles:request-upload", args=[request.pk]), {"files": [upload("statement.pdf", PDF + b"%")]})

@@ -143,7 +143,7 @@ def test_the_plan_form_saves_and_the_page_says_which_rule_gave_the_size(client, 
     html = response.content.decode()
     assert "Overridden: 12 instead of" in html and "Prior-year findings." in html
     assert AuditEvent.objects.filter(action="sampling.override_size", object_id=str(plan.pk)).exists()
-    assert "sampling.override_size" in html  # the page's audit trail
+    assert "Overrode the sample size" in html  # the page's audit trail
 
 
 def test_an_override_without_a_reason_shows_the_error_and_saves_nothing(client, users, selection):

@@ -122,18 +122,18 @@ PHASE_PAGES = {
 
 
 def audit_entries(obj) -> list[dict]:
-    """The object's latest audit events for partials/audit_trail.html, before/after as (field, value) pairs.
+    """The object's latest audit events for partials/audit_trail.html."""
+    return audit_entries_of(audit_events_for(obj)[:AUDIT_LIMIT])
 
-    Pairs are built here because a template's ``dict.items`` finds a key named "items" first.
-    """
-    def pairs(values):
-        if isinstance(values, dict):
-            return list(values.items())
-        return [("value", values)] if values is not None else []
+
+def audit_entries_of(events) -> list[dict]:
+    """Audit events in words (who, what, before and after with names) for partials/audit_trail.html."""
+    from cycles.services.audit_trail import audit_rows
 
     return [
-        {"event": event, "before": pairs(event.before), "after": pairs(event.after)}
-        for event in audit_events_for(obj)[:AUDIT_LIMIT]
+        {"event": row["event"], "who": row["who"], "what": row["what"], "before_text": row["before"],
+         "after_text": row["after"]}
+        for row in audit_rows(events)
     ]
 
 

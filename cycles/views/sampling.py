@@ -32,6 +32,7 @@ from cycles.views.pages import (
     _cycle_report_or_404,
     _phase_context,
     _refused_form,
+    audit_entries_of,
     refuse,
 )
 from synapse.exceptions import ApplicationError
@@ -49,13 +50,8 @@ def related_audit_entries(q: Q) -> list[dict]:
     A phase's trail spans several objects (the plan, samples since removed,
     assignments), so it is gathered by the ids its services record in context.
     """
-    def pairs(values):
-        if isinstance(values, dict):
-            return list(values.items())
-        return [("value", values)] if values is not None else []
-
     events = AuditEvent.objects.filter(q).select_related("actor")[:AUDIT_LIMIT]
-    return [{"event": e, "before": pairs(e.before), "after": pairs(e.after)} for e in events]
+    return audit_entries_of(events)
 
 
 def object_q(obj) -> Q:
