@@ -251,7 +251,8 @@ def cycle_reports_progress(cycle_reports) -> dict[int, Progress]:
         latest_versions.setdefault(cr_id, {}).setdefault(phase, (number, status))
     latest_populations: dict[int, str] = {}
     for cr_id, status in (
-        PopulationFile.objects.filter(cycle_report_id__in=ids)
+        # A file the workflow refused never replaced the report's population.
+        PopulationFile.objects.filter(cycle_report_id__in=ids).exclude(status=PopulationFile.Status.REFUSED)
         .order_by("cycle_report_id", "-uploaded_at", "-id")
         .values_list("cycle_report_id", "status")
     ):
