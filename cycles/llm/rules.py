@@ -95,3 +95,29 @@ def derive_rules(attributes: list[dict], profiles: dict[str, dict] | None = None
         elif data_type == "string" and tokens & {"zip", "zipcode", "postal"}:
             drafts.append(RuleDraft(name, "pattern", {"regex": r"\d{5}(-\d{4})?"}, "US ZIP code"))
     return drafts
+
+
+RULE_KINDS = ("range", "allowed_values", "pattern", "not_null", "unique", "compare")
+RULES_SYSTEM = (
+    "You draft data validation rules for a bank's regulatory report testing. Answer with one JSON object "
+    '{"rules": [{"attribute": name, "kind": kind, "params": {...}, "why": short reason}]} and nothing else. '
+    'Kinds and params: range {"min": number or null, "max": number or null}; allowed_values {"values": [...]}; '
+    'pattern {"regex": "..."} (the whole value must match); not_null {}; unique {}; '
+    'compare {"op": "<", "<=", "=", ">=" or ">", "other": another attribute\'s name}. '
+    "Only rules the attribute's meaning implies; none when unsure."
+)
+
+
+def build_rules_prompt(*, attributes: list[dict], profiles: dict[str, dict]) -> tuple[str, str]:
+    """The system prompt and the attributes (with what profiling saw of their columns) as JSON."""
+    import json
+
+    listed = [
+        {
+            "name": a["name"], "description": a.get("description", ""), "data_type": a.get("data_type", "string"),
+            "mandatory": bool(a.get("mandatory")), "primary_key": bool(a.get("primary_key")),
+            **({"profile": profiles[a["name"]]} if a["name"] in profiles else {}),
+        }
+        for a in attributes
+    ]
+    return RULES_SYSTEM, "Attributes:\n" + json.dumps(listed, indent=1, default=str)

@@ -274,15 +274,23 @@ def rules_draft_for_report(*, cycle_report: CycleReport) -> int:
     attributes = list(Attribute.objects.filter(cycle_report=cycle_report).order_by("name"))
     if not attributes or ProfilingRule.objects.filter(attribute__cycle_report=cycle_report).exists():
         return 0
+    from cycles.llm import LLMError
+    from cycles.llm.offline import OfflineProvider
+
+    described = [
+        {"name": a.name, "description": a.description, "data_type": a.data_type, "mandatory": a.mandatory,
+         "primary_key": a.primary_key}
+        for a in attributes
+    ]
     provider = get_provider()
-    drafts = provider.draft_rules(
-        attributes=[
-            {"name": a.name, "description": a.description, "data_type": a.data_type, "mandatory": a.mandatory,
-             "primary_key": a.primary_key}
-            for a in attributes
-        ],
-        profiles={},
-    )
+    fallback = ""
+    try:
+        drafts = provider.draft_rules(attributes=described, profiles={})
+    except LLMError as err:
+        # Rules are a draft the tester reviews: the deterministic ones stand in when the model can't answer.
+        fallback = str(err)
+        provider = OfflineProvider()
+        drafts = provider.draft_rules(attributes=described, profiles={})
     by_name = {a.name: a for a in attributes}
     rules = []
     for draft in drafts:
@@ -303,7 +311,8 @@ def rules_draft_for_report(*, cycle_report: CycleReport) -> int:
         if rules:
             audit_record(actor=None, action="rules.draft", obj=cycle_report,
                          after={"rules": [f"{r.attribute.name}: {r.label}" for r in rules]},
-                         context={"provider": provider.name, "model": getattr(provider, "model", "")})
+                         context={"provider": provider.name, "model": getattr(provider, "model", ""),
+                                  **({"error": f"the language model failed: {fallback}"} if fallback else {})})
     return len(rules)
 
 
