@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from cycles.models import Attribute, Phase
 from cycles.services.scoping import scoping_decide, scoping_recommend
-from cycles.tests.test_profiling_checks import LOANS, profiled  # noqa: F401  (fixtures below)
+from cycles.tests.test_profiling_checks import profiled
 from cycles.tests.test_profiling_checks import loans_report, storage  # noqa: F401
 
 
