@@ -499,3 +499,144 @@ class EvidenceAdmin(ReadOnlyAdmin):
     search_fields = ("original_name", "sha256", "request__data_owner__username", "request__cycle_report__report__name")
     list_select_related = ("request__data_owner", "request__cycle_report__report", "uploaded_by", "reviewed_by")
     exclude = ("file",)  # served only through views that check permissions, never by a media link
+
+
+# --- Test Execution (issue 6): read-only here; the tester's page and the workflow change them ------
+
+from cycles.models import EvidenceLink, ExecutionRule, SampleExtension, TestResult, TestResultHistory  # noqa: E402
+
+
+class TestResultHistoryInline(ReadOnlyTabularInline):
+    __test__ = False  # not a pytest class
+    model = TestResultHistory
+    fields = ("attempt", "result", "failure_kind", "observed_value", "comment", "method", "tested_by", "tested_at",
+              "replaced_by", "replaced_at")
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(TestResult)
+class TestResultAdmin(ReadOnlyAdmin):
+    __test__ = False  # not a pytest class
+    list_display = ("sample", "attribute", "cycle_report", "result", "failure_kind", "method", "attempt",
+                    "tested_by", "tested_at")
+    list_filter = ("result", "failure_kind", "method")
+    search_fields = ("sample__key", "attribute__name", "comment", "cycle_report__report__name")
+    list_select_related = ("sample", "attribute", "cycle_report__report", "cycle_report__cycle", "tested_by")
+    inlines = [TestResultHistoryInline]
+
+
+@admin.register(TestResultHistory)
+class TestResultHistoryAdmin(ReadOnlyAdmin):
+    __test__ = False  # not a pytest class
+    list_display = ("test_result", "attempt", "result", "failure_kind", "method", "tested_by", "tested_at",
+                    "replaced_by", "replaced_at")
+    list_filter = ("result", "failure_kind")
+    list_select_related = ("test_result__sample", "test_result__attribute", "tested_by", "replaced_by")
+
+
+@admin.register(ExecutionRule)
+class ExecutionRuleAdmin(ReadOnlyAdmin):
+    list_display = ("attribute", "kind", "source_column", "tolerance", "pattern", "min_value", "max_value",
+                    "updated_by", "updated_at")
+    list_filter = ("kind",)
+    list_select_related = ("attribute", "updated_by")
+
+
+@admin.register(SampleExtension)
+class SampleExtensionAdmin(ReadOnlyAdmin):
+    list_display = ("cycle_report", "number", "status", "current_size", "new_size", "seed", "proposed_at",
+                    "decided_by", "decided_at")
+    list_filter = ("status",)
+    list_select_related = ("cycle_report__report", "cycle_report__cycle", "decided_by")
+
+
+@admin.register(EvidenceLink)
+class EvidenceLinkAdmin(ReadOnlyAdmin):
+    list_display = ("evidence", "sample", "attribute", "created_by", "created_at")
+    list_select_related = ("evidence", "sample", "attribute", "created_by")
+
+
+# --- Observations, Final Test Report, packages (issue 6) ------------------------------------------
+# Read-only: observations change through the tester's page and API (services check phase and seal);
+# sign-offs, reports and packages are records the database keeps append-only.
+
+from cycles.models import (  # noqa: E402
+    CycleReportRemoval,
+    EvidencePackage,
+    FinalReport,
+    Observation,
+    PhaseReopening,
+    RemediationEvent,
+    SignOff,
+)
+
+
+class RemediationEventInline(ReadOnlyTabularInline):
+    model = RemediationEvent
+    fields = ("at", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(Observation)
+class ObservationAdmin(ReadOnlyAdmin):
+    list_display = ("code", "title", "cycle_report", "severity", "type", "status", "remediation_owner",
+                    "remediation_target_date")
+    list_filter = ("severity", "type", "status")
+    search_fields = ("title", "description", "cycle_report__report__name")
+    list_select_related = ("cycle_report__report", "cycle_report__cycle", "remediation_owner")
+    exclude = ("cells",)
+    inlines = [RemediationEventInline]
+
+
+class SignOffInline(ReadOnlyTabularInline):
+    model = SignOff
+    fields = ("signed_at", "role", "decision", "printed_name", "meaning", "send_back_to", "notes")
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(FinalReport)
+class FinalReportAdmin(ReadOnlyAdmin):
+    list_display = ("cycle_report", "number", "status", "generated_at", "signed_at", "pdf_sha256")
+    list_filter = ("status",)
+    search_fields = ("cycle_report__report__name", "pdf_sha256")
+    list_select_related = ("cycle_report__report", "cycle_report__cycle")
+    exclude = ("html", "data", "pdf")  # the page shows them to those allowed; the PDF through its view
+    inlines = [SignOffInline]
+
+
+@admin.register(EvidencePackage)
+class EvidencePackageAdmin(ReadOnlyAdmin):
+    list_display = ("file_name", "final_report", "sha256", "size_bytes", "built_at")
+    search_fields = ("file_name", "sha256")
+    list_select_related = ("final_report__cycle_report__report", "final_report__cycle_report__cycle")
+    exclude = ("file", "manifest")
+
+
+@admin.register(CycleReportRemoval)
+class CycleReportRemovalAdmin(ReadOnlyAdmin):
+    list_display = ("cycle_report", "reason", "removed_by", "removed_at")
+    list_select_related = ("cycle_report__report", "cycle_report__cycle", "removed_by")
+
+
+@admin.register(SignOff)
+class SignOffAdmin(ReadOnlyAdmin):
+    list_display = ("final_report", "role", "decision", "printed_name", "signed_at", "send_back_to")
+    list_filter = ("role", "decision")
+    search_fields = ("printed_name", "final_report__cycle_report__report__name")
+    list_select_related = ("final_report__cycle_report__report", "final_report__cycle_report__cycle")
+
+
+@admin.register(RemediationEvent)
+class RemediationEventAdmin(ReadOnlyAdmin):
+    list_display = ("observation", "from_status", "to_status", "actor", "at")
+    list_filter = ("to_status",)
+    list_select_related = ("observation", "actor")
+
+
+@admin.register(PhaseReopening)
+class PhaseReopeningAdmin(ReadOnlyAdmin):
+    list_display = ("cycle_report", "phase", "sign_off", "reopened_at")
+    list_select_related = ("cycle_report__report", "cycle_report__cycle", "sign_off__final_report")

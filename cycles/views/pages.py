@@ -94,6 +94,8 @@ STATE_LABELS = {
     State.AWAITING_EVIDENCE: "Awaiting evidence from data owners",
     State.AWAITING_TEST_EXECUTION: "Awaiting test execution",
     State.COMPLETED: "Phase complete",
+    State.AWAITING_EVIDENCE: "Awaiting evidence",
+    State.AWAITING_EXTENSION_DECISION: "Awaiting the owner's decision on more samples",
 }
 DECISION_LABELS = {
     "submit_version": "Submit for approval",
@@ -115,6 +117,9 @@ PHASE_PAGES = {
     Phase.SAMPLE_SELECTION: "cycles:sample-selection",
     Phase.DATA_OWNER_IDENTIFICATION: "cycles:data-owners",
     Phase.REQUEST_FOR_INFORMATION: "cycles:report-requests",
+    Phase.TEST_EXECUTION: "cycles:test-execution",
+    Phase.OBSERVATIONS: "cycles:observations",
+    Phase.FINALIZE: "cycles:final-report",
 }
 
 
@@ -332,6 +337,18 @@ def _cycle_context(request, cycle: TestCycle) -> dict:
         "live": cycle.status == TestCycle.Status.RUNNING,
         "alerts": list(alerts_open_for_cycle(cycle=cycle)),
         "audit_events": audit_entries(cycle),
+        **_cycle_results_context(request, cycle, manage),
+    }
+
+
+def _cycle_results_context(request, cycle: TestCycle, manage: bool) -> dict:
+    """Results across the cycle's reports and their packages; removing a report while it runs (issue 6)."""
+    from cycles.forms.final_report import RemoveReportForm
+    from cycles.services.final_report import cycle_results_summary
+
+    return {
+        "results": cycle_results_summary(user=request.user, cycle=cycle),
+        "remove_form": RemoveReportForm() if manage and cycle.status == TestCycle.Status.RUNNING else None,
     }
 
 

@@ -57,7 +57,9 @@ PHASE_STEPS: tuple[tuple[str, ...], ...] = (
 )
 
 # Phases whose artifact is a version the report owner approves or sends back.
-REVIEWED_PHASES: frozenset[str] = frozenset({PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION, OBSERVATIONS})
+REVIEWED_PHASES: frozenset[str] = frozenset(
+    {PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION, TEST_EXECUTION, OBSERVATIONS}
+)
 
 TASK_QUEUE_DEFAULT = "synapse-workflow-queue"
 CYCLE_WORKFLOW_TYPE = "TestCycleWorkflow"
@@ -71,6 +73,7 @@ UPDATE_COMPLETE_DATA_OWNERS = "complete_data_owner_identification"
 UPDATE_REQUEST_SUBMITTED = "request_submitted"
 UPDATE_REQUEST_REVIEWED = "request_reviewed"
 QUERY_STATUS = "status"
+UPDATE_DECIDE_EXTENSION = "decide_sample_extension"
 
 
 class ActivityName:
@@ -93,6 +96,17 @@ class ActivityName:
     CREATE_REQUESTS = "information_requests_create"
     NOTIFY_REQUEST = "request_notify"
     REQUEST_STATUS = "information_request_status"
+    # Test Execution (issue 6)
+    PREPARE_TEST_MATRIX = "test_matrix_prepare"
+    PROPOSE_SAMPLE_EXTENSION = "sample_extension_propose"
+    DECIDE_SAMPLE_EXTENSION = "sample_extension_decide"
+    # Observations and Finalize (issue 6, parts 4-7)
+    DRAFT_OBSERVATIONS = "observations_draft"
+    OPEN_OBSERVATIONS = "observations_open"
+    GENERATE_FINAL_REPORT = "final_report_generate"
+    RECORD_SIGN_OFF = "sign_off_record"
+    REOPEN_PHASE = "cycle_report_reopen_phase"
+    BUILD_PACKAGE = "evidence_package_build"
 
 
 def cycle_workflow_id(cycle_id: int) -> str:
@@ -109,6 +123,7 @@ class WaitingOn:
     REPORT_OWNER = "Report Owner"
     DATA_EXECUTIVE = "Data Executive"
     DATA_OWNER = "Data Owner"
+    TEST_MANAGER = "Test Manager"
     SYSTEM = "System"
     NOBODY = ""
 
@@ -127,6 +142,12 @@ class State:
     AWAITING_ASSIGNMENT = "awaiting_data_owners"
     AWAITING_EVIDENCE = "awaiting_evidence"
     AWAITING_TEST_EXECUTION = "awaiting_test_execution"
+    AWAITING_EXTENSION_DECISION = "awaiting_extension_decision"
+    # Finalize: the report waits for each signature in turn, then its package is built.
+    AWAITING_TEST_MANAGER_SIGN_OFF = "awaiting_test_manager_sign_off"
+    AWAITING_REPORT_OWNER_SIGN_OFF = "awaiting_report_owner_sign_off"
+    AWAITING_DATA_EXECUTIVE_SIGN_OFF = "awaiting_data_executive_sign_off"
+    PACKAGING = "packaging"
     COMPLETED = "completed"
 
 
@@ -182,7 +203,7 @@ class ReportWorkflowInput:
     report_id: int
     skip_phases: list[str] = field(default_factory=list)
     phase_settings: dict[str, PhaseSettings] = field(default_factory=dict)
-    # The last phase this version of the product runs (it waits there); later issues move it.
+    # The last phase to run; workflow_start asks for every phase (FINALIZE), tests often stop earlier.
     last_phase: str = TEST_EXECUTION
     activity_timeout_seconds: int = 300
     schedule: RequestSchedule = field(default_factory=RequestSchedule)
@@ -212,6 +233,10 @@ class ReportStatus:
     active: dict[str, str] = field(default_factory=dict)
     # Request id -> status, during Requests for Information.
     requests: dict[str, str] = field(default_factory=dict)
+    # Test Execution: cells done / total and per result, as of the workflow's last look at the matrix.
+    test_progress: dict[str, int] = field(default_factory=dict)
+    # A sample extension waiting for the report owner, or 0.
+    pending_extension_id: int = 0
 
 
 # --- update inputs and result -----------------------------------------------
@@ -428,3 +453,168 @@ class WorkflowFinishedResult:
     """Returned by a finishing activity; the interceptor closes the execution row."""
 
     status: str
+
+
+# --- Test Execution (issue 6) -------------------------------------------------
+
+
+@dataclass
+class TestMatrixInput:
+    __test__ = False  # not a pytest class
+
+    cycle_report_id: int
+    phase: str = TEST_EXECUTION
+
+
+@dataclass
+class TestProgress:
+    """Cells done / total and the count per result (pass, fail, inconclusive, not_applicable, not_tested)."""
+
+    __test__ = False
+
+    total: int = 0
+    done: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ProposeExtensionInput:
+    cycle_report_id: int
+    phase: str = TEST_EXECUTION
+
+
+@dataclass
+class ExtensionProposal:
+    """A sample extension the report owner must decide (extension_id 0: none needed)."""
+
+    extension_id: int = 0
+    number: int = 0
+    message: str = ""
+    progress: TestProgress = field(default_factory=TestProgress)
+
+
+@dataclass
+class DecideExtensionInput:
+    """Update: the report owner approves or rejects a proposed sample extension."""
+
+    decision_id: str
+    extension_id: int
+    user_id: int
+    approve: bool
+    notes: str = ""
+
+
+@dataclass
+class RecordExtensionDecisionInput:
+    decision_id: str
+    extension_id: int
+    user_id: int
+    approve: bool
+    notes: str = ""
+    due_date: str = ""  # ISO date the reopened requests are due
+    phase: str = TEST_EXECUTION
+
+
+@dataclass
+class ExtensionDecided:
+    approved: bool
+    number: int
+    requests: list[RequestRef] = field(default_factory=list)
+    message: str = ""
+
+
+# --- Observations and Finalize (issue 6, parts 4-7) ---------------------------
+
+UPDATE_SIGN_OFF = "sign_off"
+UPDATE_REMOVE_REPORT = "remove_report"
+QUERY_REPORTS = "reports"
+
+# Values of cycles.models.SignOffRole, in signing order (a test keeps both equal).
+SIGN_OFF_ORDER: tuple[str, ...] = ("test_manager", "report_owner", "data_executive")
+SIGN_OFF_STATES = {
+    "test_manager": State.AWAITING_TEST_MANAGER_SIGN_OFF,
+    "report_owner": State.AWAITING_REPORT_OWNER_SIGN_OFF,
+    "data_executive": State.AWAITING_DATA_EXECUTIVE_SIGN_OFF,
+}
+# What a send-back may reopen: the report itself (regenerated) or a phase before it.
+SEND_BACK_TARGETS: tuple[str, ...] = (FINALIZE, OBSERVATIONS, TEST_EXECUTION)
+
+
+@dataclass
+class DraftObservationsResult:
+    created: int
+    failed_cells: int
+    phase: str = OBSERVATIONS
+
+
+@dataclass
+class GenerateReportInput:
+    cycle_report_id: int
+    generation: int
+    phase: str = FINALIZE
+
+
+@dataclass
+class FinalReportRef:
+    final_report_id: int
+    number: int
+
+
+@dataclass
+class SignOffInput:
+    """A signer signs the final report in their role, or sends it back naming what to reopen."""
+
+    decision_id: str
+    role: str
+    user_id: int
+    sign: bool = True
+    send_back_to: str = ""
+    notes: str = ""
+
+
+@dataclass
+class RecordSignOffInput:
+    decision_id: str
+    final_report_id: int
+    role: str
+    user_id: int
+    sign: bool
+    send_back_to: str = ""
+    notes: str = ""
+    phase: str = FINALIZE
+
+
+@dataclass
+class SignOffRef:
+    sign_off_id: int
+    role: str
+    decision: str
+
+
+@dataclass
+class ReopenPhaseInput:
+    cycle_report_id: int
+    phase: str
+    sign_off_id: int
+
+
+@dataclass
+class BuildPackageInput:
+    final_report_id: int
+    phase: str = FINALIZE
+
+
+@dataclass
+class PackageRef:
+    package_id: int
+    sha256: str
+    files: int
+
+
+@dataclass
+class RemoveReportInput:
+    """The test manager took a report out of the running cycle (the reason is stored by Synapse)."""
+
+    decision_id: str
+    cycle_report_id: int
+    user_id: int
