@@ -23,7 +23,8 @@ PYTEST_ARGS ?=
 # process itself, so the web port travels as SYNAPSE_PORT.
 RUN_ENV := SYNAPSE_HOST=$(HOST) SYNAPSE_PORT=$(PORT) \
 	TEMPORAL_PORT=$(TEMPORAL_PORT) TEMPORAL_UI_PORT=$(TEMPORAL_UI_PORT) \
-	TEMPORAL_ADDRESS=$(HOST):$(TEMPORAL_PORT) TEMPORAL_UI_URL=http://$(HOST):$(TEMPORAL_UI_PORT)
+	TEMPORAL_ADDRESS=$(HOST):$(TEMPORAL_PORT) TEMPORAL_UI_URL=http://$(HOST):$(TEMPORAL_UI_PORT) \
+	SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test migrate demo check-ports chromium clean

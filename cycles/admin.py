@@ -18,6 +18,7 @@ from django.utils.html import format_html_join
 from cycles.models import (
     LOB,
     Attribute,
+    ColumnMapping,
     CycleReport,
     DataOwnerAssignment,
     Evidence,
@@ -25,6 +26,7 @@ from cycles.models import (
     PhaseState,
     PopulationFile,
     ProfileResult,
+    ProfilingRule,
     Report,
     RequestNotification,
     Sample,
@@ -382,6 +384,25 @@ class ScopingDecisionAdmin(ReadOnlyAdmin):
     @admin.display(description="Report", ordering="attribute__cycle_report")
     def report(self, decision):
         return decision.attribute.cycle_report
+
+
+# --- data profiling: column mapping and validation rules (changed through the Data Profiling page) ---
+
+
+@admin.register(ColumnMapping)
+class ColumnMappingAdmin(ReadOnlyAdmin):
+    list_display = ("attribute", "column_name", "status", "population_file", "decided_by", "decided_at")
+    list_filter = ("status",)
+    search_fields = ("attribute__name", "column_name", "population_file__original_name")
+    list_select_related = ("attribute", "population_file", "decided_by")
+
+
+@admin.register(ProfilingRule)
+class ProfilingRuleAdmin(ReadOnlyAdmin):
+    list_display = ("attribute", "kind", "label", "source", "created_by", "updated_at")
+    list_filter = ("kind", "source")
+    search_fields = ("attribute__name", "source_detail")
+    list_select_related = ("attribute", "created_by")
 
 
 @admin.register(PhaseState)

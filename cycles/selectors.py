@@ -165,6 +165,19 @@ def _phase_progress(
     phase_label = Phase(phase).label
     tester = _person(cycle_report.tester)
 
+    # Data Profiling is reviewed too, but until a version exists its state is the file's.
+    if phase == Phase.DATA_PROFILING and latest_version is None:
+        if latest_population is None:
+            return Progress(phase, phase_label, "Awaiting the population file", WaitingOn.TESTER, tester)
+        status = latest_population
+        if status == PopulationFile.Status.PROFILED:
+            return Progress(phase, phase_label, "Profiled: confirm the columns, key and rules, then submit",
+                            WaitingOn.TESTER, tester)
+        if status in (PopulationFile.Status.FAILED, PopulationFile.Status.REFUSED):
+            return Progress(phase, phase_label, "Profiling failed: upload a corrected file", WaitingOn.TESTER,
+                            tester)
+        return Progress(phase, phase_label, "Profiling the population", WaitingOn.SYSTEM)
+
     if phase in REVIEWED_PHASES:
         if latest_version is None:
             return Progress(phase, phase_label, "Being prepared", WaitingOn.TESTER, tester)
@@ -177,17 +190,6 @@ def _phase_progress(
         if status == VersionStatus.APPROVED:
             return Progress(phase, phase_label, f"Version {number} approved", WaitingOn.SYSTEM)
         return Progress(phase, phase_label, "Being prepared", WaitingOn.TESTER, tester)
-
-    if phase == Phase.DATA_PROFILING:
-        if latest_population is None:
-            return Progress(phase, phase_label, "Awaiting the population file", WaitingOn.TESTER, tester)
-        status = latest_population
-        if status == PopulationFile.Status.PROFILED:
-            return Progress(phase, phase_label, "Population profiled", WaitingOn.SYSTEM)
-        if status == PopulationFile.Status.FAILED:
-            return Progress(phase, phase_label, "Profiling failed: upload a corrected file", WaitingOn.TESTER,
-                            tester)
-        return Progress(phase, phase_label, "Profiling the population", WaitingOn.SYSTEM)
 
     if phase == Phase.DATA_OWNER_IDENTIFICATION:
         executive = (data_executive,) if data_executive else ()
@@ -274,7 +276,8 @@ def cycle_reports_progress(cycle_reports) -> dict[int, Progress]:
         latest_versions.setdefault(cr_id, {}).setdefault(phase, (number, status))
     latest_populations: dict[int, str] = {}
     for cr_id, status in (
-        PopulationFile.objects.filter(cycle_report_id__in=ids)
+        # A file the workflow refused never replaced the report's population.
+        PopulationFile.objects.filter(cycle_report_id__in=ids).exclude(status=PopulationFile.Status.REFUSED)
         .order_by("cycle_report_id", "-uploaded_at", "-id")
         .values_list("cycle_report_id", "status")
     ):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cycles.views import execution, final_report, observations, pages, requests, sampling
+from cycles.views import audit, execution, final_report, observations, pages, profiling, requests, sampling
 
 app_name = "cycles"
 urlpatterns = [
@@ -23,6 +23,15 @@ urlpatterns = [
     path("cycle-reports/<int:pk>/data-profiling/", pages.data_profiling, name="data-profiling"),
     path("cycle-reports/<int:pk>/data-profiling/files/<int:file_id>/download/", pages.population_download,
          name="population-download"),
+    path("cycle-reports/<int:pk>/data-profiling/mapping/", profiling.mapping_decide_view, name="mapping-decide"),
+    path("cycle-reports/<int:pk>/data-profiling/mapping/confirm/", profiling.mappings_confirm_view,
+         name="mappings-confirm"),
+    path("cycle-reports/<int:pk>/data-profiling/key/", profiling.key_resolve_view, name="key-resolve"),
+    path("cycle-reports/<int:pk>/data-profiling/rules/", profiling.rule_save_view, name="rule-add"),
+    path("cycle-reports/<int:pk>/data-profiling/rules/<int:rule_id>/", profiling.rule_save_view, name="rule-edit"),
+    path("cycle-reports/<int:pk>/data-profiling/rules/<int:rule_id>/delete/", profiling.rule_delete_view,
+         name="rule-delete"),
+    path("cycle-reports/<int:pk>/audit/", audit.report_audit, name="report-audit"),
     path("cycle-reports/<int:pk>/scoping/", pages.scoping, name="scoping"),
     path("cycle-reports/<int:pk>/sample-selection/", sampling.sample_selection, name="sample-selection"),
     path("cycle-reports/<int:pk>/sample-selection/draw/", sampling.samples_draw_view, name="samples-draw"),

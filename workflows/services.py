@@ -530,6 +530,11 @@ def workflow_submit_version(*, user, cycle_report: CycleReport, phase: str, note
         raise PermissionDeniedError("Only the report's assigned tester can submit it.")
     if phase not in REVIEWED_PHASES:
         raise ApplicationError(f"{phase} has no version to submit.")
+    # Data that isn't ready ("Decide the scope of every attribute first") is said here, before anything is sent.
+    from cycles.services.artifacts import phase_artifact_items
+
+    if cycle_report.workflow_id:
+        phase_artifact_items(cycle_report=cycle_report, phase=phase)
     return _decide(
         user=user,
         cycle_report=cycle_report,
@@ -549,6 +554,10 @@ def workflow_decide_version(*, user, version: Version, approve: bool, notes: str
         raise PermissionDeniedError("Nobody approves their own version.")
     if not approve and not notes.strip():
         raise ApplicationError("Say what needs to change: notes are required when sending a version back.")
+    # A decision the worker would refuse (approving with a rejected sample) is refused here, stored nowhere.
+    from versioning.services import version_decide_check
+
+    version_decide_check(version=version, approve=approve)
     return _decide(
         user=user,
         cycle_report=cycle_report,

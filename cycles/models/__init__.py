@@ -48,3 +48,4 @@ from cycles.models.reporting import (  # noqa: F401
     SignOff,
     SignOffRole,
 )
+from cycles.models.profiling import ColumnMapping, ProfilingRule  # noqa: F401

@@ -77,6 +77,11 @@ def every_model(users, cycle_report):
         population_file=population, column_name="account_id", attribute=attribute, dtype="String", row_count=3,
         null_count=0, distinct_count=3,
     )
+    from cycles.models import ColumnMapping, ProfilingRule
+
+    ColumnMapping.objects.create(population_file=population, attribute=attribute, column_name="account_id",
+                                 status=ColumnMapping.Status.CONFIRMED, decided_by=users["tester"])
+    ProfilingRule.objects.create(attribute=attribute, kind="unique", source="system", source_detail="primary key")
     SamplingPlan.objects.create(cycle_report=cycle_report, population_file=population, computed_size=2,
                                 updated_by=users["tester"])
     Sample.objects.create(cycle_report=cycle_report, key="A-1", row_index=0, row_data={"account_id": "A-1"},

@@ -31,6 +31,19 @@ PHASE_ORDER: tuple[str, ...] = (
     FINALIZE,
 )
 
+# Phases as people read them, for the workflow's own messages (cycles.models.Phase labels).
+PHASE_LABELS: dict[str, str] = {
+    PLANNING: "Planning",
+    DATA_PROFILING: "Data Profiling",
+    SCOPING: "Scoping",
+    SAMPLE_SELECTION: "Sample Selection",
+    DATA_OWNER_IDENTIFICATION: "Data Owner Identification",
+    REQUEST_FOR_INFORMATION: "Request for Information",
+    TEST_EXECUTION: "Test Execution",
+    OBSERVATIONS: "Observation Management",
+    FINALIZE: "Finalize Test Report",
+}
+
 # The steps of a report workflow: phases in one tuple run in parallel and join.
 PHASE_STEPS: tuple[tuple[str, ...], ...] = (
     (PLANNING,),
@@ -44,7 +57,9 @@ PHASE_STEPS: tuple[tuple[str, ...], ...] = (
 )
 
 # Phases whose artifact is a version the report owner approves or sends back.
-REVIEWED_PHASES: frozenset[str] = frozenset({PLANNING, SCOPING, SAMPLE_SELECTION, TEST_EXECUTION, OBSERVATIONS})
+REVIEWED_PHASES: frozenset[str] = frozenset(
+    {PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION, TEST_EXECUTION, OBSERVATIONS}
+)
 
 TASK_QUEUE_DEFAULT = "synapse-workflow-queue"
 CYCLE_WORKFLOW_TYPE = "TestCycleWorkflow"
