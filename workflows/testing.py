@@ -109,6 +109,7 @@ def point_settings_at(harness: TemporalHarness, settings) -> str:
     # A status query takes a workflow task on the worker: give a loaded CI machine more than the
     # 2 s a page waits (tests that need the stored status make Temporal unreachable instead).
     settings.TEMPORAL_STATUS_TIMEOUT = 10
+    settings.TEMPORAL_DECISION_TIMEOUT = 10
     return settings.TEMPORAL_TASK_QUEUE
 
 

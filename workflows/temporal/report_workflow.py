@@ -138,7 +138,6 @@ class ReportTestWorkflow(
         self._send_back: tuple[str, int] | None = None
         self._package_id: int | None = None
         self._decided: dict[int, bool] = {}
-        self._population_file_id: int | None = None
 
     # --- phase transitions ----------------------------------------------------
 
