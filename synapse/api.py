@@ -45,18 +45,18 @@ def _problem_response(http_status: int, code: str, detail: str, errors=None, hea
     return response
 
 
-def _field_errors(data) -> dict:
+def field_errors(data) -> dict:
     """DRF's error detail as {field: [messages]}; errors not tied to a field are under "non_field_errors"."""
     if isinstance(data, dict):
         out = {}
         for key, value in data.items():
             if isinstance(value, dict):
                 # Nested serializer: flatten to dotted names, so every value is a list of messages.
-                for sub, messages in _field_errors(value).items():
+                for sub, messages in field_errors(value).items():
                     out[f"{key}.{sub}"] = messages
             elif isinstance(value, list) and value and isinstance(value[0], (dict, list)):
                 for index, item in enumerate(value):
-                    for sub, messages in _field_errors(item).items():
+                    for sub, messages in field_errors(item).items():
                         out[f"{key}.{index}" if sub == "non_field_errors" else f"{key}.{index}.{sub}"] = messages
             else:
                 out[str(key)] = [str(v) for v in (value if isinstance(value, list) else [value])]
@@ -66,7 +66,7 @@ def _field_errors(data) -> dict:
     return {"non_field_errors": [str(data)]}
 
 
-def _summary(errors: dict) -> str:
+def summarise(errors: dict) -> str:
     first_field, messages = next(iter(errors.items()))
     summary = messages[0] if first_field == "non_field_errors" else f"{first_field}: {messages[0]}"
     more = len(errors) - 1
@@ -92,8 +92,8 @@ def exception_handler(exc, context):
         return _problem_response(500, "server_error", "Something went wrong on our side; it has been logged.")
     headers = {k: v for k, v in response.headers.items() if k in ("WWW-Authenticate", "Retry-After", "Allow")}
     if isinstance(exc, exceptions.ValidationError):
-        errors = _field_errors(exc.detail)
-        return _problem_response(response.status_code, "invalid", _summary(errors) if errors else "The request is not valid.",
+        errors = field_errors(exc.detail)
+        return _problem_response(response.status_code, "invalid", summarise(errors) if errors else "The request is not valid.",
                                  errors, headers)
     detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
     if isinstance(detail, dict):

@@ -51,3 +51,18 @@ def add_problem_responses(result, generator, request, public):
             for code, description in errors.items():
                 responses.setdefault(code, _response(description))
     return result
+
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension  # noqa: E402
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "synapse.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A named API token from the API tokens page (/account/tokens/) or POST /api/v1/tokens/.",
+        }

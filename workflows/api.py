@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,7 +18,13 @@ from cycles.models import TestCycle
 from cycles.selectors import cycle_reports_visible_to, cycles_visible_to
 from synapse.authentication import API_AUTHENTICATION_CLASSES
 from synapse.exceptions import ApplicationError, ServiceUnavailableError
-from workflows.serializers import WorkflowCancelSerializer, WorkflowStartSerializer
+from workflows.serializers import (
+    WorkflowCancelledSerializer,
+    WorkflowCancelSerializer,
+    WorkflowStartedSerializer,
+    WorkflowStartSerializer,
+    WorkflowStatusSerializer,
+)
 from workflows.services import workflow_cancel, workflow_start, workflow_status
 
 
@@ -37,6 +44,7 @@ class WorkflowStartApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=WorkflowStartSerializer, responses={201: WorkflowStartedSerializer})
     def post(self, request, cycle_id: int):
         cycle = _cycle_visible(request, cycle_id)
         data = WorkflowStartSerializer(data=request.data)
@@ -53,6 +61,7 @@ class WorkflowCancelApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=WorkflowCancelSerializer, responses={202: WorkflowCancelledSerializer})
     def post(self, request, cycle_id: int):
         cycle = _cycle_visible(request, cycle_id)
         data = WorkflowCancelSerializer(data=request.data)
@@ -74,6 +83,7 @@ class WorkflowStatusApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(responses={200: WorkflowStatusSerializer})
     def get(self, request, cycle_id: int):
         cycle = _cycle_visible(request, cycle_id)
         unreachable: str | None = None

@@ -1,6 +1,7 @@
 """What every cycles API module shares: query filters, role refusals, a decision's response."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from rest_framework import status
@@ -46,6 +47,21 @@ def apply_query_filters(queryset, request, spec: dict[str, tuple[str, Callable[[
     if errors:
         raise ValidationError(errors)
     return queryset
+
+
+def schema_safe(model):
+    """get_queryset for drf-spectacular's schema pass, which has no user: an empty queryset of the model."""
+
+    def decorate(get_queryset):
+        @functools.wraps(get_queryset)
+        def wrapper(self):
+            if getattr(self, "swagger_fake_view", False):
+                return model.objects.none()
+            return get_queryset(self)
+
+        return wrapper
+
+    return decorate
 
 
 def require(allowed: bool, message: str) -> None:

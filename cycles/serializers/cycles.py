@@ -1,6 +1,7 @@
 """API shapes of LOBs, reports, cycles, planning and scoping."""
 from rest_framework import serializers
 
+from cycles.configuration import CycleConfigurationValuesSerializer
 from cycles.models import (
     LOB,
     Attribute,
@@ -18,6 +19,9 @@ from cycles.serializers.common import (
     VisibleLOBField,
     VisibleReportField,
 )
+
+# Ids are bigint in the database; a bigger number can't name anything.
+MAX_ID = 2**63 - 1
 
 # --- LOBs and reports ---------------------------------------------------------
 
@@ -57,17 +61,17 @@ class ReportSerializer(serializers.ModelSerializer):
 
 class ReportFieldSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(allow_blank=True, required=False, default="")
+    description = serializers.CharField(allow_blank=True, required=False, default="", max_length=2000)
 
 
 class ReportCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     regulation = serializers.CharField(max_length=120)
-    description = serializers.CharField(allow_blank=True, required=False, default="")
+    description = serializers.CharField(allow_blank=True, required=False, default="", max_length=10000)
     owner = UserField()
     lob = VisibleLOBField()
     frequency = serializers.ChoiceField(choices=Frequency.choices, default=Frequency.QUARTERLY)
-    fields = ReportFieldSerializer(many=True, required=False, default=list)
+    fields = ReportFieldSerializer(many=True, required=False, default=list, max_length=2000)
 
     def validate_name(self, value):
         if Report.objects.filter(name=value).exists():
@@ -94,7 +98,7 @@ class CycleCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     period_start = serializers.DateField()
     period_end = serializers.DateField()
-    configuration = serializers.DictField(required=False, default=dict)
+    configuration = CycleConfigurationValuesSerializer(required=False)
 
     def validate(self, attrs):
         if attrs["period_end"] < attrs["period_start"]:
@@ -103,7 +107,7 @@ class CycleCreateSerializer(serializers.Serializer):
 
 
 class CycleConfigurationSerializer(serializers.Serializer):
-    configuration = serializers.DictField()
+    configuration = CycleConfigurationValuesSerializer()
 
 
 class CycleReportSerializer(serializers.ModelSerializer):
@@ -172,11 +176,11 @@ class ScopingDecisionSerializer(serializers.ModelSerializer):
 
 
 class ScopingDecideSerializer(serializers.Serializer):
-    attribute_id = serializers.IntegerField()
+    attribute_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     in_scope = serializers.BooleanField()
     rationale = serializers.CharField(allow_blank=True, required=False, default="")
 
 
 class SubmitVersionSerializer(serializers.Serializer):
     phase = serializers.ChoiceField(choices=Phase.choices)
-    notes = serializers.CharField(allow_blank=True, required=False, default="")
+    notes = serializers.CharField(allow_blank=True, required=False, default="", max_length=4000)

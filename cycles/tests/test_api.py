@@ -198,7 +198,7 @@ def test_adding_a_report_to_a_cycle(api, users, cycle, cycle_report, lob):
 
     # The tester sees only their own report of the cycle.
     listed = api(users["tester"]).get(url).json()
-    assert [row["id"] for row in listed] == [cycle_report.pk]
+    assert [row["id"] for row in listed["results"]] == [cycle_report.pk]  # paginated, like every list
 
 
 # --- cycle reports ---------------------------------------------------------------------

@@ -378,7 +378,8 @@ def test_assignments_refused_by_the_service_are_errors_and_store_nothing(api, us
     assert "not in scope: notes" in error["detail"]
     error = assert_error(executive.post(url, {"attribute_id": attributes["balance"].pk,
                                               "data_owner_id": users["tester"].pk}, format="json"), 400)
-    assert "Data Owner role" in error["detail"]
+    # Someone who isn't a Data Owner doesn't exist for this field: the executive learns no other user's name.
+    assert "does not exist" in error["errors"]["data_owner_id"][0] and "tester" not in error["detail"]
 
     other_report = Report.objects.create(name="Other", regulation="FFIEC 031", owner=users["owner"],
                                          lob=parallel.report.lob)
