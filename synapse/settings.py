@@ -221,7 +221,11 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/v1",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        "PhaseEnum": "cycles.models.Phase",
+        "VersionStatusEnum": "versioning.models.VersionStatus",
+        "InformationRequestStatusEnum": "cycles.models.InformationRequest.Status",
+    },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "synapse.schema.add_problem_responses"],
 }
 

@@ -1,7 +1,7 @@
 """API shapes of the workflow actions: start, cancel, status, and a decision's outcome."""
 from rest_framework import serializers
 
-from workflows.temporal.contracts import PHASE_ORDER
+from cycles.models import Phase
 
 
 class WorkflowStartSerializer(serializers.Serializer):
@@ -12,7 +12,7 @@ class WorkflowStartSerializer(serializers.Serializer):
         help_text="Report ids of the cycle to run; all of the cycle's reports when left out.",
     )
     skip_phases = serializers.ListField(
-        child=serializers.ChoiceField(choices=PHASE_ORDER), required=False, default=list,
+        child=serializers.ChoiceField(choices=Phase.choices), required=False, default=list,
         help_text="Phases to skip, on top of the cycle configuration's skip_phases.",
     )
 

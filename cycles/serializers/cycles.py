@@ -1,6 +1,8 @@
 """API shapes of LOBs, reports, cycles, planning and scoping."""
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from synapse.accounts import can_see_user
 from cycles.configuration import CycleConfigurationValuesSerializer
 from cycles.models import (
     LOB,
@@ -27,7 +29,16 @@ MAX_ID = 2**63 - 1
 
 
 class LOBSerializer(serializers.ModelSerializer):
-    data_executive = UserSummarySerializer(read_only=True)
+    data_executive = serializers.SerializerMethodField(
+        help_text="The LOB's data executive; null to those who may not see that user (synapse.accounts)."
+    )
+
+    @extend_schema_field(UserSummarySerializer(allow_null=True))
+    def get_data_executive(self, lob):
+        request = self.context.get("request")
+        if request is not None and not can_see_user(request.user, lob.data_executive_id):
+            return None
+        return UserSummarySerializer(lob.data_executive).data
 
     class Meta:
         model = LOB
