@@ -225,6 +225,7 @@ SPECTACULAR_SETTINGS = {
         "PhaseEnum": "cycles.models.Phase",
         "VersionStatusEnum": "versioning.models.VersionStatus",
         "InformationRequestStatusEnum": "cycles.models.InformationRequest.Status",
+        "PopulationFormatEnum": "cycles.models.PopulationFile.Format",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "synapse.schema.add_problem_responses"],
 }
