@@ -13,7 +13,9 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cycles.api.common import require
 from cycles.exceptions import NotFoundError
+from cycles.permissions import can_manage_cycle
 from cycles.models import TestCycle
 from cycles.selectors import cycle_reports_visible_to, cycles_visible_to
 from synapse.authentication import API_AUTHENTICATION_CLASSES
@@ -47,6 +49,7 @@ class WorkflowStartApi(APIView):
     @extend_schema(request=WorkflowStartSerializer, responses={201: WorkflowStartedSerializer})
     def post(self, request, cycle_id: int):
         cycle = _cycle_visible(request, cycle_id)
+        require(can_manage_cycle(request.user, cycle), "Only the cycle's Test Manager can start its workflow.")
         data = WorkflowStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = workflow_start(user=request.user, cycle=cycle, **data.validated_data)
@@ -64,6 +67,7 @@ class WorkflowCancelApi(APIView):
     @extend_schema(request=WorkflowCancelSerializer, responses={202: WorkflowCancelledSerializer})
     def post(self, request, cycle_id: int):
         cycle = _cycle_visible(request, cycle_id)
+        require(can_manage_cycle(request.user, cycle), "Only the cycle's Test Manager can cancel its workflow.")
         data = WorkflowCancelSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         workflow_cancel(user=request.user, cycle=cycle, **data.validated_data)
