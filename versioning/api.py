@@ -9,7 +9,10 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cycles.api.common import apply_query_filters, decision_response, query_choice, query_int, require, schema_safe
+import django_filters
+
+from cycles.api.common import decision_response, require, schema_safe
+from cycles.api.filters import IdFilter
 from cycles.exceptions import NotFoundError
 from cycles.models import Phase
 from cycles.permissions import can_approve
@@ -31,6 +34,26 @@ from workflows.serializers import DecisionOutcomeSerializer
 from workflows.services import workflow_decide_version
 
 
+class VersionFilter(django_filters.FilterSet):
+    cycle_report = IdFilter(field_name="cycle_report_id")
+    phase = django_filters.ChoiceFilter(choices=Phase.choices)
+    status = django_filters.ChoiceFilter(choices=VersionStatus.choices)
+
+    class Meta:
+        model = Version
+        fields = ["cycle_report", "phase", "status"]
+
+
+class ApprovalFilter(django_filters.FilterSet):
+    cycle_report = IdFilter(field_name="version__cycle_report_id")
+    phase = django_filters.ChoiceFilter(field_name="version__phase", choices=Phase.choices)
+    decision = django_filters.ChoiceFilter(choices=Approval.Decision.choices)
+
+    class Meta:
+        model = Approval
+        fields = ["cycle_report", "phase", "decision"]
+
+
 def versions_visible_to(*, user):
     return Version.objects.filter(cycle_report__in=cycle_reports_visible_to(user=user)).select_related(
         "author", "approval", "approval__decided_by"
@@ -40,6 +63,7 @@ def versions_visible_to(*, user):
 class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Versions of phase artifacts; retrieve includes the items. Filters: ?cycle_report=, ?phase=, ?status=."""
 
+    filterset_class = VersionFilter
     authentication_classes = API_AUTHENTICATION_CLASSES
 
     def get_serializer_class(self):
@@ -50,15 +74,7 @@ class VersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         qs = versions_visible_to(user=self.request.user).order_by("cycle_report", "phase", "-number")
         if self.action != "list":
             qs = qs.prefetch_related("items", "items__decided_by")
-        return apply_query_filters(
-            qs,
-            self.request,
-            {
-                "cycle_report": ("cycle_report_id", query_int),
-                "phase": ("phase", query_choice(Phase.values)),
-                "status": ("status", query_choice(VersionStatus.values)),
-            },
-        )
+        return qs
 
     @extend_schema(responses={200: VersionDiffSerializer})
     @action(detail=True, methods=["get"])
@@ -126,6 +142,7 @@ class VersionItemDecideApi(APIView):
 class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Decisions on versions of the reports the user can see. Filters: ?cycle_report=, ?phase=, ?decision=."""
 
+    filterset_class = ApprovalFilter
     authentication_classes = API_AUTHENTICATION_CLASSES
     serializer_class = ApprovalSerializer
 
@@ -134,12 +151,4 @@ class ApprovalViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         qs = Approval.objects.filter(
             version__cycle_report__in=cycle_reports_visible_to(user=self.request.user)
         ).select_related("version", "decided_by")
-        return apply_query_filters(
-            qs,
-            self.request,
-            {
-                "cycle_report": ("version__cycle_report_id", query_int),
-                "phase": ("version__phase", query_choice(Phase.values)),
-                "decision": ("decision", query_choice(Approval.Decision.values)),
-            },
-        )
+        return qs.order_by("-created_at", "-pk")

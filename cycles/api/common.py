@@ -1,52 +1,14 @@
-"""What every cycles API module shares: query filters, role refusals, a decision's response."""
+"""What every cycles API module shares: the schema pass's querysets, role refusals, a decision's response."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from cycles.exceptions import PermissionDeniedError
 from workflows.serializers import DecisionOutcomeSerializer
 from workflows.services import DecisionOutcome
-
-
-def query_int(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError("Expected a whole number.") from None
-
-
-def query_choice(choices: list[str]) -> Callable[[str], str]:
-    def parse(value: str) -> str:
-        if value not in choices:
-            raise ValueError(f"Expected one of: {', '.join(choices)}.")
-        return value
-
-    return parse
-
-
-def apply_query_filters(queryset, request, spec: dict[str, tuple[str, Callable[[str], object]]]):
-    """Filter by query parameters: spec maps a parameter to (ORM lookup, parser).
-
-    A value the parser refuses is a 400 naming the parameter, not an empty list
-    that looks like "no data".
-    """
-    errors = {}
-    for param, (lookup, parse) in spec.items():
-        raw = request.query_params.get(param)
-        if raw in (None, ""):
-            continue
-        try:
-            queryset = queryset.filter(**{lookup: parse(raw)})
-        except ValueError as err:
-            errors[param] = [str(err)]
-    if errors:
-        raise ValidationError(errors)
-    return queryset
 
 
 def schema_safe(model):

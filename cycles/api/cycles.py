@@ -56,14 +56,8 @@ from cycles.services.planning import (
 )
 from cycles.services.scoping import scoping_decide
 from synapse.authentication import API_AUTHENTICATION_CLASSES
-from cycles.api.common import (
-    apply_query_filters,
-    decision_response,
-    query_choice,
-    query_int,
-    require,
-    schema_safe,
-)
+from cycles.api.common import decision_response, require, schema_safe
+from cycles.api.filters import AttributeFilter, CycleFilter, CycleReportFilter, ReportFilter
 from workflows.serializers import DecisionOutcomeSerializer
 from synapse.roles import Role, has_role
 from workflows.services import workflow_submit_version
@@ -98,12 +92,12 @@ class ReportViewSet(
     """Regulatory reports the user may see; an Admin or a Test Manager creates them. Filter: ?lob=."""
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    filterset_class = ReportFilter
     serializer_class = ReportSerializer
 
     @schema_safe(Report)
     def get_queryset(self):
-        qs = reports_visible_to(user=self.request.user)
-        return apply_query_filters(qs, self.request, {"lob": ("lob_id", query_int)})
+        return reports_visible_to(user=self.request.user).order_by("name", "pk")
 
     @extend_schema(request=ReportCreateSerializer, responses={201: ReportSerializer})
     def create(self, request, *args, **kwargs):
@@ -121,13 +115,13 @@ class CycleViewSet(
     """Test cycles the user takes part in. PATCH changes only the configuration, while in draft. Filter: ?status=."""
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    filterset_class = CycleFilter
     serializer_class = TestCycleSerializer
 
     @schema_safe(TestCycle)
     def get_queryset(self):
         # The selector's count annotation makes a GROUP BY, which drops Meta.ordering.
-        qs = cycles_visible_to(user=self.request.user).order_by("-created_at", "-pk")
-        return apply_query_filters(qs, self.request, {"status": ("status", query_choice(TestCycle.Status.values))})
+        return cycles_visible_to(user=self.request.user).order_by("-created_at", "-pk")
 
     @extend_schema(request=CycleCreateSerializer, responses={201: TestCycleSerializer})
     def create(self, request, *args, **kwargs):
@@ -186,21 +180,12 @@ class CycleReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     """
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    filterset_class = CycleReportFilter
     serializer_class = CycleReportSerializer
 
     @schema_safe(CycleReport)
     def get_queryset(self):
-        qs = cycle_reports_visible_to(user=self.request.user)
-        return apply_query_filters(
-            qs,
-            self.request,
-            {
-                "cycle": ("cycle_id", query_int),
-                "phase": ("phase", query_choice(Phase.values)),
-                "status": ("status", query_choice(CycleReport.Status.values)),
-                "tester": ("tester_id", query_int),
-            },
-        )
+        return cycle_reports_visible_to(user=self.request.user).order_by("pk")
 
     @extend_schema(request=CycleReportTesterSerializer, responses={200: CycleReportSerializer})
     def partial_update(self, request, *args, **kwargs):
@@ -242,6 +227,7 @@ class AttributeViewSet(
     """One attribute: read by whoever sees its report; changed or removed by the assigned tester in Planning."""
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    filterset_class = AttributeFilter
     serializer_class = AttributeSerializer
 
     @schema_safe(Attribute)
@@ -249,7 +235,7 @@ class AttributeViewSet(
         qs = Attribute.objects.filter(
             cycle_report__in=cycle_reports_visible_to(user=self.request.user)
         ).select_related("cycle_report").order_by("cycle_report_id", "name", "pk")
-        return apply_query_filters(qs, self.request, {"cycle_report": ("cycle_report_id", query_int)})
+        return qs
 
     @extend_schema(request=AttributeInputSerializer, responses={200: AttributeSerializer})
     def update(self, request, *args, **kwargs):

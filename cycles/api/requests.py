@@ -24,7 +24,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cycles.api.common import apply_query_filters, query_choice, query_int, require, schema_safe
+from cycles.api.common import require, schema_safe
+from cycles.api.filters import InformationRequestFilter
 from cycles.exceptions import ApplicationError, NotFoundError
 from cycles.models import Attribute, CycleReport, Evidence, InformationRequest
 from cycles.permissions import can_work_on
@@ -196,6 +197,7 @@ class InformationRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
     Filters: ?status=, ?cycle_report=.
     """
 
+    filterset_class = InformationRequestFilter
     authentication_classes = API_AUTHENTICATION_CLASSES
 
     def get_serializer_class(self):
@@ -203,14 +205,7 @@ class InformationRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
 
     @schema_safe(InformationRequest)
     def get_queryset(self):
-        return apply_query_filters(
-            information_requests_visible_to(user=self.request.user),
-            self.request,
-            {
-                "status": ("status", query_choice(InformationRequest.Status.values)),
-                "cycle_report": ("cycle_report_id", query_int),
-            },
-        )
+        return information_requests_visible_to(user=self.request.user).order_by("due_date", "pk")
 
 
 def request_body(user, pk: int, workflow: dict) -> dict:

@@ -7,7 +7,8 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cycles.api.common import apply_query_filters, query_int, require, schema_safe
+from cycles.api.common import require, schema_safe
+from cycles.api.filters import SampleFilter
 from cycles.exceptions import NotFoundError
 from cycles.models import Sample, SamplingPlan
 from cycles.permissions import can_work_on
@@ -110,6 +111,7 @@ class SampleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Des
     """One working sample: read by whoever sees its report; removed by the assigned tester."""
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    filterset_class = SampleFilter
     serializer_class = SampleSerializer
 
     @schema_safe(Sample)
@@ -117,7 +119,7 @@ class SampleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Des
         qs = Sample.objects.filter(
             cycle_report__in=cycle_reports_visible_to(user=self.request.user)
         ).select_related("cycle_report", "added_by").order_by("cycle_report_id", "row_index", "pk")
-        return apply_query_filters(qs, self.request, {"cycle_report": ("cycle_report_id", query_int)})
+        return qs
 
     def destroy(self, request, *args, **kwargs):
         sample = self.get_object()

@@ -112,3 +112,36 @@ def test_attributes_and_samples_have_paginated_lists_scoped_to_the_user(users, r
 def test_a_cycles_reports_are_paginated(users, cycle_report):
     body = client_for(users["manager"]).get(f"/api/v1/cycles/{cycle_report.cycle_id}/reports/").json()
     assert body["count"] == 1 and body["results"][0]["id"] == cycle_report.pk
+
+
+def test_lists_filter_by_what_people_search_for(users, cycle_report, make_user):
+    import datetime
+
+    from cycles.models import InformationRequest, TestCycle
+
+    manager = client_for(users["manager"])
+    cycle = cycle_report.cycle  # Q3 2026: July to September
+    assert [c["id"] for c in manager.get("/api/v1/cycles/", {"period_from": "2026-09-01"}).json()["results"]] == [
+        cycle.pk]
+    assert manager.get("/api/v1/cycles/", {"period_from": "2026-10-01"}).json()["count"] == 0
+    assert manager.get("/api/v1/cycles/", {"period_to": "2026-06-30"}).json()["count"] == 0
+    assert manager.get("/api/v1/cycles/", {"status": TestCycle.Status.DRAFT}).json()["count"] == 1
+    assert manager.get("/api/v1/reports/", {"name": "y-14q"}).json()["count"] == 1
+
+    for owner, due in ((users["data_owner"], datetime.date(2026, 8, 1)), (users["data_owner2"], datetime.date(2026, 9, 1))):
+        InformationRequest.objects.create(cycle_report=cycle_report, data_owner=owner, sample_keys=[], due_date=due)
+    rows = manager.get("/api/v1/requests/", {"owner": users["data_owner2"].pk}).json()["results"]
+    assert [r["data_owner"]["username"] for r in rows] == ["dataowner2"]
+    assert manager.get("/api/v1/requests/", {"due_before": "2026-08-15"}).json()["count"] == 1
+    assert manager.get("/api/v1/requests/", {"due_after": "2026-08-15", "status": "open"}).json()["count"] == 1
+
+    error = problem(manager.get("/api/v1/requests/", {"status": "lost", "owner": "1.5", "due_before": "soon"}), 400)
+    assert set(error["errors"]) == {"status", "owner", "due_before"}
+
+
+def test_the_schema_documents_the_filters():
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    params = {p["name"] for p in schema["paths"]["/api/v1/requests/"]["get"]["parameters"]}
+    assert {"status", "owner", "due_before", "due_after", "cycle_report", "page", "page_size"} <= params
+    params = {p["name"] for p in schema["paths"]["/api/v1/cycles/"]["get"]["parameters"]}
+    assert {"status", "period_from", "period_to"} <= params
