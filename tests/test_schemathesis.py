@@ -17,7 +17,7 @@ from schemathesis.checks import (
 
 from synapse.services import api_token_create
 
-EXAMPLES = 8
+EXAMPLES = 5
 ROLES = ["admin", "manager", "tester", "owner", "executive", "data_owner"]
 # Seeded and bounded; the coverage phase (every boundary of every field) would take far longer than CI has.
 CONFIG = SchemathesisConfig.from_dict({
