@@ -3,7 +3,7 @@
 Versions and approvals are visible exactly when their cycle report is
 (cycles.selectors.cycle_reports_visible_to), so someone else's version is a 404.
 """
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response

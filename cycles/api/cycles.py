@@ -14,8 +14,10 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cycles.api.common import decision_response, require, schema_safe
+from cycles.api.filters import AttributeFilter, CycleFilter, CycleReportFilter, ReportFilter
 from cycles.exceptions import NotFoundError, PermissionDeniedError
-from cycles.models import LOB, Attribute, CycleReport, Phase, Report, ScopingDecision, TestCycle
+from cycles.models import LOB, Attribute, CycleReport, Report, ScopingDecision, TestCycle
 from cycles.permissions import can_create_cycle, can_manage_cycle, can_work_on, is_admin
 from cycles.selectors import (
     cycle_report_get,
@@ -56,14 +58,11 @@ from cycles.services.planning import (
 )
 from cycles.services.scoping import scoping_decide
 from synapse.authentication import API_AUTHENTICATION_CLASSES
-from cycles.api.common import decision_response, require, schema_safe
-from cycles.api.filters import AttributeFilter, CycleFilter, CycleReportFilter, ReportFilter
-from workflows.serializers import DecisionOutcomeSerializer
 from synapse.roles import Role, has_role
+from workflows.serializers import DecisionOutcomeSerializer
 from workflows.services import workflow_submit_version
 
 ONLY_TESTER_EDITS = "Only the tester assigned to this report can change its attributes."
-
 
 
 class LOBViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):

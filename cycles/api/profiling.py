@@ -6,7 +6,7 @@ cycles.views.requests.data_owners_complete).
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from cycles.api.common import require, schema_safe
 from cycles.api.requests import WORKFLOW_FIELDS, is_lob_data_executive, workflow_result
-from cycles.exceptions import ApplicationError, ConflictError, NotFoundError
+from cycles.exceptions import ConflictError, NotFoundError
 from cycles.models import Phase, PhaseState, PopulationFile, ProfileResult
 from cycles.permissions import can_work_on
 from cycles.selectors import cycle_report_get, cycle_reports_visible_to

@@ -2,7 +2,6 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from synapse.accounts import can_see_user
 from cycles.configuration import CycleConfigurationValuesSerializer
 from cycles.models import (
     LOB,
@@ -21,6 +20,7 @@ from cycles.serializers.common import (
     VisibleLOBField,
     VisibleReportField,
 )
+from synapse.accounts import can_see_user
 
 # Ids are bigint in the database; a bigger number can't name anything.
 MAX_ID = 2**63 - 1
