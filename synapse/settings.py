@@ -226,6 +226,8 @@ SPECTACULAR_SETTINGS = {
         "VersionStatusEnum": "versioning.models.VersionStatus",
         "InformationRequestStatusEnum": "cycles.models.InformationRequest.Status",
         "PopulationFormatEnum": "cycles.models.PopulationFile.Format",
+        "SamplingMethodEnum": "cycles.models.SamplingPlan.Method",
+        "TestMethodEnum": "cycles.models.execution.TestMethod",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "synapse.schema.add_problem_responses"],
 }
