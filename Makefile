@@ -67,7 +67,8 @@ run: check-ports demo
 	$(RUN_ENV) $(BIN)/honcho -f Procfile.dev start
 
 # The browser tests drive Debian's Chromium: Playwright's own browser download
-# is not reachable from every machine this runs on.
+# is not reachable from every machine this runs on. Its dependencies include Pango,
+# which WeasyPrint needs for the final test report's PDF.
 chromium:
 	@if command -v chromium >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -122,6 +122,7 @@ def _progress_of(
     doi_counts: tuple[int, int] | None = None,
     data_executive: str | None = None,
     requests: list[tuple[str, str]] = (),
+    sign_off: tuple[int, str, str | None] | None = None,
 ) -> Progress:
     from workflows.temporal.contracts import WaitingOn
 
@@ -144,7 +145,7 @@ def _progress_of(
     def one(p: str) -> Progress:
         return _phase_progress(
             cycle_report, p, latest_version=latest_versions.get(p), latest_population=latest_population,
-            doi_counts=doi_counts, data_executive=data_executive, requests=requests,
+            doi_counts=doi_counts, data_executive=data_executive, requests=requests, sign_off=sign_off,
         )
 
     # Phase states say what runs now: two phases during the parallel step, or the one of them still
@@ -166,7 +167,7 @@ def _progress_of(
 
 def _phase_progress(
     cycle_report: CycleReport, phase: str, *, latest_version, latest_population,
-    doi_counts: tuple[int, int] | None, data_executive: str | None, requests,
+    doi_counts: tuple[int, int] | None, data_executive: str | None, requests, sign_off=None,
 ) -> Progress:
     from cycles.models import InformationRequest
     from versioning.models import VersionStatus
@@ -229,7 +230,31 @@ def _phase_progress(
             return Progress(phase, phase_label, state, WaitingOn.SYSTEM)
         return Progress(phase, phase_label, state, ", ".join(roles), tuple(people))
 
+    if phase == Phase.FINALIZE:
+        return _finalize_progress(cycle_report, phase_label, sign_off, data_executive)
+
     return Progress(phase, phase_label, "In progress", WaitingOn.TESTER, tester)
+
+
+def _finalize_progress(cycle_report: CycleReport, phase_label: str, sign_off, data_executive) -> Progress:
+    """Finalize waits on the next signer: (generation, status, next role) of the latest final report."""
+    from cycles.models import FinalReport, SignOffRole
+    from workflows.temporal.contracts import WaitingOn
+
+    if sign_off is None:
+        return Progress(Phase.FINALIZE, phase_label, "Generating the report", WaitingOn.SYSTEM)
+    number, status, role = sign_off
+    if status == FinalReport.Status.SIGNED:
+        return Progress(Phase.FINALIZE, phase_label, "Signed off: building the package", WaitingOn.SYSTEM)
+    if status == FinalReport.Status.SENT_BACK or role is None:
+        return Progress(Phase.FINALIZE, phase_label, f"Report {number} sent back", WaitingOn.SYSTEM)
+    people = {
+        SignOffRole.TEST_MANAGER: _person(cycle_report.cycle.test_manager),
+        SignOffRole.REPORT_OWNER: _person(cycle_report.report.owner),
+        SignOffRole.DATA_EXECUTIVE: (data_executive,) if data_executive else (),
+    }[role]
+    label = SignOffRole(role).label
+    return Progress(Phase.FINALIZE, phase_label, f"Report {number} awaits the {label}'s sign-off", label, people)
 
 
 def _full_name(username: str, first: str, last: str) -> str:
@@ -306,6 +331,31 @@ def cycle_reports_progress(cycle_reports) -> dict[int, Progress]:
                          "data_owner__last_name")
         ):
             requests.setdefault(cr_id, []).append((status, _full_name(*name)))
+    # Finalize: the latest final report and who signs next, only when a report is there.
+    sign_offs: dict[int, tuple[int, str, str | None]] = {}
+    finalize_ids = [cr.pk for cr in cycle_reports if cr.phase == Phase.FINALIZE]
+    if finalize_ids:
+        from cycles.models import SIGN_OFF_ORDER, FinalReport, SignOff
+
+        latest: dict[int, tuple[int, int, str]] = {}
+        for cr_id, report_id, number, status in (
+            FinalReport.objects.filter(cycle_report_id__in=finalize_ids).order_by("cycle_report_id", "-number")
+            .values_list("cycle_report_id", "pk", "number", "status")
+        ):
+            latest.setdefault(cr_id, (report_id, number, status))
+        signed: dict[int, set[str]] = {}
+        for report_id, role in SignOff.objects.filter(
+            final_report_id__in=[v[0] for v in latest.values()], decision=SignOff.Decision.SIGNED
+        ).values_list("final_report_id", "role"):
+            signed.setdefault(report_id, set()).add(role)
+        for cr_id, (report_id, number, status) in latest.items():
+            role = next((r for r in SIGN_OFF_ORDER if r not in signed.get(report_id, set())), None)
+            sign_offs[cr_id] = (number, status, role)
+        lob_ids = {cr.report.lob_id for cr in cycle_reports if cr.pk in finalize_ids} - set(executives)
+        for lob_id, *name in LOB.objects.filter(pk__in=lob_ids).values_list(
+            "pk", "data_executive__username", "data_executive__first_name", "data_executive__last_name"
+        ):
+            executives[lob_id] = _full_name(*name)
     return {
         cr.pk: _progress_of(
             cr,
@@ -316,6 +366,7 @@ def cycle_reports_progress(cycle_reports) -> dict[int, Progress]:
             doi_counts=doi_counts.get(cr.pk),
             data_executive=executives.get(cr.report.lob_id),
             requests=requests.get(cr.pk, []),
+            sign_off=sign_offs.get(cr.pk),
         )
         for cr in cycle_reports
     }

@@ -24,7 +24,8 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-AFTER_SCOPING = ["sample_selection", "data_owner_identification", "request_for_information", "test_execution"]
+AFTER_SCOPING = ["sample_selection", "data_owner_identification", "request_for_information", "test_execution",
+                 "observations", "finalize"]
 
 
 @pytest.fixture(scope="module")

@@ -65,13 +65,16 @@ def version_create(
     request_id: uuid.UUID | str | None = None,
     submit: bool = True,
     workflow: WorkflowContext | None = None,
+    after_approved: bool = False,
 ) -> Version:
     """Freeze `items` as the next version of the phase's artifact.
 
     Numbers are unique per (cycle report, phase) even under concurrent calls:
     the cycle report row is locked while the next number is taken, and the
     unique constraint backs it. With a `request_id` the call is idempotent:
-    a retry returns the version the first call made.
+    a retry returns the version the first call made. `after_approved` lets a
+    version follow an approved one (the caller reopened the phase); the approved
+    version stays as it is.
     """
     if request_id is not None:
         existing = Version.objects.filter(request_id=request_id).first()
@@ -88,7 +91,7 @@ def version_create(
             previous = (
                 Version.objects.filter(cycle_report=cycle_report, phase=phase).order_by("-number").first()
             )
-            if previous and previous.status == VersionStatus.APPROVED:
+            if previous and previous.status == VersionStatus.APPROVED and not after_approved:
                 raise ConflictError(f"{previous} is already approved; the phase is closed.")
             if previous and previous.status in (VersionStatus.DRAFT, VersionStatus.SUBMITTED):
                 version_set_status(version=previous, status=VersionStatus.SUPERSEDED, actor=author,

@@ -44,7 +44,10 @@ def phase_lock_reason(cycle_report: CycleReport, phase: str) -> str | None:
             "report owner approves it or sends it back."
         )
     if latest is not None and latest.status == VersionStatus.APPROVED:
-        return f"{label} version {latest.number} is approved; it can't change."
+        from cycles.services.final_report import phase_is_reopened
+
+        if not phase_is_reopened(cycle_report, phase):
+            return f"{label} version {latest.number} is approved; it can't change."
     return None
 
 
@@ -142,6 +145,10 @@ def _test_execution_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
     from cycles.services.execution import test_execution_version_items
 
     return test_execution_version_items(cycle_report=cycle_report)
+def _observation_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
+    from cycles.services.observations import observation_items
+
+    return observation_items(cycle_report=cycle_report)
 
 
 ARTIFACT_BUILDERS = {
@@ -149,6 +156,7 @@ ARTIFACT_BUILDERS = {
     Phase.SCOPING: _scoping_items,
     Phase.SAMPLE_SELECTION: _sample_selection_items,
     Phase.TEST_EXECUTION: _test_execution_items,
+    Phase.OBSERVATIONS: _observation_items,
 }
 
 

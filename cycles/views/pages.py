@@ -109,6 +109,8 @@ PHASE_PAGES = {
     Phase.DATA_OWNER_IDENTIFICATION: "cycles:data-owners",
     Phase.REQUEST_FOR_INFORMATION: "cycles:report-requests",
     Phase.TEST_EXECUTION: "cycles:test-execution",
+    Phase.OBSERVATIONS: "cycles:observations",
+    Phase.FINALIZE: "cycles:final-report",
 }
 
 
@@ -326,6 +328,18 @@ def _cycle_context(request, cycle: TestCycle) -> dict:
         "live": cycle.status == TestCycle.Status.RUNNING,
         "alerts": list(alerts_open_for_cycle(cycle=cycle)),
         "audit_events": audit_entries(cycle),
+        **_cycle_results_context(request, cycle, manage),
+    }
+
+
+def _cycle_results_context(request, cycle: TestCycle, manage: bool) -> dict:
+    """Results across the cycle's reports and their packages; removing a report while it runs (issue 6)."""
+    from cycles.forms.final_report import RemoveReportForm
+    from cycles.services.final_report import cycle_results_summary
+
+    return {
+        "results": cycle_results_summary(user=request.user, cycle=cycle),
+        "remove_form": RemoveReportForm() if manage and cycle.status == TestCycle.Status.RUNNING else None,
     }
 
 

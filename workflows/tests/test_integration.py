@@ -27,7 +27,8 @@ from workflows.testing import point_settings_at, wait_until
 pytestmark = [pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
 
 # The phases after Scoping, skipped where a test is about the first three.
-AFTER_SCOPING = ["sample_selection", "data_owner_identification", "request_for_information", "test_execution"]
+AFTER_SCOPING = ["sample_selection", "data_owner_identification", "request_for_information", "test_execution",
+                 "observations", "finalize"]
 
 
 def population_csv(rows: int = 40) -> bytes:
