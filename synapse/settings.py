@@ -228,6 +228,7 @@ SPECTACULAR_SETTINGS = {
         "PopulationFormatEnum": "cycles.models.PopulationFile.Format",
         "SamplingMethodEnum": "cycles.models.SamplingPlan.Method",
         "TestMethodEnum": "cycles.models.execution.TestMethod",
+        "ObservationStatusEnum": "cycles.models.observations.Observation.Status",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "synapse.schema.add_problem_responses"],
 }
