@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 
 # What the three processes of Procfile.dev read. honcho sets PORT for every
 # process itself, so the web port travels as SYNAPSE_PORT.
-RUN_ENV := SYNAPSE_HOST=$(HOST) SYNAPSE_PORT=$(PORT) \
+RUN_ENV := DEBUG=true SYNAPSE_HOST=$(HOST) SYNAPSE_PORT=$(PORT) \
 	TEMPORAL_PORT=$(TEMPORAL_PORT) TEMPORAL_UI_PORT=$(TEMPORAL_UI_PORT) \
 	TEMPORAL_ADDRESS=$(HOST):$(TEMPORAL_PORT) TEMPORAL_UI_URL=http://$(HOST):$(TEMPORAL_UI_PORT) \
 	SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}
@@ -44,10 +44,10 @@ $(STAMP): $(REQUIREMENTS) | $(BIN)/python
 install: $(STAMP)
 
 migrate: install
-	$(BIN)/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py migrate --noinput
 
 demo: migrate
-	$(BIN)/python manage.py load_demo
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py load_demo
 
 # Fail before starting anything rather than let one process die and honcho stop the rest.
 check-ports: install
@@ -80,7 +80,7 @@ chromium:
 	fi
 
 test: install chromium
-	$(BIN)/pytest $(PYTEST_ARGS)
+	DEBUG=$${DEBUG:-true} $(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .data

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.html import format_html_join
 
-from synapse.models import AuditEvent, User
+from synapse.models import ApiToken, AuditEvent, User
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -87,3 +87,28 @@ class AuditEventAdmin(ReadOnlyAdmin):
             if before.get(name) != after.get(name)
         ]
         return format_html_join("\n", "<div><strong>{}</strong>: {} → {}</div>", rows) or "—"
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Every person's named API tokens; revoking goes through the service (and is audited)."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "prefix"]
+    actions = ["revoke"]
+
+    def has_change_permission(self, request, obj=None):
+        # The action needs change permission to show; the fields stay read-only (no form posts them).
+        return request.user.is_superuser
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        from synapse.services import api_token_revoke
+
+        for token in queryset:
+            api_token_revoke(user=request.user, token=token)
+        self.message_user(request, f"{queryset.count()} token(s) revoked.")

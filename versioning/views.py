@@ -24,11 +24,10 @@ from versioning.selectors import (
     version_with_items,
     versions_for,
 )
-from versioning.services import version_item_decide
+from versioning.services import ITEM_DECISION_PHASES, version_item_decide
 from workflows.services import workflow_decide_version
 
 # Phases whose items the approver decides one by one before deciding the version.
-ITEM_DECISION_PHASES = {Phase.SAMPLE_SELECTION}
 ROW_PAIRS_SHOWN = 6
 
 def _visible_version_or_404(user, pk: int) -> Version:
