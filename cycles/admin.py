@@ -348,8 +348,13 @@ class AttributeAdmin(ReadOnlyAdmin):
 
 class ProfileResultInline(ReadOnlyTabularInline):
     model = ProfileResult
+    max_rows = 50
+    verbose_name_plural = "profile results (the first 50 columns; the Profile results list has every one)"
     fields = ("column_name", "attribute", "dtype", "row_count", "null_count", "distinct_count", "format_violations")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("attribute")
 
 
 @admin.register(PopulationFile)
@@ -377,7 +382,7 @@ class ScopingDecisionAdmin(ReadOnlyAdmin):
     list_display = ("attribute", "report", "in_scope", "decided_by", "updated_at")
     list_filter = ("in_scope",)
     search_fields = ("attribute__name", "rationale", "attribute__cycle_report__report__name")
-    list_select_related = ("attribute__cycle_report__report", "decided_by")
+    list_select_related = ("attribute__cycle_report__report", "attribute__cycle_report__cycle", "decided_by")
 
     @admin.display(description="Report", ordering="attribute__cycle_report")
     def report(self, decision):
@@ -429,7 +434,8 @@ class SampleAdmin(ReadOnlyAdmin):
 class DataOwnerAssignmentAdmin(ReadOnlyAdmin):
     list_display = ("attribute", "report", "data_owner", "assigned_by", "assigned_at")
     search_fields = ("attribute__name", "data_owner__username", "attribute__cycle_report__report__name")
-    list_select_related = ("attribute__cycle_report__report", "data_owner", "assigned_by")
+    list_select_related = ("attribute__cycle_report__report", "attribute__cycle_report__cycle", "data_owner",
+                           "assigned_by")
 
     @admin.display(description="Report", ordering="attribute__cycle_report")
     def report(self, assignment):
@@ -440,6 +446,9 @@ class EvidenceInline(ReadOnlyTabularInline):
     model = Evidence
     fields = ("original_name", "version", "status", "size_bytes", "sha256", "uploaded_by", "uploaded_at")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("uploaded_by")
 
 
 class RequestNotificationInline(ReadOnlyTabularInline):

@@ -1,6 +1,7 @@
 """Admin of users (with their roles), the audit trail (read-only), and read-only helpers for the apps."""
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html_join
 
 from synapse.models import AuditEvent, User
@@ -19,7 +20,22 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class FirstRowsInlineFormSet(BaseInlineFormSet):
+    """Shows only the first ``max_rows`` related rows: a version's 300 items or a file's 300 column
+    profiles would make the change page slow to build and to read; the changelist has them all."""
+
+    max_rows = 50
+
+    def get_queryset(self):
+        if not hasattr(self, "_first_rows"):
+            self._first_rows = super().get_queryset()[: self.max_rows]
+        return self._first_rows
+
+
 class ReadOnlyTabularInline(admin.TabularInline):
+    """Related rows shown on the parent's change page; at most ``max_rows`` of them (None: all)."""
+
+    max_rows: int | None = None
     extra = 0
     can_delete = False
     show_change_link = True
@@ -32,6 +48,11 @@ class ReadOnlyTabularInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_formset(self, request, obj=None, **kwargs):
+        if self.max_rows is not None:
+            kwargs.setdefault("formset", type("FirstRows", (FirstRowsInlineFormSet,), {"max_rows": self.max_rows}))
+        return super().get_formset(request, obj, **kwargs)
 
 
 @admin.register(User)

@@ -13,14 +13,22 @@ from workflows.admin import temporal_ui_link
 
 class VersionItemInline(ReadOnlyTabularInline):
     model = VersionItem
+    max_rows = 50
+    verbose_name_plural = "items (the first 50 by key; the Version items list has every one)"
     fields = ("key", "data", "decision", "decision_note", "decided_by", "decided_at")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("decided_by").order_by("key")
 
 
 class ApprovalInline(ReadOnlyTabularInline):
     model = Approval
     fields = ("decision", "notes", "decided_by", "created_at")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("decided_by")
 
 
 @admin.register(Version)
@@ -59,6 +67,8 @@ class VersionItemAdmin(ReadOnlyAdmin):
     list_filter = ("decision", "version__phase", "version__status")
     search_fields = ("key", "decision_note", "version__cycle_report__report__name")
     list_select_related = ("version", "decided_by")
+    # A version has hundreds of items: pick it by id, don't render every version in a select.
+    raw_id_fields = ("version",)
 
 
 @admin.register(Approval)
