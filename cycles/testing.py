@@ -256,3 +256,166 @@ def scale_dataset_build(
     ds.population_file_id = pop_of[ds.parallel_id].pk
     ds.request_id = next(r.pk for r in requests if r.status == InformationRequest.Status.SUBMITTED)
     return ds
+
+
+@dataclass(frozen=True)
+class ScalePage:
+    """A page or API list to measure: which app owns it, as whom, and its URL from the data set's handles."""
+
+    app: str
+    role: str
+    label: str
+    url_of: object  # (handles: dict) -> str
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}: {self.label}"
+
+    def url(self, ds: ScaleDataset) -> str:
+        return self.url_of(scale_handles(ds))
+
+
+def _page(app, role, label, name, *args):
+    from django.urls import reverse
+
+    # An argument names a handle of the data set, or is given as is with a leading "=".
+    return ScalePage(app, role, label, lambda h: reverse(name, args=[a[1:] if a.startswith("=") else h[a] for a in args]))
+
+
+def _api(app, role, label, path):
+    return ScalePage(app, role, label, lambda h: path.format(**h))
+
+
+SCALE_PAGES = [
+    _page("cycles", "manager", "my work", "cycles:my-work"),
+    _page("cycles", "tester", "my work", "cycles:my-work"),
+    _page("cycles", "owner", "my work", "cycles:my-work"),
+    _page("cycles", "executive", "my work", "cycles:my-work"),
+    _page("cycles", "data_owner", "my work", "cycles:my-work"),
+    _page("cycles", "manager", "cycle list", "cycles:cycle-list"),
+    _page("cycles", "manager", "cycle detail", "cycles:cycle-detail", "cycle"),
+    _page("cycles", "owner", "cycle detail", "cycles:cycle-detail", "cycle"),
+    _page("cycles", "manager", "cycle progress rows", "cycles:cycle-progress", "cycle"),
+    _page("cycles", "tester", "planning", "cycles:planning", "parallel"),
+    _page("cycles", "tester", "data profiling", "cycles:data-profiling", "parallel"),
+    _page("cycles", "tester", "scoping", "cycles:scoping", "parallel"),
+    _page("cycles", "tester", "sample selection", "cycles:sample-selection", "parallel"),
+    _page("cycles", "tester", "data owners", "cycles:data-owners", "parallel"),
+    _page("cycles", "executive", "data owners (open)", "cycles:data-owners", "parallel"),
+    _page("cycles", "tester", "report requests", "cycles:report-requests", "rfi"),
+    _page("cycles", "manager", "request list", "cycles:request-list"),
+    _page("cycles", "tester", "request list", "cycles:request-list"),
+    _page("cycles", "data_owner", "request list", "cycles:request-list"),
+    _page("cycles", "tester", "request detail (evidence)", "cycles:request-detail", "request"),
+    _page("versioning", "owner", "version: sample selection", "versioning:version-detail", "sample_version"),
+    _page("versioning", "owner", "version: planning", "versioning:version-detail", "planning_version"),
+    _page("versioning", "owner", "version: scoping", "versioning:version-detail", "scoping_version"),
+    _page("versioning", "tester", "version history", "versioning:version-history", "parallel", "=planning"),
+    _api("cycles", "tester", "api cycles", "/api/v1/cycles/"),
+    _api("cycles", "tester", "api cycle reports", "/api/v1/cycle-reports/"),
+    _api("cycles", "tester", "api cycle's reports", "/api/v1/cycles/{cycle}/reports/"),
+    _api("cycles", "tester", "api report attributes", "/api/v1/cycle-reports/{parallel}/attributes/"),
+    _api("cycles", "tester", "api report scoping", "/api/v1/cycle-reports/{parallel}/scoping/"),
+    _api("cycles", "tester", "api report samples", "/api/v1/cycle-reports/{parallel}/samples/"),
+    _api("cycles", "tester", "api report data owners", "/api/v1/cycle-reports/{parallel}/data-owners/"),
+    _api("cycles", "tester", "api requests", "/api/v1/requests/"),
+    _api("cycles", "data_owner", "api requests", "/api/v1/requests/"),
+    _api("cycles", "tester", "api reports", "/api/v1/reports/"),
+    _api("cycles", "tester", "api lobs", "/api/v1/lobs/"),
+    _api("versioning", "tester", "api versions", "/api/v1/versions/"),
+    _api("versioning", "tester", "api approvals", "/api/v1/approvals/"),
+]
+
+# Changelists of the models in the admin (app, model), and the change pages worth measuring.
+ADMIN_CHANGELISTS = [
+    ("cycles", "lob"), ("cycles", "report"), ("cycles", "testcycle"), ("cycles", "cyclereport"),
+    ("cycles", "attribute"), ("cycles", "populationfile"), ("cycles", "profileresult"),
+    ("cycles", "scopingdecision"), ("cycles", "phasestate"), ("cycles", "samplingplan"), ("cycles", "sample"),
+    ("cycles", "samplesizerule"), ("cycles", "dataownerassignment"), ("cycles", "informationrequest"),
+    ("cycles", "requestnotification"), ("cycles", "evidence"),
+    ("versioning", "version"), ("versioning", "versionitem"), ("versioning", "approval"),
+    ("workflows", "workflowexecution"), ("workflows", "workflowstep"), ("workflows", "workflowtransition"),
+    ("workflows", "workflowdecision"), ("workflows", "workflowalert"),
+]
+ADMIN_CHANGES = [
+    ("cycles", "cyclereport", "parallel"), ("cycles", "testcycle", "cycle"), ("cycles", "report", "report"),
+    ("cycles", "populationfile", "population_file"), ("cycles", "attribute", "attribute"),
+    ("cycles", "scopingdecision", "scoping"), ("cycles", "dataownerassignment", "assignment"),
+    ("cycles", "informationrequest", "request"), ("versioning", "version", "sample_version"),
+    ("versioning", "version", "planning_version"),
+]
+SCALE_PAGES += [_page(app, "admin", f"admin {model} list", f"admin:{app}_{model}_changelist")
+                for app, model in ADMIN_CHANGELISTS]
+SCALE_PAGES += [_page(app, "admin", f"admin {model} change ({key})", f"admin:{app}_{model}_change", key)
+                for app, model, key in ADMIN_CHANGES]
+
+
+def scale_handles(ds: ScaleDataset) -> dict:
+    """The ids the pages' URLs take, read once per data set."""
+    if getattr(ds, "_handles", None) is None:
+        from cycles.models import Attribute, CycleReport, DataOwnerAssignment, ScopingDecision
+        from versioning.models import Version
+
+        attribute = Attribute.objects.filter(cycle_report_id=ds.parallel_id).order_by("pk").first()
+        ds._handles = {
+            "cycle": ds.cycle_id, "parallel": ds.parallel_id, "rfi": ds.rfi_id, "request": ds.request_id,
+            "sample_version": ds.sample_version_id, "planning_version": ds.planning_version_id,
+            "scoping_version": Version.objects.get(cycle_report_id=ds.parallel_id, phase="scoping").pk,
+            "population_file": ds.population_file_id, "attribute": attribute.pk,
+            "scoping": ScopingDecision.objects.get(attribute=attribute).pk,
+            "assignment": DataOwnerAssignment.objects.filter(attribute__cycle_report_id=ds.rfi_id)
+            .order_by("pk").first().pk,
+            "report": CycleReport.objects.values_list("report_id", flat=True).get(pk=ds.parallel_id),
+        }
+    return ds._handles
+
+
+def queries_of(client, url: str) -> tuple[int, int, list[str]]:
+    """(status, number of queries, their SQL) of one GET."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    return response.status_code, len(captured), [q["sql"] for q in captured.captured_queries]
+
+
+SMALL = {"reports": 2, "attributes": 6, "samples": 4, "data_owners": 2}
+LARGE = {key: value * 3 for key, value in SMALL.items()}
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: Temporal refuses at once, so pages read status from the database."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scale_pair_build() -> tuple[ScaleDataset, ScaleDataset]:
+    return scale_dataset_build(prefix="x1", **SMALL), scale_dataset_build(prefix="x3", **LARGE)
+
+
+def assert_same_queries_at_scale(page: ScalePage, pair: tuple[ScaleDataset, ScaleDataset]) -> None:
+    """Fetch the page as its role in both data sets; the query counts must be equal (and the page a 200)."""
+    from django.test import Client
+    from django.urls import NoReverseMatch
+
+    counts = []
+    for ds in pair:
+        client = Client()
+        client.force_login(ds.users[page.role])
+        try:
+            url = page.url(ds)
+        except NoReverseMatch:
+            import pytest
+
+            pytest.skip(f"{page.label}: not in the admin on this branch")
+        client.get(url)  # warm per-process caches (content types, permissions)
+        status, count, sql = queries_of(client, url)
+        assert status == 200, f"{page.name} at {url} answered {status}"
+        counts.append((count, sql))
+    (small, small_sql), (large, large_sql) = counts
+    extra = "\n".join(large_sql[len(small_sql):][:10]) if large > small else ""
+    assert small == large, f"{page.name}: {small} queries at 1×, {large} at 3×; extra queries:\n{extra}"

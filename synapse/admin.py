@@ -21,14 +21,22 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class FirstRowsInlineFormSet(BaseInlineFormSet):
-    """Shows only the first ``max_rows`` related rows: a version's 300 items or a file's 300 column
-    profiles would make the change page slow to build and to read; the changelist has them all."""
+    """Related rows of a read-only inline: at most ``max_rows`` of them (None: all), each knowing its parent.
 
-    max_rows = 50
+    A version's 300 items or a file's 300 column profiles would make the change
+    page slow to build and to read (the changelist has them all); and each row's
+    ``__str__`` names its parent, a query per row unless the parent is set here.
+    """
+
+    max_rows: int | None = None
 
     def get_queryset(self):
         if not hasattr(self, "_first_rows"):
-            self._first_rows = super().get_queryset()[: self.max_rows]
+            rows = super().get_queryset()
+            rows = list(rows[: self.max_rows] if self.max_rows is not None else rows)
+            for row in rows:
+                self.fk.set_cached_value(row, self.instance)
+            self._first_rows = rows
         return self._first_rows
 
 
@@ -50,8 +58,7 @@ class ReadOnlyTabularInline(admin.TabularInline):
         return False
 
     def get_formset(self, request, obj=None, **kwargs):
-        if self.max_rows is not None:
-            kwargs.setdefault("formset", type("FirstRows", (FirstRowsInlineFormSet,), {"max_rows": self.max_rows}))
+        kwargs.setdefault("formset", type("FirstRows", (FirstRowsInlineFormSet,), {"max_rows": self.max_rows}))
         return super().get_formset(request, obj, **kwargs)
 
 
