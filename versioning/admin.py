@@ -10,6 +10,9 @@ from synapse.admin import ReadOnlyAdmin, ReadOnlyTabularInline
 from versioning.models import Approval, Version, VersionItem, VersionStatus
 from workflows.admin import temporal_ui_link
 
+# Rows of a changelist page: hundreds of rows per page made the big tables slow to build and to read.
+LIST_PER_PAGE = 50
+
 
 class VersionItemInline(ReadOnlyTabularInline):
     model = VersionItem
@@ -33,6 +36,7 @@ class ApprovalInline(ReadOnlyTabularInline):
 
 @admin.register(Version)
 class VersionAdmin(admin.ModelAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("__str__", "cycle_report", "phase", "number", "status", "author", "created_at", "submitted_at",
                     "decided_at")
     list_filter = ("phase", "status")
@@ -63,6 +67,7 @@ class VersionAdmin(admin.ModelAdmin):
 
 @admin.register(VersionItem)
 class VersionItemAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("key", "version", "decision", "decided_by", "decided_at")
     list_filter = ("decision", "version__phase", "version__status")
     search_fields = ("key", "decision_note", "version__cycle_report__report__name")
@@ -73,6 +78,7 @@ class VersionItemAdmin(ReadOnlyAdmin):
 
 @admin.register(Approval)
 class ApprovalAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("version", "cycle_report", "decision", "decided_by", "created_at", "workflow")
     list_filter = ("decision", "version__phase")
     search_fields = ("version__cycle_report__report__name", "decided_by__username", "notes", "workflow_id")

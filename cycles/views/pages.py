@@ -100,6 +100,7 @@ AUDIT_LIMIT = 50
 CYCLES_PER_PAGE = 25
 # Rows of a phase page's table (attributes, profile columns, scoping decisions) shown at once.
 ROWS_PER_PAGE = 50
+CYCLE_ROWS_PER_PAGE = 25
 
 # The phases that have a page of their own, and its URL name.
 PHASE_PAGES = {
@@ -309,26 +310,28 @@ def cycle_create_view(request):
     return render(request, "cycles/cycle_form.html", {"form": form})
 
 
-def _cycle_rows(user, cycle: TestCycle, manage: bool) -> list[tuple[CycleReport, object]]:
-    """The cycle's reports the user may see, each with its progress, in a constant number of queries."""
+def _cycle_rows(request, cycle: TestCycle, manage: bool):
+    """A page of the cycle's reports the user may see, each with its progress, in a constant number of queries."""
     if manage:
         qs = CycleReport.objects.filter(cycle=cycle).select_related(
             "cycle", "cycle__test_manager", "report", "report__owner", "report__lob", "tester"
         )
     else:
-        qs = cycle_reports_visible_to(user=user).filter(cycle=cycle)
-    cycle_reports = list(qs.order_by("report__name"))
+        qs = cycle_reports_visible_to(user=request.user).filter(cycle=cycle)
+    page = paginate(request, qs.order_by("report__name", "pk"), per_page=CYCLE_ROWS_PER_PAGE)
+    cycle_reports = list(page.object_list)
     progress = cycle_reports_progress(cycle_reports)
-    return [(cr, progress[cr.pk]) for cr in cycle_reports]
+    return [(cr, progress[cr.pk]) for cr in cycle_reports], page
 
 
 def _cycle_context(request, cycle: TestCycle) -> dict:
     manage = can_manage_cycle(request.user, cycle)
     is_draft = cycle.status == TestCycle.Status.DRAFT
-    rows = _cycle_rows(request.user, cycle, manage)
+    rows, page = _cycle_rows(request, cycle, manage)
     return {
         "cycle": cycle,
         "rows": rows,
+        "page_obj": page,
         "manage": manage,
         "can_start": manage and is_draft,
         "can_cancel": manage and cycle.status == TestCycle.Status.RUNNING and bool(cycle.workflow_id),
@@ -355,10 +358,11 @@ def cycle_progress(request, pk: int):
     """The progress rows alone, for the page's refresh."""
     cycle = _cycle_or_404(request.user, pk)
     manage = can_manage_cycle(request.user, cycle)
+    rows, _ = _cycle_rows(request, cycle, manage)
     return render(
         request,
         "cycles/_progress_rows.html",
-        {"cycle": cycle, "rows": _cycle_rows(request.user, cycle, manage), "manage": manage,
+        {"cycle": cycle, "rows": rows, "manage": manage,
          "testers": list(testers()) if manage else []},
     )
 

@@ -313,9 +313,8 @@ def _is_request_owner(user, info_request: InformationRequest) -> bool:
     return has_role(user, Role.DATA_OWNER) and info_request.data_owner_id == user.pk
 
 
-def _wanted_table(info_request: InformationRequest, attributes: list[Attribute]) -> list[dict]:
-    """Each requested sample with the reported value of each requested attribute, from the approved version."""
-    keys = list(info_request.sample_keys or [])
+def _wanted_table(info_request: InformationRequest, attributes: list[Attribute], keys: list[str]) -> list[dict]:
+    """Each of the given samples with the reported value of each requested attribute, from the approved version."""
     frozen = {
         item.key: item.data.get("row_data") or {}
         for item in VersionItem.objects.filter(
@@ -346,6 +345,7 @@ def _detail_context(request, info_request: InformationRequest, *, upload_form=No
         .order_by("original_name", "-version")
     )
     latest_ids = {e.pk for e in evidence_latest(request=info_request)}
+    wanted_page = paginate(request, list(info_request.sample_keys or []), per_page=ROWS_PER_PAGE, param="samples")
     is_owner = _is_request_owner(user, info_request)
     is_tester = can_work_on(user, cycle_report)
     answerable = info_request.status in ANSWERABLE
@@ -374,7 +374,9 @@ def _detail_context(request, info_request: InformationRequest, *, upload_form=No
         "cycle_report": cycle_report,
         "cycle": cycle_report.cycle,
         "attributes": attributes,
-        "wanted": _wanted_table(info_request, attributes),
+        "wanted": _wanted_table(info_request, attributes, list(wanted_page.object_list)),
+        "wanted_count": wanted_page.paginator.count,
+        "wanted_page": wanted_page,
         "evidence": evidence,
         "returned": returned,
         "is_owner": is_owner,
