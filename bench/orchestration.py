@@ -40,6 +40,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 from temporalio import activity, workflow
 
@@ -56,6 +57,8 @@ def setup(args, media: str) -> None:
     os.environ["MEDIA_ROOT"] = media
     os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
     os.environ["LLM_PROVIDER"] = "offline"
+    # On a machine this busy an update can take longer than the default 10 s × 3; then the outbox delivers it.
+    os.environ.setdefault("TEMPORAL_RPC_TIMEOUT", "60")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "synapse.settings")
     os.environ.setdefault("SECRET_KEY", "bench-only")
     import django
@@ -165,22 +168,33 @@ class Driver:
         """Send a decision; while the workflow refuses it as early, try again."""
         from synapse.exceptions import ConflictError
 
+        from workflows.models import WorkflowDecision
+
         deadline = time.monotonic() + self.timeout
         while True:
             try:
-                return step()
+                outcome = step()
             except ConflictError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(self.poll)
+                continue
+            if outcome.delivered:
+                return outcome.result
+            # Stored but not delivered in time: the worker's outbox delivers it; wait for that.
+            decision = self.wait(lambda: WorkflowDecision.objects.exclude(status=WorkflowDecision.Status.PENDING)
+                                 .filter(pk=outcome.decision.pk).first(), f"{what} delivered by the outbox")
+            if decision.status == WorkflowDecision.Status.DELIVERED:
+                return SimpleNamespace(**(decision.result or {}))
+            time.sleep(self.poll)
 
     def submit_and_approve(self, phase: str):
         from versioning.models import Version
         from workflows.services import workflow_decide_version, workflow_submit_version
 
-        outcome = self.decide(lambda: workflow_submit_version(user=self.p["tester"], cycle_report=self.report(),
-                                                              phase=phase), f"submit {phase}")
-        version = Version.objects.get(pk=outcome.result.version_id)
+        result = self.decide(lambda: workflow_submit_version(user=self.p["tester"], cycle_report=self.report(),
+                                                             phase=phase), f"submit {phase}")
+        version = Version.objects.get(pk=result.version_id)
         self.decide(lambda: workflow_decide_version(user=self.p["owner"], version=version, approve=True),
                     f"approve {phase}")
 
