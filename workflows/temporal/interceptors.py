@@ -13,7 +13,11 @@ import time
 
 from django.db import close_old_connections
 from temporalio import activity
-from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
 
 logger = logging.getLogger("workflows.activity")
 

@@ -1,0 +1,109 @@
+"""Requests for Information: one request per data owner, reminded and escalated on timers until accepted."""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+from workflows.temporal import retry
+from workflows.temporal.contracts import (
+    REQUEST_FOR_INFORMATION,
+    UPDATE_REQUEST_REVIEWED,
+    UPDATE_REQUEST_SUBMITTED,
+    Ack,
+    ActivityName,
+    CreateRequestsInput,
+    NotifyRequestInput,
+    RequestEventInput,
+    RequestsCreated,
+    RequestStatusInput,
+    State,
+    UpdateResult,
+)
+from workflows.temporal.phases.base import (
+    ACCEPTED,
+    OPEN,
+    RETURNED,
+    SUBMITTED,
+    PhaseSteps,
+)
+
+
+class RequestSteps(PhaseSteps):
+    """Updates: request_submitted, request_reviewed. Timers per request: the reminders before and on
+    the due date and the escalation after it, each cancelled by the answer."""
+
+    _requests: dict[int, str]
+
+    async def _chase(self, request_id: int, due) -> None:
+        """Remind and escalate on timers until the request is answered; repeat if it comes back."""
+        schedule = self._input.schedule
+        timers = [(due - self._days(d), "reminder", f"-d{d}") for d in sorted(schedule.reminder_days_before,
+                                                                                reverse=True) if d > 0]
+        timers += [(due, "due", ""), (due + self._days(schedule.escalation_days_after), "escalation", "")]
+        await self._activity(ActivityName.NOTIFY_REQUEST, NotifyRequestInput(request_id, "request"), Ack,
+                             retry.EMAIL)
+        while self._requests[request_id] != ACCEPTED:
+            answered = lambda: self._requests[request_id] in (SUBMITTED, ACCEPTED)  # noqa: E731
+            for when, kind, suffix in timers:
+                delay = when - workflow.now()
+                if delay > timedelta(0):
+                    try:
+                        await workflow.wait_condition(answered, timeout=delay)
+                    except asyncio.TimeoutError:
+                        pass
+                if answered():
+                    break
+                # Keyed by request, kind and day: a reminder already sent is not sent again.
+                await self._activity(
+                    ActivityName.NOTIFY_REQUEST, NotifyRequestInput(request_id, kind, suffix), Ack, retry.EMAIL
+                )
+            await workflow.wait_condition(answered)
+            # Submitted: wait for the tester's review (accepted, or returned to the data owner).
+            await workflow.wait_condition(lambda: self._requests[request_id] in (ACCEPTED, RETURNED))
+
+    async def _request_for_information(self) -> None:
+        schedule = self._input.schedule
+        due = workflow.now() + self._days(schedule.due_days)
+        created = await self._activity(
+            ActivityName.CREATE_REQUESTS,
+            CreateRequestsInput(cycle_report_id=self._input.cycle_report_id, due_date=due.date().isoformat()),
+            RequestsCreated,
+        )
+        for ref in created.requests:
+            self._requests.setdefault(ref.request_id, ref.status)
+        self._states[REQUEST_FOR_INFORMATION] = State.AWAITING_EVIDENCE
+        await asyncio.gather(*(self._chase(request_id, due) for request_id in list(self._requests)))
+
+    async def _refresh_request(self, inp: RequestEventInput, expected: tuple[str, ...]) -> UpdateResult:
+        status = await self._activity(
+            ActivityName.REQUEST_STATUS, RequestStatusInput(request_id=inp.request_id), Ack
+        )
+        if status.detail not in expected:
+            raise ApplicationError(f"The request is {status.detail}.", type="RequestNotReady")
+        self._requests[inp.request_id] = status.detail
+        return UpdateResult(accepted=True, message=f"The request is {status.detail}.")
+
+    @workflow.update(name=UPDATE_REQUEST_SUBMITTED)
+    async def request_submitted(self, inp: RequestEventInput) -> UpdateResult:
+        return await self._refresh_request(inp, (SUBMITTED,))
+
+    @request_submitted.validator
+    def _validate_request_submitted(self, inp: RequestEventInput) -> None:
+        if inp.request_id not in self._requests:
+            raise ValueError("That request is not one this report's workflow is waiting for.")
+        if self._requests[inp.request_id] not in (OPEN, RETURNED):
+            raise ValueError(f"The request is already {self._requests[inp.request_id]}.")
+
+    @workflow.update(name=UPDATE_REQUEST_REVIEWED)
+    async def request_reviewed(self, inp: RequestEventInput) -> UpdateResult:
+        return await self._refresh_request(inp, (ACCEPTED, RETURNED))
+
+    @request_reviewed.validator
+    def _validate_request_reviewed(self, inp: RequestEventInput) -> None:
+        if inp.request_id not in self._requests:
+            raise ValueError("That request is not one this report's workflow is waiting for.")
+        if self._requests[inp.request_id] != SUBMITTED:
+            raise ValueError(f"The request is {self._requests[inp.request_id]}, not waiting for review.")

@@ -1,0 +1,109 @@
+"""Reviewed phases (Planning, Scoping, Sample Selection, …): the tester submits a version, the owner decides."""
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.temporal.contracts import (
+    REVIEWED_PHASES,
+    UPDATE_DECIDE_VERSION,
+    UPDATE_SUBMIT_VERSION,
+    ActivityName,
+    CreateVersionInput,
+    DecideVersionInput,
+    RecordDecisionInput,
+    State,
+    SubmitVersionInput,
+    UpdateResult,
+    VersionRef,
+)
+from workflows.temporal.phases.base import PhaseSteps, cause
+
+
+class ReviewSteps(PhaseSteps):
+    """Updates: submit_version, decide_version."""
+
+    async def _review(self, phase: str) -> None:
+        """Wait until a submitted version of the phase is approved (any number of send-backs)."""
+        self._states[phase] = State.AWAITING_SUBMISSION
+        await workflow.wait_condition(lambda: phase in self._approved)
+
+    @workflow.update(name=UPDATE_SUBMIT_VERSION)
+    async def submit_version(self, inp: SubmitVersionInput) -> UpdateResult:
+        await self._claim(inp.phase, State.AWAITING_SUBMISSION)
+        try:
+            return await self._submit(inp)
+        finally:
+            self._claimed.discard(inp.phase)
+
+    async def _submit(self, inp: SubmitVersionInput) -> UpdateResult:
+        self._states[inp.phase] = State.SUBMITTING
+        try:
+            ref = await self._activity(
+                ActivityName.CREATE_VERSION,
+                CreateVersionInput(
+                    decision_id=inp.decision_id,
+                    cycle_report_id=self._input.cycle_report_id,
+                    phase=inp.phase,
+                    user_id=inp.user_id,
+                    notes=inp.notes,
+                ),
+                VersionRef,
+            )
+        except ActivityError as err:
+            self._states[inp.phase] = State.AWAITING_SUBMISSION
+            self._errors[inp.phase] = cause(err)
+            raise ApplicationError(self._errors[inp.phase], type="SubmissionRefused") from err
+        self._versions[inp.phase] = ref.version_id
+        self._errors.pop(inp.phase, None)
+        self._states[inp.phase] = State.AWAITING_DECISION
+        return UpdateResult(
+            accepted=True, message=f"Version {ref.number} submitted for approval.",
+            version_id=ref.version_id, version_number=ref.number,
+        )
+
+    @submit_version.validator
+    def _validate_submit(self, inp: SubmitVersionInput) -> None:
+        if inp.phase not in REVIEWED_PHASES:
+            raise ValueError(f"{inp.phase} has no version to submit.")
+        if inp.phase not in self._states:
+            raise ValueError(f"The report is not in {inp.phase} now.")
+        if self._states[inp.phase] not in (State.STARTING, State.DRAFTING, State.AWAITING_SUBMISSION):
+            raise ValueError(f"{inp.phase} is not waiting for a submission (it is {self._states[inp.phase]}).")
+
+    @workflow.update(name=UPDATE_DECIDE_VERSION)
+    async def decide_version(self, inp: DecideVersionInput) -> UpdateResult:
+        self._states[inp.phase] = State.DECIDING
+        try:
+            ref = await self._activity(
+                ActivityName.RECORD_DECISION,
+                RecordDecisionInput(
+                    decision_id=inp.decision_id,
+                    phase=inp.phase,
+                    version_id=inp.version_id,
+                    user_id=inp.user_id,
+                    approve=inp.approve,
+                    notes=inp.notes,
+                ),
+                VersionRef,
+            )
+        except ActivityError as err:
+            self._states[inp.phase] = State.AWAITING_DECISION
+            raise ApplicationError(cause(err), type="DecisionRefused") from err
+        if inp.approve:
+            self._approved.add(inp.phase)
+            self._states[inp.phase] = State.COMPLETED
+            message = f"Version {ref.number} approved."
+        else:
+            self._states[inp.phase] = State.AWAITING_SUBMISSION
+            message = f"Version {ref.number} sent back to the tester."
+        return UpdateResult(accepted=True, message=message, version_id=ref.version_id, version_number=ref.number)
+
+    @decide_version.validator
+    def _validate_decide(self, inp: DecideVersionInput) -> None:
+        if inp.phase not in self._states:
+            raise ValueError(f"The report is not in {inp.phase} now.")
+        if self._states[inp.phase] != State.AWAITING_DECISION:
+            raise ValueError(f"{inp.phase} has no version waiting for a decision.")
+        if inp.version_id != self._versions.get(inp.phase):
+            raise ValueError("That version is not the one waiting for a decision.")
