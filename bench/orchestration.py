@@ -505,4 +505,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal SDK's core threads may still hold the GIL machinery at interpreter teardown
+    # ("PyGILState_Release" abort); the figures are printed, so leave without the teardown.
+    os._exit(code)
