@@ -6,7 +6,7 @@
 1. Synapse: one cycle of --reports reports, started with workflow_start, each
    report driven through every phase on this branch (Planning, Data Profiling,
    Scoping, Sample Selection ‖ Data Owner Identification, Request for
-   Information, up to Test Execution where the report waits) by a thread per
+   Information, up to entering Test Execution, whose steps it does not drive yet) by a thread per
    report that does each person's step through the service layer, as the pages
    do: the tester submits, the owner approves, the tester uploads the population,
    draws samples, the executive assigns data owners, each data owner uploads and
@@ -235,8 +235,10 @@ class Driver:
             if errors:
                 raise errors[0]
             self._requests()
-            self.wait(lambda: CycleReport.objects.filter(
-                pk=self.id, status=CycleReport.Status.AWAITING_TEST_EXECUTION).exists(), "test execution")
+            # Test Execution's own steps (issue 7, merged late) are not driven yet: the run ends when
+            # every report has entered it.
+            self.wait(lambda: CycleReport.objects.filter(pk=self.id, phase="test_execution").exists(),
+                      "test execution")
         finally:
             connection.close()
 
