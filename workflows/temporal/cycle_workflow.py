@@ -10,12 +10,15 @@ from temporalio.exceptions import ChildWorkflowError
 from workflows.temporal import retry
 from workflows.temporal.contracts import (
     CYCLE_WORKFLOW_TYPE,
+    UPDATE_REMOVE_REPORT,
     ActivityName,
     CycleWorkflowInput,
     CycleWorkflowResult,
     ReportWorkflowInput,
+    RemoveReportInput,
     ReportWorkflowResult,
     SetCycleStatusInput,
+    UpdateResult,
     WorkflowFinishedResult,
     report_workflow_id,
 )
@@ -29,7 +32,12 @@ class TestCycleWorkflow:
 
     Query:
       reports -> {report workflow id: status so far}.
+    Update:
+      remove_report(RemoveReportInput): the test manager took a report out of the
+        cycle with a reason (stored by Synapse first); its child is cancelled and
+        the cycle no longer waits for it.
     A child that fails does not stop its siblings; the cycle then ends failed.
+    The cycle completes when every report is signed off or removed.
     Cancelling the cycle cancels every child and marks the cycle cancelled.
     """
 
@@ -37,6 +45,8 @@ class TestCycleWorkflow:
 
     def __init__(self) -> None:
         self._statuses: dict[str, str] = {}
+        self._children: dict[int, asyncio.Task] = {}
+        self._removed: set[int] = set()
 
     async def _set_status(self, inp: CycleWorkflowInput, status: str) -> None:
         await workflow.execute_activity(
@@ -66,20 +76,48 @@ class TestCycleWorkflow:
                 id=child_id,
             )
         except ChildWorkflowError as err:
+            if ref.cycle_report_id in self._removed:
+                self._statuses[child_id] = "removed"
+                return ReportWorkflowResult(ref.cycle_report_id, "removed", [], [])
             self._statuses[child_id] = f"failed: {err.cause or err}"
             return None
+        except asyncio.CancelledError:
+            if ref.cycle_report_id not in self._removed:
+                raise
+            self._statuses[child_id] = "removed"
+            return ReportWorkflowResult(ref.cycle_report_id, "removed", [], [])
         self._statuses[child_id] = result.status
         return result
 
     @workflow.run
     async def run(self, inp: CycleWorkflowInput) -> CycleWorkflowResult:
+        self._children = {ref.cycle_report_id: asyncio.ensure_future(self._run_child(inp, ref))
+                          for ref in inp.cycle_reports}
         try:
-            results = await asyncio.gather(*(self._run_child(inp, ref) for ref in inp.cycle_reports))
+            results = await asyncio.gather(*self._children.values())
         except asyncio.CancelledError:
             await self._set_status(inp, "cancelled")
             raise
         await self._set_status(inp, "completed" if all(results) else "failed")
         return CycleWorkflowResult(cycle_id=inp.cycle_id, report_statuses=dict(self._statuses))
+
+    @workflow.update(name=UPDATE_REMOVE_REPORT)
+    async def remove_report(self, inp: RemoveReportInput) -> UpdateResult:
+        self._removed.add(inp.cycle_report_id)
+        # Cancelling the task cancels the child workflow; it records the report as cancelled.
+        self._children[inp.cycle_report_id].cancel()
+        return UpdateResult(accepted=True, message="The report was removed from the cycle; the cycle no longer "
+                                                   "waits for it.")
+
+    @remove_report.validator
+    def _validate_remove(self, inp: RemoveReportInput) -> None:
+        task = self._children.get(inp.cycle_report_id)
+        if task is None:
+            raise ValueError("That report is not part of this cycle's workflow.")
+        if inp.cycle_report_id in self._removed:
+            raise ValueError("That report was already removed from the cycle.")
+        if task.done():
+            raise ValueError("That report's workflow has already finished.")
 
     @workflow.query
     def reports(self) -> dict[str, str]:
