@@ -26,11 +26,21 @@ class Command(BaseCommand):
                             help="Seconds to keep trying to reach the Temporal server at start.")
         parser.add_argument("--graceful-shutdown", type=float, default=30.0,
                             help="Seconds running activities get to finish after SIGTERM/SIGINT.")
+        parser.add_argument("--conn-max-age", type=int, default=300,
+                            help="Seconds an activity thread keeps its database connection (0: a new one per "
+                                 "activity). The pool has a fixed number of threads, so this many connections at most.")
         parser.add_argument("--outbox-interval", type=float, default=5.0,
                             help="Seconds between deliveries of decisions stored while Temporal was down.")
 
     def handle(self, *args, **options):
         logging.getLogger("workflows").setLevel(logging.INFO)
+        # Activity threads live as long as the worker: connecting anew for every activity cost more
+        # than many activities' own work. close_old_connections() around each activity still drops
+        # a connection that broke or outlived this age.
+        from django.db import connections
+
+        for alias in connections:
+            connections.settings[alias]["CONN_MAX_AGE"] = options["conn_max_age"]
         try:
             asyncio.run(self._run(options))
         except ConnectionError as err:
