@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import dataclasses
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cycles.api.common import require
 from cycles.exceptions import NotFoundError
+from cycles.permissions import can_manage_cycle
 from cycles.models import TestCycle
 from cycles.selectors import cycle_reports_visible_to, cycles_visible_to
 from synapse.authentication import API_AUTHENTICATION_CLASSES
 from synapse.exceptions import ApplicationError, ServiceUnavailableError
-from workflows.serializers import WorkflowCancelSerializer, WorkflowStartSerializer
+from workflows.serializers import (
+    WorkflowCancelledSerializer,
+    WorkflowCancelSerializer,
+    WorkflowStartedSerializer,
+    WorkflowStartSerializer,
+    WorkflowStatusSerializer,
+)
 from workflows.services import workflow_cancel, workflow_start, workflow_status
 
 
@@ -37,8 +46,10 @@ class WorkflowStartApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=WorkflowStartSerializer, responses={201: WorkflowStartedSerializer})
     def post(self, request, cycle_id: int):
         cycle = _cycle_visible(request, cycle_id)
+        require(can_manage_cycle(request.user, cycle), "Only the cycle's Test Manager can start its workflow.")
         data = WorkflowStartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = workflow_start(user=request.user, cycle=cycle, **data.validated_data)
@@ -53,8 +64,10 @@ class WorkflowCancelApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=WorkflowCancelSerializer, responses={202: WorkflowCancelledSerializer})
     def post(self, request, cycle_id: int):
         cycle = _cycle_visible(request, cycle_id)
+        require(can_manage_cycle(request.user, cycle), "Only the cycle's Test Manager can cancel its workflow.")
         data = WorkflowCancelSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         workflow_cancel(user=request.user, cycle=cycle, **data.validated_data)
@@ -74,6 +87,7 @@ class WorkflowStatusApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(responses={200: WorkflowStatusSerializer})
     def get(self, request, cycle_id: int):
         cycle = _cycle_visible(request, cycle_id)
         unreachable: str | None = None

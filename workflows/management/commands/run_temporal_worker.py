@@ -26,6 +26,9 @@ class Command(BaseCommand):
                             help="Seconds to keep trying to reach the Temporal server at start.")
         parser.add_argument("--graceful-shutdown", type=float, default=30.0,
                             help="Seconds running activities get to finish after SIGTERM/SIGINT.")
+        parser.add_argument("--conn-max-age", type=int, default=300,
+                            help="Seconds an activity thread keeps its database connection (0: a new one per "
+                                 "activity). The pool has a fixed number of threads, so this many connections at most.")
         parser.add_argument("--outbox-interval", type=float, default=2.0,
                             help="Seconds between deliveries of decisions not answered yet (the outbox).")
         parser.add_argument("--reconcile-interval", type=float, default=settings.TEMPORAL_RECONCILE_INTERVAL,
@@ -36,6 +39,13 @@ class Command(BaseCommand):
 
         faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> prints every thread's stack
         logging.getLogger("workflows").setLevel(logging.INFO)
+        # Activity threads live as long as the worker: connecting anew for every activity cost more
+        # than many activities' own work. close_old_connections() around each activity still drops
+        # a connection that broke or outlived this age.
+        from django.db import connections
+
+        for alias in connections:
+            connections.settings[alias]["CONN_MAX_AGE"] = options["conn_max_age"]
         try:
             asyncio.run(self._run(options))
         except ConnectionError as err:
