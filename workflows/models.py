@@ -33,6 +33,11 @@ class WorkflowExecution(models.Model):
     current_phase = models.CharField(max_length=40, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Issue 9: the live state, as the last status query answered it (workflows.operations refreshes it).
+    state = models.CharField(max_length=40, blank=True, help_text="The workflow's state in its current phase.")
+    waiting_on = models.CharField(max_length=60, blank=True, help_text="Who the workflow waits on now.")
+    last_error = models.TextField(blank=True)
+    last_progress_at = models.DateTimeField(null=True, blank=True, help_text="Last step finished or state change.")
 
     class Meta:
         ordering = ["-started_at"]
@@ -163,3 +168,76 @@ class WorkflowAlert(models.Model):
 
     def __str__(self):
         return f"[{self.severity}] {self.kind}: {self.message[:60]}"
+
+
+# --- issue 9: retry log, compensation log ---------------------------------------------------
+
+
+class WorkflowRetry(models.Model):
+    """One failed activity attempt that Temporal will retry (written by the worker's interceptor)."""
+
+    execution = models.ForeignKey(WorkflowExecution, on_delete=models.CASCADE, related_name="retries")
+    step = models.ForeignKey(WorkflowStep, null=True, blank=True, on_delete=models.CASCADE, related_name="retries")
+    activity_type = models.CharField(max_length=120)
+    activity_id = models.CharField(max_length=100)
+    attempt = models.PositiveIntegerField(help_text="The attempt that failed.")
+    max_attempts = models.PositiveIntegerField(default=0, help_text="0: unlimited.")
+    error = models.TextField()
+    delay_seconds = models.FloatField(help_text="Wait before the next attempt, from the retry policy.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "activity_id", "attempt"], name="uniq_retry_attempt")
+        ]
+        indexes = [models.Index(fields=["activity_type", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.activity_type} attempt {self.attempt} failed"
+
+
+class CompensationEntry(models.Model):
+    """What undoing a phase did: who or what triggered it, what was undone, how it went."""
+
+    class Strategy(models.TextChoices):
+        ROLLBACK = "rollback", "Rollback (remove what the phase created)"
+        PARTIAL_ROLLBACK = "partial_rollback", "Partial rollback (keep what succeeded)"
+        NOTIFY = "notify", "Notify the people involved"
+        SKIP = "skip", "Skip (continue; manual intervention recorded)"
+
+    class Trigger(models.TextChoices):
+        PHASE_FAILED = "phase_failed", "Phase failed beyond its retries"
+        REPORT_REMOVED = "report_removed", "Report removed from a running cycle"
+        ADMIN_RESET = "admin_reset", "Admin reset the report to an earlier phase"
+
+    class Outcome(models.TextChoices):
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        MANUAL = "manual", "Needs manual intervention"
+
+    key = models.CharField(max_length=255, unique=True, help_text="Idempotency key: one entry per compensation.")
+    cycle_report = models.ForeignKey(
+        "cycles.CycleReport", null=True, blank=True, on_delete=models.SET_NULL, related_name="compensations"
+    )
+    workflow_id = models.CharField(max_length=200, blank=True, db_index=True)
+    phase = models.CharField(max_length=40)
+    strategy = models.CharField(max_length=20, choices=Strategy.choices)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The person who triggered it; empty when the workflow did.",
+    )
+    reason = models.TextField(blank=True)
+    undone = models.JSONField(default=dict, blank=True, help_text="{what: how many}, e.g. {\"scoping_decisions\": 5}.")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.DONE)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "compensation entries"
+        indexes = [models.Index(fields=["cycle_report", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.phase}: {self.strategy} ({self.outcome})"

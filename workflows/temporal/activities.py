@@ -19,8 +19,11 @@ from temporalio.exceptions import ApplicationError as TemporalApplicationError
 
 from synapse.exceptions import ApplicationError
 from workflows.temporal.contracts import (
+    COMPENSATE_PHASE_ACTIVITY,
     Ack,
     ActivityName,
+    CompensateInput,
+    CompensationResult,
     CreateRequestsInput,
     CreateVersionInput,
     DataOwnersCheck,
@@ -299,6 +302,19 @@ def information_request_status(inp: RequestStatusInput) -> Ack:
     return Ack(detail=status(request_id=inp.request_id))
 
 
+# --- issue 9: compensation -------------------------------------------------------------------
+
+
+@activity.defn(name=COMPENSATE_PHASE_ACTIVITY)
+@_non_retryable
+def phase_compensate(inp: CompensateInput) -> CompensationResult:
+    from workflows.compensation import compensation_run
+
+    entry = compensation_run(cycle_report_id=inp.cycle_report_id, phase=inp.phase, trigger=inp.trigger,
+                             key=inp.key, reason=inp.reason)
+    return CompensationResult(strategy=entry.strategy, outcome=entry.outcome, undone=dict(entry.undone))
+
+
 ALL_ACTIVITIES = [
     cycle_report_enter_phase,
     cycle_report_finish,
@@ -317,4 +333,5 @@ ALL_ACTIVITIES = [
     information_requests_create,
     request_notify,
     information_request_status,
+    phase_compensate,
 ]

@@ -415,3 +415,57 @@ class WorkflowFinishedResult:
     """Returned by a finishing activity; the interceptor closes the execution row."""
 
     status: str
+
+
+# --- issue 9: compensation, retrying a failed phase, removing a report ---------------------
+
+COMPENSATE_PHASE_ACTIVITY = "phase_compensate"
+UPDATE_RETRY_PHASE = "retry_phase"
+UPDATE_REMOVE_REPORT = "remove_report"
+QUERY_REPORTS = "reports"
+# A phase that failed beyond its retries waits here for an admin (State.FAILED).
+STATE_FAILED = "failed"
+WAITING_ON_ADMIN = "Admin"
+
+ROLLBACK, PARTIAL_ROLLBACK, NOTIFY, SKIP = "rollback", "partial_rollback", "notify", "skip"
+TRIGGER_PHASE_FAILED, TRIGGER_REPORT_REMOVED, TRIGGER_ADMIN_RESET = "phase_failed", "report_removed", "admin_reset"
+
+
+@dataclass
+class CompensateInput:
+    """Undo (part of) what `phase` wrote, by its declared strategy; `key` makes a retry a no-op.
+
+    An empty phase means the report's current phase (the cycle workflow doesn't know it).
+    """
+
+    cycle_report_id: int
+    phase: str
+    trigger: str
+    key: str
+    reason: str = ""
+    user_id: int | None = None
+
+
+@dataclass
+class CompensationResult:
+    strategy: str
+    outcome: str
+    undone: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RetryPhaseInput:
+    """An admin asks a phase that failed beyond its retries to run again from its start."""
+
+    phase: str
+    user_id: int
+    reason: str = ""
+
+
+@dataclass
+class RemoveReportInput:
+    """The test manager takes a report out of the running cycle; its workflow is cancelled and compensated."""
+
+    cycle_report_id: int
+    user_id: int
+    reason: str = ""

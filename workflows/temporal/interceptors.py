@@ -19,6 +19,8 @@ from temporalio.worker import (
     Interceptor,
 )
 
+from workflows.temporal import retry
+
 logger = logging.getLogger("workflows.activity")
 
 
@@ -46,9 +48,12 @@ def _tracked(fn):
                 )
                 if step is not None:
                     try:
-                        # The retry policy lives in the workflow; the worker knows only
-                        # that a non-retryable error is the last attempt.
-                        tracking.step_failed(step, err, final=bool(getattr(err, "non_retryable", False)))
+                        # The workflow gave its retry policy to the server, which hands it to us:
+                        # the last attempt fails the step, any other is logged as a retry.
+                        delay = retry.next_delay(retry.policy_of(info.activity_type, info.retry_policy), info.attempt, err)
+                        tracking.step_failed(step, err, final=delay is None)
+                        if delay is not None:
+                            tracking.retry_logged(step, info, err, delay_seconds=delay)
                     except Exception:
                         logger.exception("tracking failed for %s", info.activity_type)
                 raise

@@ -22,7 +22,9 @@ from workflows.temporal.contracts import (
     REQUEST_FOR_INFORMATION,
     SAMPLE_SELECTION,
     SCOPING,
+    STATE_FAILED,
     TEST_EXECUTION,
+    WAITING_ON_ADMIN,
     Ack,
     ActivityName,
     EnterPhaseInput,
@@ -37,6 +39,7 @@ from workflows.temporal.contracts import (
     WaitingOn,
     WorkflowFinishedResult,
 )
+from workflows.temporal.compensation import CompensationSteps
 from workflows.temporal.phases.data_owners import DataOwnerSteps
 from workflows.temporal.phases.planning import PlanningSteps
 from workflows.temporal.phases.profiling import DataProfilingSteps
@@ -58,6 +61,7 @@ WAITING_ON = {
     State.AWAITING_EVIDENCE: WaitingOn.DATA_OWNER,
     State.AWAITING_TEST_EXECUTION: WaitingOn.TESTER,
     State.COMPLETED: WaitingOn.NOBODY,
+    STATE_FAILED: WAITING_ON_ADMIN,
 }
 
 # What the report is called once this phase is its last completed one.
@@ -67,7 +71,7 @@ STATUS_AFTER = {SCOPING: "scoped"}
 @workflow.defn(name=REPORT_WORKFLOW_TYPE)
 class ReportTestWorkflow(
     PlanningSteps, DataProfilingSteps, ScopingSteps, SampleSelectionSteps, DataOwnerSteps, RequestSteps,
-    TestExecutionSteps,
+    TestExecutionSteps, CompensationSteps,
 ):
     """Runs one report through its phases (PHASE_STEPS up to input.last_phase).
 
@@ -88,6 +92,8 @@ class ReportTestWorkflow(
         in-scope attribute has a data owner.
       request_submitted(RequestEventInput): a data owner submitted evidence.
       request_reviewed(RequestEventInput): the tester accepted or returned it.
+      retry_phase(RetryPhaseInput): an admin runs a phase that failed beyond its
+        retries (and was compensated) again from its start.
     Timers: the data owner SLA (escalation), and per request the reminders
     before and on the due date and the escalation after it, each cancelled by
     the answer.
@@ -107,6 +113,7 @@ class ReportTestWorkflow(
         self._completed: list[str] = []
         self._skipped: list[str] = []
         self._claimed: set[str] = set()
+        self._retry_requested: set[str] = set()
 
     # --- phase transitions ----------------------------------------------------
 
@@ -145,7 +152,7 @@ class ReportTestWorkflow(
             await self._enter(phase, skipped=True)
             return
         await self._enter(phase, set_current=set_current)
-        await self._runners[phase]()
+        await self._run_compensated(phase)
         await self._complete(phase)
 
     # --- run -----------------------------------------------------------------
