@@ -22,7 +22,7 @@ from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from cycles.models import CycleReport
+from cycles.models import CycleReport, PhaseState
 from cycles.permissions import can_manage_cycle, is_admin
 from cycles.services.compensation import phase_states_reopen
 from synapse.audit import audit_record
@@ -265,6 +265,8 @@ def execution_reset(*, user, execution: WorkflowExecution, phase: str, reason: s
     reason = _require_reason(reason, "reset a workflow")
     if execution.workflow_type != REPORT_WORKFLOW_TYPE or not execution.cycle_report_id:
         raise ApplicationError("Only a report's workflow can be reset to a phase.")
+    if not phase:
+        raise ApplicationError("Choose the phase to go back to.")
     if phase not in PHASE_ORDER:
         raise ApplicationError(f"Unknown phase {phase!r}.")
     _require_running(execution)
@@ -272,13 +274,13 @@ def execution_reset(*, user, execution: WorkflowExecution, phase: str, reason: s
     if not point:
         raise ConflictError(f"The workflow has not entered {phase.replace('_', ' ')} yet; it can't go back there.")
     cycle_report = CycleReport.objects.get(pk=execution.cycle_report_id)
-    later = [p for p in PHASE_ORDER[PHASE_ORDER.index(phase):]
-             if cycle_report.phase_states.filter(phase=p).exists()]
+    states = dict(cycle_report.phase_states.values_list("phase", "status"))
+    later = [p for p in PHASE_ORDER[PHASE_ORDER.index(phase):] if p in states]
     reset_id = uuid.uuid4().hex[:12]
     entries = [
         compensation_run(cycle_report_id=cycle_report.pk, phase=p, trigger=TRIGGER_ADMIN_RESET, user=user,
                          key=f"{execution.workflow_id}/reset-{reset_id}/{p}", reason=reason)
-        for p in reversed(later)
+        for p in reversed(later) if states[p] != PhaseState.Status.SKIPPED
     ]
     phase_states_reopen(cycle_report=cycle_report, phases=later)
 
