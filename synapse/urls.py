@@ -12,6 +12,8 @@ urlpatterns = [
     path("api/v1/", include("synapse.api_urls")),
     path("", include("cycles.urls")),
     path("", include("versioning.urls")),
+    # Issue 9: the monitoring page and the health check.
+    path("workflows/", include("workflows.urls")),
 ]
 
 # Static files in development (DEBUG only); production serves them from STATIC_ROOT (see docs/operators.md).

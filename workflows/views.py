@@ -1,0 +1,41 @@
+"""The monitoring page: charts of phase durations, waiting, bottlenecks and trends, progress per cycle, open alerts."""
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import render
+
+from cycles.permissions import is_admin
+from cycles.selectors import cycles_visible_to
+from synapse.roles import Role, has_role
+from workflows.charts import charts_for
+from workflows.metrics import metrics_for
+from workflows.models import WorkflowAlert
+
+
+def can_monitor(user) -> bool:
+    return is_admin(user) or has_role(user, Role.TEST_MANAGER)
+
+
+@login_required
+def monitoring(request):
+    if not can_monitor(request.user):
+        return render(request, "cycles/refused.html",
+                      {"message": "The monitoring page is for test managers and admins."}, status=403)
+    cycles = cycles_visible_to(user=request.user)
+    cycle = None
+    if request.GET.get("cycle"):
+        try:
+            cycle = cycles.filter(pk=int(request.GET["cycle"])).first()
+        except ValueError:
+            cycle = None
+        if cycle is None:
+            raise Http404("No such cycle among those you can see.")
+    metrics = metrics_for(user=request.user, cycle=cycle)
+    alerts = (WorkflowAlert.objects.filter(resolved_at__isnull=True,
+                                           cycle_report__cycle__in=cycles.values("pk") if cycle is None else [cycle])
+              .select_related("cycle_report__report", "cycle_report__cycle")[:50])
+    return render(request, "workflows/monitoring.html", {
+        "metrics": metrics, "charts": charts_for(metrics), "alerts": alerts, "cycle": cycle,
+        "cycle_choices": cycles.order_by("-created_at"),
+    })
