@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 
 from cycles.models import Attribute, CycleReport, PhaseState, Sample, SamplingPlan, ScopingDecision
 from workflows.models import CompensationEntry, WorkflowAlert, WorkflowExecution, WorkflowRetry, WorkflowStep
-from workflows.operations import execution_retry_phase
+from rest_framework.test import APIClient
 from workflows.services import workflow_start, workflow_status
 from workflows.temporal.activities import ALL_ACTIVITIES
 from workflows.temporal.contracts import PHASE_ORDER, ActivityName, State
@@ -65,6 +65,10 @@ def run_with_fault(time_skipping_harness, settings, request, cycle):
     time_skipping_harness.call(terminate())
 
 
+def status_wf(cycle_report) -> str:
+    return CycleReport.objects.get(pk=cycle_report.pk).workflow_id
+
+
 def skip_all_but(*phases):
     return [p for p in PHASE_ORDER if p not in phases]
 
@@ -106,8 +110,20 @@ def test_rollback_scoping_logs_retries_alerts_admins_and_retry_moves_on(
     assert any("[Synapse alert] phase_failed" in m.subject and users["admin"].email in m.to for m in mail.outbox)
 
     # The cause is gone (the fault only fired three times): the admin retries and the phase goes on.
-    execution = WorkflowExecution.objects.get(cycle_report=cycle_report, workflow_type="ReportTestWorkflow")
-    execution_retry_phase(user=users["admin"], execution=execution, reason="database back")
+    # The API shows the retry log and the compensation log, and retries for an admin only.
+    api = APIClient()
+    api.force_login(users["manager"])
+    logged = api.get("/api/v1/workflow/retries/", {"workflow_id": status_wf(cycle_report)}).json()["results"]
+    assert [(r["attempt"], r["delay_seconds"]) for r in logged] == [(2, 2.0), (1, 1.0)]
+    assert api.get("/api/v1/workflow-compensation/").json()["results"][0]["strategy"] == "rollback"
+    refused = api.post(f"/api/v1/workflow/retry/{status_wf(cycle_report)}", {"reason": "try"}, format="json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "permission_denied"
+    api.force_login(users["admin"])
+    assert api.post(f"/api/v1/workflow/retry/{status_wf(cycle_report)}", {}, format="json").status_code == 400
+    retried = api.post(f"/api/v1/workflow/retry/{status_wf(cycle_report)}", {"reason": "database back"},
+                       format="json")
+    assert retried.status_code == 200, retried.content
+    assert retried.json()["message"] == "scoping runs again from its start."
     wait_until(lambda: live(users["tester"], cycle_report).active.get("scoping") == State.AWAITING_SUBMISSION,
                what="scoping waiting for the tester again")
     assert calls["n"] == 4
