@@ -241,3 +241,43 @@ class CompensationEntry(models.Model):
 
     def __str__(self):
         return f"{self.phase}: {self.strategy} ({self.outcome})"
+
+
+# --- issue 9: worker liveness --------------------------------------------------------------------
+
+
+class WorkerHeartbeat(models.Model):
+    """A worker process says it is alive every few seconds; /healthz and the admin read it."""
+
+    identity = models.CharField(max_length=200, unique=True, help_text="host:pid of the worker process.")
+    task_queue = models.CharField(max_length=200)
+    build_id = models.CharField(max_length=40, blank=True, help_text="Hash of the workflow code it runs.")
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self):
+        return f"{self.identity} on {self.task_queue}"
+
+
+class WorkflowVersion(models.Model):
+    """Migration history: which workflow code (build) ran each execution, and when it moved to a new one.
+
+    The worker's tracking interceptor records the build of the worker that ran an execution's activities;
+    a new row for the same execution is the moment it moved (its old path kept by workflow.patched).
+    """
+
+    execution = models.ForeignKey(WorkflowExecution, on_delete=models.CASCADE, related_name="versions")
+    build_id = models.CharField(max_length=40)
+    patches = models.JSONField(default=list, blank=True, help_text="workflow.patched ids known to that build.")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["execution", "first_seen_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["execution", "build_id"], name="uniq_execution_build")]
+
+    def __str__(self):
+        return f"{self.execution.workflow_id} on {self.build_id}"

@@ -66,8 +66,25 @@ def execution_started(*, workflow_id: str, run_id: str, workflow_type: str, cycl
     return execution
 
 
+_versions_seen: set[tuple[int, str]] = set()
+
+
+def _record_version(execution: WorkflowExecution) -> None:
+    """Migration history: the build of this worker ran the execution (once per process and execution)."""
+    from workflows.models import WorkflowVersion
+    from workflows.temporal.worker import KNOWN_PATCHES, build_id
+
+    seen = (execution.pk, build_id())
+    if seen in _versions_seen:
+        return
+    WorkflowVersion.objects.get_or_create(execution=execution, build_id=seen[1],
+                                          defaults={"patches": list(KNOWN_PATCHES)})
+    _versions_seen.add(seen)
+
+
 def step_started(info, inp) -> WorkflowStep:
     execution = _execution(info, inp)
+    _record_version(execution)
     step, created = WorkflowStep.objects.get_or_create(
         execution=execution,
         activity_id=info.activity_id,

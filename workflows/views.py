@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import render
 
 from cycles.permissions import is_admin
@@ -39,3 +39,31 @@ def monitoring(request):
         "metrics": metrics, "charts": charts_for(metrics), "alerts": alerts, "cycle": cycle,
         "cycle_choices": cycles.order_by("-created_at"),
     })
+
+
+def healthz(request):
+    """200 when the database answers, Temporal answers and a worker's heartbeat is recent; else 503 saying which."""
+    from django.db import connection
+
+    from workflows.monitor import workers_alive
+    from workflows.temporal.client import bridge
+
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as err:  # the answer must come back whatever broke
+        checks["database"] = f"error: {err}"
+    try:
+        bridge.run(lambda client: client.service_client.check_health(), timeout=3)
+        checks["temporal"] = "ok"
+    except Exception as err:
+        checks["temporal"] = f"unreachable: {type(err).__name__}"
+    try:
+        alive = list(workers_alive().values_list("identity", flat=True))
+        checks["workers"] = f"{len(alive)} alive" if alive else "none alive"
+    except Exception as err:
+        alive, checks["workers"] = [], f"error: {err}"
+    healthy = checks["database"] == "ok" and checks["temporal"] == "ok" and bool(alive)
+    return JsonResponse({"status": "ok" if healthy else "unhealthy", "checks": checks}, status=200 if healthy else 503)

@@ -11,7 +11,7 @@ from temporalio import activity
 from temporalio.service import RPCError
 
 from cycles.models import Attribute, CycleReport, PhaseState, Sample, SamplingPlan, ScopingDecision
-from workflows.models import CompensationEntry, WorkflowAlert, WorkflowExecution, WorkflowRetry, WorkflowStep
+from workflows.models import CompensationEntry, WorkflowAlert, WorkflowRetry, WorkflowStep
 from rest_framework.test import APIClient
 from workflows.services import workflow_start, workflow_status
 from workflows.temporal.activities import ALL_ACTIVITIES
