@@ -31,6 +31,8 @@ from synapse.exceptions import ApplicationError
 from workflows import operations
 from workflows.models import (
     CompensationEntry,
+    WorkerHeartbeat,
+    WorkflowVersion,
     WorkflowAlert,
     WorkflowDecision,
     WorkflowExecution,
@@ -237,6 +239,7 @@ class WorkflowExecutionAdmin(ReadOnlyAdmin):
             .select_related("triggered_by"),
             "children": WorkflowExecution.objects.filter(parent_workflow_id=execution.workflow_id)
             .select_related("cycle_report__report"),
+            "versions": execution.versions.all(),
             "history": history,
             "history_error": history_error,
             "operations": [(name, label) for name, (label, _) in OPERATIONS.items()
@@ -400,3 +403,27 @@ class CompensationEntryAdmin(ReadOnlyAdmin):
     search_fields = ("workflow_id", "reason", "key")
     list_select_related = ("cycle_report__report", "cycle_report__cycle", "triggered_by")
     date_hierarchy = "created_at"
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(ReadOnlyAdmin):
+    """Worker processes and when each last said it was alive (/healthz reads the same rows)."""
+
+    list_display = ("identity", "task_queue", "build_id", "started_at", "last_seen_at", "alive", "stopped_at")
+    search_fields = ("identity", "task_queue", "build_id")
+
+    @admin.display(boolean=True, description="Alive")
+    def alive(self, beat):
+        from workflows.monitor import workers_alive
+
+        return workers_alive().filter(pk=beat.pk).exists()
+
+
+@admin.register(WorkflowVersion)
+class WorkflowVersionAdmin(ReadOnlyAdmin):
+    """Migration history: the workflow build each execution ran on, and when it moved to another."""
+
+    list_display = ("execution", "build_id", "patches", "first_seen_at")
+    list_filter = ("build_id",)
+    search_fields = ("execution__workflow_id", "build_id")
+    list_select_related = ("execution",)

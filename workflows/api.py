@@ -244,6 +244,29 @@ class WorkflowMetricsApi(APIView):
         return Response(metrics_for(user=request.user, cycle=cycle).as_dict())
 
 
+class WorkflowVersionListApi(_ExecutionsMixin, APIView):
+    """GET ?workflow_id=: the migration history (which workflow build ran each run you can see, from when)."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+
+    def get(self, request):
+        from workflows.models import WorkflowVersion
+        from workflows.temporal.worker import KNOWN_PATCHES, build_id
+
+        versions = WorkflowVersion.objects.filter(execution__in=self._executions(request)).select_related("execution")
+        if request.query_params.get("workflow_id"):
+            versions = versions.filter(execution__workflow_id=request.query_params["workflow_id"])
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(versions.order_by("-first_seen_at", "-id"), request, view=self)
+        response = paginator.get_paginated_response([
+            {"workflow_id": v.execution.workflow_id, "run_id": v.execution.run_id, "build_id": v.build_id,
+             "patches": v.patches, "first_seen_at": v.first_seen_at} for v in page
+        ])
+        response.data["current_build_id"] = build_id()
+        response.data["current_patches"] = list(KNOWN_PATCHES)
+        return response
+
+
 def _int_param(request, name: str) -> int:
     try:
         return int(request.query_params[name])
