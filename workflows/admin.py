@@ -31,6 +31,7 @@ from synapse.exceptions import ApplicationError
 from workflows import operations
 from workflows.models import (
     CompensationEntry,
+    CycleSchedule,
     WorkerHeartbeat,
     WorkflowVersion,
     WorkflowAlert,
@@ -427,3 +428,90 @@ class WorkflowVersionAdmin(ReadOnlyAdmin):
     list_filter = ("build_id",)
     search_fields = ("execution__workflow_id", "build_id")
     list_select_related = ("execution",)
+
+
+@admin.register(CycleSchedule)
+class CycleScheduleAdmin(admin.ModelAdmin):
+    """Recurring cycles: adding one creates its Temporal Schedule (workflows.schedules); pause, resume and
+    trigger are actions. The cycles a schedule made are listed on it."""
+
+    list_display = ("name", "template", "frequency", "paused", "created_by", "schedule_link", "cycles_made")
+    list_filter = ("frequency", "paused")
+    search_fields = ("name", "schedule_id")
+    list_select_related = ("template", "created_by")
+    fields = ("name", "template", "frequency")
+    actions = ["pause", "resume", "trigger"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_runs=Count("runs"))
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("name", "template", "frequency", "paused", "schedule_link", "temporal_state") if obj else ()
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj) if obj else self.fields
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        from workflows.schedules import schedule_create
+
+        created = schedule_create(user=request.user, template=form.cleaned_data["template"],
+                                  frequency=form.cleaned_data["frequency"], name=form.cleaned_data["name"])
+        obj.pk, obj.schedule_id = created.pk, created.schedule_id
+
+    def add_view(self, request, form_url="", extra_context=None):
+        try:
+            return super().add_view(request, form_url, extra_context)
+        except ApplicationError as err:
+            self.message_user(request, err.message, level=messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    @admin.display(description="Cycles made", ordering="_runs")
+    def cycles_made(self, schedule):
+        return schedule._runs
+
+    @admin.display(description="Temporal schedule")
+    def schedule_link(self, schedule):
+        base = settings.TEMPORAL_UI_URL.rstrip("/")
+        namespace = quote(settings.TEMPORAL_NAMESPACE, safe="")
+        return format_html('<a href="{}/namespaces/{}/schedules/{}" target="_blank" rel="noopener">{}</a>',
+                           base, namespace, quote(schedule.schedule_id, safe=""), schedule.schedule_id)
+
+    @admin.display(description="In Temporal")
+    def temporal_state(self, schedule):
+        from workflows.schedules import schedule_describe
+
+        try:
+            state = schedule_describe(schedule=schedule)
+        except ApplicationError as err:
+            return err.message
+        nxt = ", ".join(f"{t:%Y-%m-%d %H:%M}" for t in state["next_runs"]) or "—"
+        return f"{'Paused' if state['paused'] else 'Active'}; next runs: {nxt}"
+
+    def _each(self, request, queryset, operation, done: str):
+        for schedule in queryset:
+            try:
+                operation(user=request.user, schedule=schedule, reason=f"From the admin by {request.user}")
+                self.message_user(request, f"{schedule}: {done}.", level=messages.SUCCESS)
+            except ApplicationError as err:
+                self.message_user(request, f"{schedule}: {err.message}", level=messages.ERROR)
+
+    @admin.action(description="Pause the selected schedules")
+    def pause(self, request, queryset):
+        from workflows.schedules import schedule_pause
+
+        self._each(request, queryset, schedule_pause, "paused")
+
+    @admin.action(description="Resume the selected schedules")
+    def resume(self, request, queryset):
+        from workflows.schedules import schedule_resume
+
+        self._each(request, queryset, schedule_resume, "resumed")
+
+    @admin.action(description="Run the selected schedules now")
+    def trigger(self, request, queryset):
+        from workflows.schedules import schedule_trigger
+
+        self._each(request, queryset, schedule_trigger, "triggered: a new cycle is being created and started")

@@ -281,3 +281,41 @@ class WorkflowVersion(models.Model):
 
     def __str__(self):
         return f"{self.execution.workflow_id} on {self.build_id}"
+
+
+# --- issue 9: recurring cycles (Temporal Schedules) ---------------------------------------------
+
+
+class CycleSchedule(models.Model):
+    """A cycle that recurs: a Temporal Schedule creates a cycle like the template and starts its workflow."""
+
+    class Frequency(models.TextChoices):
+        MONTHLY = "monthly", "Monthly (the 1st)"
+        QUARTERLY = "quarterly", "Quarterly (1 Jan, Apr, Jul, Oct)"
+
+    name = models.CharField(max_length=200, help_text="Each cycle is named '<name> <period>'.")
+    template = models.ForeignKey("cycles.TestCycle", on_delete=models.PROTECT, related_name="schedules",
+                                 help_text="Reports, testers and settings are copied from this cycle.")
+    frequency = models.CharField(max_length=20, choices=Frequency.choices)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    schedule_id = models.CharField(max_length=200, unique=True, blank=True)
+    paused = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_frequency_display()})"
+
+
+class ScheduledCycleRun(models.Model):
+    """One cycle a schedule created; the run key (the scheduled workflow's id) makes a retry create nothing twice."""
+
+    schedule = models.ForeignKey(CycleSchedule, on_delete=models.CASCADE, related_name="runs")
+    run_key = models.CharField(max_length=255, unique=True)
+    cycle = models.OneToOneField("cycles.TestCycle", on_delete=models.CASCADE, related_name="scheduled_run")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]

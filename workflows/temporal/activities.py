@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError as TemporalApplicationError
 from synapse.exceptions import ApplicationError
 from workflows.temporal.contracts import (
     COMPENSATE_PHASE_ACTIVITY,
+    SCHEDULED_CYCLE_START_ACTIVITY,
     Ack,
     ActivityName,
     CompensateInput,
@@ -43,6 +44,8 @@ from workflows.temporal.contracts import (
     RequestRef,
     RequestsCreated,
     RequestStatusInput,
+    ScheduledCycleResult,
+    ScheduledCycleStartInput,
     SetCycleStatusInput,
     VersionRef,
     WorkflowFinishedResult,
@@ -315,6 +318,15 @@ def phase_compensate(inp: CompensateInput) -> CompensationResult:
     return CompensationResult(strategy=entry.strategy, outcome=entry.outcome, undone=dict(entry.undone))
 
 
+@activity.defn(name=SCHEDULED_CYCLE_START_ACTIVITY)
+@_non_retryable
+def scheduled_cycle_start(inp: ScheduledCycleStartInput) -> ScheduledCycleResult:
+    from workflows.schedules import schedule_run
+
+    cycle = schedule_run(schedule_pk=inp.schedule_pk, run_key=inp.run_key)
+    return ScheduledCycleResult(cycle_id=cycle.pk, workflow_id=cycle.workflow_id)
+
+
 ALL_ACTIVITIES = [
     cycle_report_enter_phase,
     cycle_report_finish,
@@ -334,4 +346,5 @@ ALL_ACTIVITIES = [
     request_notify,
     information_request_status,
     phase_compensate,
+    scheduled_cycle_start,
 ]

@@ -469,3 +469,30 @@ class RemoveReportInput:
     cycle_report_id: int
     user_id: int
     reason: str = ""
+
+
+# --- issue 9: recurring cycles ------------------------------------------------------------------
+
+RECURRING_CYCLE_WORKFLOW_TYPE = "RecurringCycleWorkflow"
+SCHEDULED_CYCLE_START_ACTIVITY = "scheduled_cycle_start"
+
+
+def cycle_schedule_id(schedule_pk: int) -> str:
+    return f"cycle-schedule-{schedule_pk}"
+
+
+@dataclass
+class ScheduledCycleInput:
+    schedule_pk: int
+
+
+@dataclass
+class ScheduledCycleStartInput:
+    schedule_pk: int
+    run_key: str
+
+
+@dataclass
+class ScheduledCycleResult:
+    cycle_id: int
+    workflow_id: str

@@ -13,9 +13,10 @@ from workflows.temporal.activities import ALL_ACTIVITIES
 from workflows.temporal.compensation import PATCH_PHASE_COMPENSATION
 from workflows.temporal.cycle_workflow import TestCycleWorkflow
 from workflows.temporal.interceptors import TrackingInterceptor
+from workflows.temporal.recurring_workflow import RecurringCycleWorkflow
 from workflows.temporal.report_workflow import ReportTestWorkflow
 
-WORKFLOWS = [TestCycleWorkflow, ReportTestWorkflow]
+WORKFLOWS = [TestCycleWorkflow, ReportTestWorkflow, RecurringCycleWorkflow]
 # Every workflow.patched id the workflow code knows (the migration history records them per build).
 KNOWN_PATCHES = [PATCH_PHASE_COMPENSATION]
 
