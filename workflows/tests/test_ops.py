@@ -31,7 +31,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_database_url() -> str:
+def subprocess_database_url() -> str:
     """The URL of the database this test runs on, for a process started by the test."""
     db = connection.settings_dict
     if db["ENGINE"].endswith("sqlite3"):
@@ -51,7 +51,7 @@ def test_worker_heartbeat_healthz_and_prometheus_from_worker_and_web(temporal_ha
     assert client.get("/healthz").status_code == 503
 
     synapse_port, sdk_port = free_port(), free_port()
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "synapse.settings", "DATABASE_URL": test_database_url(),
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "synapse.settings", "DATABASE_URL": subprocess_database_url(),
            "TEMPORAL_ADDRESS": temporal_harness.address, "WORKER_HEARTBEAT_SECONDS": "1", "LOG_FORMAT": "json"}
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "run_temporal_worker", "--task-queue", "ops-check", "--metrics-port",
