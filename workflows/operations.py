@@ -27,6 +27,7 @@ from cycles.permissions import can_manage_cycle, is_admin
 from cycles.services.compensation import phase_states_reopen
 from synapse.audit import audit_record
 from synapse.exceptions import ApplicationError, ConflictError, PermissionDeniedError, ServiceUnavailableError
+from workflows import alerts
 from workflows.compensation import compensation_run
 from workflows.models import WorkflowDecision, WorkflowExecution
 from workflows.temporal.client import TemporalUnavailable, bridge
@@ -297,6 +298,9 @@ def execution_reset(*, user, execution: WorkflowExecution, phase: str, reason: s
         )
 
     response = _call(reset)
+    for p in later:
+        # The failed phases were undone and run afresh: their failure is no longer the workflow's state.
+        alerts.alerts_resolve(kind=alerts.PHASE_FAILED, key_prefix=alerts.phase_failed_key(execution.workflow_id, p))
     with transaction.atomic():
         _close(execution, WorkflowExecution.Status.TERMINATED)
         new = WorkflowExecution.objects.create(
