@@ -45,7 +45,7 @@ def serving(port: int) -> bool:
 
 
 @pytest.fixture
-def processes(temporal_harness, request):
+def processes(temporal_harness, request, tmp_path):
     """Start processes with the test's database, Temporal and a Redis database of their own; stop them after."""
     if not redis_up():
         pytest.skip("Redis is not running at 127.0.0.1:6379")
@@ -57,8 +57,11 @@ def processes(temporal_harness, request):
     started = []
 
     def start(*args):
-        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, text=True)
+        # Output to a file, not a pipe: a chatty process must not block on a full pipe nobody reads.
+        log = open(tmp_path / f"process-{len(started)}.log", "w")  # noqa: SIM115
+        proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                text=True)
+        proc.log_path = log.name
         started.append(proc)
         return proc
 
@@ -73,6 +76,7 @@ def processes(temporal_harness, request):
                 proc.kill()
 
     request.addfinalizer(stop_all)
+    start.logs = lambda: "\n".join(f"--- {p.args[1:4]}:\n{Path(p.log_path).read_text()[-2000:]}" for p in started)
     return start, env
 
 
@@ -85,7 +89,10 @@ def test_progress_published_by_the_worker_reaches_a_page_served_by_another_web_p
     for port in (web_a, web_b):
         start("-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "synapse.asgi:application")
     start("manage.py", "run_temporal_worker", "--task-queue", env["TEMPORAL_TASK_QUEUE"])
-    wait_until(lambda: serving(web_a) and serving(web_b), timeout=60, what="both web processes serving")
+    try:
+        wait_until(lambda: serving(web_a) and serving(web_b), timeout=120, what="both web processes serving")
+    except AssertionError as err:
+        raise AssertionError(f"{err}\n{start.logs()}") from None
 
     # The manager's page on web B watches the cycle (a session both processes read from the database).
     client.force_login(users["manager"])
@@ -111,7 +118,7 @@ def test_a_page_of_a_cycle_the_user_may_not_see_is_refused_across_processes(proc
     start, _ = processes
     port = free_port()
     start("-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "synapse.asgi:application")
-    wait_until(lambda: serving(port), timeout=60, what="web process serving")
+    wait_until(lambda: serving(port), timeout=120, what="web process serving")
     client.force_login(users["data_owner"])
 
     async def connect():

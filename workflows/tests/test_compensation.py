@@ -173,3 +173,44 @@ def test_skip_test_execution_records_manual_intervention_and_finishes(users, cyc
     assert (entry.phase, entry.strategy, entry.outcome) == ("test_execution", "skip", "manual")
     assert PhaseState.objects.get(cycle_report=cycle_report, phase="test_execution").status == "completed"
     assert not WorkflowAlert.objects.filter(kind="phase_failed").exists()
+
+
+def test_removing_a_report_from_a_running_cycle_cancels_and_compensates_it_only(
+    temporal_time_skipping, users, lob, cycle, cycle_report, settings,
+):
+    from cycles.models import Report
+    from synapse.exceptions import ConflictError, PermissionDeniedError
+    from workflows.operations import cycle_remove_report
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    other = CycleReport.objects.create(cycle=cycle, tester=users["tester"], report=Report.objects.create(
+        name="FR Y-9C", regulation="FR Y-9C", owner=users["owner"], lob=lob, frequency="quarterly", fields=[]))
+    for cr in (cycle_report, other):
+        attribute = Attribute.objects.create(cycle_report=cr, name="account_id", primary_key=True)
+    workflow_start(user=users["manager"], cycle=cycle, skip_phases=skip_all_but("scoping"))
+    for cr in (cycle_report, other):
+        wait_until(lambda cr=cr: (s := live(users["tester"], cr)) and s.active.get("scoping") == "awaiting_submission",
+                   what="scoping waiting for the tester")
+
+    with pytest.raises(PermissionDeniedError):
+        cycle_remove_report(user=users["tester"], cycle_report=cycle_report, reason="not mine")
+    api = APIClient()
+    api.force_login(users["manager"])
+    removed = api.post(f"/api/v1/workflow/remove-report/{cycle_report.pk}", {"reason": "Out of scope this quarter"},
+                       format="json")
+    assert removed.status_code == 200, removed.content
+    assert "removed from the cycle and compensated" in removed.json()["message"]
+    entry = CompensationEntry.objects.get(cycle_report=cycle_report)
+    assert (entry.phase, entry.strategy, entry.trigger, entry.triggered_by) == (
+        "scoping", "rollback", "report_removed", users["manager"])
+    assert entry.undone["scoping_decisions"] == 1 and entry.reason == "Out of scope this quarter"
+    assert not ScopingDecision.objects.filter(attribute__cycle_report=cycle_report).exists()
+    wait_until(lambda: CycleReport.objects.get(pk=cycle_report.pk).status == CycleReport.Status.CANCELLED,
+               what="the removed report cancelled")
+    with pytest.raises(ConflictError, match="already removed"):
+        cycle_remove_report(user=users["manager"], cycle_report=cycle_report, reason="again")
+
+    # The other report goes on, its scoping untouched.
+    assert live(users["tester"], other).active.get("scoping") == "awaiting_submission"
+    assert ScopingDecision.objects.filter(attribute__cycle_report=other).count() == 1
+    assert attribute.cycle_report_id == other.pk
