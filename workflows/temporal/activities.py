@@ -313,8 +313,9 @@ def information_request_status(inp: RequestStatusInput) -> Ack:
 def phase_compensate(inp: CompensateInput) -> CompensationResult:
     from workflows.compensation import compensation_run
 
+    user = get_user_model().objects.filter(pk=inp.user_id).first() if inp.user_id else None
     entry = compensation_run(cycle_report_id=inp.cycle_report_id, phase=inp.phase, trigger=inp.trigger,
-                             key=inp.key, reason=inp.reason)
+                             key=inp.key, reason=inp.reason, user=user)
     return CompensationResult(strategy=entry.strategy, outcome=entry.outcome, undone=dict(entry.undone))
 
 
