@@ -478,3 +478,59 @@ class EvidenceAdmin(ReadOnlyAdmin):
     search_fields = ("original_name", "sha256", "request__data_owner__username", "request__cycle_report__report__name")
     list_select_related = ("request__data_owner", "request__cycle_report__report", "uploaded_by", "reviewed_by")
     exclude = ("file",)  # served only through views that check permissions, never by a media link
+
+
+# --- Test Execution (issue 6): read-only here; the tester's page and the workflow change them ------
+
+from cycles.models import EvidenceLink, ExecutionRule, SampleExtension, TestResult, TestResultHistory  # noqa: E402
+
+
+class TestResultHistoryInline(ReadOnlyTabularInline):
+    __test__ = False  # not a pytest class
+    model = TestResultHistory
+    fields = ("attempt", "result", "failure_kind", "observed_value", "comment", "method", "tested_by", "tested_at",
+              "replaced_by", "replaced_at")
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(TestResult)
+class TestResultAdmin(ReadOnlyAdmin):
+    __test__ = False  # not a pytest class
+    list_display = ("sample", "attribute", "cycle_report", "result", "failure_kind", "method", "attempt",
+                    "tested_by", "tested_at")
+    list_filter = ("result", "failure_kind", "method")
+    search_fields = ("sample__key", "attribute__name", "comment", "cycle_report__report__name")
+    list_select_related = ("sample", "attribute", "cycle_report__report", "cycle_report__cycle", "tested_by")
+    inlines = [TestResultHistoryInline]
+
+
+@admin.register(TestResultHistory)
+class TestResultHistoryAdmin(ReadOnlyAdmin):
+    __test__ = False  # not a pytest class
+    list_display = ("test_result", "attempt", "result", "failure_kind", "method", "tested_by", "tested_at",
+                    "replaced_by", "replaced_at")
+    list_filter = ("result", "failure_kind")
+    list_select_related = ("test_result__sample", "test_result__attribute", "tested_by", "replaced_by")
+
+
+@admin.register(ExecutionRule)
+class ExecutionRuleAdmin(ReadOnlyAdmin):
+    list_display = ("attribute", "kind", "source_column", "tolerance", "pattern", "min_value", "max_value",
+                    "updated_by", "updated_at")
+    list_filter = ("kind",)
+    list_select_related = ("attribute", "updated_by")
+
+
+@admin.register(SampleExtension)
+class SampleExtensionAdmin(ReadOnlyAdmin):
+    list_display = ("cycle_report", "number", "status", "current_size", "new_size", "seed", "proposed_at",
+                    "decided_by", "decided_at")
+    list_filter = ("status",)
+    list_select_related = ("cycle_report__report", "cycle_report__cycle", "decided_by")
+
+
+@admin.register(EvidenceLink)
+class EvidenceLinkAdmin(ReadOnlyAdmin):
+    list_display = ("evidence", "sample", "attribute", "created_by", "created_at")
+    list_select_related = ("evidence", "sample", "attribute", "created_by")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cycles.views import pages, requests, sampling
+from cycles.views import execution, pages, requests, sampling
 
 app_name = "cycles"
 urlpatterns = [
@@ -34,6 +34,13 @@ urlpatterns = [
     path("cycle-reports/<int:pk>/data-owners/done/", requests.data_owners_complete,
          name="data-owners-complete"),
     path("cycle-reports/<int:pk>/requests/", requests.report_requests, name="report-requests"),
+    # Test Execution (issue 6)
+    path("cycle-reports/<int:pk>/test-execution/", execution.execution_page, name="test-execution"),
+    path("cycle-reports/<int:pk>/test-execution/cells/<int:result_id>/", execution.result_edit,
+         name="test-result"),
+    path("cycle-reports/<int:pk>/test-execution/bulk/", execution.results_bulk, name="test-results-bulk"),
+    path("cycle-reports/<int:pk>/test-execution/extensions/<int:extension_id>/decide/",
+         execution.sample_extension_decide_view, name="sample-extension-decide"),
     path("requests/", requests.request_list, name="request-list"),
     path("requests/<int:pk>/", requests.request_detail, name="request-detail"),
     path("requests/<int:pk>/upload/", requests.request_upload, name="request-upload"),

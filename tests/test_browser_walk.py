@@ -210,8 +210,9 @@ def test_from_approved_scoping_to_evidence_accepted_through_the_pages(
     page.click("text=Finish review")
     page.wait_for_selector(".messages")
 
-    wait_until(lambda: CycleReport.objects.get(pk=pk).status == CycleReport.Status.AWAITING_TEST_EXECUTION,
-               what="report waiting at test execution")
+    wait_until(lambda: CycleReport.objects.get(pk=pk).phase == "test_execution"
+               and CycleReport.objects.get(pk=pk).status == CycleReport.Status.IN_PROGRESS,
+               what="report in test execution")
     request.refresh_from_db()
     assert request.status == InformationRequest.Status.ACCEPTED
     assert request.evidence.filter(status="accepted").count() == 2

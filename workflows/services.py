@@ -37,6 +37,7 @@ from workflows.temporal.contracts import (
     QUERY_STATUS,
     REVIEWED_PHASES,
     UPDATE_COMPLETE_DATA_OWNERS,
+    UPDATE_DECIDE_EXTENSION,
     UPDATE_DECIDE_VERSION,
     UPDATE_REGISTER_POPULATION,
     UPDATE_REQUEST_REVIEWED,
@@ -45,6 +46,7 @@ from workflows.temporal.contracts import (
     CompleteDataOwnersInput,
     CycleReportRef,
     CycleWorkflowInput,
+    DecideExtensionInput,
     DecideVersionInput,
     PhaseSettings,
     RegisterPopulationInput,
@@ -70,6 +72,7 @@ UPDATE_INPUTS = {
     UPDATE_COMPLETE_DATA_OWNERS: CompleteDataOwnersInput,
     UPDATE_REQUEST_SUBMITTED: RequestEventInput,
     UPDATE_REQUEST_REVIEWED: RequestEventInput,
+    UPDATE_DECIDE_EXTENSION: DecideExtensionInput,
 }
 # RPC failures that mean "not reachable now", as opposed to "refused".
 UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
@@ -399,6 +402,25 @@ def workflow_request_reviewed(*, user, request) -> DecisionOutcome:
         update_name=UPDATE_REQUEST_REVIEWED,
         make_input=lambda decision_id: RequestEventInput(
             decision_id=decision_id, request_id=request.pk, user_id=user.pk
+        ),
+    )
+
+
+def workflow_decide_extension(*, user, extension, approve: bool, notes: str = "") -> DecisionOutcome:
+    """The report owner approves or rejects more samples proposed on Test Execution failures."""
+    cycle_report = extension.cycle_report
+    if not can_approve(user, cycle_report, "test_execution"):
+        raise PermissionDeniedError("Only the report's owner approves or rejects a sample extension.")
+    if extension.status != extension.Status.PROPOSED:
+        raise ConflictError(f"Extension {extension.number} is already {extension.get_status_display().lower()}.")
+    if not approve and not notes.strip():
+        raise ApplicationError("Say why the failures don't call for more samples: notes are required to reject.")
+    return _decide(
+        user=user,
+        cycle_report=cycle_report,
+        update_name=UPDATE_DECIDE_EXTENSION,
+        make_input=lambda decision_id: DecideExtensionInput(
+            decision_id=decision_id, extension_id=extension.pk, user_id=user.pk, approve=approve, notes=notes,
         ),
     )
 

@@ -3,6 +3,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from cycles.api import cycles as api
+from cycles.api import execution as api_execution
 from cycles.api import requests as api_requests
 from cycles.api import sampling as api_sampling
 
@@ -37,5 +38,22 @@ urlpatterns = [
     path("requests/<int:pk>/review/", api_requests.InformationRequestReviewApi.as_view(), name="api-request-review"),
     path("evidence/<int:pk>/review/", api_requests.EvidenceReviewApi.as_view(), name="api-evidence-review"),
     path("evidence/<int:pk>/download/", api_requests.EvidenceDownloadApi.as_view(), name="api-evidence-download"),
+    # Test Execution (issue 6)
+    path("cycle-reports/<int:pk>/test-execution/", api_execution.CycleReportTestExecutionApi.as_view(),
+         name="api-cycle-report-test-execution"),
+    path("cycle-reports/<int:pk>/test-results/", api_execution.CycleReportTestResultsApi.as_view(),
+         name="api-cycle-report-test-results"),
+    path("cycle-reports/<int:pk>/test-results/bulk/", api_execution.CycleReportTestResultsBulkApi.as_view(),
+         name="api-cycle-report-test-results-bulk"),
+    path("cycle-reports/<int:pk>/sample-extensions/", api_execution.CycleReportSampleExtensionsApi.as_view(),
+         name="api-cycle-report-sample-extensions"),
+    path("test-results/<int:pk>/", api_execution.TestResultApi.as_view(), name="api-test-result"),
+    path("attributes/<int:pk>/execution-rule/", api_execution.AttributeExecutionRuleApi.as_view(),
+         name="api-attribute-execution-rule"),
+    path("sample-extensions/<int:pk>/decide/", api_execution.SampleExtensionDecideApi.as_view(),
+         name="api-sample-extension-decide"),
+    path("evidence/<int:pk>/links/", api_execution.EvidenceLinksApi.as_view(), name="api-evidence-links"),
+    path("requests/<int:pk>/coverage/", api_execution.InformationRequestCoverageApi.as_view(),
+         name="api-request-coverage"),
     *router.urls,
 ]

@@ -65,10 +65,21 @@ class MultipleFileField(forms.FileField):
 
 class EvidenceUploadForm(forms.Form):
     files = MultipleFileField(label="Evidence files")
+    samples = forms.MultipleChoiceField(
+        choices=[], required=False, label="Samples these files cover", widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: every sample of the request.",
+    )
+    attributes = forms.TypedMultipleChoiceField(
+        coerce=int, choices=[], required=False, label="Attributes these files cover",
+        widget=forms.CheckboxSelectMultiple, help_text="None ticked: every attribute of the request.",
+    )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, info_request=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["files"].help_text = evidence_limits()
+        if info_request is not None:
+            self.fields["samples"].choices = [(k, k) for k in info_request.sample_keys or []]
+            self.fields["attributes"].choices = [(a.pk, a.name) for a in info_request.attributes.all()]
 
 
 def evidence_limits() -> str:

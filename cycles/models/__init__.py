@@ -22,3 +22,13 @@ from cycles.models.requests import (  # noqa: F401
     RequestNotification,
 )
 from cycles.models.sampling import SampleSizeRule, SamplingPlan, Sample  # noqa: F401
+from cycles.models.execution import (  # noqa: F401
+    EvidenceLink,
+    ExecutionRule,
+    FailureKind,
+    SampleExtension,
+    TestMethod,
+    TestResult,
+    TestResultHistory,
+    TestResultValue,
+)

@@ -137,10 +137,18 @@ def _sample_selection_items(cycle_report: CycleReport) -> list[tuple[str, dict]]
     ]
 
 
+def _test_execution_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
+    # Imported here: the execution service imports this module's phase locks.
+    from cycles.services.execution import test_execution_version_items
+
+    return test_execution_version_items(cycle_report=cycle_report)
+
+
 ARTIFACT_BUILDERS = {
     Phase.PLANNING: _planning_items,
     Phase.SCOPING: _scoping_items,
     Phase.SAMPLE_SELECTION: _sample_selection_items,
+    Phase.TEST_EXECUTION: _test_execution_items,
 }
 
 

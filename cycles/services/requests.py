@@ -386,8 +386,17 @@ class _TemporaryFile(File):
         return self.file.name
 
 
-def evidence_upload(*, user, request: InformationRequest, files: list) -> list[Evidence]:
-    """Store the data owner's files for the request; if any file is refused, none is stored."""
+def evidence_upload(
+    *, user, request: InformationRequest, files: list, sample_keys: list[str] | None = None,
+    attribute_ids: list[int] | None = None,
+) -> list[Evidence]:
+    """Store the data owner's files for the request; if any file is refused, none is stored.
+
+    sample_keys / attribute_ids: which of the request's samples and attributes the files cover
+    (none given: the whole request).
+    """
+    from cycles.services.execution import evidence_link_targets, evidence_links_create
+
     _require_request_owner(user, request)
     if request.status not in (InformationRequest.Status.OPEN, InformationRequest.Status.RETURNED):
         raise ConflictError(
@@ -406,6 +415,7 @@ def evidence_upload(*, user, request: InformationRequest, files: list) -> list[E
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise InvalidFileError(f"Two files are named {', '.join(repeated)}: upload each name once.")
+    targets = evidence_link_targets(request=request, sample_keys=sample_keys, attribute_ids=attribute_ids)
 
     temp_dir = getattr(settings, "FILE_UPLOAD_TEMP_DIR", None)
     temp_paths: list[str] = []
@@ -449,11 +459,14 @@ def evidence_upload(*, user, request: InformationRequest, files: list) -> list[E
                     evidence.file.save(name, _TemporaryFile(temp), save=False)
                 stored.append(evidence.file.name)
                 evidence.save()
+                evidence_links_create(evidence=evidence, targets=targets, user=user)
                 audit_record(
                     actor=user,
                     action="evidence.upload",
                     obj=evidence,
-                    after={**snapshot(evidence, EVIDENCE_FIELDS), "file": evidence.file.name},
+                    after={**snapshot(evidence, EVIDENCE_FIELDS), "file": evidence.file.name,
+                           "covers": {"samples": sorted({t.key for t, _ in targets if t}) or "all",
+                                      "attributes": sorted({a.pk for _, a in targets if a}) or "all"}},
                     context={"request": locked.pk, "cycle_report": locked.cycle_report_id},
                 )
                 created.append(evidence)

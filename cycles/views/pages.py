@@ -88,6 +88,8 @@ STATE_LABELS = {
     State.AWAITING_UPLOAD: "Awaiting the population file",
     State.PROFILING: "Profiling",
     State.COMPLETED: "Phase complete",
+    State.AWAITING_EVIDENCE: "Awaiting evidence",
+    State.AWAITING_EXTENSION_DECISION: "Awaiting the owner's decision on more samples",
 }
 DECISION_LABELS = {
     "submit_version": "Submit for approval",
@@ -106,6 +108,7 @@ PHASE_PAGES = {
     Phase.SAMPLE_SELECTION: "cycles:sample-selection",
     Phase.DATA_OWNER_IDENTIFICATION: "cycles:data-owners",
     Phase.REQUEST_FOR_INFORMATION: "cycles:report-requests",
+    Phase.TEST_EXECUTION: "cycles:test-execution",
 }
 
 

@@ -36,6 +36,7 @@ from cycles.models import (
 )
 from cycles.permissions import can_view_cycle_report, can_work_on
 from cycles.profiling import match_column
+from cycles.services.execution import request_coverage
 from cycles.services.requests import (
     attributes_in_scope,
     data_owner_assign,
@@ -352,7 +353,9 @@ def _detail_context(request, info_request: InformationRequest, *, upload_form=No
         "is_owner": is_owner,
         "is_tester": is_tester,
         "sees_report": can_view_cycle_report(user, cycle_report),
-        "upload_form": (upload_form or EvidenceUploadForm()) if is_owner and answerable else None,
+        "upload_form": (upload_form or EvidenceUploadForm(info_request=info_request))
+        if is_owner and answerable else None,
+        "coverage": request_coverage(request=info_request),
         "can_submit": is_owner and answerable and any(e.status == Evidence.Status.PENDING for e in latest),
         "reviewing": reviewing,
         "can_finish_review": reviewing and bool(latest)
@@ -385,11 +388,13 @@ def request_upload(request, pk: int):
     info_request = _request_or_404(request.user, pk)
     if not _is_request_owner(request.user, info_request):
         return refuse(request, "Only the data owner the request was sent to uploads its evidence.")
-    form = EvidenceUploadForm(request.POST, request.FILES)
+    form = EvidenceUploadForm(request.POST, request.FILES, info_request=info_request)
     if not form.is_valid():
         return render(request, DETAIL_TEMPLATE, _detail_context(request, info_request, upload_form=form))
     try:
-        stored = evidence_upload(user=request.user, request=info_request, files=form.cleaned_data["files"])
+        stored = evidence_upload(user=request.user, request=info_request, files=form.cleaned_data["files"],
+                                 sample_keys=form.cleaned_data["samples"],
+                                 attribute_ids=form.cleaned_data["attributes"])
     except ApplicationError as err:
         context = _detail_context(request, info_request, upload_form=form)
         if context["upload_form"] is None:

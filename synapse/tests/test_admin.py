@@ -102,6 +102,18 @@ def every_model(users, cycle_report):
     WorkflowAlert.objects.create(key="sla-1", workflow_id=execution.workflow_id, cycle_report=cycle_report,
                                  kind="sla_breach", message="Scoping is past its SLA.")
     Token.objects.create(user=users["admin"])
+    # Test Execution (issue 6)
+    from cycles.models import EvidenceLink, ExecutionRule, SampleExtension, TestResult, TestResultHistory
+
+    sample = Sample.objects.get(key="A-1")
+    cell = TestResult.objects.create(cycle_report=cycle_report, sample=sample, attribute=attribute,
+                                     expected_value="A-1", observed_value="A-1", result="pass", attempt=2)
+    TestResultHistory.objects.create(test_result=cell, attempt=1, result="fail", failure_kind="mismatch")
+    ExecutionRule.objects.create(attribute=attribute, kind="format", pattern=r"A-\d+", updated_by=users["tester"])
+    SampleExtension.objects.create(cycle_report=cycle_report, number=1, allowed_deviations=0, current_size=1,
+                                   new_size=2, sample_keys=["A-2"])
+    EvidenceLink.objects.create(evidence=Evidence.objects.get(), sample=sample, attribute=attribute,
+                                created_by=users["data_owner"])
     return {"approved": approved, "submitted": submitted, "execution": execution}
 
 

@@ -50,6 +50,14 @@ from workflows.temporal.contracts import (
     VersionRef,
     WorkflowFinishedResult,
 )
+from workflows.temporal.contracts import (  # Test Execution (issue 6)
+    ExtensionDecided,
+    ExtensionProposal,
+    ProposeExtensionInput,
+    RecordExtensionDecisionInput,
+    TestMatrixInput,
+    TestProgress,
+)
 
 
 def _non_retryable(fn):
@@ -326,6 +334,63 @@ def scheduled_cycle_start(inp: ScheduledCycleStartInput) -> ScheduledCycleResult
 
     cycle = schedule_run(schedule_pk=inp.schedule_pk, run_key=inp.run_key)
     return ScheduledCycleResult(cycle_id=cycle.pk, workflow_id=cycle.workflow_id)
+# --- Test Execution (issue 6) ------------------------------------------------------------------
+
+
+def _progress(counts: dict) -> TestProgress:
+    return TestProgress(total=counts["total"], done=counts["done"],
+                        counts={k: v for k, v in counts.items() if k not in ("total", "done")})
+
+
+@activity.defn(name=ActivityName.PREPARE_TEST_MATRIX)
+@_non_retryable
+def test_matrix_prepare(inp: TestMatrixInput) -> TestProgress:
+    from cycles.services.execution import test_matrix_prepare as prepare
+
+    return _progress(prepare(cycle_report_id=inp.cycle_report_id))
+
+
+@activity.defn(name=ActivityName.PROPOSE_SAMPLE_EXTENSION)
+@_non_retryable
+def sample_extension_propose(inp: ProposeExtensionInput) -> ExtensionProposal:
+    from cycles.models import CycleReport
+    from cycles.services.execution import test_execution_progress
+    from cycles.services.sample_extension import sample_extension_propose as propose
+
+    extension = propose(cycle_report_id=inp.cycle_report_id)
+    progress = _progress(test_execution_progress(cycle_report=CycleReport.objects.get(pk=inp.cycle_report_id)))
+    if extension is None:
+        return ExtensionProposal(progress=progress)
+    failures = ", ".join(f"{name} {count}" for name, count in sorted(extension.failures.items()))
+    return ExtensionProposal(
+        extension_id=extension.pk,
+        number=extension.number,
+        message=(f"Failures ({failures}) exceed the {extension.allowed_deviations} the sample allows: "
+                 f"extension {extension.number} proposes {len(extension.sample_keys)} more samples."),
+        progress=progress,
+    )
+
+
+@activity.defn(name=ActivityName.DECIDE_SAMPLE_EXTENSION)
+@_non_retryable
+def sample_extension_decide(inp: RecordExtensionDecisionInput) -> ExtensionDecided:
+    import datetime
+
+    from cycles.services.sample_extension import sample_extension_decide as decide
+
+    extension, reopened = decide(
+        extension_id=inp.extension_id,
+        user=get_user_model().objects.get(pk=inp.user_id),
+        approve=inp.approve,
+        notes=inp.notes,
+        decision_id=inp.decision_id,
+        due_date=datetime.date.fromisoformat(inp.due_date) if inp.due_date else None,
+    )
+    return ExtensionDecided(
+        approved=extension.status == extension.Status.APPROVED,
+        number=extension.number,
+        requests=[RequestRef(request_id=r.pk, status=r.status) for r in reopened],
+    )
 
 
 ALL_ACTIVITIES = [
@@ -348,4 +413,7 @@ ALL_ACTIVITIES = [
     information_request_status,
     phase_compensate,
     scheduled_cycle_start,
+    test_matrix_prepare,
+    sample_extension_propose,
+    sample_extension_decide,
 ]

@@ -44,7 +44,7 @@ PHASE_STEPS: tuple[tuple[str, ...], ...] = (
 )
 
 # Phases whose artifact is a version the report owner approves or sends back.
-REVIEWED_PHASES: frozenset[str] = frozenset({PLANNING, SCOPING, SAMPLE_SELECTION, OBSERVATIONS})
+REVIEWED_PHASES: frozenset[str] = frozenset({PLANNING, SCOPING, SAMPLE_SELECTION, TEST_EXECUTION, OBSERVATIONS})
 
 TASK_QUEUE_DEFAULT = "synapse-workflow-queue"
 CYCLE_WORKFLOW_TYPE = "TestCycleWorkflow"
@@ -58,6 +58,7 @@ UPDATE_COMPLETE_DATA_OWNERS = "complete_data_owner_identification"
 UPDATE_REQUEST_SUBMITTED = "request_submitted"
 UPDATE_REQUEST_REVIEWED = "request_reviewed"
 QUERY_STATUS = "status"
+UPDATE_DECIDE_EXTENSION = "decide_sample_extension"
 
 
 class ActivityName:
@@ -80,6 +81,10 @@ class ActivityName:
     CREATE_REQUESTS = "information_requests_create"
     NOTIFY_REQUEST = "request_notify"
     REQUEST_STATUS = "information_request_status"
+    # Test Execution (issue 6)
+    PREPARE_TEST_MATRIX = "test_matrix_prepare"
+    PROPOSE_SAMPLE_EXTENSION = "sample_extension_propose"
+    DECIDE_SAMPLE_EXTENSION = "sample_extension_decide"
 
 
 def cycle_workflow_id(cycle_id: int) -> str:
@@ -114,6 +119,7 @@ class State:
     AWAITING_ASSIGNMENT = "awaiting_data_owners"
     AWAITING_EVIDENCE = "awaiting_evidence"
     AWAITING_TEST_EXECUTION = "awaiting_test_execution"
+    AWAITING_EXTENSION_DECISION = "awaiting_extension_decision"
     COMPLETED = "completed"
 
 
@@ -199,6 +205,10 @@ class ReportStatus:
     active: dict[str, str] = field(default_factory=dict)
     # Request id -> status, during Requests for Information.
     requests: dict[str, str] = field(default_factory=dict)
+    # Test Execution: cells done / total and per result, as of the workflow's last look at the matrix.
+    test_progress: dict[str, int] = field(default_factory=dict)
+    # A sample extension waiting for the report owner, or 0.
+    pending_extension_id: int = 0
 
 
 # --- update inputs and result -----------------------------------------------
@@ -496,3 +506,71 @@ class ScheduledCycleStartInput:
 class ScheduledCycleResult:
     cycle_id: int
     workflow_id: str
+
+
+# --- Test Execution (issue 6) -------------------------------------------------
+
+
+@dataclass
+class TestMatrixInput:
+    __test__ = False  # not a pytest class
+
+    cycle_report_id: int
+    phase: str = TEST_EXECUTION
+
+
+@dataclass
+class TestProgress:
+    """Cells done / total and the count per result (pass, fail, inconclusive, not_applicable, not_tested)."""
+
+    __test__ = False
+
+    total: int = 0
+    done: int = 0
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ProposeExtensionInput:
+    cycle_report_id: int
+    phase: str = TEST_EXECUTION
+
+
+@dataclass
+class ExtensionProposal:
+    """A sample extension the report owner must decide (extension_id 0: none needed)."""
+
+    extension_id: int = 0
+    number: int = 0
+    message: str = ""
+    progress: TestProgress = field(default_factory=TestProgress)
+
+
+@dataclass
+class DecideExtensionInput:
+    """Update: the report owner approves or rejects a proposed sample extension."""
+
+    decision_id: str
+    extension_id: int
+    user_id: int
+    approve: bool
+    notes: str = ""
+
+
+@dataclass
+class RecordExtensionDecisionInput:
+    decision_id: str
+    extension_id: int
+    user_id: int
+    approve: bool
+    notes: str = ""
+    due_date: str = ""  # ISO date the reopened requests are due
+    phase: str = TEST_EXECUTION
+
+
+@dataclass
+class ExtensionDecided:
+    approved: bool
+    number: int
+    requests: list[RequestRef] = field(default_factory=list)
+    message: str = ""

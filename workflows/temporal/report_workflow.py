@@ -36,6 +36,7 @@ from workflows.temporal.contracts import (
     ReportWorkflowInput,
     ReportWorkflowResult,
     State,
+    TestProgress,
     WaitingOn,
     WorkflowFinishedResult,
 )
@@ -60,6 +61,7 @@ WAITING_ON = {
     State.AWAITING_ASSIGNMENT: WaitingOn.DATA_EXECUTIVE,
     State.AWAITING_EVIDENCE: WaitingOn.DATA_OWNER,
     State.AWAITING_TEST_EXECUTION: WaitingOn.TESTER,
+    State.AWAITING_EXTENSION_DECISION: WaitingOn.REPORT_OWNER,
     State.COMPLETED: WaitingOn.NOBODY,
     STATE_FAILED: WAITING_ON_ADMIN,
 }
@@ -76,8 +78,8 @@ class ReportTestWorkflow(
     """Runs one report through its phases (PHASE_STEPS up to input.last_phase).
 
     Sample Selection and Data Owner Identification run in parallel and join
-    before Requests for Information. The last phase of this version, Test
-    Execution, is entered and waited in.
+    before Requests for Information. Test Execution prepares the matrix, waits
+    for its submission and approval, and may extend the sample on failure.
 
     Query:
       status -> ReportStatus: phase, state, who it waits on, every active phase.
@@ -94,6 +96,9 @@ class ReportTestWorkflow(
       request_reviewed(RequestEventInput): the tester accepted or returned it.
       retry_phase(RetryPhaseInput): an admin runs a phase that failed beyond its
         retries (and was compensated) again from its start.
+      decide_sample_extension(DecideExtensionInput): the report owner approves
+        or rejects more samples proposed when Test Execution failures exceed
+        what the sample size allows.
     Timers: the data owner SLA (escalation), and per request the reminders
     before and on the due date and the escalation after it, each cancelled by
     the answer.
@@ -114,6 +119,11 @@ class ReportTestWorkflow(
         self._skipped: list[str] = []
         self._claimed: set[str] = set()
         self._retry_requested: set[str] = set()
+        # Test Execution
+        self._test_progress = TestProgress()
+        self._extension_id = 0
+        self._extension_number = 0
+        self._extension_requests: list[int] = []
 
     # --- phase transitions ----------------------------------------------------
 
@@ -225,4 +235,7 @@ class ReportTestWorkflow(
             last_error=self._errors.get(self._phase, ""),
             active={p: self._states[p] for p in PHASE_ORDER if p in self._states},
             requests={str(k): v for k, v in self._requests.items()},
+            test_progress={"total": self._test_progress.total, "done": self._test_progress.done,
+                           **self._test_progress.counts},
+            pending_extension_id=self._extension_id,
         )

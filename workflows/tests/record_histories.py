@@ -75,9 +75,70 @@ async def record() -> None:
             await handle.execute_update("request_submitted", RequestEventInput("s", 501, 5), result_type=UpdateResult)
             fakes.request_status[501] = "accepted"
             await handle.execute_update("request_reviewed", RequestEventInput("r", 501, 5), result_type=UpdateResult)
-            await _wait_state(env, handle, State.AWAITING_TEST_EXECUTION, "test_execution")
+            await _wait_state(env, handle, State.AWAITING_SUBMISSION, "test_execution")
             await handle.terminate("recorded")
             (HERE / "report_parallel_and_requests.json").write_text((await handle.fetch_history()).to_json())
+
+
+async def record_test_execution() -> None:
+    """Test Execution with a sample extension: submitted, extension approved, request reopened and
+    chased, submitted again and approved (issue 6)."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.temporal.contracts import (
+        DATA_OWNER_IDENTIFICATION,
+        DATA_PROFILING,
+        PLANNING,
+        REQUEST_FOR_INFORMATION,
+        SAMPLE_SELECTION,
+        SCOPING,
+        TEST_EXECUTION,
+        DecideExtensionInput,
+        ReportWorkflowInput,
+        RequestEventInput,
+        State,
+        UpdateResult,
+    )
+    from workflows.temporal.report_workflow import ReportTestWorkflow
+    from workflows.testing import TEST_SERVER
+    from workflows.tests.test_report_workflow import FakeActivities, _decide, _submit, _wait_state, _worker
+
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER)) as env:
+        fakes = FakeActivities(requests=(801,))
+        fakes.extensions = [91]
+        fakes.extension_requests = {91: [801]}
+        queue = f"record-{uuid.uuid4().hex}"
+        async with _worker(env, fakes, queue):
+            handle = await env.client.start_workflow(
+                ReportTestWorkflow.run,
+                ReportWorkflowInput(1, 50, 150, skip_phases=[PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION,
+                                                              DATA_OWNER_IDENTIFICATION]),
+                id="replay-test-execution-extension", task_queue=queue)
+            await _wait_state(env, handle, State.AWAITING_EVIDENCE, REQUEST_FOR_INFORMATION)
+            fakes.request_status[801] = "submitted"
+            await handle.execute_update("request_submitted", RequestEventInput("s", 801, 5), result_type=UpdateResult)
+            fakes.request_status[801] = "accepted"
+            await handle.execute_update("request_reviewed", RequestEventInput("r", 801, 5), result_type=UpdateResult)
+            await _wait_state(env, handle, State.AWAITING_SUBMISSION, TEST_EXECUTION)
+            await _submit(handle, TEST_EXECUTION)
+            await handle.execute_update("decide_sample_extension", DecideExtensionInput("x", 91, 2, True),
+                                        result_type=UpdateResult)
+            await _wait_state(env, handle, State.AWAITING_EVIDENCE, TEST_EXECUTION)
+            await env.sleep(timedelta(days=9))
+            fakes.request_status[801] = "submitted"
+            await handle.execute_update("request_submitted", RequestEventInput("s2", 801, 5),
+                                        result_type=UpdateResult)
+            fakes.request_status[801] = "accepted"
+            await handle.execute_update("request_reviewed", RequestEventInput("r2", 801, 5),
+                                        result_type=UpdateResult)
+            await _wait_state(env, handle, State.AWAITING_SUBMISSION, TEST_EXECUTION)
+            again = await _submit(handle, TEST_EXECUTION)
+            await _decide(handle, TEST_EXECUTION, again.version_id, approve=True)
+            await handle.result()
+            (HERE / "report_test_execution_extension.json").write_text((await handle.fetch_history()).to_json())
+
+
+RECORDINGS = {"before_test_execution": record, "test_execution": record_test_execution}
 
 
 if __name__ == "__main__":
@@ -86,5 +147,7 @@ if __name__ == "__main__":
     import django
 
     django.setup()
-    asyncio.run(record())
+    # Name the recordings to make (default: all); keep the files of earlier releases.
+    for name in sys.argv[1:] or list(RECORDINGS):
+        asyncio.run(RECORDINGS[name]())
     print(f"histories written to {HERE}")

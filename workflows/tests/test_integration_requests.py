@@ -211,11 +211,11 @@ def test_parallel_step_requests_reminders_restart_and_evidence(
 
         status = wait_until(
             lambda: (s := workflow_status(user=tester, cycle_report=fresh(report)))
-            and s.phase == "test_execution" and s.state == State.AWAITING_TEST_EXECUTION and s,
-            what="waiting at test execution",
+            and s.phase == "test_execution" and s.state == State.AWAITING_SUBMISSION and s,
+            what="test execution waiting for the tester",
         )
-    assert status.state == State.AWAITING_TEST_EXECUTION
-    assert fresh(report).status == CycleReport.Status.AWAITING_TEST_EXECUTION
+    assert status.test_progress["total"] == status.test_progress["not_tested"] > 0
+    assert fresh(report).status == CycleReport.Status.IN_PROGRESS
     assert set(InformationRequest.objects.values_list("status", flat=True)) == {"accepted"}
     assert Evidence.objects.filter(request=second).count() == 2
     keys = list(RequestNotification.objects.values_list("key", flat=True))

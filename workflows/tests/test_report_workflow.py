@@ -65,6 +65,14 @@ from workflows.temporal.contracts import (
     WaitingOn,
     WorkflowFinishedResult,
 )
+from workflows.temporal.contracts import (  # Test Execution
+    ExtensionDecided,
+    ExtensionProposal,
+    ProposeExtensionInput,
+    RecordExtensionDecisionInput,
+    TestMatrixInput,
+    TestProgress,
+)
 from workflows.temporal.cycle_workflow import TestCycleWorkflow
 from workflows.temporal.report_workflow import ReportTestWorkflow
 from workflows.testing import TEST_SERVER
@@ -84,6 +92,9 @@ class FakeActivities:
         self.draft_fails = draft_fails
         self.empty_submission_phases = set(empty_submission_phases)
         self.cycle_status = ""
+        # Test Execution: extension ids the next submissions propose (popped one per submission).
+        self.extensions: list[int] = []
+        self.extension_requests = {}
 
     def all(self):
         @activity.defn(name=ActivityName.ENTER_PHASE)
@@ -182,8 +193,33 @@ class FakeActivities:
         async def request_status(inp: RequestStatusInput) -> Ack:
             return Ack(detail=self.request_status[inp.request_id])
 
+        @activity.defn(name=ActivityName.PREPARE_TEST_MATRIX)
+        async def prepare_matrix(inp: TestMatrixInput) -> TestProgress:
+            self.calls.append(("matrix", inp.cycle_report_id))
+            return TestProgress(total=6, done=2, counts={"pass": 1, "fail": 1, "not_tested": 4})
+
+        @activity.defn(name=ActivityName.PROPOSE_SAMPLE_EXTENSION)
+        async def propose(inp: ProposeExtensionInput) -> ExtensionProposal:
+            progress = TestProgress(total=6, done=6, counts={"pass": 4, "fail": 2})
+            if not self.extensions:
+                return ExtensionProposal(progress=progress)
+            extension_id = self.extensions.pop(0)
+            self.calls.append(("propose", extension_id))
+            return ExtensionProposal(extension_id, 1, "Failures (balance 2) exceed the 0 the sample allows.",
+                                     progress)
+
+        @activity.defn(name=ActivityName.DECIDE_SAMPLE_EXTENSION)
+        async def decide_extension(inp: RecordExtensionDecisionInput) -> ExtensionDecided:
+            self.calls.append(("extension", (inp.extension_id, inp.approve)))
+            requests = [RequestRef(rid, "open") for rid in self.extension_requests.get(inp.extension_id, [])]
+            if inp.approve:
+                for ref in requests:
+                    self.request_status[ref.request_id] = "open"
+            return ExtensionDecided(approved=inp.approve, number=1, requests=requests if inp.approve else [])
+
         return [enter, draft, recommend, create, decide, profile, finish, cycle_status, complete, set_status,
-                prepare, notify_executive, check, escalate, create_requests, notify, request_status]
+                prepare, notify_executive, check, escalate, create_requests, notify, request_status,
+                prepare_matrix, propose, decide_extension]
 
 
 @pytest.fixture(scope="module")
@@ -430,11 +466,11 @@ async def test_parallel_step_then_requests_with_reminders_escalation_and_return(
         fakes.request_status[502] = "accepted"
         await _event(handle, "request_reviewed", 502)
 
-        status = await _wait_state(env, handle, State.AWAITING_TEST_EXECUTION, TEST_EXECUTION)
+        status = await _wait_state(env, handle, State.AWAITING_SUBMISSION, TEST_EXECUTION)
         assert status.waiting_on == "Tester"
         assert status.completed_phases == [SAMPLE_SELECTION, DATA_OWNER_IDENTIFICATION, REQUEST_FOR_INFORMATION] \
             or status.completed_phases == [DATA_OWNER_IDENTIFICATION, SAMPLE_SELECTION, REQUEST_FOR_INFORMATION]
-        assert ("status", "awaiting_test_execution") in fakes.calls
+        assert ("matrix", 30) in fakes.calls
         await handle.terminate("test over")
 
 
@@ -459,7 +495,7 @@ async def test_answer_before_due_cancels_every_reminder(env):
             await _event(handle, "request_submitted", 999)
         fakes.request_status[601] = "accepted"
         await _event(handle, "request_reviewed", 601)
-        await _wait_state(env, handle, State.AWAITING_TEST_EXECUTION, TEST_EXECUTION)
+        await _wait_state(env, handle, State.AWAITING_SUBMISSION, TEST_EXECUTION)
         await handle.terminate("test over")
 
 

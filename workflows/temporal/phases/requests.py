@@ -37,14 +37,19 @@ class RequestSteps(PhaseSteps):
 
     _requests: dict[int, str]
 
-    async def _chase(self, request_id: int, due) -> None:
-        """Remind and escalate on timers until the request is answered; repeat if it comes back."""
+    async def _chase(self, request_id: int, due, round_suffix: str = "") -> None:
+        """Remind and escalate on timers until the request is answered; repeat if it comes back.
+
+        round_suffix keys the emails of a later round (a request reopened for more samples) apart
+        from the first round's, which were already sent.
+        """
         schedule = self._input.schedule
-        timers = [(due - self._days(d), "reminder", f"-d{d}") for d in sorted(schedule.reminder_days_before,
-                                                                                reverse=True) if d > 0]
-        timers += [(due, "due", ""), (due + self._days(schedule.escalation_days_after), "escalation", "")]
-        await self._activity(ActivityName.NOTIFY_REQUEST, NotifyRequestInput(request_id, "request"), Ack,
-                             retry.EMAIL)
+        timers = [(due - self._days(d), "reminder", f"-d{d}{round_suffix}")
+                  for d in sorted(schedule.reminder_days_before, reverse=True) if d > 0]
+        timers += [(due, "due", round_suffix),
+                   (due + self._days(schedule.escalation_days_after), "escalation", round_suffix)]
+        await self._activity(ActivityName.NOTIFY_REQUEST, NotifyRequestInput(request_id, "request", round_suffix),
+                             Ack, retry.EMAIL)
         while self._requests[request_id] != ACCEPTED:
             answered = lambda: self._requests[request_id] in (SUBMITTED, ACCEPTED)  # noqa: E731
             for when, kind, suffix in timers:

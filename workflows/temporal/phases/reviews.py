@@ -56,11 +56,18 @@ class ReviewSteps(PhaseSteps):
             raise ApplicationError(self._errors[inp.phase], type="SubmissionRefused") from err
         self._versions[inp.phase] = ref.version_id
         self._errors.pop(inp.phase, None)
-        self._states[inp.phase] = State.AWAITING_DECISION
+        # A phase may check the submission first and wait on something else (Test Execution's extension).
+        message = await self._after_submit(inp.phase, ref)
+        if self._states[inp.phase] == State.SUBMITTING:
+            self._states[inp.phase] = State.AWAITING_DECISION
         return UpdateResult(
-            accepted=True, message=f"Version {ref.number} submitted for approval.",
+            accepted=True, message=message or f"Version {ref.number} submitted for approval.",
             version_id=ref.version_id, version_number=ref.number,
         )
+
+    async def _after_submit(self, phase: str, ref: VersionRef) -> str:
+        """What a phase does once its version is submitted; a message replaces the usual one. Nothing here."""
+        return ""
 
     @submit_version.validator
     def _validate_submit(self, inp: SubmitVersionInput) -> None:
