@@ -15,6 +15,12 @@ RUN useradd --create-home --uid 10001 synapse \
     && mkdir -p /data /app/staticfiles \
     && chown synapse:synapse /data /app/staticfiles
 
+# WeasyPrint (the final test report's PDF) needs Pango and a font.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 \
+       fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
 # Requirements first, so a code change doesn't reinstall every package.
 COPY requirements.txt .
 RUN pip install -r requirements.txt

@@ -23,7 +23,8 @@ PYTEST_ARGS ?=
 # process itself, so the web port travels as SYNAPSE_PORT.
 RUN_ENV := SYNAPSE_HOST=$(HOST) SYNAPSE_PORT=$(PORT) \
 	TEMPORAL_PORT=$(TEMPORAL_PORT) TEMPORAL_UI_PORT=$(TEMPORAL_UI_PORT) \
-	TEMPORAL_ADDRESS=$(HOST):$(TEMPORAL_PORT) TEMPORAL_UI_URL=http://$(HOST):$(TEMPORAL_UI_PORT)
+	TEMPORAL_ADDRESS=$(HOST):$(TEMPORAL_PORT) TEMPORAL_UI_URL=http://$(HOST):$(TEMPORAL_UI_PORT) \
+	SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}
 
 .DEFAULT_GOAL := help
 .PHONY: help install run test migrate demo check-ports chromium clean
@@ -67,7 +68,8 @@ run: check-ports demo
 	$(RUN_ENV) $(BIN)/honcho -f Procfile.dev start
 
 # The browser tests drive Debian's Chromium: Playwright's own browser download
-# is not reachable from every machine this runs on.
+# is not reachable from every machine this runs on. Its dependencies include Pango,
+# which WeasyPrint needs for the final test report's PDF.
 chromium:
 	@if command -v chromium >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

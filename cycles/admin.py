@@ -18,6 +18,7 @@ from django.utils.html import format_html_join
 from cycles.models import (
     LOB,
     Attribute,
+    ColumnMapping,
     CycleReport,
     DataOwnerAssignment,
     Evidence,
@@ -25,6 +26,7 @@ from cycles.models import (
     PhaseState,
     PopulationFile,
     ProfileResult,
+    ProfilingRule,
     Report,
     RequestNotification,
     Sample,
@@ -384,6 +386,25 @@ class ScopingDecisionAdmin(ReadOnlyAdmin):
         return decision.attribute.cycle_report
 
 
+# --- data profiling: column mapping and validation rules (changed through the Data Profiling page) ---
+
+
+@admin.register(ColumnMapping)
+class ColumnMappingAdmin(ReadOnlyAdmin):
+    list_display = ("attribute", "column_name", "status", "population_file", "decided_by", "decided_at")
+    list_filter = ("status",)
+    search_fields = ("attribute__name", "column_name", "population_file__original_name")
+    list_select_related = ("attribute", "population_file", "decided_by")
+
+
+@admin.register(ProfilingRule)
+class ProfilingRuleAdmin(ReadOnlyAdmin):
+    list_display = ("attribute", "kind", "label", "source", "created_by", "updated_at")
+    list_filter = ("kind", "source")
+    search_fields = ("attribute__name", "source_detail")
+    list_select_related = ("attribute", "created_by")
+
+
 @admin.register(PhaseState)
 class PhaseStateAdmin(ReadOnlyAdmin):
     list_display = ("cycle_report", "phase", "status", "started_at", "completed_at")
@@ -534,3 +555,88 @@ class SampleExtensionAdmin(ReadOnlyAdmin):
 class EvidenceLinkAdmin(ReadOnlyAdmin):
     list_display = ("evidence", "sample", "attribute", "created_by", "created_at")
     list_select_related = ("evidence", "sample", "attribute", "created_by")
+
+
+# --- Observations, Final Test Report, packages (issue 6) ------------------------------------------
+# Read-only: observations change through the tester's page and API (services check phase and seal);
+# sign-offs, reports and packages are records the database keeps append-only.
+
+from cycles.models import (  # noqa: E402
+    CycleReportRemoval,
+    EvidencePackage,
+    FinalReport,
+    Observation,
+    PhaseReopening,
+    RemediationEvent,
+    SignOff,
+)
+
+
+class RemediationEventInline(ReadOnlyTabularInline):
+    model = RemediationEvent
+    fields = ("at", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(Observation)
+class ObservationAdmin(ReadOnlyAdmin):
+    list_display = ("code", "title", "cycle_report", "severity", "type", "status", "remediation_owner",
+                    "remediation_target_date")
+    list_filter = ("severity", "type", "status")
+    search_fields = ("title", "description", "cycle_report__report__name")
+    list_select_related = ("cycle_report__report", "cycle_report__cycle", "remediation_owner")
+    exclude = ("cells",)
+    inlines = [RemediationEventInline]
+
+
+class SignOffInline(ReadOnlyTabularInline):
+    model = SignOff
+    fields = ("signed_at", "role", "decision", "printed_name", "meaning", "send_back_to", "notes")
+    readonly_fields = fields
+    show_change_link = False
+
+
+@admin.register(FinalReport)
+class FinalReportAdmin(ReadOnlyAdmin):
+    list_display = ("cycle_report", "number", "status", "generated_at", "signed_at", "pdf_sha256")
+    list_filter = ("status",)
+    search_fields = ("cycle_report__report__name", "pdf_sha256")
+    list_select_related = ("cycle_report__report", "cycle_report__cycle")
+    exclude = ("html", "data", "pdf")  # the page shows them to those allowed; the PDF through its view
+    inlines = [SignOffInline]
+
+
+@admin.register(EvidencePackage)
+class EvidencePackageAdmin(ReadOnlyAdmin):
+    list_display = ("file_name", "final_report", "sha256", "size_bytes", "built_at")
+    search_fields = ("file_name", "sha256")
+    list_select_related = ("final_report__cycle_report__report", "final_report__cycle_report__cycle")
+    exclude = ("file", "manifest")
+
+
+@admin.register(CycleReportRemoval)
+class CycleReportRemovalAdmin(ReadOnlyAdmin):
+    list_display = ("cycle_report", "reason", "removed_by", "removed_at")
+    list_select_related = ("cycle_report__report", "cycle_report__cycle", "removed_by")
+
+
+@admin.register(SignOff)
+class SignOffAdmin(ReadOnlyAdmin):
+    list_display = ("final_report", "role", "decision", "printed_name", "signed_at", "send_back_to")
+    list_filter = ("role", "decision")
+    search_fields = ("printed_name", "final_report__cycle_report__report__name")
+    list_select_related = ("final_report__cycle_report__report", "final_report__cycle_report__cycle")
+
+
+@admin.register(RemediationEvent)
+class RemediationEventAdmin(ReadOnlyAdmin):
+    list_display = ("observation", "from_status", "to_status", "actor", "at")
+    list_filter = ("to_status",)
+    list_select_related = ("observation", "actor")
+
+
+@admin.register(PhaseReopening)
+class PhaseReopeningAdmin(ReadOnlyAdmin):
+    list_display = ("cycle_report", "phase", "sign_off", "reopened_at")
+    list_select_related = ("cycle_report__report", "cycle_report__cycle", "sign_off__final_report")

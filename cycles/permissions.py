@@ -53,3 +53,14 @@ def can_approve(user, cycle_report, phase: str) -> bool:
     if not has_role(user, Role.REPORT_OWNER):
         return False
     return cycle_report.report.owner_id == user.pk or user.username in approvers_for(cycle_report, phase)
+
+
+def can_sign_off(user, cycle_report, role: str) -> bool:
+    """Sign the final test report in `role`: the cycle's test manager, the report's owner, the LOB's data executive."""
+    if role == "test_manager":
+        return has_role(user, Role.TEST_MANAGER) and cycle_report.cycle.test_manager_id == user.pk
+    if role == "report_owner":
+        return can_approve(user, cycle_report, "finalize")
+    if role == "data_executive":
+        return has_role(user, Role.DATA_EXECUTIVE) and cycle_report.report.lob.data_executive_id == user.pk
+    return False

@@ -111,6 +111,7 @@ def _progress_of(
     doi_counts: tuple[int, int] | None = None,
     data_executive: str | None = None,
     requests: list[tuple[str, str]] = (),
+    sign_off: tuple[int, str, str | None] | None = None,
 ) -> Progress:
     from workflows.temporal.contracts import WaitingOn
 
@@ -133,7 +134,7 @@ def _progress_of(
     def one(p: str) -> Progress:
         return _phase_progress(
             cycle_report, p, latest_version=latest_versions.get(p), latest_population=latest_population,
-            doi_counts=doi_counts, data_executive=data_executive, requests=requests,
+            doi_counts=doi_counts, data_executive=data_executive, requests=requests, sign_off=sign_off,
         )
 
     # Phase states say what runs now: two phases during the parallel step, or the one of them still
@@ -155,7 +156,7 @@ def _progress_of(
 
 def _phase_progress(
     cycle_report: CycleReport, phase: str, *, latest_version, latest_population,
-    doi_counts: tuple[int, int] | None, data_executive: str | None, requests,
+    doi_counts: tuple[int, int] | None, data_executive: str | None, requests, sign_off=None,
 ) -> Progress:
     from cycles.models import InformationRequest
     from versioning.models import VersionStatus
@@ -163,6 +164,19 @@ def _phase_progress(
 
     phase_label = Phase(phase).label
     tester = _person(cycle_report.tester)
+
+    # Data Profiling is reviewed too, but until a version exists its state is the file's.
+    if phase == Phase.DATA_PROFILING and latest_version is None:
+        if latest_population is None:
+            return Progress(phase, phase_label, "Awaiting the population file", WaitingOn.TESTER, tester)
+        status = latest_population
+        if status == PopulationFile.Status.PROFILED:
+            return Progress(phase, phase_label, "Profiled: confirm the columns, key and rules, then submit",
+                            WaitingOn.TESTER, tester)
+        if status in (PopulationFile.Status.FAILED, PopulationFile.Status.REFUSED):
+            return Progress(phase, phase_label, "Profiling failed: upload a corrected file", WaitingOn.TESTER,
+                            tester)
+        return Progress(phase, phase_label, "Profiling the population", WaitingOn.SYSTEM)
 
     if phase in REVIEWED_PHASES:
         if latest_version is None:
@@ -176,17 +190,6 @@ def _phase_progress(
         if status == VersionStatus.APPROVED:
             return Progress(phase, phase_label, f"Version {number} approved", WaitingOn.SYSTEM)
         return Progress(phase, phase_label, "Being prepared", WaitingOn.TESTER, tester)
-
-    if phase == Phase.DATA_PROFILING:
-        if latest_population is None:
-            return Progress(phase, phase_label, "Awaiting the population file", WaitingOn.TESTER, tester)
-        status = latest_population
-        if status == PopulationFile.Status.PROFILED:
-            return Progress(phase, phase_label, "Population profiled", WaitingOn.SYSTEM)
-        if status == PopulationFile.Status.FAILED:
-            return Progress(phase, phase_label, "Profiling failed: upload a corrected file", WaitingOn.TESTER,
-                            tester)
-        return Progress(phase, phase_label, "Profiling the population", WaitingOn.SYSTEM)
 
     if phase == Phase.DATA_OWNER_IDENTIFICATION:
         executive = (data_executive,) if data_executive else ()
@@ -218,7 +221,31 @@ def _phase_progress(
             return Progress(phase, phase_label, state, WaitingOn.SYSTEM)
         return Progress(phase, phase_label, state, ", ".join(roles), tuple(people))
 
+    if phase == Phase.FINALIZE:
+        return _finalize_progress(cycle_report, phase_label, sign_off, data_executive)
+
     return Progress(phase, phase_label, "In progress", WaitingOn.TESTER, tester)
+
+
+def _finalize_progress(cycle_report: CycleReport, phase_label: str, sign_off, data_executive) -> Progress:
+    """Finalize waits on the next signer: (generation, status, next role) of the latest final report."""
+    from cycles.models import FinalReport, SignOffRole
+    from workflows.temporal.contracts import WaitingOn
+
+    if sign_off is None:
+        return Progress(Phase.FINALIZE, phase_label, "Generating the report", WaitingOn.SYSTEM)
+    number, status, role = sign_off
+    if status == FinalReport.Status.SIGNED:
+        return Progress(Phase.FINALIZE, phase_label, "Signed off: building the package", WaitingOn.SYSTEM)
+    if status == FinalReport.Status.SENT_BACK or role is None:
+        return Progress(Phase.FINALIZE, phase_label, f"Report {number} sent back", WaitingOn.SYSTEM)
+    people = {
+        SignOffRole.TEST_MANAGER: _person(cycle_report.cycle.test_manager),
+        SignOffRole.REPORT_OWNER: _person(cycle_report.report.owner),
+        SignOffRole.DATA_EXECUTIVE: (data_executive,) if data_executive else (),
+    }[role]
+    label = SignOffRole(role).label
+    return Progress(Phase.FINALIZE, phase_label, f"Report {number} awaits the {label}'s sign-off", label, people)
 
 
 def _full_name(username: str, first: str, last: str) -> str:
@@ -249,7 +276,8 @@ def cycle_reports_progress(cycle_reports) -> dict[int, Progress]:
         latest_versions.setdefault(cr_id, {}).setdefault(phase, (number, status))
     latest_populations: dict[int, str] = {}
     for cr_id, status in (
-        PopulationFile.objects.filter(cycle_report_id__in=ids)
+        # A file the workflow refused never replaced the report's population.
+        PopulationFile.objects.filter(cycle_report_id__in=ids).exclude(status=PopulationFile.Status.REFUSED)
         .order_by("cycle_report_id", "-uploaded_at", "-id")
         .values_list("cycle_report_id", "status")
     ):
@@ -295,6 +323,31 @@ def cycle_reports_progress(cycle_reports) -> dict[int, Progress]:
                          "data_owner__last_name")
         ):
             requests.setdefault(cr_id, []).append((status, _full_name(*name)))
+    # Finalize: the latest final report and who signs next, only when a report is there.
+    sign_offs: dict[int, tuple[int, str, str | None]] = {}
+    finalize_ids = [cr.pk for cr in cycle_reports if cr.phase == Phase.FINALIZE]
+    if finalize_ids:
+        from cycles.models import SIGN_OFF_ORDER, FinalReport, SignOff
+
+        latest: dict[int, tuple[int, int, str]] = {}
+        for cr_id, report_id, number, status in (
+            FinalReport.objects.filter(cycle_report_id__in=finalize_ids).order_by("cycle_report_id", "-number")
+            .values_list("cycle_report_id", "pk", "number", "status")
+        ):
+            latest.setdefault(cr_id, (report_id, number, status))
+        signed: dict[int, set[str]] = {}
+        for report_id, role in SignOff.objects.filter(
+            final_report_id__in=[v[0] for v in latest.values()], decision=SignOff.Decision.SIGNED
+        ).values_list("final_report_id", "role"):
+            signed.setdefault(report_id, set()).add(role)
+        for cr_id, (report_id, number, status) in latest.items():
+            role = next((r for r in SIGN_OFF_ORDER if r not in signed.get(report_id, set())), None)
+            sign_offs[cr_id] = (number, status, role)
+        lob_ids = {cr.report.lob_id for cr in cycle_reports if cr.pk in finalize_ids} - set(executives)
+        for lob_id, *name in LOB.objects.filter(pk__in=lob_ids).values_list(
+            "pk", "data_executive__username", "data_executive__first_name", "data_executive__last_name"
+        ):
+            executives[lob_id] = _full_name(*name)
     return {
         cr.pk: _progress_of(
             cr,
@@ -305,6 +358,7 @@ def cycle_reports_progress(cycle_reports) -> dict[int, Progress]:
             doi_counts=doi_counts.get(cr.pk),
             data_executive=executives.get(cr.report.lob_id),
             requests=requests.get(cr.pk, []),
+            sign_off=sign_offs.get(cr.pk),
         )
         for cr in cycle_reports
     }

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cycles.views import execution, pages, requests, sampling
+from cycles.views import audit, execution, final_report, observations, pages, profiling, requests, sampling
 
 app_name = "cycles"
 urlpatterns = [
@@ -23,6 +23,15 @@ urlpatterns = [
     path("cycle-reports/<int:pk>/data-profiling/", pages.data_profiling, name="data-profiling"),
     path("cycle-reports/<int:pk>/data-profiling/files/<int:file_id>/download/", pages.population_download,
          name="population-download"),
+    path("cycle-reports/<int:pk>/data-profiling/mapping/", profiling.mapping_decide_view, name="mapping-decide"),
+    path("cycle-reports/<int:pk>/data-profiling/mapping/confirm/", profiling.mappings_confirm_view,
+         name="mappings-confirm"),
+    path("cycle-reports/<int:pk>/data-profiling/key/", profiling.key_resolve_view, name="key-resolve"),
+    path("cycle-reports/<int:pk>/data-profiling/rules/", profiling.rule_save_view, name="rule-add"),
+    path("cycle-reports/<int:pk>/data-profiling/rules/<int:rule_id>/", profiling.rule_save_view, name="rule-edit"),
+    path("cycle-reports/<int:pk>/data-profiling/rules/<int:rule_id>/delete/", profiling.rule_delete_view,
+         name="rule-delete"),
+    path("cycle-reports/<int:pk>/audit/", audit.report_audit, name="report-audit"),
     path("cycle-reports/<int:pk>/scoping/", pages.scoping, name="scoping"),
     path("cycle-reports/<int:pk>/sample-selection/", sampling.sample_selection, name="sample-selection"),
     path("cycle-reports/<int:pk>/sample-selection/draw/", sampling.samples_draw_view, name="samples-draw"),
@@ -50,4 +59,24 @@ urlpatterns = [
          name="evidence-review"),
     path("requests/<int:pk>/evidence/<int:evidence_id>/download/", requests.evidence_download,
          name="evidence-download"),
+    # Observations, Final Test Report, cycle completion (issue 6)
+    path("cycle-reports/<int:pk>/observations/", observations.observations_page, name="observations"),
+    path("cycle-reports/<int:pk>/observations/new/", observations.observation_create_view,
+         name="observation-create"),
+    path("cycle-reports/<int:pk>/observations/merge/", observations.observations_merge_view,
+         name="observations-merge"),
+    path("cycle-reports/<int:pk>/observations/<int:observation_id>/", observations.observation_edit_view,
+         name="observation-edit"),
+    path("cycle-reports/<int:pk>/observations/<int:observation_id>/split/", observations.observation_split_view,
+         name="observation-split"),
+    path("cycle-reports/<int:pk>/observations/<int:observation_id>/remediation/",
+         observations.observation_remediation_view, name="observation-remediation"),
+    path("cycle-reports/<int:pk>/final-report/", final_report.final_report_page, name="final-report"),
+    path("cycle-reports/<int:pk>/final-report/sign/", final_report.final_report_sign, name="final-report-sign"),
+    path("cycle-reports/<int:pk>/final-report/<int:report_id>/pdf/", final_report.final_report_pdf,
+         name="final-report-pdf"),
+    path("cycle-reports/<int:pk>/final-report/results.xlsx", final_report.final_report_xlsx,
+         name="final-report-xlsx"),
+    path("cycle-reports/<int:pk>/package/", final_report.package_download, name="package-download"),
+    path("cycle-reports/<int:pk>/remove/", final_report.cycle_report_remove, name="cycle-report-remove"),
 ]

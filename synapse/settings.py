@@ -13,7 +13,8 @@ if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 env = environ.Env(
-    DEBUG=(bool, True),
+    # Debug pages (tracebacks, the URL list on a 404) only when DEBUG is explicitly on.
+    DEBUG=(bool, False),
     SECRET_KEY=(str, "dev-only-insecure-key-change-me"),
     ALLOWED_HOSTS=(list, ["localhost", "127.0.0.1", "[::1]", "testserver"]),
 )
@@ -48,6 +49,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves /static/ in every mode, so a run without DEBUG still has its styles.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -119,6 +122,8 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env("STATIC_ROOT", default=str(DATA_DIR / "staticfiles"))
+# Without collectstatic (make run), WhiteNoise finds files where runserver would.
+WHITENOISE_USE_FINDERS = True
 
 # Uploaded population files and evidence are private: there is no MEDIA_URL
 # route; files are served only through views that check permissions.

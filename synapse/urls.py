@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.staticfiles.urls import staticfiles_urlpatterns
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
@@ -11,6 +12,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="cycles:my-work", permanent=False)),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("admin/", admin.site.urls),
     path("api/v1/", include("synapse.api_urls")),
     path("", include("cycles.urls")),
@@ -21,5 +23,5 @@ urlpatterns = [
     path("metrics", metrics_view, name="prometheus-metrics"),
 ]
 
-# Static files in development (DEBUG only); production serves them from STATIC_ROOT (see docs/operators.md).
+# Static files: WhiteNoise serves them in every mode; this adds runserver's view when DEBUG is on.
 urlpatterns += staticfiles_urlpatterns()

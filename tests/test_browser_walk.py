@@ -24,7 +24,8 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-AFTER_SCOPING = ["sample_selection", "data_owner_identification", "request_for_information", "test_execution"]
+AFTER_SCOPING = ["sample_selection", "data_owner_identification", "request_for_information", "test_execution",
+                 "observations", "finalize"]
 
 
 @pytest.fixture(scope="module")
@@ -103,16 +104,44 @@ def test_report_from_start_to_scoped_through_the_pages(
     tester.page.wait_for_selector(".messages")
     owner.approve_latest(cycle_report, "planning")
 
-    # Data Profiling: upload the population, see its profile.
-    population = tmp_path / "population.csv"
-    population.write_text("account_id,customer_name,balance,origination_date,is_delinquent\n" + "".join(
-        f"A{i:04d},Customer {i},{100 + i}.50,2024-02-{1 + i % 28:02d},false\n" for i in range(300)))
+    # Data Profiling: the wrong report's file is flagged before anything else.
+    wrong = tmp_path / "corporate_exposures.csv"
+    wrong.write_text("facility,segment,exposure\n" + "".join(f"F{i},corporate,{i * 10}\n" for i in range(50)))
     tester.reload_until(f"/cycle-reports/{pk}/data-profiling/",
                         lambda p: p.locator("input[type=file]").count() == 1, "upload form")
-    tester.page.set_input_files("input[type=file]", str(population))
+    tester.page.set_input_files("input[type=file]", str(wrong))
     tester.page.click("text=Upload and profile")
+    tester.page.wait_for_selector("text=Profiled 50 rows")
+    assert "Only 0 of the report's 5 attributes match a column" in tester.page.inner_text("#wrong-file")
+    assert "Submit for approval" not in tester.page.content() or "isn't finished" not in tester.page.content()
+
+    # The right file replaces it; its key repeats a value and leaves one blank.
+    population = tmp_path / "population.csv"
+    population.write_text("account_id,customer_name,balance,origination_date,is_delinquent\n" + "".join(
+        f"{'A0005' if i == 6 else '' if i == 9 else f'A{i:04d}'},Customer {i},{100 + i}.50,"
+        f"2024-02-{1 + i % 28:02d},false\n" for i in range(300)))
+    tester.page.set_input_files("input[type=file]", str(population))
+    tester.page.click("text=Replace with a new file")
     tester.page.wait_for_selector("text=Profiled 300 rows")
-    assert tester.page.locator("td:has-text('balance')").count() >= 1
+    assert tester.page.locator("#wrong-file").count() == 0
+    key_box = tester.page.inner_text("#key")
+    assert "The primary key account_id has 1 repeated value and 1 blank" in key_box
+    files = tester.page.inner_text("text=Files of this report >> xpath=..")
+    assert "corporate_exposures.csv" in files and "population.csv" in files
+
+    # Fix the key: customer_name names each row once.
+    tester.page.select_option("#key select[name=key_column]", "customer_name")
+    tester.page.click("text=Resolve the key")
+    tester.page.wait_for_selector("text=Rows are named by customer_name")
+    # Confirm the columns matched by name, look at the rules, and submit them for approval.
+    tester.page.click("#mapping button:has-text('Confirm the 5 matches by name')")
+    tester.page.wait_for_selector("text=5 columns confirmed")
+    assert tester.page.locator("#rules td:has-text('account_id')").count() >= 1
+    shots = Path(os.environ.get("SYNAPSE_SCREENSHOTS", tmp_path))
+    tester.page.screenshot(path=str(shots / "data-profiling.png"), full_page=True)
+    tester.page.click("text=Submit for approval")
+    tester.page.wait_for_selector("text=Version 1 submitted")
+    owner.approve_latest(cycle_report, "data_profiling")
 
     # Scoping: recommendations are there; submit; the owner approves.
     tester.reload_until(f"/cycle-reports/{pk}/scoping/",
@@ -127,7 +156,6 @@ def test_report_from_start_to_scoped_through_the_pages(
     assert CycleReport.objects.get(pk=pk).status == CycleReport.Status.SCOPED
     page = manager.open(f"/cycles/{cycle.pk}/")
     assert "Scoped" in page.inner_text("table")
-    shots = Path(os.environ.get("SYNAPSE_SCREENSHOTS", tmp_path))
     page.screenshot(path=str(shots / "cycle-scoped.png"), full_page=True)
 
 
@@ -181,6 +209,10 @@ def test_from_approved_scoping_to_evidence_accepted_through_the_pages(
         box.check()
     page.select_option("#bulk-form select[name=data_owner]", label=str(users["data_owner"]))
     page.click("text=Assign to the ticked attributes")
+    page.wait_for_selector("text=confirm with")
+    # Nothing goes out until the data executive confirms the assignments.
+    assert not InformationRequest.objects.filter(cycle_report=cycle_report).exists()
+    page.click("button:has-text('Assignments complete')")
     page.wait_for_selector(".messages")
 
     # The data owner finds the request on their own page and answers it.

@@ -65,13 +65,16 @@ def version_create(
     request_id: uuid.UUID | str | None = None,
     submit: bool = True,
     workflow: WorkflowContext | None = None,
+    after_approved: bool = False,
 ) -> Version:
     """Freeze `items` as the next version of the phase's artifact.
 
     Numbers are unique per (cycle report, phase) even under concurrent calls:
     the cycle report row is locked while the next number is taken, and the
     unique constraint backs it. With a `request_id` the call is idempotent:
-    a retry returns the version the first call made.
+    a retry returns the version the first call made. `after_approved` lets a
+    version follow an approved one (the caller reopened the phase); the approved
+    version stays as it is.
     """
     if request_id is not None:
         existing = Version.objects.filter(request_id=request_id).first()
@@ -88,7 +91,7 @@ def version_create(
             previous = (
                 Version.objects.filter(cycle_report=cycle_report, phase=phase).order_by("-number").first()
             )
-            if previous and previous.status == VersionStatus.APPROVED:
+            if previous and previous.status == VersionStatus.APPROVED and not after_approved:
                 raise ConflictError(f"{previous} is already approved; the phase is closed.")
             if previous and previous.status in (VersionStatus.DRAFT, VersionStatus.SUBMITTED):
                 version_set_status(version=previous, status=VersionStatus.SUPERSEDED, actor=author,
@@ -109,6 +112,8 @@ def version_create(
             VersionItem.objects.bulk_create(
                 VersionItem(version=version, key=key, data=data) for key, data in items
             )
+            if previous and previous.status == VersionStatus.CHANGES_REQUESTED:
+                _carry_item_decisions(previous=previous, version=version, actor=author)
             audit_record(actor=author, action="version.create", obj=version,
                          after={"number": version.number, "items": len(items)}, context=workflow.as_dict())
             if submit:
@@ -122,6 +127,41 @@ def version_create(
                 return existing
         raise
     return version
+
+
+def _carry_item_decisions(*, previous: Version, version: Version, actor) -> int:
+    """Items that did not change since the sent-back version keep the approver's decision on them."""
+    decided = {
+        item.key: item for item in previous.items.exclude(decision=VersionItem.Decision.PENDING)
+    }
+    carried = []
+    for item in version.items.filter(key__in=list(decided)):
+        before = decided[item.key]
+        if before.data != item.data:
+            continue
+        item.decision = before.decision
+        item.decision_note = before.decision_note
+        item.decided_by_id = before.decided_by_id
+        item.decided_at = before.decided_at
+        carried.append(item)
+    VersionItem.objects.bulk_update(carried, ["decision", "decision_note", "decided_by", "decided_at"])
+    if carried:
+        audit_record(actor=actor, action="version.carry_decisions", obj=version,
+                     after={"from_version": previous.number, "items": sorted(i.key for i in carried)})
+    return len(carried)
+
+
+def version_decide_check(*, version: Version, approve: bool) -> None:
+    """Raise what version_decide would refuse, so a person's mistake is said before anything is sent."""
+    if version.status != VersionStatus.SUBMITTED:
+        raise ConflictError(f"{version} is not waiting for a decision.")
+    if approve:
+        rejected = list(version.items.filter(decision=VersionItem.Decision.REJECTED).values_list("key", flat=True))
+        if rejected:
+            raise ConflictError(
+                f"{len(rejected)} item(s) are rejected ({', '.join(rejected[:5])}): send the version back "
+                "so they can be replaced."
+            )
 
 
 def version_decide(
@@ -149,17 +189,8 @@ def version_decide(
     workflow = workflow or WorkflowContext()
     with transaction.atomic():
         version = Version.objects.select_for_update().get(pk=version.pk)
-        if version.status != VersionStatus.SUBMITTED:
-            raise ConflictError(f"{version} is not waiting for a decision.")
+        version_decide_check(version=version, approve=approve)
         if approve:
-            rejected = list(
-                version.items.filter(decision=VersionItem.Decision.REJECTED).values_list("key", flat=True)
-            )
-            if rejected:
-                raise ConflictError(
-                    f"{len(rejected)} item(s) are rejected ({', '.join(rejected[:5])}): send the version back "
-                    "so they can be replaced."
-                )
             # Approving the whole version approves every item nobody decided on one by one.
             version.items.filter(decision=VersionItem.Decision.PENDING).update(
                 decision=VersionItem.Decision.APPROVED, decided_by=user, decided_at=timezone.now()

@@ -13,6 +13,7 @@ from cycles.forms.cycles import VersionDecisionForm
 from cycles.forms.sampling import SampleDecisionForm
 from cycles.models import Phase
 from cycles.permissions import can_approve
+from cycles.sampling.keys import natural_sorted
 from cycles.selectors import cycle_report_get
 from cycles.views.pages import audit_entries, phase_url, refuse
 from synapse.exceptions import ApplicationError
@@ -66,7 +67,8 @@ def _columns(items) -> list[tuple[str, str]]:
 
 def _item_rows(version: Version, diff) -> tuple[list[tuple[str, str]], list[dict]]:
     """The version's items as table rows, each cell marked when it changed since the previous version."""
-    items = list(version.items.all())
+    # Sample keys read as people count: 186 before 1145.
+    items = natural_sorted(version.items.all(), key=lambda item: item.key)
     columns = _columns(items)
     # In a first version everything is new; marking every row would say nothing.
     added = {item.key for item in diff.added} if diff.old is not None else set()
@@ -146,6 +148,8 @@ def version_decide(request, pk: int):
         return refuse(request, "Only the report's owner (or a configured approver) decides on its versions.")
     if "item" in request.POST:
         return _decide_item(request, version)
+    if "remaining" in request.POST:
+        return _decide_remaining(request, version)
     form = VersionDecisionForm(request.POST)
     if not form.is_valid():
         return render(request, "versioning/version_detail.html", _approval_context(request, version, form))
@@ -180,6 +184,27 @@ def _decide_item(request, version: Version):
     else:
         messages.success(request, f"Sample {item.key}: {item.get_decision_display().lower()}.")
     return redirect(f"{reverse('versioning:version-detail', args=[version.pk])}#item-{item.pk}")
+
+
+def _decide_remaining(request, version: Version):
+    """Approve or reject every sample not decided yet, with one note."""
+    from cycles.services.sampling import samples_decide_remaining
+
+    if version.phase not in ITEM_DECISION_PHASES:
+        raise Http404("This version's items are not decided one by one.")
+    choice = request.POST.get("remaining")
+    if choice not in ("approve", "reject"):
+        messages.error(request, "Choose whether to approve or reject the remaining samples.")
+        return redirect("versioning:version-detail", pk=version.pk)
+    try:
+        count = samples_decide_remaining(user=request.user, version=version, approve=choice == "approve",
+                                         note=request.POST.get("note", "")[:4000])
+    except ApplicationError as err:
+        messages.error(request, err.message)
+    else:
+        verb = "approved" if choice == "approve" else "rejected"
+        messages.success(request, f"{count} remaining sample{'s' if count != 1 else ''} {verb}.")
+    return redirect("versioning:version-detail", pk=version.pk)
 
 
 @login_required

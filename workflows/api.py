@@ -267,25 +267,6 @@ class WorkflowVersionListApi(_ExecutionsMixin, APIView):
         return response
 
 
-class WorkflowRemoveReportApi(APIView):
-    """POST {reason}: take a report out of its running cycle; its workflow is cancelled and its current
-    phase compensated (test manager of the cycle, or an admin)."""
-
-    authentication_classes = API_AUTHENTICATION_CLASSES
-
-    def post(self, request, cycle_report_id: int):
-        from workflows.operations import cycle_remove_report
-
-        cycle_report = cycle_reports_visible_to(user=request.user).filter(pk=cycle_report_id).first()
-        if cycle_report is None:
-            raise NotFoundError("No such report among those you can see.")
-        data = WorkflowOperationSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        result = cycle_remove_report(user=request.user, cycle_report=cycle_report,
-                                     reason=data.validated_data["reason"])
-        return Response({"cycle_report_id": cycle_report.pk, "message": result.message})
-
-
 def _int_param(request, name: str) -> int:
     try:
         return int(request.query_params[name])

@@ -12,8 +12,6 @@ urlpatterns = [
     re_path(r"^workflow/retries/?$", api.WorkflowRetryListApi.as_view(), name="api-workflow-retries"),
     re_path(r"^workflow/(?P<operation>terminate|reset|retry|cancel-run)/(?P<workflow_id>[\w-]+)/?$",
             api.WorkflowOperationApi.as_view(), name="api-workflow-operation"),
-    re_path(r"^workflow/remove-report/(?P<cycle_report_id>\d+)/?$", api.WorkflowRemoveReportApi.as_view(),
-            name="api-workflow-remove-report"),
     re_path(r"^workflow-compensation/?$", api.WorkflowCompensationListApi.as_view(), name="api-workflow-compensation"),
     re_path(r"^workflow-versions/?$", api.WorkflowVersionListApi.as_view(), name="api-workflow-versions"),
     re_path(r"^workflow-metrics/?$", api.WorkflowMetricsApi.as_view(), name="api-workflow-metrics"),

@@ -37,10 +37,8 @@ from workflows.temporal.contracts import (
     REPORT_WORKFLOW_TYPE,
     STATE_FAILED,
     TRIGGER_ADMIN_RESET,
-    UPDATE_REMOVE_REPORT,
     UPDATE_RETRY_PHASE,
     ActivityName,
-    RemoveReportInput,
     ReportStatus,
     RetryPhaseInput,
     UpdateResult,
@@ -312,26 +310,3 @@ def execution_reset(*, user, execution: WorkflowExecution, phase: str, reason: s
                      context={"reason": reason, "phase": phase, "from_run": execution.run_id,
                               "compensations": [e.pk for e in entries]})
     return new
-
-
-def cycle_remove_report(*, user, cycle_report: CycleReport, reason: str) -> UpdateResult:
-    """Take a report out of its running cycle: its workflow is cancelled and its current phase compensated."""
-    cycle = cycle_report.cycle
-    if not (is_admin(user) or can_manage_cycle(user, cycle)):
-        raise PermissionDeniedError("Only an admin or the cycle's Test Manager can remove a report from it.")
-    reason = _require_reason(reason, "remove a report from a running cycle")
-    if not cycle.workflow_id:
-        raise ConflictError("The cycle's workflow was never started.")
-
-    async def send(client):
-        return await client.get_workflow_handle(cycle.workflow_id).execute_update(
-            UPDATE_REMOVE_REPORT, RemoveReportInput(cycle_report_id=cycle_report.pk, user_id=user.pk, reason=reason),
-            id=f"remove-{cycle_report.pk}", result_type=UpdateResult,
-        )
-
-    try:
-        result = _call(send)
-    except WorkflowUpdateFailedError as err:
-        raise ConflictError(getattr(err.cause, "message", None) or str(err.cause or err)) from err
-    audit_record(actor=user, action="cycle.remove_report", obj=cycle_report, context={"reason": reason})
-    return result

@@ -33,6 +33,7 @@ from workflows.models import WorkflowAlert, WorkflowDecision
 from workflows.temporal.client import TemporalUnavailable, bridge
 from workflows.temporal.contracts import (
     CYCLE_WORKFLOW_TYPE,
+    FINALIZE,
     PHASE_ORDER,
     QUERY_STATUS,
     REVIEWED_PHASES,
@@ -40,6 +41,8 @@ from workflows.temporal.contracts import (
     UPDATE_DECIDE_EXTENSION,
     UPDATE_DECIDE_VERSION,
     UPDATE_REGISTER_POPULATION,
+    UPDATE_REMOVE_REPORT,
+    UPDATE_SIGN_OFF,
     UPDATE_REQUEST_REVIEWED,
     UPDATE_REQUEST_SUBMITTED,
     UPDATE_SUBMIT_VERSION,
@@ -50,9 +53,11 @@ from workflows.temporal.contracts import (
     DecideVersionInput,
     PhaseSettings,
     RegisterPopulationInput,
+    RemoveReportInput,
     ReportStatus,
     RequestEventInput,
     RequestSchedule,
+    SignOffInput,
     SubmitVersionInput,
     UpdateResult,
     cycle_workflow_id,
@@ -73,6 +78,8 @@ UPDATE_INPUTS = {
     UPDATE_REQUEST_SUBMITTED: RequestEventInput,
     UPDATE_REQUEST_REVIEWED: RequestEventInput,
     UPDATE_DECIDE_EXTENSION: DecideExtensionInput,
+    UPDATE_SIGN_OFF: SignOffInput,
+    UPDATE_REMOVE_REPORT: RemoveReportInput,
 }
 # RPC failures that mean "not reachable now", as opposed to "refused".
 UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
@@ -160,6 +167,7 @@ def workflow_start(
         skip_phases=skip,
         phase_settings=_phase_settings(cycle),
         started_by=user.pk,
+        last_phase=FINALIZE,
         activity_timeout_seconds=settings.TEMPORAL_ACTIVITY_TIMEOUT,
         schedule=_schedule(cycle),
     )
@@ -289,12 +297,17 @@ def _deliver(decision: WorkflowDecision) -> DecisionOutcome:
     return DecisionOutcome(decision=decision, delivered=True, message=result.message, result=result)
 
 
-def _decide(*, user, cycle_report: CycleReport, update_name: str, make_input) -> DecisionOutcome:
-    if not cycle_report.workflow_id:
+def _decide(*, user, cycle_report: CycleReport, update_name: str, make_input, workflow_id: str = "",
+            store=None) -> DecisionOutcome:
+    """Store the decision (and, through `store`, the business change it stands for) in one transaction, then
+    deliver it to the report's workflow (or to `workflow_id`)."""
+    if not (workflow_id or cycle_report.workflow_id):
         raise ConflictError("The cycle's workflow has not been started for this report.")
     with transaction.atomic():
+        if store is not None:
+            store()
         decision = WorkflowDecision(
-            workflow_id=cycle_report.workflow_id,
+            workflow_id=workflow_id or cycle_report.workflow_id,
             update_name=update_name,
             requested_by=user,
             cycle_report=cycle_report,
@@ -316,6 +329,11 @@ def workflow_submit_version(*, user, cycle_report: CycleReport, phase: str, note
         raise PermissionDeniedError("Only the report's assigned tester can submit it.")
     if phase not in REVIEWED_PHASES:
         raise ApplicationError(f"{phase} has no version to submit.")
+    # Data that isn't ready ("Decide the scope of every attribute first") is said here, before anything is sent.
+    from cycles.services.artifacts import phase_artifact_items
+
+    if cycle_report.workflow_id:
+        phase_artifact_items(cycle_report=cycle_report, phase=phase)
     return _decide(
         user=user,
         cycle_report=cycle_report,
@@ -335,6 +353,10 @@ def workflow_decide_version(*, user, version: Version, approve: bool, notes: str
         raise PermissionDeniedError("Nobody approves their own version.")
     if not approve and not notes.strip():
         raise ApplicationError("Say what needs to change: notes are required when sending a version back.")
+    # A decision the worker would refuse (approving with a rejected sample) is refused here, stored nowhere.
+    from versioning.services import version_decide_check
+
+    version_decide_check(version=version, approve=approve)
     return _decide(
         user=user,
         cycle_report=cycle_report,
@@ -423,6 +445,65 @@ def workflow_decide_extension(*, user, extension, approve: bool, notes: str = ""
             decision_id=decision_id, extension_id=extension.pk, user_id=user.pk, approve=approve, notes=notes,
         ),
     )
+
+
+def workflow_sign_off(*, user, cycle_report: CycleReport, role: str, sign: bool = True, send_back_to: str = "",
+                      notes: str = "") -> DecisionOutcome:
+    """Sign the report's final test report in `role` (in order), or send it back naming what reopens."""
+    from cycles.services.final_report import final_report_latest, sign_off_check
+
+    final_report = final_report_latest(cycle_report=cycle_report)
+    if final_report is None:
+        raise ConflictError("The final test report has not been generated yet.")
+    # Checked here for a clear message at once; the workflow's validator and its activity check again.
+    sign_off_check(user=user, final_report=final_report, role=role, sign=sign, send_back_to=send_back_to,
+                   notes=notes)
+    return _decide(
+        user=user,
+        cycle_report=cycle_report,
+        update_name=UPDATE_SIGN_OFF,
+        make_input=lambda decision_id: SignOffInput(
+            decision_id=decision_id, role=role, user_id=user.pk, sign=sign,
+            send_back_to="" if sign else send_back_to, notes=notes.strip(),
+        ),
+    )
+
+
+def workflow_remove_report(*, user, cycle_report: CycleReport, reason: str) -> DecisionOutcome:
+    """Take a report out of its running cycle, with a reason: the cycle completes without it."""
+    from cycles.models import CycleReportRemoval
+
+    cycle = cycle_report.cycle
+    if not can_manage_cycle(user, cycle):
+        raise PermissionDeniedError("Only the cycle's Test Manager can remove a report from it.")
+    if not reason.strip():
+        raise ApplicationError("Say why the report is removed from the cycle.")
+    if not cycle.workflow_id or cycle.status != TestCycle.Status.RUNNING:
+        raise ConflictError("Reports are removed from a running cycle only.")
+    if CycleReportRemoval.objects.filter(cycle_report=cycle_report).exists():
+        raise ConflictError(f"{cycle_report.report} was already removed from the cycle.")
+
+    def store():
+        removal = CycleReportRemoval.objects.create(cycle_report=cycle_report, reason=reason.strip(), removed_by=user)
+        audit_record(actor=user, action="cycle_report.remove", obj=cycle_report, after={"reason": removal.reason})
+
+    try:
+        return _decide(
+            user=user,
+            cycle_report=cycle_report,
+            update_name=UPDATE_REMOVE_REPORT,
+            workflow_id=cycle.workflow_id,
+            store=store,
+            make_input=lambda decision_id: RemoveReportInput(
+                decision_id=decision_id, cycle_report_id=cycle_report.pk, user_id=user.pk),
+        )
+    except ConflictError as err:
+        # The cycle's workflow refused (the report's workflow had already finished): it was not removed.
+        with transaction.atomic():
+            CycleReportRemoval.objects.filter(cycle_report=cycle_report).delete()
+            audit_record(actor=user, action="cycle_report.remove_refused", obj=cycle_report,
+                         after={"reason": err.message})
+        raise
 
 
 def alert_raise(

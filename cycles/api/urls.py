@@ -4,6 +4,8 @@ from rest_framework.routers import SimpleRouter
 
 from cycles.api import cycles as api
 from cycles.api import execution as api_execution
+from cycles.api import final_report as api_final_report
+from cycles.api import observations as api_observations
 from cycles.api import requests as api_requests
 from cycles.api import sampling as api_sampling
 
@@ -55,5 +57,26 @@ urlpatterns = [
     path("evidence/<int:pk>/links/", api_execution.EvidenceLinksApi.as_view(), name="api-evidence-links"),
     path("requests/<int:pk>/coverage/", api_execution.InformationRequestCoverageApi.as_view(),
          name="api-request-coverage"),
+    # Observations, Final Test Report, cycle completion (issue 6)
+    path("cycle-reports/<int:pk>/observations/", api_observations.CycleReportObservationsApi.as_view(),
+         name="api-cycle-report-observations"),
+    path("cycle-reports/<int:pk>/observations/merge/", api_observations.ObservationsMergeApi.as_view(),
+         name="api-cycle-report-observations-merge"),
+    path("observations/<int:pk>/", api_observations.ObservationApi.as_view(), name="api-observation"),
+    path("observations/<int:pk>/split/", api_observations.ObservationSplitApi.as_view(),
+         name="api-observation-split"),
+    path("observations/<int:pk>/remediation/", api_observations.ObservationRemediationApi.as_view(),
+         name="api-observation-remediation"),
+    path("cycle-reports/<int:pk>/final-report/", api_final_report.CycleReportFinalReportApi.as_view(),
+         name="api-cycle-report-final-report"),
+    path("cycle-reports/<int:pk>/final-report/pdf/", api_final_report.CycleReportFinalReportPdfApi.as_view(),
+         name="api-cycle-report-final-report-pdf"),
+    path("cycle-reports/<int:pk>/sign-off/", api_final_report.CycleReportSignOffApi.as_view(),
+         name="api-cycle-report-sign-off"),
+    path("cycle-reports/<int:pk>/package/", api_final_report.CycleReportPackageApi.as_view(),
+         name="api-cycle-report-package"),
+    path("cycle-reports/<int:pk>/remove/", api_final_report.CycleReportRemoveApi.as_view(),
+         name="api-cycle-report-remove"),
+    path("cycles/<int:pk>/results/", api_final_report.CycleResultsApi.as_view(), name="api-cycle-results"),
     *router.urls,
 ]

@@ -69,6 +69,15 @@ class LLMProvider(ABC):
     def draft_attributes(self, *, report_name: str, regulation: str, fields: list[dict]) -> list[AttributeDraft]:
         """Return one validated draft per field, in the order of `fields`."""
 
+    def draft_rules(self, *, attributes: list[dict], profiles: dict[str, dict]) -> list:
+        """Validation rules (cycles.llm.rules.RuleDraft) for the attributes, from their meaning and profile.
+
+        Derived deterministically unless a provider asks its model.
+        """
+        from cycles.llm.rules import derive_rules
+
+        return derive_rules(attributes, profiles)
+
 
 def normalize_fields(fields: list) -> list[dict]:
     """Report.fields as [{"name", "description"}], unnamed entries dropped, first of duplicate names kept."""
@@ -294,6 +303,34 @@ class HTTPChatProvider(LLMProvider):
             system, prompt = build_prompt(report_name=report_name, regulation=regulation, fields=batch)
             text = self.complete(system=system, prompt=prompt)
             drafts += parse_attribute_drafts(text, [f["name"] for f in batch])
+        return drafts
+
+    def draft_rules(self, *, attributes: list[dict], profiles: dict[str, dict]) -> list:
+        """The model drafts validation rules from each attribute's meaning and profile; the answer is checked.
+
+        A rule of an unknown kind or attribute is an unusable answer
+        (LLMBadResponseError); parameters are checked by the caller, which
+        drops a rule whose parameters don't hold together.
+        """
+        from cycles.llm.rules import RULE_KINDS, RuleDraft, build_rules_prompt
+
+        if not attributes:
+            return []
+        system, prompt = build_rules_prompt(attributes=attributes, profiles=profiles)
+        answer = extract_json(self.complete(system=system, prompt=prompt))
+        rules = answer.get("rules") if isinstance(answer, dict) else None
+        if not isinstance(rules, list):
+            raise LLMBadResponseError(f'{self.name}: the answer has no "rules" list.')
+        names = {a["name"] for a in attributes}
+        drafts = []
+        for index, rule in enumerate(rules):
+            if not isinstance(rule, dict) or rule.get("attribute") not in names or rule.get("kind") not in RULE_KINDS:
+                raise LLMBadResponseError(
+                    f"{self.name}: rule {index + 1} names no attribute of the report or no known kind of rule."
+                )
+            params = rule.get("params") if isinstance(rule.get("params"), dict) else {}
+            why = str(rule.get("why") or "")[:120]
+            drafts.append(RuleDraft(rule["attribute"], rule["kind"], params, f"{self.model}: {why}".strip()))
         return drafts
 
     @abstractmethod

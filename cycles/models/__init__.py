@@ -32,3 +32,20 @@ from cycles.models.execution import (  # noqa: F401
     TestResultHistory,
     TestResultValue,
 )
+from cycles.models.observations import (  # noqa: F401
+    Observation,
+    ObservationType,
+    RemediationEvent,
+    Severity,
+)
+from cycles.models.reporting import (  # noqa: F401
+    SIGN_OFF_MEANING,
+    SIGN_OFF_ORDER,
+    CycleReportRemoval,
+    EvidencePackage,
+    FinalReport,
+    PhaseReopening,
+    SignOff,
+    SignOffRole,
+)
+from cycles.models.profiling import ColumnMapping, ProfilingRule  # noqa: F401

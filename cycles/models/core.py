@@ -261,6 +261,12 @@ class PopulationFile(models.Model):
         PROFILING = "profiling", "Profiling"
         PROFILED = "profiled", "Profiled"
         FAILED = "failed", "Failed"
+        REFUSED = "refused", "Refused by the workflow"
+
+    class KeyResolution(models.TextChoices):
+        NONE = "", "Not needed"
+        COLUMN = "column", "Another column chosen as the key"
+        ROW_NUMBERS = "row_numbers", "Rows named by row number"
 
     cycle_report = models.ForeignKey(CycleReport, on_delete=models.CASCADE, related_name="population_files")
     file = models.FileField(upload_to="populations/%Y/%m/")
@@ -276,6 +282,17 @@ class PopulationFile(models.Model):
     uploaded_at = models.DateTimeField(auto_now_add=True)
     profiled_at = models.DateTimeField(null=True, blank=True)
     profile_seconds = models.FloatField(null=True, blank=True)
+    # What profiling found wrong with the file as a whole, shown before anything else.
+    mapping_warning = models.TextField(blank=True, help_text="Set when few attributes match a column.")
+    key_column = models.CharField(
+        max_length=255, blank=True, help_text="The column whose values name rows (samples); empty: row numbers."
+    )
+    key_problem = models.TextField(blank=True, help_text="Duplicates or blanks found in the primary key.")
+    key_resolution = models.CharField(max_length=20, choices=KeyResolution.choices, blank=True)
+    key_reason = models.TextField(blank=True)
+    key_resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         ordering = ["-uploaded_at"]
@@ -304,6 +321,11 @@ class ProfileResult(models.Model):
     rule_failures = models.JSONField(
         default=dict, blank=True, help_text='{rule name: failing row count}, e.g. {"mandatory": 3}.'
     )
+    rule_results = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Per validation rule: [{"rule": id, "label": ..., "failing": n, "examples": [row numbers]}].',
+    )
 
     class Meta:
         ordering = ["population_file", "id"]
@@ -325,7 +347,13 @@ class ScopingDecision(models.Model):
     attribute = models.OneToOneField(Attribute, on_delete=models.CASCADE, related_name="scoping")
     in_scope = models.BooleanField(default=True)
     rationale = models.TextField(blank=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="Empty when the system recommended it (see decided_by_rule).",
+    )
+    decided_by_rule = models.CharField(
+        max_length=200, blank=True, help_text="The rule or model that decided, when the system did."
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

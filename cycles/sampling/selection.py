@@ -354,8 +354,9 @@ def select_manual(
         raise ValueError("Pick at least one row.")
     row_numbers = _row_numbers(df)
     if key_column is None:
+        # Row numbers shown to people count from 1 (the first data row), positions from 0.
         lookup = pl.DataFrame(
-            {"position": np.arange(df.height, dtype=np.int64), "key": row_numbers}
+            {"position": np.arange(df.height, dtype=np.int64), "key": row_numbers + 1}
         ).with_columns(pl.col("key").cast(pl.Utf8))
     else:
         lookup = df.lazy().select(
@@ -460,7 +461,7 @@ def _samples(
         key = row.get(key_column) if key_column else None
         samples.append(
             SelectedSample(
-                sample_key=str(row_index) if key is None else str(key),
+                sample_key=str(row_index + 1) if key is None else str(key),
                 row_index=row_index,
                 method=method,
                 detail=details[i],

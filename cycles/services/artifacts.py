@@ -44,7 +44,10 @@ def phase_lock_reason(cycle_report: CycleReport, phase: str) -> str | None:
             "report owner approves it or sends it back."
         )
     if latest is not None and latest.status == VersionStatus.APPROVED:
-        return f"{label} version {latest.number} is approved; it can't change."
+        from cycles.services.final_report import phase_is_reopened
+
+        if not phase_is_reopened(cycle_report, phase):
+            return f"{label} version {latest.number} is approved; it can't change."
     return None
 
 
@@ -137,18 +140,67 @@ def _sample_selection_items(cycle_report: CycleReport) -> list[tuple[str, dict]]
     ]
 
 
+def _data_profiling_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
+    """The file profiled, each attribute's column and rules with their failures: what the owner approves."""
+    from cycles.models import ColumnMapping, ProfileResult, ProfilingRule
+    from cycles.services.profiling import population_file_current
+    from cycles.services.profiling_checks import profiling_open_points
+
+    points = profiling_open_points(cycle_report=cycle_report)
+    if points:
+        raise ApplicationError("Data Profiling isn't finished: " + " ".join(points))
+    current = population_file_current(cycle_report=cycle_report)
+    mappings = {m.attribute_id: m for m in ColumnMapping.objects.filter(population_file=current)}
+    results = {r.column_name: r for r in ProfileResult.objects.filter(population_file=current)}
+    rules: dict[int, list] = {}
+    for rule in ProfilingRule.objects.filter(attribute__cycle_report=cycle_report).order_by("id"):
+        rules.setdefault(rule.attribute_id, []).append(rule)
+    items = [(
+        "population file",
+        {
+            "file": current.original_name, "sha256": current.sha256, "rows": current.row_count,
+            "key_column": current.key_column, "key_resolution": current.key_resolution,
+            "key_reason": current.key_reason, "population_file_id": current.pk,
+        },
+    )]
+    for attribute in Attribute.objects.filter(cycle_report=cycle_report).order_by("name"):
+        mapping = mappings[attribute.pk]
+        result = results.get(mapping.column_name)
+        failing = {r["rule"]: r["failing"] for r in (result.rule_results if result else [])}
+        items.append((
+            attribute.name,
+            {
+                "column": mapping.column_name,
+                "mapping": mapping.status,
+                "not_in_file_reason": mapping.reason,
+                "rules": [
+                    {"kind": r.kind, "params": r.params, "label": r.label, "source": r.source,
+                     "failing": failing.get(r.pk)}
+                    for r in rules.get(attribute.pk, [])
+                ],
+            },
+        ))
+    return items
+
+
 def _test_execution_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
     # Imported here: the execution service imports this module's phase locks.
     from cycles.services.execution import test_execution_version_items
 
     return test_execution_version_items(cycle_report=cycle_report)
+def _observation_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
+    from cycles.services.observations import observation_items
+
+    return observation_items(cycle_report=cycle_report)
 
 
 ARTIFACT_BUILDERS = {
     Phase.PLANNING: _planning_items,
+    Phase.DATA_PROFILING: _data_profiling_items,
     Phase.SCOPING: _scoping_items,
     Phase.SAMPLE_SELECTION: _sample_selection_items,
     Phase.TEST_EXECUTION: _test_execution_items,
+    Phase.OBSERVATIONS: _observation_items,
 }
 
 

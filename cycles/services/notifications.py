@@ -127,9 +127,46 @@ def request_notification_key(*, request_id: int, kind: str, key_suffix: str = ""
     return f"rfi-{request_id}-{kind}" + (f"-{suffix}" if suffix else "")
 
 
+def _samples_with_values(request: InformationRequest, attributes) -> list[str]:
+    """Each sample by its key (naturally sorted) with the values of the wanted attributes, as the file has them.
+
+    "ML100001350 — property_state: CA, unpaid_principal_balance: 120500.00": the
+    data owner finds the record by its key and sees which values need evidence.
+    """
+    from cycles.models import ColumnMapping, Sample
+    from cycles.sampling.keys import natural_sorted
+
+    keys = natural_sorted(request.sample_keys or [])
+    rows = dict(
+        Sample.objects.filter(cycle_report_id=request.cycle_report_id, key__in=keys).values_list("key", "row_data")
+    )
+    from cycles.models import SamplingPlan
+
+    plan_file = SamplingPlan.objects.filter(cycle_report_id=request.cycle_report_id).values_list(
+        "population_file_id", flat=True).first()
+    columns = {
+        m.attribute_id: m.column_name
+        for m in ColumnMapping.objects.filter(population_file_id=plan_file, attribute__in=attributes)
+        if m.column_name
+    } if plan_file else {}
+    lines = []
+    for key in keys:
+        row = rows.get(key) or {}
+        values = []
+        for attribute in attributes:
+            column = columns.get(attribute.pk) or next(
+                (c for c in row if c.strip().casefold() == attribute.name.casefold()), None
+            )
+            if column is not None and column in row:
+                value = row[column]
+                values.append(f"{attribute.name}: {'(empty)' if value in (None, '') else value}")
+        lines.append(f"{key} — {', '.join(values)}" if values else str(key))
+    return lines
+
+
 def _request_context(request: InformationRequest) -> dict:
     attributes = list(request.attributes.order_by("name"))
-    samples = list(request.sample_keys or [])
+    samples = _samples_with_values(request, attributes)
     return {
         "request": request,
         "cycle_report": request.cycle_report,

@@ -25,15 +25,16 @@ from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 
-from cycles.exceptions import InvalidFileError, NotFoundError, PermissionDeniedError, PhaseLockedError
-from cycles.models import Attribute, CycleReport, Phase, PopulationFile, ProfileResult
+from cycles.exceptions import InvalidFileError, NotFoundError, PermissionDeniedError
+from cycles.models import CycleReport, PopulationFile, ProfileResult
 from cycles.permissions import can_work_on
 from cycles.profiling import (
+    READ_ERRORS,
     ColumnExpectation,
     PopulationReadError,
     detect_csv_separator,
-    match_column,
     profile_population,
+    read_population,
 )
 from synapse.audit import audit_record, snapshot
 
@@ -273,8 +274,9 @@ def population_file_upload(
     """Check and store a population file for the report; a bad file raises InvalidFileError and stores nothing."""
     if not can_work_on(user, cycle_report):
         raise PermissionDeniedError("Only the tester assigned to this report can upload its population file.")
-    if cycle_report.phase != Phase.DATA_PROFILING:
-        raise PhaseLockedError("A population file can be uploaded only while the report is in Data Profiling.")
+    from cycles.services.profiling_checks import population_upload_check
+
+    population_upload_check(cycle_report=cycle_report)
     original_name = Path(uploaded_file.name or "").name[:255]
     fmt = _resolve_format(original_name, declared_format)
     max_bytes = settings.POPULATION_MAX_BYTES
@@ -338,20 +340,39 @@ def _mark_failed(population_file_id: int, message: str) -> None:
 def population_file_profile(*, population_file_id: int) -> PopulationFile:
     """Profile a stored population file and replace its ProfileResult rows; safe to run again.
 
-    Columns are linked to the report's attributes of the same name (ignoring
-    case), whose data type, mandatory and primary-key flags drive the format
-    and rule checks. An unreadable file is marked failed and raises InvalidFileError.
+    First each attribute is mapped to a column (carried from the previous
+    file where the tester confirmed it, else matched by name), so the mapped
+    attribute's data type, mandatory and primary-key flags drive the format
+    checks. Then the attributes' validation rules are counted (drafted first
+    when the report has none), and the primary key is checked: repeats or
+    blanks are recorded as a problem for the tester, never worked around.
+    An unreadable file is marked failed and raises InvalidFileError.
     """
+    from cycles.services.profiling_checks import (
+        columns_map,
+        key_check,
+        mapping_warning,
+        rules_draft_for_report,
+        rules_evaluate,
+    )
+
     try:
         population_file = PopulationFile.objects.select_related("cycle_report").get(pk=population_file_id)
     except PopulationFile.DoesNotExist:
         raise NotFoundError(f"Population file {population_file_id} does not exist.") from None
-    attributes = {a.name: a for a in Attribute.objects.filter(cycle_report_id=population_file.cycle_report_id)}
-    expectations = {
-        name: ColumnExpectation(data_type=a.data_type, mandatory=a.mandatory, primary_key=a.primary_key)
-        for name, a in attributes.items()
-    }
     PopulationFile.objects.filter(pk=population_file.pk).update(status=PopulationFile.Status.PROFILING, error="")
+    try:
+        columns = read_population(population_file.file.path, population_file.format).collect_schema().names()
+    except (PopulationReadError, *READ_ERRORS) as exc:
+        message = str(exc) if isinstance(exc, PopulationReadError) else f"The file could not be read: {exc}"
+        _mark_failed(population_file.pk, message)
+        raise InvalidFileError(message) from exc
+    mappings = columns_map(population_file=population_file, columns=columns)
+    attributes = {m.column_name: m.attribute for m in mappings if m.column_name and m.status != "not_in_file"}
+    expectations = {
+        column: ColumnExpectation(data_type=a.data_type, mandatory=a.mandatory, primary_key=a.primary_key)
+        for column, a in attributes.items()
+    }
 
     started = time.perf_counter()
     try:
@@ -363,12 +384,11 @@ def population_file_profile(*, population_file_id: int) -> PopulationFile:
 
     results = []
     for profile in profiles:
-        key = match_column(profile.name, attributes)
         results.append(
             ProfileResult(
                 population_file=population_file,
                 column_name=profile.name,
-                attribute=attributes[key] if key is not None else None,
+                attribute=attributes.get(profile.name),
                 dtype=profile.dtype,
                 row_count=profile.row_count,
                 null_count=profile.null_count,
@@ -390,16 +410,33 @@ def population_file_profile(*, population_file_id: int) -> PopulationFile:
         population_file.error = ""
         population_file.profiled_at = timezone.now()
         population_file.profile_seconds = round(seconds, 3)
+        population_file.mapping_warning = mapping_warning(mappings)
         population_file.save(
-            update_fields=["row_count", "columns", "status", "error", "profiled_at", "profile_seconds"]
+            update_fields=["row_count", "columns", "status", "error", "profiled_at", "profile_seconds",
+                           "mapping_warning"]
         )
+        key_check(population_file=population_file, results=results)
         audit_record(
             actor=None,
             action="population.profile",
             obj=population_file,
-            after=snapshot(population_file, ["row_count", "columns", "status", "profile_seconds"]),
+            after=snapshot(population_file, ["row_count", "columns", "status", "profile_seconds", "key_problem",
+                                             "mapping_warning"]),
         )
+    rules_draft_for_report(cycle_report=population_file.cycle_report)
+    rules_evaluate(population_file=population_file)
+    population_file.refresh_from_db()
     return population_file
+
+
+def population_file_current(*, cycle_report: CycleReport) -> PopulationFile | None:
+    """The report's most recent profiled population file: the one its phases work from."""
+    return (
+        cycle_report.population_files.filter(status=PopulationFile.Status.PROFILED)
+        .select_related("uploaded_by", "key_resolved_by")
+        .order_by("-uploaded_at", "-pk")
+        .first()
+    )
 
 
 def population_file_latest(*, cycle_report: CycleReport) -> PopulationFile | None:

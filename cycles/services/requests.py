@@ -206,8 +206,10 @@ def _approved_sample_keys(cycle_report: CycleReport) -> list[str]:
         raise ConflictError(
             f"Sample Selection of {cycle_report.report} has no approved version: requests can't list samples yet."
         )
-    return list(
-        approved.items.exclude(decision=VersionItem.Decision.REJECTED).order_by("key").values_list("key", flat=True)
+    from cycles.sampling.keys import natural_sorted
+
+    return natural_sorted(
+        approved.items.exclude(decision=VersionItem.Decision.REJECTED).values_list("key", flat=True)
     )
 
 

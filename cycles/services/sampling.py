@@ -23,6 +23,7 @@ from cycles.models import (
     CycleReport,
     Phase,
     PopulationFile,
+    ProfilingRule,
     RiskLevel,
     Sample,
     SampleSizeRule,
@@ -45,7 +46,10 @@ from cycles.sampling import (
     select_stratified,
 )
 from cycles.sampling.selection import MAX_SEED
+from cycles.profiling.rules import flagged as rules_flagged
+from cycles.sampling.keys import natural_sorted
 from cycles.services.artifacts import phase_require_editable
+from cycles.services.profiling_checks import population_key_column, rule_specs
 from synapse.audit import audit_record, snapshot
 
 __all__ = [
@@ -428,12 +432,16 @@ def _in_scope_attributes(cycle_report: CycleReport) -> list[Attribute]:
 
 
 def _key_column(cycle_report: CycleReport, population_file: PopulationFile, lazy: pl.LazyFrame) -> str | None:
-    """The primary-key column that names samples, or None to name them by row number.
+    """The column that names samples, or None to name them by row number (1 = the first data row).
 
-    An in-scope primary-key attribute is preferred over one out of scope. The
-    column must name each row once (no repeats, no empty values) in at most
-    Sample.key's length, or samples couldn't be told apart by it.
+    Data Profiling settles it: the primary key if it names each row once, else
+    the column or row numbers the tester chose. A primary key with repeats or
+    blanks is never switched silently: sampling waits until the tester chose.
+    Files profiled before keys were checked there fall back to the old rule
+    (a primary-key column that names each row once, else row numbers).
     """
+    if population_file.key_column or population_file.key_problem or population_file.key_resolution:
+        return population_key_column(population_file)
     with _reading(population_file):
         columns = lazy.collect_schema().names()
     keys = list(
@@ -476,25 +484,35 @@ def _numbers(column: str, dtype: pl.DataType) -> pl.Expr:
     )
 
 
-def _flagged_mask(cycle_report: CycleReport, df: pl.DataFrame) -> tuple[pl.Expr, list[str]]:
-    """Rows an in-scope mandatory attribute leaves empty: the profiling rule a risk-based draw targets."""
+def _flagged_mask(cycle_report: CycleReport, df: pl.DataFrame,
+                  population_file: PopulationFile | None = None) -> tuple[pl.Expr, list[str]]:
+    """Rows a risk-based draw targets: an in-scope mandatory attribute left empty, or a validation rule broken."""
+    in_scope = _in_scope_attributes(cycle_report)
     columns = []
-    for attribute in _in_scope_attributes(cycle_report):
+    for attribute in in_scope:
         column = match_column(attribute.name, df.columns) if attribute.mandatory else None
         if column is not None:
             columns.append(column)
-    if not columns:
-        raise ApplicationError(
-            "A risk-based draw needs a numeric column to rank rows by, or in-scope mandatory attributes "
-            "whose empty values flag rows: choose a risk column."
-        )
-    empty = []
+    masks = []
     for column in columns:
         missing = pl.col(column).is_null()
         if df.schema[column] == pl.Utf8:
             missing = missing | (pl.col(column).str.strip_chars() == "")
-        empty.append(missing)
-    return pl.any_horizontal(empty), columns
+        masks.append(missing)
+    if population_file is not None:
+        in_scope_ids = {a.pk for a in in_scope}
+        rules = ProfilingRule.objects.filter(attribute_id__in=in_scope_ids)
+        specs = rule_specs(population_file, rules)
+        broken = rules_flagged(specs, dict(df.schema))
+        if broken is not None:
+            masks.append(broken)
+            columns += [spec.column for spec in specs if spec.column not in columns]
+    if not masks:
+        raise ApplicationError(
+            "A risk-based draw needs a numeric column to rank rows by, or in-scope mandatory attributes "
+            "or validation rules whose failures flag rows: choose a risk column."
+        )
+    return pl.any_horizontal(masks), columns
 
 
 def _draw(plan: SamplingPlan, cycle_report: CycleReport, df: pl.DataFrame, *, seed: int | None,
@@ -532,11 +550,11 @@ def _draw(plan: SamplingPlan, cycle_report: CycleReport, df: pl.DataFrame, *, se
             ]
             parameters = {**selection.parameters, "by_column": plan.risk_column}
             return dataclasses.replace(selection, samples=samples, parameters=parameters)
-        mask, columns = _flagged_mask(cycle_report, df)
+        mask, columns = _flagged_mask(cycle_report, df, plan.population_file or _latest_profiled_file(cycle_report))
         selection = select_risk_based(df, size=size, flagged_mask=mask, key_column=key_column)
         if not selection.samples:
             raise ApplicationError(
-                f"No row leaves a mandatory in-scope column ({', '.join(columns)}) empty: "
+                f"No row leaves a mandatory in-scope column empty or breaks a rule ({', '.join(columns)}): "
                 "choose a risk column to rank rows by."
             )
         return selection
@@ -557,7 +575,7 @@ def _sample_fields(selected, *, stratified: bool) -> dict:
 
 
 def samples_for(*, cycle_report: CycleReport) -> QuerySet[Sample]:
-    """The report's working samples in file order."""
+    """The report's working samples in file order (pages list them by natural_sorted key)."""
     return Sample.objects.filter(cycle_report=cycle_report).select_related("added_by").order_by("row_index")
 
 
@@ -596,7 +614,7 @@ def samples_draw(*, user, cycle_report: CycleReport) -> list[Sample]:
         plan_before = snapshot(plan, ["population_file_id", "seed"])
         current = list(Sample.objects.filter(cycle_report=cycle_report))
         manual = [s for s in current if s.method == SamplingPlan.Method.MANUAL]
-        drawn_before = sorted(s.key for s in current if s.method != SamplingPlan.Method.MANUAL)
+        drawn_before = natural_sorted(s.key for s in current if s.method != SamplingPlan.Method.MANUAL)
         taken_rows = {s.row_index for s in manual}
         taken_keys = {s.key for s in manual}
         stratified = plan.method == SamplingPlan.Method.STRATIFIED
@@ -623,7 +641,7 @@ def samples_draw(*, user, cycle_report: CycleReport) -> list[Sample]:
             action="sampling.draw",
             obj=plan,
             before={**plan_before, "drawn": drawn_before},
-            after={**snapshot(plan, ["population_file_id", "seed"]), "drawn": sorted(s.key for s in new)},
+            after={**snapshot(plan, ["population_file_id", "seed"]), "drawn": natural_sorted(s.key for s in new)},
             context={
                 "method": plan.method,
                 "sample_size": plan.sample_size,
@@ -631,7 +649,7 @@ def samples_draw(*, user, cycle_report: CycleReport) -> list[Sample]:
                 "population_rows": df.height,
                 "key_column": key_column,
                 "parameters": dict(selection.parameters),
-                "kept_manual": sorted(taken_keys),
+                "kept_manual": natural_sorted(taken_keys),
             },
         )
     return list(samples_for(cycle_report=cycle_report))
@@ -656,12 +674,18 @@ def sample_add_manual(*, user, cycle_report: CycleReport, key: str, reason: str)
     if key_column is not None:
         matches = lazy.filter(pl.col(key_column).cast(pl.Utf8) == key)
         what = f"{key_column} value"
-    elif key.isdigit():
-        matches = lazy.filter(pl.col(ROW_INDEX_COLUMN) == int(key))
+    elif key.isdigit() and int(key) >= 1:
+        matches = lazy.filter(pl.col(ROW_INDEX_COLUMN) == int(key) - 1)
         what = "row number"
     else:
+        why = (
+            f"the tester chose row numbers in Data Profiling: {population_file.key_reason}"
+            if population_file.key_resolution == PopulationFile.KeyResolution.ROW_NUMBERS
+            else "the population has no primary-key column"
+        )
         raise ApplicationError(
-            f"{key!r} is not a row number; the population has no primary-key column, so rows are picked by number."
+            f"{key!r} is not a row number. Rows of {population_file.original_name} are named by their row number "
+            f"(1 = the first data row) because {why}."
         )
     with _reading(population_file):
         rows = matches.collect()
@@ -723,3 +747,36 @@ def sample_remove(*, user, sample: Sample) -> None:
             context={"cycle_report": cycle_report.pk},
         )
         sample.delete()
+
+
+def samples_decide_remaining(*, user, version, approve: bool, note: str = "") -> int:
+    """The approver approves or rejects every sample not yet decided, with one note; returns how many.
+
+    One audit entry lists the samples, so a review of sixty samples is one step and one record.
+    """
+    from django.utils import timezone
+
+    from cycles.permissions import can_approve
+    from versioning.models import Version, VersionItem, VersionStatus
+
+    if version.phase != PHASE:
+        raise ApplicationError("Only Sample Selection versions have samples to decide.")
+    if not can_approve(user, version.cycle_report, version.phase):
+        raise PermissionDeniedError("Only the report's owner (or a configured approver) decides on its samples.")
+    if version.author_id == user.pk:
+        raise PermissionDeniedError("Nobody approves their own version.")
+    note = (note or "").strip()
+    if not approve and not note:
+        raise ApplicationError("Say why the remaining samples are rejected.")
+    with transaction.atomic():
+        version = Version.objects.select_for_update().get(pk=version.pk)
+        if version.status != VersionStatus.SUBMITTED:
+            raise ConflictError(f"{version} is not waiting for a decision.")
+        pending = version.items.filter(decision=VersionItem.Decision.PENDING)
+        keys = natural_sorted(pending.values_list("key", flat=True))
+        decision = VersionItem.Decision.APPROVED if approve else VersionItem.Decision.REJECTED
+        pending.update(decision=decision, decision_note=note, decided_by=user, decided_at=timezone.now())
+        if keys:
+            audit_record(actor=user, action="version_item.decide_remaining", obj=version,
+                         after={"decision": decision, "note": note, "samples": keys})
+    return len(keys)

@@ -30,23 +30,41 @@ def scoping_decide(*, user, attribute: Attribute, in_scope: bool, rationale: str
         decision = ScopingDecision.objects.filter(attribute=attribute).first()
         before = snapshot(decision, ["in_scope", "rationale"]) if decision else None
         decision, _ = ScopingDecision.objects.update_or_create(
-            attribute=attribute, defaults={"in_scope": in_scope, "rationale": rationale, "decided_by": user}
+            attribute=attribute,
+            defaults={"in_scope": in_scope, "rationale": rationale, "decided_by": user, "decided_by_rule": ""},
         )
         audit_record(actor=user, action="scoping.decide", obj=decision, before=before,
                      after=snapshot(decision, ["in_scope", "rationale"]))
     return decision
 
 
+RECOMMENDER = "scoping recommendation: key, critical data element, risk score ≥ 4, profiling failures"
+
+
 def scoping_recommend(*, cycle_report_id: int) -> int:
-    """Give every attribute without a decision a recommended one (idempotent); returns how many."""
+    """Give every attribute without a decision a recommended one (idempotent); returns how many.
+
+    The recommendation is the system's: decided_by stays empty and
+    decided_by_rule names the rule, until the tester decides otherwise.
+    """
+    from cycles.models import ColumnMapping
+    from cycles.services.profiling import population_file_current
+
     cycle_report = CycleReport.objects.select_related("report").get(pk=cycle_report_id)
+    current = population_file_current(cycle_report=cycle_report)
     # Profiles record every rule checked, failing or not ({"mandatory": 0}): count only real failures.
     failing = {
         attribute_id
-        for attribute_id, violations, rules in ProfileResult.objects.filter(
-            population_file__cycle_report=cycle_report, attribute__isnull=False
-        ).values_list("attribute_id", "format_violations", "rule_failures")
-        if violations or any(count for count in (rules or {}).values())
+        for attribute_id, violations, rules, results in ProfileResult.objects.filter(
+            population_file=current, attribute__isnull=False
+        ).values_list("attribute_id", "format_violations", "rule_failures", "rule_results")
+        if violations or any(count for count in (rules or {}).values()) or any(r["failing"] for r in results or [])
+    }
+    absent = {
+        m.attribute_id: m.reason or "no column of the population file holds it"
+        for m in ColumnMapping.objects.filter(population_file=current).exclude(
+            status__in=[ColumnMapping.Status.MATCHED, ColumnMapping.Status.CONFIRMED]
+        )
     }
     created = 0
     with transaction.atomic():
@@ -60,17 +78,27 @@ def scoping_recommend(*, cycle_report_id: int) -> int:
                 reasons.append(f"risk score {attribute.risk_score}")
             if attribute.pk in failing:
                 reasons.append("profiling found failures")
-            in_scope = bool(reasons)
-            rationale = (
-                "Recommended: " + ", ".join(reasons) + "."
-                if in_scope
-                else f"Recommended out of scope: low risk ({attribute.risk_score}), not a key or CDE, clean profile."
-            )
+            if attribute.pk in absent:
+                # No column, no profile: the population can't test it, so a person must decide.
+                in_scope = False
+                rationale = (
+                    f"Recommended out of scope: not in the population file ({absent[attribute.pk]}), so it has "
+                    "no profile and samples can't show it. Bring it into scope only with another source."
+                )
+            else:
+                in_scope = bool(reasons)
+                rationale = (
+                    "Recommended: " + ", ".join(reasons) + "."
+                    if in_scope
+                    else f"Recommended out of scope: low risk ({attribute.risk_score}), not a key or CDE, "
+                    "clean profile."
+                )
             ScopingDecision.objects.create(
-                attribute=attribute, in_scope=in_scope, rationale=rationale, decided_by=cycle_report.tester
-                or cycle_report.report.owner,
+                attribute=attribute, in_scope=in_scope, rationale=rationale, decided_by=None,
+                decided_by_rule=RECOMMENDER,
             )
             created += 1
         if created:
-            audit_record(actor=None, action="scoping.recommend", obj=cycle_report, after={"decisions": created})
+            audit_record(actor=None, action="scoping.recommend", obj=cycle_report,
+                         after={"decisions": created}, context={"rule": RECOMMENDER})
     return created

@@ -382,7 +382,7 @@ def test_only_the_assigned_tester_can_upload(storage, users, profiling_report, w
     assert PopulationFile.objects.count() == 0
 
 
-@pytest.mark.parametrize("phase", ["", Phase.PLANNING, Phase.SCOPING])
+@pytest.mark.parametrize("phase", ["", Phase.PLANNING, Phase.SAMPLE_SELECTION])
 def test_uploads_are_refused_outside_data_profiling(storage, users, cycle_report, phase):
     cycle_report.phase = phase
     cycle_report.save(update_fields=["phase"])
@@ -511,7 +511,8 @@ def test_xlsx_and_parquet_uploads_profile(storage, users, profiling_report, attr
 
 def test_the_latest_upload_is_the_one_the_phase_uses(storage, users, profiling_report):
     assert population_file_latest(cycle_report=profiling_report) is None
-    upload(users["tester"], profiling_report, "first.csv", CSV_TEXT.encode())
+    first = upload(users["tester"], profiling_report, "first.csv", CSV_TEXT.encode())
+    population_file_profile(population_file_id=first.pk)
     second = upload(users["tester"], profiling_report, "second.csv", CSV_TEXT.encode())
 
     assert population_file_latest(cycle_report=profiling_report) == second

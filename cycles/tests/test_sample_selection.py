@@ -261,7 +261,7 @@ def test_manual_picks_by_key_and_by_row_number():
     df = population()
 
     by_key = select_manual(df, keys=["T0042", "T0007", "T0042"], key_column="id", reason="large manual entries")
-    by_row = select_manual(df, keys=[3, "5"])
+    by_row = select_manual(df, keys=[4, "6"])  # row numbers count from 1
 
     assert keys(by_key) == ["T0042", "T0007"]
     assert by_key.samples[0].detail == "picked by hand: large manual entries"
@@ -282,7 +282,7 @@ def test_manual_refuses_a_key_that_matches_several_rows():
 def test_combine_keeps_the_first_method_for_a_row_chosen_twice():
     df = population()
     risky = select_risk_based(df, size=5, by_column="amount")
-    manual = select_manual(df, keys=[risky.row_indices[0], 500])
+    manual = select_manual(df, keys=[risky.row_indices[0] + 1, 501])
 
     merged = combine(risky, manual)
 

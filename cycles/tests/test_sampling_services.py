@@ -394,9 +394,14 @@ def test_samples_are_named_by_row_number_without_a_primary_key(selection, users)
 
     drawn = samples_draw(user=users["tester"], cycle_report=selection)
 
-    assert [s.key for s in drawn] == [str(s.row_index) for s in drawn]
-    added = sample_add_manual(user=users["tester"], cycle_report=selection, key="3", reason="known exception")
-    assert added.row_data["account_id"] == "A0003"
+    # Row numbers shown to people count from 1: the first data row is row 1.
+    assert [s.key for s in drawn] == [str(s.row_index + 1) for s in drawn]
+    added = sample_add_manual(user=users["tester"], cycle_report=selection, key="4", reason="known exception")
+    assert (added.row_index, added.row_data["account_id"]) == (3, "A0003")
+    with pytest.raises(ApplicationError, match="'ML100001350' is not a row number. Rows of .* are named by their row"):
+        sample_add_manual(user=users["tester"], cycle_report=selection, key="ML100001350", reason="known exception")
+    with pytest.raises(ApplicationError, match="'0' is not a row number"):
+        sample_add_manual(user=users["tester"], cycle_report=selection, key="0", reason="known exception")
 
 
 def test_draw_needs_a_profiled_population_file(selection, users, population):

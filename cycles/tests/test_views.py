@@ -147,7 +147,7 @@ def test_create_cycle_through_the_page(client, users):
     assert cycle.test_manager == users["manager"]
     assert cycle.configuration["skip_phases"] == ["data_profiling"] and cycle.configuration["rfi_due_days"] == 7
     detail = client.get(response["Location"]).content.decode()
-    assert "cycle.create" in detail  # the audit trail partial
+    assert "Created the cycle" in detail  # the audit trail partial
 
 
 def test_invalid_cycle_form_shows_the_error_and_saves_nothing(client, users):
@@ -414,7 +414,7 @@ def test_data_profiling_page_shows_the_profile_and_serves_the_file_privately(cli
                                  max_value="10.5", top_values=[{"value": "10.5", "count": 1}],
                                  format_violations=1, rule_failures={"mandatory": 1})
     html = as_user(client, users["owner"]).get(reverse("cycles:data-profiling", args=[cycle_report.pk])).content.decode()
-    assert "loans.csv" in html and "mandatory 1" in html and "50%" in html
+    assert "loans.csv" in html and "empty though mandatory 1" in html and "50%" in html
 
     download = reverse("cycles:population-download", args=[cycle_report.pk, population.pk])
     response = as_user(client, users["tester"]).get(download)
@@ -443,8 +443,12 @@ def test_upload_without_a_running_workflow_keeps_the_file_and_says_why(client, u
     csv = b"account_id,balance\nA1,10.5\nA2,20\n"
     response = client.post(url, {"file": SimpleUploadedFile("loans.csv", csv, content_type="text/csv")}, follow=True)
     assert response.status_code == 200
-    assert any("saved but not profiled" in m for m in messages_of(response))
-    assert PopulationFile.objects.filter(cycle_report=cycle_report, original_name="loans.csv").count() == 1
+    assert any("loans.csv was not profiled: The cycle's workflow has not been started" in m
+               for m in messages_of(response))
+    # Kept in the history as refused, never shown as the report's population.
+    kept = PopulationFile.objects.get(cycle_report=cycle_report, original_name="loans.csv")
+    assert kept.status == PopulationFile.Status.REFUSED
+    assert response.context["population_file"] is None
 
 
 # --- with the real Temporal dev server -------------------------------------------------------------

@@ -130,11 +130,12 @@ def test_bulk_assignment_then_the_last_one_completes_and_the_missing_workflow_is
                                                     "data_owner": users["data_owner2"].pk}, follow=True)
     assert response.status_code == 200
     said = " ".join(messages_of(response))
-    assert "customer_name" in said and "was not told" in said and "has not been started" in said
+    # The last assignment doesn't close the phase: the data executive confirms it explicitly.
+    assert "customer_name" in said and 'confirm with "Assignments complete"' in said and "not told" not in said
     # The assignment is saved even though the workflow could not hear of it.
     assert DataOwnerAssignment.objects.get(attribute=doi["customer_name"]).data_owner == users["data_owner2"]
     html = response.content.decode()
-    assert "Every in-scope attribute has a data owner." in html and "Done: send the requests" in html
+    assert "Every in-scope attribute has a data owner." in html and "Assignments complete" in html
 
     response = client.post(reverse("cycles:data-owners-complete", args=[cycle_report.pk]), follow=True)
     assert any("has not been started" in m for m in messages_of(response))
@@ -159,7 +160,7 @@ def test_a_delivered_completion_hides_done(client, users, cycle_report, doi):
     WorkflowDecision.objects.create(workflow_id="cycle-1-report-1", update_name="complete_data_owner_identification",
                                     payload={}, requested_by=users["executive"], cycle_report=cycle_report)
     html = as_user(client, users["executive"]).get(doi_page(cycle_report)).content.decode()
-    assert "Every in-scope attribute has a data owner." in html and "Done: send the requests" not in html
+    assert "Every in-scope attribute has a data owner." in html and "Assignments complete" not in html
 
 
 # --- who sees which request ----------------------------------------------------------------------------
@@ -208,7 +209,7 @@ def test_data_owner_uploads_two_files_through_the_page(client, users, requests, 
         ("screen.png", 1), ("statement.pdf", 1)]
     assert len(stored_files(storage)) == 2
     html = response.content.decode()
-    assert "Submit evidence" in html and "evidence.upload" in html
+    assert "Submit evidence" in html and "Uploaded evidence" in html
 
     # The same name again is a new version, not an overwrite.
     client.post(reverse("cycles:request-upload", args=[request.pk]), {"files": [upload("statement.pdf", PDF + b"%")]})

@@ -143,7 +143,7 @@ def test_the_plan_form_saves_and_the_page_says_which_rule_gave_the_size(client, 
     html = response.content.decode()
     assert "Overridden: 12 instead of" in html and "Prior-year findings." in html
     assert AuditEvent.objects.filter(action="sampling.override_size", object_id=str(plan.pk)).exists()
-    assert "sampling.override_size" in html  # the page's audit trail
+    assert "Overrode the sample size" in html  # the page's audit trail
 
 
 def test_an_override_without_a_reason_shows_the_error_and_saves_nothing(client, users, selection):
@@ -244,7 +244,7 @@ def test_the_owner_rejects_one_sample_with_a_note_and_approves_another(client, u
     first, second, _ = list(submitted.items.order_by("key"))
     client = as_user(client, users["owner"])
     html = client.get(url).content.decode()
-    assert html.count('value="reject"') == 3 and "Population row" in html
+    assert html.count('name="item_decision" value="reject"') == 3 and "Population row" in html
 
     response = client.post(decide, {"item": first.pk, "item_decision": "reject", "note": ""})
     assert response.status_code == 200

@@ -31,12 +31,14 @@ from cycles.forms.cycles import (
 )
 from cycles.models import (
     Attribute,
+    ColumnMapping,
     CycleReport,
     InformationRequest,
     Phase,
     PhaseState,
     PopulationFile,
     ProfileResult,
+    SamplingPlan,
     TestCycle,
 )
 from cycles.permissions import can_create_cycle, can_manage_cycle, can_work_on
@@ -59,7 +61,8 @@ from cycles.services.planning import (
     attribute_delete,
     attribute_update,
 )
-from cycles.services.profiling import population_file_latest, population_file_upload
+from cycles.services.profiling import population_file_current, population_file_upload
+from cycles.services.profiling_checks import population_file_refuse, population_upload_check
 from cycles.services.requests import information_requests_visible_to
 from cycles.services.scoping import scoping_decide
 from synapse.audit import audit_events_for
@@ -87,6 +90,9 @@ STATE_LABELS = {
     State.DECIDING: "Recording the decision",
     State.AWAITING_UPLOAD: "Awaiting the population file",
     State.PROFILING: "Profiling",
+    State.AWAITING_ASSIGNMENT: "Awaiting data owner assignments",
+    State.AWAITING_EVIDENCE: "Awaiting evidence from data owners",
+    State.AWAITING_TEST_EXECUTION: "Awaiting test execution",
     State.COMPLETED: "Phase complete",
     State.AWAITING_EVIDENCE: "Awaiting evidence",
     State.AWAITING_EXTENSION_DECISION: "Awaiting the owner's decision on more samples",
@@ -96,6 +102,9 @@ DECISION_LABELS = {
     "decide_version": "Decision on a version",
     "register_population": "Profile a population file",
 }
+
+# The profile's own checks, as people read them.
+PROFILE_CHECK_WORDS = {"mandatory": "empty though mandatory", "primary_key": "repeated key"}
 
 AUDIT_LIMIT = 50
 CYCLES_PER_PAGE = 25
@@ -109,6 +118,8 @@ PHASE_PAGES = {
     Phase.DATA_OWNER_IDENTIFICATION: "cycles:data-owners",
     Phase.REQUEST_FOR_INFORMATION: "cycles:report-requests",
     Phase.TEST_EXECUTION: "cycles:test-execution",
+    Phase.OBSERVATIONS: "cycles:observations",
+    Phase.FINALIZE: "cycles:final-report",
 }
 
 
@@ -116,18 +127,18 @@ PHASE_PAGES = {
 
 
 def audit_entries(obj) -> list[dict]:
-    """The object's latest audit events for partials/audit_trail.html, before/after as (field, value) pairs.
+    """The object's latest audit events for partials/audit_trail.html."""
+    return audit_entries_of(audit_events_for(obj)[:AUDIT_LIMIT])
 
-    Pairs are built here because a template's ``dict.items`` finds a key named "items" first.
-    """
-    def pairs(values):
-        if isinstance(values, dict):
-            return list(values.items())
-        return [("value", values)] if values is not None else []
+
+def audit_entries_of(events) -> list[dict]:
+    """Audit events in words (who, what, before and after with names) for partials/audit_trail.html."""
+    from cycles.services.audit_trail import audit_rows
 
     return [
-        {"event": event, "before": pairs(event.before), "after": pairs(event.after)}
-        for event in audit_events_for(obj)[:AUDIT_LIMIT]
+        {"event": row["event"], "who": row["who"], "what": row["what"], "before_text": row["before"],
+         "after_text": row["after"]}
+        for row in audit_rows(events)
     ]
 
 
@@ -326,6 +337,18 @@ def _cycle_context(request, cycle: TestCycle) -> dict:
         "live": cycle.status == TestCycle.Status.RUNNING,
         "alerts": list(alerts_open_for_cycle(cycle=cycle)),
         "audit_events": audit_entries(cycle),
+        **_cycle_results_context(request, cycle, manage),
+    }
+
+
+def _cycle_results_context(request, cycle: TestCycle, manage: bool) -> dict:
+    """Results across the cycle's reports and their packages; removing a report while it runs (issue 6)."""
+    from cycles.forms.final_report import RemoveReportForm
+    from cycles.services.final_report import cycle_results_summary
+
+    return {
+        "results": cycle_results_summary(user=request.user, cycle=cycle),
+        "remove_form": RemoveReportForm() if manage and cycle.status == TestCycle.Status.RUNNING else None,
     }
 
 
@@ -448,6 +471,25 @@ def _phase_context(request, cycle_report: CycleReport, phase: str) -> dict:
     editable = lock_reason is None
     live_status, status_notice = _live_status(user, cycle_report)
     latest = version_latest(cycle_report=cycle_report, phase=phase) if phase in REVIEWED_PHASES else None
+    # The box speaks of the phase on the screen (in the parallel step the report runs two), in words.
+    phase_states = dict(PhaseState.objects.filter(cycle_report=cycle_report).values_list("phase", "status"))
+    active_phases = {p for p, status in phase_states.items() if status == PhaseState.Status.ACTIVE} or (
+        {cycle_report.phase} if cycle_report.phase else set()
+    )
+    viewed_state = viewed_waiting = ""
+    if live_status is not None:
+        from workflows.temporal.report_workflow import WAITING_ON
+
+        if phase in live_status.active:
+            state = live_status.active[phase]
+            viewed_state = STATE_LABELS.get(state, state.replace("_", " ").capitalize())
+            viewed_waiting = WAITING_ON.get(state, "")
+        elif phase in live_status.completed_phases:
+            viewed_state = "Phase complete"
+        elif phase in live_status.skipped_phases:
+            viewed_state = "Skipped in this cycle"
+        else:
+            viewed_state = "Not started yet"
     return {
         "cycle_report": cycle_report,
         "cycle": cycle_report.cycle,
@@ -455,7 +497,9 @@ def _phase_context(request, cycle_report: CycleReport, phase: str) -> dict:
         "phase_label": Phase(phase).label,
         "progress": cycle_report_progress(cycle_report),
         "live_status": live_status,
-        "live_state_label": STATE_LABELS.get(live_status.state, live_status.state) if live_status else "",
+        "live_state_label": viewed_state,
+        "live_waiting_on": viewed_waiting,
+        "active_phases": active_phases,
         "status_notice": status_notice,
         "can_work": can_work,
         "editable": editable,
@@ -578,31 +622,62 @@ def attribute_delete_view(request, pk: int, attribute_id: int):
 
 
 def _profiling_context(request, cycle_report: CycleReport, form: PopulationUploadForm | None = None) -> dict:
+    from cycles.views.profiling import profiling_review_context
+
     context = _phase_context(request, cycle_report, Phase.DATA_PROFILING)
-    latest = population_file_latest(cycle_report=cycle_report)
-    context["population_file"] = latest
-    context["earlier_files"] = list(
-        cycle_report.population_files.select_related("uploaded_by").exclude(pk=getattr(latest, "pk", None))[:10]
+    current = population_file_current(cycle_report=cycle_report)
+    context["population_file"] = current
+    files = list(cycle_report.population_files.select_related("uploaded_by").order_by("-uploaded_at", "-pk"))
+    context["pending_file"] = next(
+        (f for f in files if f.status in (PopulationFile.Status.UPLOADED, PopulationFile.Status.PROFILING)
+         and (current is None or f.uploaded_at > current.uploaded_at)),
+        None,
+    )
+    context["file_history"] = files
+    context["drawn_from"] = (
+        SamplingPlan.objects.filter(cycle_report=cycle_report).values_list("population_file_id", flat=True).first()
     )
     results = (
-        list(ProfileResult.objects.filter(population_file=latest).select_related("attribute").order_by("id"))
-        if latest
+        list(ProfileResult.objects.filter(population_file=current).select_related("attribute").order_by("id"))
+        if current
         else []
     )
     for result in results:
         result.null_pct = result.null_rate * 100
         # Rules are recorded with zero counts too; the page shows only those that failed.
-        result.failing_rules = {rule: count for rule, count in (result.rule_failures or {}).items() if count}
+        result.failing_rules = {
+            PROFILE_CHECK_WORDS.get(rule, rule): count for rule, count in (result.rule_failures or {}).items() if count
+        }
+        result.failing_checks = [r for r in result.rule_results or [] if r["failing"]]
+        top = max((t["count"] for t in result.top_values), default=0)
+        result.bars = [
+            {**t, "pct": round(100 * t["count"] / top) if top else 0,
+             "share": 100 * t["count"] / result.row_count if result.row_count else 0}
+            for t in result.top_values
+        ]
     context["profile_results"] = results
-    if context["can_edit"]:
-        context["form"] = form or PopulationUploadForm()
+    context.update(profiling_review_context(request, cycle_report, current, context["can_edit"]))
+    upload_closed = None
+    if context["can_work"]:
+        try:
+            population_upload_check(cycle_report=cycle_report)
+        except ApplicationError as err:
+            upload_closed = err.message
+        else:
+            context["form"] = form or PopulationUploadForm()
+    context["upload_closed"] = upload_closed
     return context
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def data_profiling(request, pk: int):
-    """The population file and its profile; the tester uploads here (POST), then the workflow profiles it."""
+    """The population file and its profile; the tester uploads here (POST), then the workflow profiles it.
+
+    Whether the workflow can take a file now is checked before anything is
+    stored; if it still refuses (a race with another tab), the file is kept
+    in the history as refused and never becomes the current file.
+    """
     cycle_report = _cycle_report_or_404(request.user, pk)
     if request.method == "GET":
         return render(request, "cycles/data_profiling.html", _profiling_context(request, cycle_report))
@@ -626,7 +701,8 @@ def data_profiling(request, pk: int):
     try:
         outcome = workflow_register_population(user=request.user, population_file=population_file)
     except ApplicationError as err:
-        messages.error(request, f"{population_file} was saved but not profiled: {err.message}")
+        population_file_refuse(population_file=population_file, message=err.message)
+        messages.error(request, f"{population_file} was not profiled: {err.message}")
     else:
         _flash_outcome(request, outcome)
     return redirect("cycles:data-profiling", pk=cycle_report.pk)
@@ -648,12 +724,22 @@ def population_download(request, pk: int, file_id: int):
 def _scoping_context(request, cycle_report: CycleReport, bound: ScopingDecisionForm | None = None) -> dict:
     context = _phase_context(request, cycle_report, Phase.SCOPING)
     attributes = list(cycle_report.attributes.select_related("scoping", "scoping__decided_by").order_by("name"))
-    latest = population_file_latest(cycle_report=cycle_report)
+    latest = population_file_current(cycle_report=cycle_report)
     findings = {}
     if latest is not None:
         for result in ProfileResult.objects.filter(population_file=latest, attribute__isnull=False):
-            result.failing_rules = {rule: count for rule, count in (result.rule_failures or {}).items() if count}
+            result.failing_rules = {
+                PROFILE_CHECK_WORDS.get(rule, rule): count
+                for rule, count in (result.rule_failures or {}).items() if count
+            }
+            result.failing_checks = [r for r in result.rule_results or [] if r["failing"]]
             findings[result.attribute_id] = result
+    absent = {
+        m.attribute_id: m.reason or "no column of the file holds it"
+        for m in ColumnMapping.objects.filter(population_file=latest).exclude(
+            status__in=[ColumnMapping.Status.MATCHED, ColumnMapping.Status.CONFIRMED]
+        )
+    } if latest is not None else {}
     bound_id = bound.data.get("attribute") if bound is not None else None
     rows = []
     for attribute in attributes:
@@ -672,7 +758,8 @@ def _scoping_context(request, cycle_report: CycleReport, bound: ScopingDecisionF
                     },
                     auto_id=f"id_%s_{attribute.pk}",
                 )
-        rows.append({"attribute": attribute, "decision": decision, "finding": findings.get(attribute.pk), "form": form})
+        rows.append({"attribute": attribute, "decision": decision, "finding": findings.get(attribute.pk), "form": form,
+                     "absent": absent.get(attribute.pk)})
     context["rows"] = rows
     context["in_scope_count"] = sum(1 for r in rows if r["decision"] and r["decision"].in_scope)
     context["undecided_count"] = sum(1 for r in rows if r["decision"] is None)

@@ -131,6 +131,13 @@ def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignFo
     return context
 
 
+# Assigning the last attribute doesn't close the phase: the data executive confirms it.
+ASSIGNED_ALL = (
+    "Every in-scope attribute has a data owner. Check them, then confirm with \"Assignments complete\": "
+    "the requests go out then."
+)
+
+
 def _tell_workflow_complete(request, cycle_report: CycleReport) -> None:
     """Every in-scope attribute has an owner: let the workflow move on (the assignments are saved already)."""
     try:
@@ -171,7 +178,7 @@ def data_owners_page(request, pk: int):
         return redirect(_doi_url(cycle_report))
     messages.success(request, f"{attribute.name}: {assignment.data_owner} is its data owner.")
     if not was_complete and data_owner_identification_complete(cycle_report=cycle_report):
-        _tell_workflow_complete(request, cycle_report)
+        messages.info(request, ASSIGNED_ALL)
     return redirect(_doi_url(cycle_report, f"attribute-{attribute.pk}"))
 
 
@@ -199,14 +206,14 @@ def data_owners_bulk(request, pk: int):
         request, f"{form.cleaned_data['data_owner']} is the data owner of {len(assignments)} attribute(s)."
     )
     if not was_complete and data_owner_identification_complete(cycle_report=cycle_report):
-        _tell_workflow_complete(request, cycle_report)
+        messages.info(request, ASSIGNED_ALL)
     return redirect(_doi_url(cycle_report))
 
 
 @login_required
 @require_POST
 def data_owners_complete(request, pk: int):
-    """'Done': tell the workflow again that every attribute has an owner (after an earlier refusal)."""
+    """"Assignments complete": the data executive confirms every in-scope attribute has its owner."""
     cycle_report = _cycle_report_or_404(request.user, pk)
     if not is_report_data_executive(request.user, cycle_report):
         return refuse(request, f"Only the data executive of {cycle_report.report.lob} completes this phase.")

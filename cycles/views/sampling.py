@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from cycles.forms.sampling import ManualSampleForm, SamplingPlanForm
 from cycles.models import CycleReport, Phase, PopulationFile, Sample, SamplingPlan
 from cycles.permissions import can_work_on
+from cycles.sampling.keys import natural_sorted
 from cycles.services.sampling import (
     frequency_table,
     sample_add_manual,
@@ -31,6 +32,7 @@ from cycles.views.pages import (
     _cycle_report_or_404,
     _phase_context,
     _refused_form,
+    audit_entries_of,
     refuse,
 )
 from synapse.exceptions import ApplicationError
@@ -48,13 +50,8 @@ def related_audit_entries(q: Q) -> list[dict]:
     A phase's trail spans several objects (the plan, samples since removed,
     assignments), so it is gathered by the ids its services record in context.
     """
-    def pairs(values):
-        if isinstance(values, dict):
-            return list(values.items())
-        return [("value", values)] if values is not None else []
-
     events = AuditEvent.objects.filter(q).select_related("actor")[:AUDIT_LIMIT]
-    return [{"event": e, "before": pairs(e.before), "after": pairs(e.after)} for e in events]
+    return audit_entries_of(events)
 
 
 def object_q(obj) -> Q:
@@ -95,7 +92,7 @@ def _context(request, cycle_report: CycleReport, *, plan_form=None, manual_form=
             explanation = sampling_plan_explanation(plan=plan)
         except ApplicationError:
             explanation = plan.size_explanation
-    samples = list(samples_for(cycle_report=cycle_report))
+    samples = natural_sorted(samples_for(cycle_report=cycle_report), key=lambda s: s.key)
     shown = columns or (list(samples[0].row_data) if samples else [])
     if samples:
         # The column that names the samples is already the Key column.
@@ -114,8 +111,8 @@ def _context(request, cycle_report: CycleReport, *, plan_form=None, manual_form=
     for sample in samples:
         sample.shown = [sample.row_data.get(c) for c in shown]
         sample.decision = decided_items.get(sample.key)
-    rejected = sorted((i for i in decided_items.values() if i.decision == VersionItem.Decision.REJECTED),
-                      key=lambda i: i.key)
+    rejected = natural_sorted((i for i in decided_items.values() if i.decision == VersionItem.Decision.REJECTED),
+                              key=lambda i: i.key)
 
     can_edit = context["can_edit"]
     if can_edit:

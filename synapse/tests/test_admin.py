@@ -70,6 +70,11 @@ def every_model(users, cycle_report):
         population_file=population, column_name="account_id", attribute=attribute, dtype="String", row_count=3,
         null_count=0, distinct_count=3,
     )
+    from cycles.models import ColumnMapping, ProfilingRule
+
+    ColumnMapping.objects.create(population_file=population, attribute=attribute, column_name="account_id",
+                                 status=ColumnMapping.Status.CONFIRMED, decided_by=users["tester"])
+    ProfilingRule.objects.create(attribute=attribute, kind="unique", source="system", source_detail="primary key")
     SamplingPlan.objects.create(cycle_report=cycle_report, population_file=population, computed_size=2,
                                 updated_by=users["tester"])
     Sample.objects.create(cycle_report=cycle_report, key="A-1", row_index=0, row_data={"account_id": "A-1"},
@@ -114,7 +119,36 @@ def every_model(users, cycle_report):
                                    new_size=2, sample_keys=["A-2"])
     EvidenceLink.objects.create(evidence=Evidence.objects.get(), sample=sample, attribute=attribute,
                                 created_by=users["data_owner"])
+    _observations_and_sign_offs(users, cycle_report)
     return {"approved": approved, "submitted": submitted, "execution": execution}
+
+
+def _observations_and_sign_offs(users, cycle_report):
+    """Rows of Observation Management and Finalize (issue 6)."""
+    import uuid
+
+    from cycles.models import (
+        CycleReportRemoval,
+        EvidencePackage,
+        FinalReport,
+        Observation,
+        PhaseReopening,
+        RemediationEvent,
+        SignOff,
+    )
+
+    observation = Observation.objects.create(cycle_report=cycle_report, number=1, title="Balances misstated",
+                                             status="open")
+    RemediationEvent.objects.create(observation=observation, from_status="draft", to_status="open")
+    report = FinalReport.objects.create(cycle_report=cycle_report, number=1, data={}, html="<p>r</p>",
+                                        pdf="final_reports/r.pdf", pdf_sha256="2" * 64, request_key="k-1")
+    sign_off = SignOff.objects.create(final_report=report, role="test_manager", decision="sent_back",
+                                      signer=users["manager"], printed_name="manager", meaning="Sent back",
+                                      send_back_to="observations", notes="n", request_id=uuid.uuid4())
+    PhaseReopening.objects.create(cycle_report=cycle_report, phase="observations", sign_off=sign_off)
+    EvidencePackage.objects.create(final_report=report, file="packages/p.zip", file_name="p.zip", sha256="3" * 64,
+                                   size_bytes=1, manifest={})
+    CycleReportRemoval.objects.create(cycle_report=cycle_report, reason="Not due", removed_by=users["manager"])
 
 
 def test_every_model_of_synapse_is_registered():

@@ -23,6 +23,14 @@ from workflows.temporal.contracts import (
     SCHEDULED_CYCLE_START_ACTIVITY,
     Ack,
     ActivityName,
+    BuildPackageInput,
+    DraftObservationsResult,
+    FinalReportRef,
+    GenerateReportInput,
+    PackageRef,
+    RecordSignOffInput,
+    ReopenPhaseInput,
+    SignOffRef,
     CompensateInput,
     CompensationResult,
     CreateRequestsInput,
@@ -162,6 +170,7 @@ def scoping_recommend(inp: RecommendScopeInput) -> RecommendScopeResult:
 def version_create(inp: CreateVersionInput) -> VersionRef:
     from cycles.models import CycleReport
     from cycles.services.artifacts import phase_artifact_items
+    from cycles.services.final_report import phase_is_reopened
     from versioning.services import version_create as create
 
     cycle_report = CycleReport.objects.select_related("report").get(pk=inp.cycle_report_id)
@@ -174,6 +183,7 @@ def version_create(inp: CreateVersionInput) -> VersionRef:
         notes=inp.notes,
         request_id=inp.decision_id,
         workflow=_workflow_context(inp.phase),
+        after_approved=phase_is_reopened(cycle_report, inp.phase),
     )
     return VersionRef(version_id=version.pk, number=version.number, status=version.status)
 
@@ -393,6 +403,67 @@ def sample_extension_decide(inp: RecordExtensionDecisionInput) -> ExtensionDecid
     )
 
 
+# --- Observations and Finalize (issue 6, parts 4-7) ------------------------------
+
+
+@activity.defn(name=ActivityName.DRAFT_OBSERVATIONS)
+@_non_retryable
+def observations_draft(inp: PhaseInput) -> DraftObservationsResult:
+    from cycles.services.observations import observations_draft as draft
+
+    created, failed = draft(cycle_report_id=inp.cycle_report_id)
+    return DraftObservationsResult(created=created, failed_cells=failed)
+
+
+@activity.defn(name=ActivityName.OPEN_OBSERVATIONS)
+@_non_retryable
+def observations_open(inp: PhaseInput) -> Ack:
+    from cycles.services.observations import observations_open as open_
+
+    return Ack(detail=str(open_(cycle_report_id=inp.cycle_report_id)))
+
+
+@activity.defn(name=ActivityName.GENERATE_FINAL_REPORT)
+@_non_retryable
+def final_report_generate(inp: GenerateReportInput) -> FinalReportRef:
+    from cycles.services.final_report import final_report_generate as generate
+
+    report = generate(cycle_report_id=inp.cycle_report_id, generation=inp.generation,
+                      workflow_id=activity.info().workflow_id)
+    return FinalReportRef(final_report_id=report.pk, number=report.number)
+
+
+@activity.defn(name=ActivityName.RECORD_SIGN_OFF)
+@_non_retryable
+def sign_off_record(inp: RecordSignOffInput) -> SignOffRef:
+    from cycles.services.final_report import sign_off_record as record
+
+    sign_off = record(
+        decision_id=inp.decision_id, final_report_id=inp.final_report_id, role=inp.role, user_id=inp.user_id,
+        sign=inp.sign, send_back_to=inp.send_back_to, notes=inp.notes, context=_context(inp.phase),
+    )
+    return SignOffRef(sign_off_id=sign_off.pk, role=sign_off.role, decision=sign_off.decision)
+
+
+@activity.defn(name=ActivityName.REOPEN_PHASE)
+@_non_retryable
+def cycle_report_reopen_phase(inp: ReopenPhaseInput) -> Ack:
+    from cycles.services.final_report import phase_reopen
+
+    phase_reopen(cycle_report_id=inp.cycle_report_id, phase=inp.phase, sign_off_id=inp.sign_off_id,
+                 context=_context(inp.phase))
+    return Ack(detail=inp.phase)
+
+
+@activity.defn(name=ActivityName.BUILD_PACKAGE)
+@_non_retryable
+def evidence_package_build(inp: BuildPackageInput) -> PackageRef:
+    from cycles.services.package import package_build
+
+    package = package_build(final_report_id=inp.final_report_id, heartbeat=lambda path: activity.heartbeat(path))
+    return PackageRef(package_id=package.pk, sha256=package.sha256, files=len(package.manifest))
+
+
 ALL_ACTIVITIES = [
     cycle_report_enter_phase,
     cycle_report_finish,
@@ -416,4 +487,10 @@ ALL_ACTIVITIES = [
     test_matrix_prepare,
     sample_extension_propose,
     sample_extension_decide,
+    observations_draft,
+    observations_open,
+    final_report_generate,
+    sign_off_record,
+    cycle_report_reopen_phase,
+    evidence_package_build,
 ]

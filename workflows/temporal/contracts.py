@@ -31,6 +31,19 @@ PHASE_ORDER: tuple[str, ...] = (
     FINALIZE,
 )
 
+# Phases as people read them, for the workflow's own messages (cycles.models.Phase labels).
+PHASE_LABELS: dict[str, str] = {
+    PLANNING: "Planning",
+    DATA_PROFILING: "Data Profiling",
+    SCOPING: "Scoping",
+    SAMPLE_SELECTION: "Sample Selection",
+    DATA_OWNER_IDENTIFICATION: "Data Owner Identification",
+    REQUEST_FOR_INFORMATION: "Request for Information",
+    TEST_EXECUTION: "Test Execution",
+    OBSERVATIONS: "Observation Management",
+    FINALIZE: "Finalize Test Report",
+}
+
 # The steps of a report workflow: phases in one tuple run in parallel and join.
 PHASE_STEPS: tuple[tuple[str, ...], ...] = (
     (PLANNING,),
@@ -44,7 +57,9 @@ PHASE_STEPS: tuple[tuple[str, ...], ...] = (
 )
 
 # Phases whose artifact is a version the report owner approves or sends back.
-REVIEWED_PHASES: frozenset[str] = frozenset({PLANNING, SCOPING, SAMPLE_SELECTION, TEST_EXECUTION, OBSERVATIONS})
+REVIEWED_PHASES: frozenset[str] = frozenset(
+    {PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION, TEST_EXECUTION, OBSERVATIONS}
+)
 
 TASK_QUEUE_DEFAULT = "synapse-workflow-queue"
 CYCLE_WORKFLOW_TYPE = "TestCycleWorkflow"
@@ -85,6 +100,13 @@ class ActivityName:
     PREPARE_TEST_MATRIX = "test_matrix_prepare"
     PROPOSE_SAMPLE_EXTENSION = "sample_extension_propose"
     DECIDE_SAMPLE_EXTENSION = "sample_extension_decide"
+    # Observations and Finalize (issue 6, parts 4-7)
+    DRAFT_OBSERVATIONS = "observations_draft"
+    OPEN_OBSERVATIONS = "observations_open"
+    GENERATE_FINAL_REPORT = "final_report_generate"
+    RECORD_SIGN_OFF = "sign_off_record"
+    REOPEN_PHASE = "cycle_report_reopen_phase"
+    BUILD_PACKAGE = "evidence_package_build"
 
 
 def cycle_workflow_id(cycle_id: int) -> str:
@@ -101,6 +123,7 @@ class WaitingOn:
     REPORT_OWNER = "Report Owner"
     DATA_EXECUTIVE = "Data Executive"
     DATA_OWNER = "Data Owner"
+    TEST_MANAGER = "Test Manager"
     SYSTEM = "System"
     NOBODY = ""
 
@@ -120,6 +143,11 @@ class State:
     AWAITING_EVIDENCE = "awaiting_evidence"
     AWAITING_TEST_EXECUTION = "awaiting_test_execution"
     AWAITING_EXTENSION_DECISION = "awaiting_extension_decision"
+    # Finalize: the report waits for each signature in turn, then its package is built.
+    AWAITING_TEST_MANAGER_SIGN_OFF = "awaiting_test_manager_sign_off"
+    AWAITING_REPORT_OWNER_SIGN_OFF = "awaiting_report_owner_sign_off"
+    AWAITING_DATA_EXECUTIVE_SIGN_OFF = "awaiting_data_executive_sign_off"
+    PACKAGING = "packaging"
     COMPLETED = "completed"
 
 
@@ -175,7 +203,7 @@ class ReportWorkflowInput:
     report_id: int
     skip_phases: list[str] = field(default_factory=list)
     phase_settings: dict[str, PhaseSettings] = field(default_factory=dict)
-    # The last phase this version of the product runs (it waits there); later issues move it.
+    # The last phase to run; workflow_start asks for every phase (FINALIZE), tests often stop earlier.
     last_phase: str = TEST_EXECUTION
     activity_timeout_seconds: int = 300
     schedule: RequestSchedule = field(default_factory=RequestSchedule)
@@ -431,8 +459,6 @@ class WorkflowFinishedResult:
 
 COMPENSATE_PHASE_ACTIVITY = "phase_compensate"
 UPDATE_RETRY_PHASE = "retry_phase"
-UPDATE_REMOVE_REPORT = "remove_report"
-QUERY_REPORTS = "reports"
 # A phase that failed beyond its retries waits here for an admin (State.FAILED).
 STATE_FAILED = "failed"
 WAITING_ON_ADMIN = "Admin"
@@ -468,15 +494,6 @@ class RetryPhaseInput:
     """An admin asks a phase that failed beyond its retries to run again from its start."""
 
     phase: str
-    user_id: int
-    reason: str = ""
-
-
-@dataclass
-class RemoveReportInput:
-    """The test manager takes a report out of the running cycle; its workflow is cancelled and compensated."""
-
-    cycle_report_id: int
     user_id: int
     reason: str = ""
 
@@ -574,3 +591,100 @@ class ExtensionDecided:
     number: int
     requests: list[RequestRef] = field(default_factory=list)
     message: str = ""
+
+
+# --- Observations and Finalize (issue 6, parts 4-7) ---------------------------
+
+UPDATE_SIGN_OFF = "sign_off"
+UPDATE_REMOVE_REPORT = "remove_report"
+QUERY_REPORTS = "reports"
+
+# Values of cycles.models.SignOffRole, in signing order (a test keeps both equal).
+SIGN_OFF_ORDER: tuple[str, ...] = ("test_manager", "report_owner", "data_executive")
+SIGN_OFF_STATES = {
+    "test_manager": State.AWAITING_TEST_MANAGER_SIGN_OFF,
+    "report_owner": State.AWAITING_REPORT_OWNER_SIGN_OFF,
+    "data_executive": State.AWAITING_DATA_EXECUTIVE_SIGN_OFF,
+}
+# What a send-back may reopen: the report itself (regenerated) or a phase before it.
+SEND_BACK_TARGETS: tuple[str, ...] = (FINALIZE, OBSERVATIONS, TEST_EXECUTION)
+
+
+@dataclass
+class DraftObservationsResult:
+    created: int
+    failed_cells: int
+    phase: str = OBSERVATIONS
+
+
+@dataclass
+class GenerateReportInput:
+    cycle_report_id: int
+    generation: int
+    phase: str = FINALIZE
+
+
+@dataclass
+class FinalReportRef:
+    final_report_id: int
+    number: int
+
+
+@dataclass
+class SignOffInput:
+    """A signer signs the final report in their role, or sends it back naming what to reopen."""
+
+    decision_id: str
+    role: str
+    user_id: int
+    sign: bool = True
+    send_back_to: str = ""
+    notes: str = ""
+
+
+@dataclass
+class RecordSignOffInput:
+    decision_id: str
+    final_report_id: int
+    role: str
+    user_id: int
+    sign: bool
+    send_back_to: str = ""
+    notes: str = ""
+    phase: str = FINALIZE
+
+
+@dataclass
+class SignOffRef:
+    sign_off_id: int
+    role: str
+    decision: str
+
+
+@dataclass
+class ReopenPhaseInput:
+    cycle_report_id: int
+    phase: str
+    sign_off_id: int
+
+
+@dataclass
+class BuildPackageInput:
+    final_report_id: int
+    phase: str = FINALIZE
+
+
+@dataclass
+class PackageRef:
+    package_id: int
+    sha256: str
+    files: int
+
+
+@dataclass
+class RemoveReportInput:
+    """The test manager took a report out of the running cycle (the reason is stored by Synapse)."""
+
+    decision_id: str
+    cycle_report_id: int
+    user_id: int

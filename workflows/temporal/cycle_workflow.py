@@ -9,20 +9,16 @@ from temporalio.exceptions import ChildWorkflowError
 
 from workflows.temporal import retry
 from workflows.temporal.contracts import (
-    COMPENSATE_PHASE_ACTIVITY,
     CYCLE_WORKFLOW_TYPE,
-    TRIGGER_REPORT_REMOVED,
     UPDATE_REMOVE_REPORT,
-    CompensateInput,
-    CompensationResult,
-    RemoveReportInput,
-    UpdateResult,
     ActivityName,
     CycleWorkflowInput,
     CycleWorkflowResult,
     ReportWorkflowInput,
+    RemoveReportInput,
     ReportWorkflowResult,
     SetCycleStatusInput,
+    UpdateResult,
     WorkflowFinishedResult,
     report_workflow_id,
 )
@@ -37,9 +33,11 @@ class TestCycleWorkflow:
     Query:
       reports -> {report workflow id: status so far}.
     Update:
-      remove_report(RemoveReportInput): cancel one report's child and compensate
-        its current phase; the siblings go on (issue 9).
+      remove_report(RemoveReportInput): the test manager took a report out of the
+        cycle with a reason (stored by Synapse first); its child is cancelled and
+        the cycle no longer waits for it.
     A child that fails does not stop its siblings; the cycle then ends failed.
+    The cycle completes when every report is signed off or removed.
     Cancelling the cycle cancels every child and marks the cycle cancelled.
     """
 
@@ -47,8 +45,8 @@ class TestCycleWorkflow:
 
     def __init__(self) -> None:
         self._statuses: dict[str, str] = {}
-        self._children: dict[int, tuple[str, asyncio.Task]] = {}  # cycle report id -> (child id, its task)
-        self._removed: dict[int, RemoveReportInput] = {}
+        self._children: dict[int, asyncio.Task] = {}
+        self._removed: set[int] = set()
 
     async def _set_status(self, inp: CycleWorkflowInput, status: str) -> None:
         await workflow.execute_activity(
@@ -77,63 +75,50 @@ class TestCycleWorkflow:
                 ),
                 id=child_id,
             )
-        except (ChildWorkflowError, asyncio.CancelledError) as err:
+        except ChildWorkflowError as err:
             if ref.cycle_report_id in self._removed:
-                return await self._compensate_removed(inp, ref, child_id)
-            if isinstance(err, asyncio.CancelledError):
-                raise
+                self._statuses[child_id] = "removed"
+                return ReportWorkflowResult(ref.cycle_report_id, "removed", [], [])
             self._statuses[child_id] = f"failed: {err.cause or err}"
             return None
+        except asyncio.CancelledError:
+            if ref.cycle_report_id not in self._removed:
+                raise
+            self._statuses[child_id] = "removed"
+            return ReportWorkflowResult(ref.cycle_report_id, "removed", [], [])
         self._statuses[child_id] = result.status
         return result
 
     @workflow.run
     async def run(self, inp: CycleWorkflowInput) -> CycleWorkflowResult:
-        for ref in inp.cycle_reports:
-            task = asyncio.create_task(self._run_child(inp, ref))
-            self._children[ref.cycle_report_id] = (report_workflow_id(inp.cycle_id, ref.report_id), task)
+        self._children = {ref.cycle_report_id: asyncio.ensure_future(self._run_child(inp, ref))
+                          for ref in inp.cycle_reports}
         try:
-            results = await asyncio.gather(*(task for _, task in self._children.values()))
+            results = await asyncio.gather(*self._children.values())
         except asyncio.CancelledError:
             await self._set_status(inp, "cancelled")
             raise
         await self._set_status(inp, "completed" if all(results) else "failed")
         return CycleWorkflowResult(cycle_id=inp.cycle_id, report_statuses=dict(self._statuses))
 
-    @workflow.query
-    def reports(self) -> dict[str, str]:
-        return dict(self._statuses)
-
-    # --- issue 9: removing a report from the running cycle ---------------------------------
-
-    async def _compensate_removed(self, inp: CycleWorkflowInput, ref, child_id: str) -> ReportWorkflowResult:
-        removal = self._removed[ref.cycle_report_id]
-        await workflow.execute_activity(
-            COMPENSATE_PHASE_ACTIVITY,
-            CompensateInput(cycle_report_id=ref.cycle_report_id, phase="", trigger=TRIGGER_REPORT_REMOVED,
-                            key=f"{child_id}/removed", reason=removal.reason, user_id=removal.user_id),
-            result_type=CompensationResult,
-            start_to_close_timeout=timedelta(seconds=inp.activity_timeout_seconds),
-            retry_policy=retry.DATABASE,
-        )
-        self._statuses[child_id] = "removed"
-        return ReportWorkflowResult(cycle_report_id=ref.cycle_report_id, status="removed", completed_phases=[],
-                                    skipped_phases=[])
-
     @workflow.update(name=UPDATE_REMOVE_REPORT)
     async def remove_report(self, inp: RemoveReportInput) -> UpdateResult:
-        """Cancel the report's child workflow; compensation of its current phase follows in _run_child."""
-        self._removed[inp.cycle_report_id] = inp
-        child_id, task = self._children[inp.cycle_report_id]
-        task.cancel()
-        await workflow.wait_condition(lambda: task.done())
-        return UpdateResult(accepted=True, message=f"{child_id} was removed from the cycle and compensated.")
+        self._removed.add(inp.cycle_report_id)
+        # Cancelling the task cancels the child workflow; it records the report as cancelled.
+        self._children[inp.cycle_report_id].cancel()
+        return UpdateResult(accepted=True, message="The report was removed from the cycle; the cycle no longer "
+                                                   "waits for it.")
 
     @remove_report.validator
     def _validate_remove(self, inp: RemoveReportInput) -> None:
-        if inp.cycle_report_id not in self._children:
+        task = self._children.get(inp.cycle_report_id)
+        if task is None:
             raise ValueError("That report is not part of this cycle's workflow.")
         if inp.cycle_report_id in self._removed:
-            raise ValueError("That report was already removed.")
-        if self._children[inp.cycle_report_id][1].done():
+            raise ValueError("That report was already removed from the cycle.")
+        if task.done():
             raise ValueError("That report's workflow has already finished.")
+
+    @workflow.query
+    def reports(self) -> dict[str, str]:
+        return dict(self._statuses)

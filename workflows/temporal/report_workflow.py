@@ -10,10 +10,13 @@ from __future__ import annotations
 import asyncio
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 from workflows.temporal.contracts import (
     DATA_OWNER_IDENTIFICATION,
     DATA_PROFILING,
+    FINALIZE,
+    OBSERVATIONS,
     PHASE_ORDER,
     PHASE_STEPS,
     PLANNING,
@@ -42,6 +45,8 @@ from workflows.temporal.contracts import (
 )
 from workflows.temporal.compensation import CompensationSteps
 from workflows.temporal.phases.data_owners import DataOwnerSteps
+from workflows.temporal.phases.finalize import FinalizeSteps
+from workflows.temporal.phases.observations import ObservationSteps
 from workflows.temporal.phases.planning import PlanningSteps
 from workflows.temporal.phases.profiling import DataProfilingSteps
 from workflows.temporal.phases.requests import RequestSteps
@@ -62,24 +67,32 @@ WAITING_ON = {
     State.AWAITING_EVIDENCE: WaitingOn.DATA_OWNER,
     State.AWAITING_TEST_EXECUTION: WaitingOn.TESTER,
     State.AWAITING_EXTENSION_DECISION: WaitingOn.REPORT_OWNER,
+    State.AWAITING_TEST_MANAGER_SIGN_OFF: WaitingOn.TEST_MANAGER,
+    State.AWAITING_REPORT_OWNER_SIGN_OFF: WaitingOn.REPORT_OWNER,
+    State.AWAITING_DATA_EXECUTIVE_SIGN_OFF: WaitingOn.DATA_EXECUTIVE,
+    State.PACKAGING: WaitingOn.SYSTEM,
     State.COMPLETED: WaitingOn.NOBODY,
     STATE_FAILED: WAITING_ON_ADMIN,
 }
 
 # What the report is called once this phase is its last completed one.
-STATUS_AFTER = {SCOPING: "scoped"}
+STATUS_AFTER = {SCOPING: "scoped", FINALIZE: "completed"}
 
 
 @workflow.defn(name=REPORT_WORKFLOW_TYPE)
 class ReportTestWorkflow(
     PlanningSteps, DataProfilingSteps, ScopingSteps, SampleSelectionSteps, DataOwnerSteps, RequestSteps,
-    TestExecutionSteps, CompensationSteps,
+    TestExecutionSteps, ObservationSteps, FinalizeSteps, CompensationSteps,
 ):
     """Runs one report through its phases (PHASE_STEPS up to input.last_phase).
 
     Sample Selection and Data Owner Identification run in parallel and join
     before Requests for Information. Test Execution prepares the matrix, waits
     for its submission and approval, and may extend the sample on failure.
+    Observations are drafted from failed cells and reviewed like the other
+    reviewed phases; Finalize generates the report, waits for the three
+    sign-offs in order (a send-back reopens what it names and the report is
+    generated again) and builds the sealed package.
 
     Query:
       status -> ReportStatus: phase, state, who it waits on, every active phase.
@@ -99,6 +112,8 @@ class ReportTestWorkflow(
       decide_sample_extension(DecideExtensionInput): the report owner approves
         or rejects more samples proposed when Test Execution failures exceed
         what the sample size allows.
+      sign_off(SignOffInput): the test manager, report owner and data executive
+        sign the final report in that order, or send it back naming what reopens.
     Timers: the data owner SLA (escalation), and per request the reminders
     before and on the due date and the escalation after it, each cancelled by
     the answer.
@@ -124,6 +139,11 @@ class ReportTestWorkflow(
         self._extension_id = 0
         self._extension_number = 0
         self._extension_requests: list[int] = []
+        self._generation = 0
+        self._final_report_id: int | None = None
+        self._signatures: dict[str, int] = {}
+        self._send_back: tuple[str, int] | None = None
+        self._package_id: int | None = None
 
     # --- phase transitions ----------------------------------------------------
 
@@ -191,11 +211,18 @@ class ReportTestWorkflow(
             DATA_OWNER_IDENTIFICATION: self._data_owner_identification,
             REQUEST_FOR_INFORMATION: self._request_for_information,
             TEST_EXECUTION: self._test_execution,
+            OBSERVATIONS: self._observations,
+            FINALIZE: self._finalize,
         }
         try:
             await self._run_steps(inp)
-        except asyncio.CancelledError:
-            # Cancelled with its cycle: say so on the report before the workflow ends.
+        except (asyncio.CancelledError, ActivityError) as err:
+            # A cancel that arrives during an activity surfaces as that activity's cancellation.
+            if isinstance(err, ActivityError) and not (
+                is_cancelled_exception(err) and workflow.patched("finish-report-cancelled-in-activity")
+            ):
+                raise
+            # Cancelled with its cycle (or removed from it): say so on the report before the workflow ends.
             self._states.clear()
             await self._activity(
                 ActivityName.FINISH_REPORT,

@@ -138,7 +138,67 @@ async def record_test_execution() -> None:
             (HERE / "report_test_execution_extension.json").write_text((await handle.fetch_history()).to_json())
 
 
-RECORDINGS = {"before_test_execution": record, "test_execution": record_test_execution}
+async def record_finalize() -> None:
+    """Observations with a send-back of the signed report to Observations, three sign-offs, the package."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.temporal.contracts import FINALIZE, OBSERVATIONS, ReportWorkflowInput, State
+    from workflows.temporal.report_workflow import ReportTestWorkflow
+    from workflows.testing import TEST_SERVER
+    from workflows.tests.test_finalize_workflow import (
+        BEFORE_OBSERVATIONS,
+        FinalizeFakes,
+        _approve_observations,
+        _sign,
+    )
+    from workflows.tests.test_report_workflow import _wait_state, _worker
+
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER)) as env:
+        queue = f"record-{uuid.uuid4().hex}"
+        async with _worker(env, FinalizeFakes(), queue):
+            handle = await env.client.start_workflow(
+                ReportTestWorkflow.run,
+                ReportWorkflowInput(1, 10, 20, skip_phases=BEFORE_OBSERVATIONS, last_phase=FINALIZE),
+                id="replay-observations-and-finalize", task_queue=queue)
+            await _approve_observations(env, handle)
+            await _wait_state(env, handle, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
+            await _sign(handle, "test_manager")
+            await _sign(handle, "report_owner", sign=False, send_back_to=OBSERVATIONS, notes="OBS-2 is high")
+            await _approve_observations(env, handle)
+            await _wait_state(env, handle, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
+            for role in ("test_manager", "report_owner", "data_executive"):
+                await _sign(handle, role)
+            await handle.result()
+            (HERE / "report_observations_and_finalize.json").write_text((await handle.fetch_history()).to_json())
+
+            # A cycle of two reports: one removed with a reason, the other signed off; the cycle completes.
+            from workflows.temporal.contracts import (
+                CycleReportRef,
+                CycleWorkflowInput,
+                RemoveReportInput,
+                UpdateResult,
+                report_workflow_id,
+            )
+            from workflows.temporal.cycle_workflow import TestCycleWorkflow
+
+            cycle = await env.client.start_workflow(
+                TestCycleWorkflow.run,
+                CycleWorkflowInput(77, [CycleReportRef(1, 101), CycleReportRef(2, 102)],
+                                   skip_phases=[*BEFORE_OBSERVATIONS, OBSERVATIONS], last_phase=FINALIZE),
+                id="replay-cycle-with-removal", task_queue=queue)
+            first = env.client.get_workflow_handle(report_workflow_id(77, 101))
+            await _wait_state(env, first, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
+            await _wait_state(env, env.client.get_workflow_handle(report_workflow_id(77, 102)),
+                              State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
+            await cycle.execute_update("remove_report", RemoveReportInput("r", 2, 1), result_type=UpdateResult)
+            for role in ("test_manager", "report_owner", "data_executive"):
+                await _sign(first, role)
+            await cycle.result()
+            (HERE / "cycle_with_removal.json").write_text((await cycle.fetch_history()).to_json())
+
+
+RECORDINGS = {"before_test_execution": record, "test_execution": record_test_execution,
+              "finalize": record_finalize}
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ from workflows.testing import point_settings_at, wait_until
 pytestmark = [pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
 
 # The phases after Scoping, skipped where a test is about the first three.
-AFTER_SCOPING = ["sample_selection", "data_owner_identification", "request_for_information", "test_execution"]
+AFTER_SCOPING = ["sample_selection", "data_owner_identification", "request_for_information", "test_execution",
+                 "observations", "finalize"]
 
 
 def population_csv(rows: int = 40) -> bytes:
@@ -108,6 +109,13 @@ def test_report_goes_through_three_phases_with_send_back_and_refusals(temporal, 
     assert population.status == PopulationFile.Status.PROFILED
     assert ProfileResult.objects.filter(population_file=population).count() == 5
     assert ProfileResult.objects.get(population_file=population, column_name="customer_name").null_count == 4
+    # Profiling no longer ends the phase: the tester confirms the columns, the owner approves the version.
+    from cycles.services.profiling_checks import column_mappings_confirm_matched
+
+    wait_state(tester, cycle_report, State.AWAITING_SUBMISSION, "data_profiling")
+    assert column_mappings_confirm_matched(user=tester, population_file=population) == 5
+    workflow_submit_version(user=tester, cycle_report=cycle_report, phase="data_profiling")
+    approve_latest(owner, cycle_report, "data_profiling")
 
     # Scoping: recommendations exist; the tester changes one, the owner approves.
     wait_state(tester, cycle_report, State.AWAITING_SUBMISSION, "scoping")
@@ -128,7 +136,7 @@ def test_report_goes_through_three_phases_with_send_back_and_refusals(temporal, 
         "planning", "data_profiling", "scoping"]
     assert WorkflowExecution.objects.filter(workflow_id=f"cycle-{cycle.pk}").exists()
     assert not WorkflowStep.objects.exclude(status=WorkflowStep.Status.COMPLETED).exists()
-    assert Approval.objects.filter(version__cycle_report=cycle_report).count() == 3
+    assert Approval.objects.filter(version__cycle_report=cycle_report).count() == 4
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {"cycle.start_workflow", "version.approved", "version.changes_requested",
             "population.upload", "cycle_report.finish"} <= actions

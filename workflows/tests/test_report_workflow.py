@@ -318,9 +318,28 @@ async def test_report_runs_three_phases_with_send_back(env):
             "register_population", RegisterPopulationInput("d2", 14, 1), result_type=UpdateResult
         )
         assert "1,000 rows" in profiled.message
+        # Profiling a file no longer ends the phase: a replacement is profiled in turn,
+        # and the phase ends when the owner approves its version.
+        status = await _wait_state(env, handle, State.AWAITING_SUBMISSION, DATA_PROFILING)
+        assert status.waiting_on == WaitingOn.TESTER
+        await handle.execute_update(
+            "register_population", RegisterPopulationInput("d3", 15, 1), result_type=UpdateResult
+        )
+        profiling = await _submit(handle, DATA_PROFILING)
+        refused = await _refused(handle.execute_update(
+            "register_population", RegisterPopulationInput("d4", 16, 1), result_type=UpdateResult))
+        assert "Data Profiling has a version submitted" in refused and "data_profiling" not in refused
+        await _decide(handle, DATA_PROFILING, profiling.version_id, approve=True)
 
         await _wait_state(env, handle, State.AWAITING_SUBMISSION, SCOPING)
+        # Until Scoping is submitted the population file can still be replaced.
+        await handle.execute_update(
+            "register_population", RegisterPopulationInput("d5", 17, 1), result_type=UpdateResult
+        )
         scoping = await _submit(handle, SCOPING)
+        refused = await _refused(handle.execute_update(
+            "register_population", RegisterPopulationInput("d6", 18, 1), result_type=UpdateResult))
+        assert "Scoping has a version submitted" in refused
         await _decide(handle, SCOPING, scoping.version_id, approve=True)
         result = await handle.result()
 
@@ -333,6 +352,8 @@ async def test_report_runs_three_phases_with_send_back(env):
         ("version", (PLANNING, 2)),
         ("decision", (PLANNING, 2, True)),
         ("enter", (DATA_PROFILING, False)),
+        ("version", (DATA_PROFILING, 1)),
+        ("decision", (DATA_PROFILING, 1, True)),
         ("enter", (SCOPING, False)),
         ("version", (SCOPING, 1)),
         ("decision", (SCOPING, 1, True)),

@@ -27,7 +27,8 @@ from workflows.testing import point_settings_at, wait_until
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
 LATER_PHASES = ["data_profiling", "scoping", "sample_selection", "data_owner_identification",
-                "request_for_information", "test_execution"]
+                "request_for_information", "test_execution",
+                "observations", "finalize"]
 
 
 class FakeLLM:

@@ -1,4 +1,12 @@
-"""Data Profiling: the tester uploads the population file and the workflow profiles it."""
+"""Data Profiling: the tester uploads the population file, the workflow profiles it, the owner approves.
+
+Since the patch "profiling-review", profiling a file no longer completes the
+phase: the tester maps columns, resolves key problems and edits rules, may
+upload replacements (profiled in turn), and submits a Data Profiling version
+the report owner approves. A replacement is also taken while Scoping waits
+for its submission. Workflows started before the patch keep the old path:
+the first profiled file completes the phase.
+"""
 from __future__ import annotations
 
 from temporalio import workflow
@@ -6,6 +14,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.temporal.contracts import (
     DATA_PROFILING,
+    PHASE_LABELS,
+    SCOPING,
     UPDATE_REGISTER_POPULATION,
     ActivityName,
     ProfilePopulationInput,
@@ -14,21 +24,37 @@ from workflows.temporal.contracts import (
     State,
     UpdateResult,
 )
-from workflows.temporal.phases.base import PhaseSteps, cause
+from workflows.temporal.phases.base import cause
+from workflows.temporal.phases.reviews import ReviewSteps
+
+PATCH_PROFILING_REVIEW = "profiling-review"
 
 
-class DataProfilingSteps(PhaseSteps):
-    """Update: register_population."""
+class DataProfilingSteps(ReviewSteps):
+    """Update: register_population (and, since profiling-review, the Data Profiling version's review)."""
 
     _profiled: bool
+    # Set when the workflow takes the reviewed path; a class default so old workflows need no new field.
+    _profiling_reviewed: bool = False
 
     async def _data_profiling(self) -> None:
         self._states[DATA_PROFILING] = State.AWAITING_UPLOAD
-        await workflow.wait_condition(lambda: self._profiled)
+        if workflow.patched(PATCH_PROFILING_REVIEW):
+            self._profiling_reviewed = True
+            await workflow.wait_condition(lambda: self._profiled)
+            await self._review(DATA_PROFILING)
+        else:
+            await workflow.wait_condition(lambda: self._profiled)
+
+    def _population_phase(self) -> str:
+        """The phase a population file is registered in now (Scoping takes a replacement)."""
+        return DATA_PROFILING if DATA_PROFILING in self._states else SCOPING
 
     @workflow.update(name=UPDATE_REGISTER_POPULATION)
     async def register_population(self, inp: RegisterPopulationInput) -> UpdateResult:
-        self._states[DATA_PROFILING] = State.PROFILING
+        phase = self._population_phase()
+        resume = self._states[phase]
+        self._states[phase] = State.PROFILING
         try:
             summary = await self._activity(
                 ActivityName.PROFILE_POPULATION,
@@ -36,12 +62,15 @@ class DataProfilingSteps(PhaseSteps):
                 ProfileSummary,
             )
         except ActivityError as err:
-            self._states[DATA_PROFILING] = State.AWAITING_UPLOAD
-            self._errors[DATA_PROFILING] = cause(err)
-            raise ApplicationError(self._errors[DATA_PROFILING], type="ProfilingFailed") from err
+            self._states[phase] = resume
+            self._errors[phase] = cause(err)
+            raise ApplicationError(self._errors[phase], type="ProfilingFailed") from err
         self._profiled = True
-        self._errors.pop(DATA_PROFILING, None)
-        self._states[DATA_PROFILING] = State.COMPLETED
+        self._errors.pop(phase, None)
+        if self._profiling_reviewed:
+            self._states[phase] = State.AWAITING_SUBMISSION
+        else:
+            self._states[DATA_PROFILING] = State.COMPLETED
         return UpdateResult(
             accepted=True,
             message=f"Profiled {summary.row_count:,} rows × {summary.column_count} columns "
@@ -50,7 +79,25 @@ class DataProfilingSteps(PhaseSteps):
 
     @register_population.validator
     def _validate_population(self, inp: RegisterPopulationInput) -> None:
+        if self._profiling_reviewed:
+            phase = self._population_phase()
+            state = self._states.get(phase)
+            if state == State.PROFILING:
+                raise ValueError("Another population file is being profiled; upload this one when it is done.")
+            if phase == DATA_PROFILING and state in (State.AWAITING_UPLOAD, State.AWAITING_SUBMISSION):
+                return
+            if phase == SCOPING and state == State.AWAITING_SUBMISSION:
+                return
+            if phase in self._states:
+                raise ValueError(
+                    f"{PHASE_LABELS[phase]} has a version submitted or approved; the population file can't change now."
+                )
+            where = PHASE_LABELS.get(self._phase, "no phase yet")
+            raise ValueError(
+                f"The report is in {where}: a population file can be replaced only until Scoping is approved."
+            )
         if DATA_PROFILING not in self._states:
-            raise ValueError(f"The report is in {self._phase or 'no phase yet'}, not data profiling.")
+            where = PHASE_LABELS.get(self._phase, "no phase yet")
+            raise ValueError(f"The report is in {where}, not Data Profiling.")
         if self._states[DATA_PROFILING] != State.AWAITING_UPLOAD:
-            raise ValueError("A population file is already being profiled or the phase is done.")
+            raise ValueError("A population file is already being profiled or Data Profiling is done.")

@@ -1,0 +1,79 @@
+"""Forms of the Observations page: an observation's fields, merge, split, remediation."""
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from cycles.models import Observation, ObservationType, Severity
+
+TEXT_MAX = 4000
+
+
+def remediation_owner_choices() -> list[tuple[int, str]]:
+    return [(u.pk, str(u)) for u in get_user_model().objects.filter(is_active=True).order_by("username")]
+
+
+class ObservationForm(forms.Form):
+    """observation_create / observation_update's keyword arguments; cells are the failed cells it rests on."""
+
+    title = forms.CharField(max_length=200)
+    severity = forms.ChoiceField(choices=Severity.choices)
+    type = forms.ChoiceField(choices=ObservationType.choices)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=TEXT_MAX, required=False)
+    impact = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=TEXT_MAX, required=False)
+    root_cause = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=TEXT_MAX, required=False,
+                                 label="Root cause")
+    remediation_owner = forms.TypedChoiceField(choices=[], coerce=int, empty_value=None, required=False,
+                                               label="Remediation owner")
+    remediation_target_date = forms.DateField(required=False, label="Remediation target date",
+                                              widget=forms.DateInput(attrs={"type": "date"}),
+                                              help_text="YYYY-MM-DD")
+    cells = forms.MultipleChoiceField(choices=[], required=False, label="Failed cells it rests on",
+                                      widget=forms.SelectMultiple(attrs={"size": 4}))
+
+    def __init__(self, *args, cells=(), owners=None, prefix=None, **kwargs):
+        super().__init__(*args, prefix=prefix, **kwargs)
+        # One list for every form of the page: a queryset would be read once per form.
+        owners = remediation_owner_choices() if owners is None else owners
+        self.fields["remediation_owner"].choices = [("", "—"), *owners]
+        self.fields["cells"].choices = [(str(c.pk), f"{c.sample.key} × {c.attribute.name}") for c in cells]
+
+    @classmethod
+    def for_observation(cls, observation: Observation, *, cells, owners=None):
+        return cls(
+            prefix=f"o{observation.pk}", cells=cells, owners=owners,
+            initial={
+                "title": observation.title, "severity": observation.severity, "type": observation.type,
+                "description": observation.description, "impact": observation.impact,
+                "root_cause": observation.root_cause, "remediation_owner": observation.remediation_owner_id,
+                "remediation_target_date": observation.remediation_target_date,
+                "cells": [str(c.pk) for c in observation.cells.all()],
+            },
+        )
+
+
+class MergeForm(forms.Form):
+    observations = forms.MultipleChoiceField(choices=[], label="Observations to merge",
+                                             widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, observations=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["observations"].choices = [(str(o.pk), f"{o.code}: {o.title}") for o in observations]
+
+
+class SplitForm(forms.Form):
+    cells = forms.MultipleChoiceField(choices=[], label="Cells to move to a new observation",
+                                      widget=forms.CheckboxSelectMultiple)
+
+    def __init__(self, *args, observation: Observation | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if observation is not None:
+            self.fields["cells"].choices = [(str(c.pk), f"{c.sample.key} × {c.attribute.name}")
+                                            for c in observation.cells.all()]
+
+
+class RemediationForm(forms.Form):
+    to_status = forms.ChoiceField(choices=[(s, label) for s, label in Observation.Status.choices if s != "draft"],
+                                  label="Move to")
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=TEXT_MAX, required=False,
+                           help_text="Required to close: how was it remediated?")

@@ -1,0 +1,211 @@
+"""Final Test Report: generated from the data, signed in order, reopened by send-backs, sealed after sign-off."""
+import hashlib
+import uuid
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from cycles.exceptions import ConflictError, PermissionDeniedError
+from cycles.models import (
+    Evidence,
+    FinalReport,
+    Observation,
+    Phase,
+    PhaseState,
+    SignOff,
+    TestResult,
+)
+from cycles.services.artifacts import phase_lock_reason
+from cycles.services.final_report import (
+    cycle_report_is_sealed,
+    cycle_results_summary,
+    final_report_generate,
+    phase_is_reopened,
+    phase_reopen,
+    sign_off_next_role,
+    sign_off_record,
+)
+from cycles.services.observations import observation_remediation_move, observation_update
+from cycles.tests.test_observations import approved_observations, build_tested_report, enter, storage  # noqa: F401
+from versioning.models import VersionStatus
+from versioning.services import version_create
+from workflows.models import WorkflowDecision
+
+SIGNERS = {"test_manager": "manager", "report_owner": "owner", "data_executive": "executive"}
+
+
+@pytest.fixture
+def finalizing(cycle_report, users, storage):  # noqa: F811
+    build_tested_report(cycle_report, users)
+    approved_observations(cycle_report, users)
+    enter(cycle_report, Phase.FINALIZE)
+    return cycle_report
+
+
+def _sign(final_report, users, role, *, who=None, sign=True, send_back_to="", notes=""):
+    return sign_off_record(decision_id=str(uuid.uuid4()), final_report_id=final_report.pk, role=role,
+                           user_id=users[who or SIGNERS[role]].pk, sign=sign, send_back_to=send_back_to, notes=notes)
+
+
+def _sign_all(final_report, users):
+    for role in SIGNERS:
+        _sign(final_report, users, role)
+    final_report.refresh_from_db()
+
+
+def test_the_report_is_generated_from_the_data_as_html_with_a_chart_and_as_pdf(finalizing):
+    report = final_report_generate(cycle_report_id=finalizing.pk, generation=1, workflow_id="wf-1")
+    data = report.data
+    assert (data["cells"], data["totals"]["pass"], data["totals"]["fail"]) == (9, 6, 3)
+    assert {r["attribute"]: r["fail"] for r in data["results"]} == {"account_id": 0, "balance": 2, "customer_name": 1}
+    assert [o["code"] for o in data["observations"]] == ["OBS-1", "OBS-2"]
+    assert len(data["exceptions"]) == 3 and data["samples"] == 3
+    assert "<svg" in report.html and 'aria-label="Results per attribute"' in report.html
+    assert "balance" in report.html and "OBS-1" in report.html
+    with report.pdf.open("rb") as fh:
+        pdf = fh.read()
+    assert pdf.startswith(b"%PDF") and hashlib.sha256(pdf).hexdigest() == report.pdf_sha256
+    # The same generation asked again (an activity retry) returns the same report.
+    assert final_report_generate(cycle_report_id=finalizing.pk, generation=1, workflow_id="wf-1").pk == report.pk
+    assert FinalReport.objects.filter(cycle_report=finalizing).count() == 1
+
+
+def test_sign_offs_go_in_order_each_recording_name_time_and_meaning(finalizing, users):
+    report = final_report_generate(cycle_report_id=finalizing.pk, generation=1)
+    with pytest.raises(ConflictError, match="signs after the Test Manager"):
+        _sign(report, users, "report_owner")
+    with pytest.raises(PermissionDeniedError):
+        _sign(report, users, "test_manager", who="owner")
+    decision = str(uuid.uuid4())
+    first = sign_off_record(decision_id=decision, final_report_id=report.pk, role="test_manager",
+                            user_id=users["manager"].pk, sign=True)
+    # A retried activity records nothing twice.
+    assert sign_off_record(decision_id=decision, final_report_id=report.pk, role="test_manager",
+                           user_id=users["manager"].pk, sign=True).pk == first.pk
+    assert (first.printed_name, first.decision) == ("manager", "signed") and first.signed_at
+    assert "performed as planned" in first.meaning
+    with pytest.raises(ConflictError, match="already signed"):
+        _sign(report, users, "test_manager")
+    with pytest.raises(ConflictError, match="signs after the Report Owner"):
+        _sign(report, users, "data_executive")
+    _sign(report, users, "report_owner")
+    assert sign_off_next_role(report) == "data_executive"
+    assert not cycle_report_is_sealed(finalizing)
+    _sign(report, users, "data_executive")
+    report.refresh_from_db()
+    assert report.status == FinalReport.Status.SIGNED and report.signed_at
+    assert cycle_report_is_sealed(finalizing)
+    assert list(report.sign_offs.values_list("role", flat=True)) == ["test_manager", "report_owner", "data_executive"]
+
+
+def test_a_send_back_names_what_it_reopens_and_the_next_generation_starts_over(finalizing, users):
+    report = final_report_generate(cycle_report_id=finalizing.pk, generation=1)
+    _sign(report, users, "test_manager")
+    with pytest.raises(Exception, match="notes are required"):
+        _sign(report, users, "report_owner", sign=False, send_back_to=Phase.OBSERVATIONS)
+    back = _sign(report, users, "report_owner", sign=False, send_back_to=Phase.OBSERVATIONS, notes="OBS-2 is high")
+    report.refresh_from_db()
+    assert report.status == FinalReport.Status.SENT_BACK
+    with pytest.raises(ConflictError, match="takes no more sign-offs"):
+        _sign(report, users, "data_executive")
+
+    # Observations reopen: editable again, and a new version may follow the approved one.
+    assert phase_lock_reason(finalizing, Phase.OBSERVATIONS) is not None
+    phase_reopen(cycle_report_id=finalizing.pk, phase=Phase.OBSERVATIONS, sign_off_id=back.pk)
+    phase_reopen(cycle_report_id=finalizing.pk, phase=Phase.OBSERVATIONS, sign_off_id=back.pk)  # idempotent
+    assert phase_is_reopened(finalizing, Phase.OBSERVATIONS)
+    assert PhaseState.objects.get(cycle_report=finalizing, phase=Phase.OBSERVATIONS).status == "active"
+    finalizing.refresh_from_db()
+    assert phase_lock_reason(finalizing, Phase.OBSERVATIONS) is None
+    observation = Observation.objects.filter(cycle_report=finalizing).first()
+    observation_update(user=users["tester"], observation=observation, severity="high")
+    from cycles.services.artifacts import phase_artifact_items
+
+    v2 = version_create(cycle_report=finalizing, phase=Phase.OBSERVATIONS, author=users["tester"],
+                        items=phase_artifact_items(cycle_report=finalizing, phase=Phase.OBSERVATIONS),
+                        after_approved=True)
+    assert (v2.number, v2.parent.status) == (2, VersionStatus.APPROVED)
+
+    second = final_report_generate(cycle_report_id=finalizing.pk, generation=2)
+    assert second.number == 2 and sign_off_next_role(second) == "test_manager"
+    _sign_all(second, users)
+    assert second.status == FinalReport.Status.SIGNED
+
+
+def test_signing_through_the_workflow_service_is_checked_before_anything_is_stored(finalizing, users):
+    from workflows.services import workflow_sign_off
+
+    finalizing.workflow_id = "cycle-1-report-1"
+    finalizing.save(update_fields=["workflow_id"])
+    with pytest.raises(ConflictError, match="not been generated"):
+        workflow_sign_off(user=users["manager"], cycle_report=finalizing, role="test_manager")
+    final_report_generate(cycle_report_id=finalizing.pk, generation=1)
+    with pytest.raises(ConflictError, match="signs after the Test Manager"):
+        workflow_sign_off(user=users["owner"], cycle_report=finalizing, role="report_owner")
+    with pytest.raises(PermissionDeniedError):
+        workflow_sign_off(user=users["tester"], cycle_report=finalizing, role="test_manager")
+    assert not WorkflowDecision.objects.exists()
+
+
+def test_after_sign_off_the_database_refuses_changes_to_results_observations_evidence_and_versions(finalizing, users):
+    report = final_report_generate(cycle_report_id=finalizing.pk, generation=1)
+    _sign_all(report, users)
+    cell = TestResult.objects.filter(cycle_report=finalizing, result="fail").first()
+    observation = Observation.objects.filter(cycle_report=finalizing).first()
+    evidence = Evidence.objects.filter(request__cycle_report=finalizing).first()
+
+    refused = [
+        lambda: TestResult.objects.filter(pk=cell.pk).update(result="pass", failure_kind=""),
+        lambda: Observation.objects.filter(pk=observation.pk).update(severity="low"),
+        lambda: Evidence.objects.filter(pk=evidence.pk).update(review_note="changed"),
+        lambda: FinalReport.objects.filter(pk=report.pk).update(status="sent_back"),
+        lambda: SignOff.objects.filter(final_report=report).update(notes="changed"),
+        lambda: version_create(cycle_report=finalizing, phase=Phase.OBSERVATIONS, author=users["tester"],
+                               items=[("x", {})], after_approved=True),
+    ]
+    if connection.vendor == "postgresql":
+        # SQLite keeps DELETE triggers off (see synapse.db_triggers); PostgreSQL refuses deletes too.
+        refused += [
+            lambda: TestResult.objects.filter(pk=cell.pk).delete(),
+            lambda: observation.cells.clear(),
+            lambda: SignOff.objects.filter(final_report=report).delete(),
+        ]
+    for change in refused:
+        with pytest.raises(DatabaseError), transaction.atomic():
+            change()
+    cell.refresh_from_db()
+    assert cell.result == "fail" and observation.cells.count() >= 1
+
+    # The services say so in words; remediation goes on after sign-off.
+    with pytest.raises(ConflictError, match="sealed"):
+        observation_update(user=users["tester"], observation=observation, severity="low")
+    observation_remediation_move(user=users["data_owner"], observation=observation, to_status="in_progress")
+    assert Observation.objects.get(pk=observation.pk).status == "in_progress"
+
+
+def test_before_sign_off_the_same_changes_are_allowed(finalizing, users):
+    report = final_report_generate(cycle_report_id=finalizing.pk, generation=1)
+    _sign(report, users, "test_manager")
+    cell = TestResult.objects.filter(cycle_report=finalizing, result="fail").first()
+    assert TestResult.objects.filter(pk=cell.pk).update(comment="checked twice") == 1
+    assert Observation.objects.filter(cycle_report=finalizing).update(impact="Restated") == 2
+
+
+def test_the_cycle_summary_counts_results_and_observations_across_reports(finalizing, users):
+    summary = cycle_results_summary(user=users["manager"], cycle=finalizing.cycle)
+    assert summary["totals"]["pass"] == 6 and summary["totals"]["fail"] == 3
+    assert {s["value"]: s["count"] for s in summary["severities"]}["medium"] == 2
+    assert summary["rows"][0]["final_report"] is None and summary["any_results"]
+
+
+def test_progress_says_who_signs_next(finalizing, users):
+    from cycles.selectors import cycle_report_progress
+
+    assert cycle_report_progress(finalizing).state_label == "Generating the report"
+    report = final_report_generate(cycle_report_id=finalizing.pk, generation=1)
+    _sign(report, users, "test_manager")
+    progress = cycle_report_progress(finalizing)
+    assert progress.waiting_on == "Report Owner (owner)"
+    assert progress.state_label == "Report 1 awaits the Report Owner's sign-off"
+    _sign(report, users, "report_owner")
+    assert cycle_report_progress(finalizing).waiting_on == "Data Executive (executive)"
