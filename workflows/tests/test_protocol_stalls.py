@@ -212,3 +212,26 @@ async def test_an_observations_submission_redelivered_after_approval_is_already_
             "submit_version", SubmitVersionInput("obs-1", "observations", user_id=1), result_type=UpdateResult)
         await handle.terminate("test over")
     assert (late.duplicate, late.version_id) == (True, version.version_id)
+
+
+async def test_the_cycle_workflows_database_writes_time_out_in_seconds_not_300(env):
+    """A task given to a worker that died is retried after the database timeout, not after 300 s."""
+    from temporalio.api.enums.v1 import EventType
+
+    from workflows.temporal.contracts import CycleReportRef, CycleWorkflowInput
+    from workflows.temporal.cycle_workflow import TestCycleWorkflow
+
+    fakes = FakeActivities()
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            TestCycleWorkflow.run,
+            CycleWorkflowInput(50_000 + uuid.uuid4().int % 10_000, [CycleReportRef(1, 101)],
+                               skip_phases=[PLANNING], last_phase=PLANNING),
+            id=f"cycle-{uuid.uuid4()}", task_queue=queue)
+        await handle.result()
+    scheduled = [e.activity_task_scheduled_event_attributes async for e in handle.fetch_history_events()
+                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]
+    assert [s.activity_type.name for s in scheduled] == [ActivityName.SET_CYCLE_STATUS]
+    assert fakes.cycle_status == "completed"
+    assert scheduled[0].start_to_close_timeout.ToSeconds() == 10
