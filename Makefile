@@ -21,7 +21,12 @@ PYTEST_ARGS ?=
 
 # What the three processes of Procfile.dev read. honcho sets PORT for every
 # process itself, so the web port travels as SYNAPSE_PORT.
-RUN_ENV := SYNAPSE_HOST=$(HOST) SYNAPSE_PORT=$(PORT) \
+# make run is the product as people use it: DEBUG off (Synapse's own error pages), with a
+# signing key made once per machine in .data/secret_key instead of the refused development key.
+SECRET_KEY_FILE := .data/secret_key
+RUN_KEY := SECRET_KEY=$$(cat $(SECRET_KEY_FILE)) DEBUG=$${DEBUG:-false} \
+	ALLOWED_HOSTS=$${ALLOWED_HOSTS:-localhost,127.0.0.1,[::1],$(HOST)}
+RUN_ENV := $(RUN_KEY) SYNAPSE_HOST=$(HOST) SYNAPSE_PORT=$(PORT) \
 	TEMPORAL_PORT=$(TEMPORAL_PORT) TEMPORAL_UI_PORT=$(TEMPORAL_UI_PORT) \
 	TEMPORAL_ADDRESS=$(HOST):$(TEMPORAL_PORT) TEMPORAL_UI_URL=http://$(HOST):$(TEMPORAL_UI_PORT) \
 	SITE_URL=$${SITE_URL:-http://$(HOST):$(PORT)}
@@ -43,11 +48,15 @@ $(STAMP): $(REQUIREMENTS) | $(BIN)/python
 
 install: $(STAMP)
 
-migrate: install
-	$(BIN)/python manage.py migrate --noinput
+$(SECRET_KEY_FILE): | $(BIN)/python
+	@mkdir -p $(dir $@)
+	@umask 077 && $(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(50))' > $@
+
+migrate: install $(SECRET_KEY_FILE)
+	$(RUN_KEY) $(BIN)/python manage.py migrate --noinput
 
 demo: migrate
-	$(BIN)/python manage.py load_demo
+	$(RUN_KEY) $(BIN)/python manage.py load_demo
 
 # Fail before starting anything rather than let one process die and honcho stop the rest.
 check-ports: install
@@ -80,7 +89,7 @@ chromium:
 	fi
 
 test: install chromium
-	$(BIN)/pytest $(PYTEST_ARGS)
+	DEBUG=$${DEBUG:-true} $(BIN)/pytest $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .data

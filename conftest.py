@@ -96,3 +96,15 @@ def cycle_report(cycle, report, users):
     from cycles.models import CycleReport
 
     return CycleReport.objects.create(cycle=cycle, report=report, tester=users["tester"])
+
+
+# --- scale: two data sets, 1× and 3× rows, for the query-count tests (issue 11) -----------------
+
+
+@pytest.fixture
+def scale_pair(db, settings):
+    """The small and the 3× data set of cycles.testing, with Temporal pointed at a closed port."""
+    from cycles.testing import closed_port, scale_pair_build
+
+    settings.TEMPORAL_ADDRESS = f"127.0.0.1:{closed_port()}"
+    return scale_pair_build()

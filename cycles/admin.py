@@ -49,6 +49,9 @@ from synapse.roles import Role
 from workflows.admin import temporal_ui_link
 from workflows.services import workflow_cancel, workflow_start
 
+# Rows of a changelist page: hundreds of rows per page made the big tables slow to build and to read.
+LIST_PER_PAGE = 50
+
 # Foreign keys to users that must hold a role, by model field. An Admin may
 # manage a cycle (cycles.permissions.can_manage_cycle), so may be its manager.
 ROLE_OF_USER_FIELD = {
@@ -128,6 +131,7 @@ class LOBAdminForm(ServiceModelForm):
 @admin.register(LOB)
 class LOBAdmin(ServiceModelAdmin):
     form = LOBAdminForm
+    list_per_page = LIST_PER_PAGE
     list_display = ("name", "code", "data_executive", "report_count")
     search_fields = ("name", "code", "data_executive__username", "data_executive__last_name")
     list_select_related = ("data_executive",)
@@ -159,6 +163,7 @@ class ReportAdminForm(ServiceModelForm):
 @admin.register(Report)
 class ReportAdmin(ServiceModelAdmin):
     form = ReportAdminForm
+    list_per_page = LIST_PER_PAGE
     list_display = ("name", "regulation", "lob", "owner", "frequency", "field_count")
     list_filter = ("lob", "frequency", "regulation")
     search_fields = ("name", "regulation", "description", "owner__username", "owner__last_name")
@@ -207,6 +212,7 @@ class TestCycleAdmin(ServiceModelAdmin):
     """Cycles; the workflow is started and cancelled with the actions, through workflows.services."""
 
     form = TestCycleAdminForm
+    list_per_page = LIST_PER_PAGE
     list_display = ("name", "period_start", "period_end", "test_manager", "status", "report_count", "workflow")
     list_filter = ("status", "test_manager")
     search_fields = ("name", "workflow_id", "test_manager__username")
@@ -299,6 +305,7 @@ class CycleReportAdmin(ServiceModelAdmin):
     """A report in a cycle: the tester can be (re)assigned; phase and status belong to the workflow."""
 
     form = CycleReportAdminForm
+    list_per_page = LIST_PER_PAGE
     list_display = ("report", "cycle", "tester", "phase", "status", "workflow", "updated_at")
     list_filter = ("phase", "status", "cycle")
     search_fields = ("report__name", "cycle__name", "tester__username", "workflow_id")
@@ -341,6 +348,7 @@ class CycleReportAdmin(ServiceModelAdmin):
 
 @admin.register(Attribute)
 class AttributeAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("name", "cycle_report", "data_type", "mandatory", "primary_key", "cde", "historical_issues",
                     "risk_score", "source", "updated_at")
     list_filter = ("data_type", "mandatory", "primary_key", "cde", "historical_issues", "source")
@@ -350,12 +358,18 @@ class AttributeAdmin(ReadOnlyAdmin):
 
 class ProfileResultInline(ReadOnlyTabularInline):
     model = ProfileResult
+    max_rows = 50
+    verbose_name_plural = "profile results (the first 50 columns; the Profile results list has every one)"
     fields = ("column_name", "attribute", "dtype", "row_count", "null_count", "distinct_count", "format_violations")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("attribute")
 
 
 @admin.register(PopulationFile)
 class PopulationFileAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("original_name", "cycle_report", "format", "size_bytes", "row_count", "status",
                     "uploaded_by", "uploaded_at", "profile_seconds")
     list_filter = ("format", "status")
@@ -367,6 +381,7 @@ class PopulationFileAdmin(ReadOnlyAdmin):
 
 @admin.register(ProfileResult)
 class ProfileResultAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("column_name", "population_file", "attribute", "dtype", "row_count", "null_count",
                     "distinct_count", "format_violations")
     list_filter = ("dtype",)
@@ -376,10 +391,11 @@ class ProfileResultAdmin(ReadOnlyAdmin):
 
 @admin.register(ScopingDecision)
 class ScopingDecisionAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("attribute", "report", "in_scope", "decided_by", "updated_at")
     list_filter = ("in_scope",)
     search_fields = ("attribute__name", "rationale", "attribute__cycle_report__report__name")
-    list_select_related = ("attribute__cycle_report__report", "decided_by")
+    list_select_related = ("attribute__cycle_report__report", "attribute__cycle_report__cycle", "decided_by")
 
     @admin.display(description="Report", ordering="attribute__cycle_report")
     def report(self, decision):
@@ -407,6 +423,7 @@ class ProfilingRuleAdmin(ReadOnlyAdmin):
 
 @admin.register(PhaseState)
 class PhaseStateAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("cycle_report", "phase", "status", "started_at", "completed_at")
     list_filter = ("phase", "status")
     search_fields = ("cycle_report__report__name", "cycle_report__cycle__name")
@@ -420,6 +437,7 @@ class PhaseStateAdmin(ReadOnlyAdmin):
 class SampleSizeRuleAdmin(admin.ModelAdmin):
     """The sample size table by frequency and risk: configuration, edited here."""
 
+    list_per_page = LIST_PER_PAGE
     list_display = ("frequency", "risk", "sample_count", "note")
     list_editable = ("sample_count",)
     list_filter = ("frequency", "risk")
@@ -428,6 +446,7 @@ class SampleSizeRuleAdmin(admin.ModelAdmin):
 
 @admin.register(SamplingPlan)
 class SamplingPlanAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("cycle_report", "size_rule", "risk", "computed_size", "override_size", "method", "seed",
                     "updated_by", "updated_at")
     list_filter = ("size_rule", "method", "risk")
@@ -437,6 +456,7 @@ class SamplingPlanAdmin(ReadOnlyAdmin):
 
 @admin.register(Sample)
 class SampleAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("key", "cycle_report", "row_index", "stratum", "method", "seed", "added_by", "added_at")
     list_filter = ("method",)
     search_fields = ("key", "stratum", "reason", "cycle_report__report__name")
@@ -448,9 +468,11 @@ class SampleAdmin(ReadOnlyAdmin):
 
 @admin.register(DataOwnerAssignment)
 class DataOwnerAssignmentAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("attribute", "report", "data_owner", "assigned_by", "assigned_at")
     search_fields = ("attribute__name", "data_owner__username", "attribute__cycle_report__report__name")
-    list_select_related = ("attribute__cycle_report__report", "data_owner", "assigned_by")
+    list_select_related = ("attribute__cycle_report__report", "attribute__cycle_report__cycle", "data_owner",
+                           "assigned_by")
 
     @admin.display(description="Report", ordering="attribute__cycle_report")
     def report(self, assignment):
@@ -462,6 +484,9 @@ class EvidenceInline(ReadOnlyTabularInline):
     fields = ("original_name", "version", "status", "size_bytes", "sha256", "uploaded_by", "uploaded_at")
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("uploaded_by")
+
 
 class RequestNotificationInline(ReadOnlyTabularInline):
     model = RequestNotification
@@ -472,6 +497,7 @@ class RequestNotificationInline(ReadOnlyTabularInline):
 
 @admin.register(InformationRequest)
 class InformationRequestAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("cycle_report", "data_owner", "due_date", "status", "created_at", "submitted_at",
                     "escalated_at")
     list_filter = ("status", "due_date")
@@ -483,6 +509,7 @@ class InformationRequestAdmin(ReadOnlyAdmin):
 
 @admin.register(RequestNotification)
 class RequestNotificationAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("sent_at", "kind", "subject", "cycle_report", "request")
     list_filter = ("kind",)
     search_fields = ("subject", "key", "cycle_report__report__name")
@@ -493,6 +520,7 @@ class RequestNotificationAdmin(ReadOnlyAdmin):
 
 @admin.register(Evidence)
 class EvidenceAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("original_name", "version", "request", "status", "size_bytes", "uploaded_by", "uploaded_at",
                     "reviewed_by")
     list_filter = ("status",)

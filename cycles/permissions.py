@@ -30,7 +30,11 @@ def can_view_cycle_report(user, cycle_report) -> bool:
         return True
     if has_role(user, Role.TESTER) and cycle_report.tester_id == user.pk:
         return True
-    if has_role(user, Role.REPORT_OWNER) and cycle_report.report.owner_id == user.pk:
+    if has_role(user, Role.REPORT_OWNER) and (
+        cycle_report.report.owner_id == user.pk
+        or any(user.username in names for names in ((cycle_report.cycle.configuration or {}).get("approvers") or {}).values())
+    ):
+        # A configured approver reads what they are asked to approve.
         return True
     if has_role(user, Role.DATA_EXECUTIVE) and cycle_report.report.lob.data_executive_id == user.pk:
         return True

@@ -22,10 +22,21 @@ def cycle_reports_visible_to(*, user) -> QuerySet[CycleReport]:
     if has_role(user, Role.TESTER):
         q |= Q(tester=user)
     if has_role(user, Role.REPORT_OWNER):
-        q |= Q(report__owner=user)
+        q |= Q(report__owner=user) | Q(cycle_id__in=cycles_approved_by(user=user))
     if has_role(user, Role.DATA_EXECUTIVE):
         q |= Q(report__lob__data_executive=user)
     return qs.filter(q)
+
+
+def cycles_approved_by(*, user) -> list[int]:
+    """Ids of the cycles whose configuration names the user as an approver of some phase.
+
+    Read in Python: approvers are a JSON object per cycle, and only cycles that
+    have any are loaded (few), so no JSON lookup differs between SQLite and PostgreSQL.
+    """
+    rows = TestCycle.objects.exclude(configuration__approvers={}).values_list("pk", "configuration")
+    return [pk for pk, config in rows
+            if any(user.username in (names or []) for names in ((config or {}).get("approvers") or {}).values())]
 
 
 def cycles_visible_to(*, user) -> QuerySet[TestCycle]:

@@ -6,3 +6,7 @@ class SynapseConfig(AppConfig):
 
     name = "synapse"
     verbose_name = "Synapse"
+
+    def ready(self):
+        # Registers the schema extensions (the Bearer token scheme) with drf-spectacular.
+        from synapse import schema  # noqa: F401

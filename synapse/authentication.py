@@ -1,16 +1,28 @@
 """API authentication: sessions for the pages' own calls, tokens for integrations.
 
-DRF's TokenAuthentication reads "Authorization: Token <key>"; integrations
-written against seed 001 send "Authorization: Bearer <key>", so both are
-accepted with the same tokens (rest_framework.authtoken).
+"Authorization: Bearer <key>" takes a named token from the API tokens page
+(synapse.models.ApiToken) or, for integrations written against seed 001, a
+rest_framework.authtoken key; "Authorization: Token <key>" takes the latter.
 """
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 
 
 class BearerTokenAuthentication(TokenAuthentication):
-    """The same tokens as TokenAuthentication, sent as "Authorization: Bearer <key>"."""
+    """Named API tokens (and the older authtoken keys), sent as "Authorization: Bearer <key>"."""
 
     keyword = "Bearer"
+
+    def authenticate_credentials(self, key):
+        from synapse.services import api_token_authenticate
+
+        token = api_token_authenticate(key=key)
+        if token is not None:
+            return token.user, token
+        try:
+            return super().authenticate_credentials(key)
+        except AuthenticationFailed:
+            raise AuthenticationFailed("Invalid token (unknown, revoked, or its user is inactive).") from None
 
 
 # Bearer comes first so an unauthenticated call gets 401 with

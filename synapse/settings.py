@@ -12,10 +12,11 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"
 env = environ.Env(
-    # Debug pages (tracebacks, the URL list on a 404) only when DEBUG is explicitly on.
+    # Off unless asked for: `make run`, `make test` and pytest (pytest.ini) set DEBUG=true.
     DEBUG=(bool, False),
-    SECRET_KEY=(str, "dev-only-insecure-key-change-me"),
+    SECRET_KEY=(str, DEV_SECRET_KEY),
     ALLOWED_HOSTS=(list, ["localhost", "127.0.0.1", "[::1]", "testserver"]),
 )
 DATA_DIR = Path(env.str("SYNAPSE_DATA_DIR", default=str(BASE_DIR / ".data")))
@@ -30,6 +31,34 @@ if env.bool("SECURE_PROXY_SSL", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
 
+# --- security and accounts (issue 8) ---
+if not DEBUG and (SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the development key (or too short) and DEBUG is off: set SECRET_KEY to a long random "
+        "value (python -c 'import secrets; print(secrets.token_urlsafe(50))'), or DEBUG=true for development."
+    )
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=globals().get("SESSION_COOKIE_SECURE", False))
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=globals().get("CSRF_COOKIE_SECURE", False))
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Idle timeout: every request renews the session, so it ends SESSION_IDLE_SECONDS after the last one.
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Login lockout (django-axes): after AXES_FAILURE_LIMIT failures for a username from an address, that
+# pair is locked out for AXES_COOLOFF_MINUTES (the right password too); an Admin can reset it (axes_reset).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_MINUTES", default=15) / 60
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
+# --- end security and accounts ---
+
 INSTALLED_APPS = [
     "daphne",
     "django.contrib.admin",
@@ -40,6 +69,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_filters",
+    "axes",
     "channels",
     "synapse.apps.SynapseConfig",
     "cycles.apps.CyclesConfig",
@@ -57,6 +90,15 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "workflows.logs.LogContextMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    # First, so a locked-out username is refused before its password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "synapse.urls"
@@ -154,9 +196,46 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "synapse.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "synapse.api.exception_handler",
+    # The contract (issue 8): JSON only (the browsable API is replaced by /api/v1/docs/), bodies parsed
+    # under limits, an OpenAPI 3 schema from drf-spectacular, filters from django-filter.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "synapse.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+}
+API_JSON_MAX_BYTES = env.int("API_JSON_MAX_BYTES", default=1024 * 1024)
+API_JSON_MAX_DEPTH = env.int("API_JSON_MAX_DEPTH", default=32)
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Synapse API",
+    "DESCRIPTION": (
+        "Compliance test cycles: LOBs, reports, cycles and every phase's records. Authenticate with "
+        "`Authorization: Bearer <token>` (tokens on the API tokens page). Errors are RFC 9457 problem details "
+        "(application/problem+json)."
+    ),
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "PhaseEnum": "cycles.models.Phase",
+        "VersionStatusEnum": "versioning.models.VersionStatus",
+        "InformationRequestStatusEnum": "cycles.models.InformationRequest.Status",
+        "PopulationFormatEnum": "cycles.models.PopulationFile.Format",
+        "SamplingMethodEnum": "cycles.models.SamplingPlan.Method",
+        "TestMethodEnum": "cycles.models.execution.TestMethod",
+        "ObservationStatusEnum": "cycles.models.observations.Observation.Status",
+    },
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "synapse.schema.add_problem_responses"],
 }
 
 # Temporal. The seeds' TEMPORAL_HOST is accepted as an alias of TEMPORAL_ADDRESS.
@@ -170,6 +249,21 @@ TEMPORAL_WORKFLOW_TIMEOUT = env.int("TEMPORAL_WORKFLOW_TIMEOUT", default=0)
 TEMPORAL_RPC_TIMEOUT = env.int("TEMPORAL_RPC_TIMEOUT", default=10)
 TEMPORAL_WORKER_MAX_ACTIVITIES = env.int("TEMPORAL_WORKER_MAX_ACTIVITIES", default=10)
 TEMPORAL_UI_URL = env("TEMPORAL_UI_URL", default="http://localhost:8233")
+# Issue 10: answers within seconds while Temporal or the worker is away, recovery in seconds.
+TEMPORAL_DECISION_TIMEOUT = env.float("TEMPORAL_DECISION_TIMEOUT", default=2.0)
+TEMPORAL_UPDATE_RESULT_TIMEOUT = env.float("TEMPORAL_UPDATE_RESULT_TIMEOUT", default=15.0)
+TEMPORAL_STATUS_TIMEOUT = env.float("TEMPORAL_STATUS_TIMEOUT", default=2.0)
+TEMPORAL_BREAKER_SECONDS = env.float("TEMPORAL_BREAKER_SECONDS", default=10.0)
+TEMPORAL_OUTBOX_MESSAGE_TIMEOUT = env.float("TEMPORAL_OUTBOX_MESSAGE_TIMEOUT", default=5.0)
+TEMPORAL_RECONCILE_INTERVAL = env.int("TEMPORAL_RECONCILE_INTERVAL", default=300)
+# Issue 9: workflow operations. Alerts for workflows stuck on the system, decisions not delivered;
+# the worker's heartbeat; Prometheus from the worker (Synapse's metrics, and the SDK's own runtime ones).
+WORKFLOW_STUCK_AFTER_MINUTES = env.int("WORKFLOW_STUCK_AFTER_MINUTES", default=60)
+WORKFLOW_UNDELIVERED_AFTER_MINUTES = env.int("WORKFLOW_UNDELIVERED_AFTER_MINUTES", default=10)
+WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=10)
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)  # 0: off
+TEMPORAL_SDK_METRICS_ADDRESS = env("TEMPORAL_SDK_METRICS_ADDRESS", default="")  # e.g. 0.0.0.0:9465
+LOG_FORMAT = env("LOG_FORMAT", default="plain")  # "json": one JSON object per line
 
 # LLM provider for drafting attributes: offline (deterministic, no network),
 # anthropic (Messages API) or openai (chat completions, any compatible server).
@@ -206,8 +300,10 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="synapse@localhost")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+                   "json": {"()": "workflows.logs.JsonFormatter"}},
+    "filters": {"context": {"()": "workflows.logs.ContextFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"temporalio": {"level": "WARNING"}},
+    "loggers": {"temporalio": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

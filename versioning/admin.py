@@ -10,11 +10,19 @@ from synapse.admin import ReadOnlyAdmin, ReadOnlyTabularInline
 from versioning.models import Approval, Version, VersionItem, VersionStatus
 from workflows.admin import temporal_ui_link
 
+# Rows of a changelist page: hundreds of rows per page made the big tables slow to build and to read.
+LIST_PER_PAGE = 50
+
 
 class VersionItemInline(ReadOnlyTabularInline):
     model = VersionItem
+    max_rows = 50
+    verbose_name_plural = "items (the first 50 by key; the Version items list has every one)"
     fields = ("key", "data", "decision", "decision_note", "decided_by", "decided_at")
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("decided_by").order_by("key")
 
 
 class ApprovalInline(ReadOnlyTabularInline):
@@ -22,9 +30,13 @@ class ApprovalInline(ReadOnlyTabularInline):
     fields = ("decision", "notes", "decided_by", "created_at")
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("decided_by")
+
 
 @admin.register(Version)
 class VersionAdmin(admin.ModelAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("__str__", "cycle_report", "phase", "number", "status", "author", "created_at", "submitted_at",
                     "decided_at")
     list_filter = ("phase", "status")
@@ -55,14 +67,18 @@ class VersionAdmin(admin.ModelAdmin):
 
 @admin.register(VersionItem)
 class VersionItemAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("key", "version", "decision", "decided_by", "decided_at")
     list_filter = ("decision", "version__phase", "version__status")
     search_fields = ("key", "decision_note", "version__cycle_report__report__name")
     list_select_related = ("version", "decided_by")
+    # A version has hundreds of items: pick it by id, don't render every version in a select.
+    raw_id_fields = ("version",)
 
 
 @admin.register(Approval)
 class ApprovalAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("version", "cycle_report", "decision", "decided_by", "created_at", "workflow")
     list_filter = ("decision", "version__phase")
     search_fields = ("version__cycle_report__report__name", "decided_by__username", "notes", "workflow_id")

@@ -23,7 +23,7 @@ def version_latest(*, cycle_report, phase: str) -> Version | None:
 def version_with_items(*, pk: int) -> Version:
     return (
         Version.objects.select_related("cycle_report__report", "cycle_report__cycle", "author", "parent")
-        .prefetch_related(Prefetch("items", queryset=VersionItem.objects.order_by("key")))
+        .prefetch_related(Prefetch("items", queryset=VersionItem.objects.select_related("decided_by").order_by("key")))
         .get(pk=pk)
     )
 

@@ -70,7 +70,26 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
 class VersionDecideSerializer(serializers.Serializer):
     approve = serializers.BooleanField()
-    notes = serializers.CharField(allow_blank=True, required=False, default="")
+    notes = serializers.CharField(allow_blank=True, required=False, default="", max_length=4000)
+
+
+class _ChangedItemSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    fields = serializers.DictField(help_text="Each changed field as {old, new}.")
+
+
+class VersionDiffSerializer(serializers.Serializer):
+    """The shape version_diff_data gives (for the schema)."""
+
+    old = serializers.IntegerField(allow_null=True)
+    old_number = serializers.IntegerField(allow_null=True)
+    new = serializers.IntegerField()
+    new_number = serializers.IntegerField()
+    added = VersionItemSerializer(many=True)
+    removed = VersionItemSerializer(many=True)
+    changed = _ChangedItemSerializer(many=True)
+    unchanged = serializers.IntegerField()
+    is_empty = serializers.BooleanField()
 
 
 def version_diff_data(diff: VersionDiff) -> dict:

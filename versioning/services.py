@@ -209,10 +209,25 @@ def version_decide(
     return approval
 
 
+# Phases whose versions are decided item by item (each sample) as well as as a whole.
+ITEM_DECISION_PHASES = frozenset({"sample_selection"})
+
+
 def version_item_decide(*, item: VersionItem, user, approve: bool, note: str = "") -> VersionItem:
-    """Approve or reject one item (a sample) of a submitted version."""
+    """Approve or reject one item (a sample) of a submitted version: its approvers, never its author."""
+    from cycles.permissions import can_approve
+
     with transaction.atomic():
-        item = VersionItem.objects.select_for_update().select_related("version").get(pk=item.pk)
+        item = VersionItem.objects.select_for_update().select_related(
+            "version__cycle_report__report", "version__cycle_report__cycle"
+        ).get(pk=item.pk)
+        version = item.version
+        if version.phase not in ITEM_DECISION_PHASES:
+            raise ConflictError(f"The items of {version} are not decided one by one.")
+        if version.author_id == user.pk:
+            raise PermissionDeniedError("Nobody decides on their own version.")
+        if not can_approve(user, version.cycle_report, version.phase):
+            raise PermissionDeniedError("Only the report's owner or a configured approver decides on its items.")
         if item.version.status != VersionStatus.SUBMITTED:
             raise ConflictError(f"{item.version} is not waiting for a decision.")
         if not approve and not note.strip():

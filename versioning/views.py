@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -17,6 +18,7 @@ from cycles.sampling.keys import natural_sorted
 from cycles.selectors import cycle_report_get
 from cycles.views.pages import audit_entries, phase_url, refuse
 from synapse.exceptions import ApplicationError
+from synapse.pagination import page_of, paginate
 from versioning.models import Version, VersionItem, VersionStatus
 from versioning.selectors import (
     version_diff,
@@ -24,12 +26,12 @@ from versioning.selectors import (
     version_with_items,
     versions_for,
 )
-from versioning.services import version_item_decide
+from versioning.services import ITEM_DECISION_PHASES, version_item_decide
 from workflows.services import workflow_decide_version
 
 # Phases whose items the approver decides one by one before deciding the version.
-ITEM_DECISION_PHASES = {Phase.SAMPLE_SELECTION}
 ROW_PAIRS_SHOWN = 6
+ITEMS_PER_PAGE = 50
 
 def _visible_version_or_404(user, pk: int) -> Version:
     """The version if the user may see its report; 404 otherwise, so no existence leaks."""
@@ -65,10 +67,8 @@ def _columns(items) -> list[tuple[str, str]]:
     return [(n, COLUMN_LABELS.get(n, n.replace("_", " ").capitalize())) for n in ordered]
 
 
-def _item_rows(version: Version, diff) -> tuple[list[tuple[str, str]], list[dict]]:
-    """The version's items as table rows, each cell marked when it changed since the previous version."""
-    # Sample keys read as people count: 186 before 1145.
-    items = natural_sorted(version.items.all(), key=lambda item: item.key)
+def _item_rows(items: list[VersionItem], diff) -> tuple[list[tuple[str, str]], list[dict]]:
+    """Items of the version as table rows, each cell marked when it changed since the previous version."""
     columns = _columns(items)
     # In a first version everything is new; marking every row would say nothing.
     added = {item.key for item in diff.added} if diff.old is not None else set()
@@ -97,7 +97,11 @@ def _approval_context(request, version: Version, form: VersionDecisionForm | Non
                       item_form: SampleDecisionForm | None = None) -> dict:
     previous = version_previous(version=version)
     diff = version_diff(old=previous, new=version)
-    columns, rows = _item_rows(version, diff)
+    # Sample keys read as people count: 186 before 1145.
+    items = natural_sorted(version.items.all(), key=lambda item: item.key)
+    # The diff needs every item; the table shows a page of them.
+    page = paginate(request, items, per_page=ITEMS_PER_PAGE, param="items")
+    columns, rows = _item_rows(list(page.object_list), diff)
     may_decide = _may_decide(request.user, version)
     item_decisions = version.phase in ITEM_DECISION_PHASES
     if item_decisions:
@@ -124,8 +128,9 @@ def _approval_context(request, version: Version, form: VersionDecisionForm | Non
         "may_decide": may_decide,
         "item_decisions": item_decisions,
         "decision_counts": {
-            d: sum(1 for r in rows if r["item"].decision == d) for d in VersionItem.Decision.values
+            d: sum(1 for item in items if item.decision == d) for d in VersionItem.Decision.values
         },
+        "page_obj": page,
         "form": (form or VersionDecisionForm()) if may_decide else None,
         "phase_url": phase_url(version.cycle_report, version.phase),
         "audit_events": audit_entries(version),
@@ -183,7 +188,11 @@ def _decide_item(request, version: Version):
         messages.error(request, err.message)
     else:
         messages.success(request, f"Sample {item.key}: {item.get_decision_display().lower()}.")
-    return redirect(f"{reverse('versioning:version-detail', args=[version.pk])}#item-{item.pk}")
+    # Back to the page of the table that shows the item.
+    keys = natural_sorted(VersionItem.objects.filter(version=version).values_list("key", flat=True), key=str)
+    position = keys.index(item.key)
+    page = page_of(position, per_page=ITEMS_PER_PAGE)
+    return redirect(f"{reverse('versioning:version-detail', args=[version.pk])}?items={page}#item-{item.pk}")
 
 
 def _decide_remaining(request, version: Version):
@@ -216,7 +225,7 @@ def version_history(request, pk: int, phase: str):
         raise Http404("No such report in a cycle you can see.") from None
     if phase not in Phase.values:
         raise Http404("No such phase.")
-    versions = list(versions_for(cycle_report=cycle_report, phase=phase).prefetch_related("items"))
+    versions = list(versions_for(cycle_report=cycle_report, phase=phase).annotate(item_count=Count("items")))
     return render(
         request,
         "versioning/version_history.html",

@@ -1,18 +1,18 @@
 """API shapes of the workflow actions: start, cancel, status, and a decision's outcome."""
 from rest_framework import serializers
 
-from workflows.temporal.contracts import PHASE_ORDER
+from cycles.models import Phase
 
 
 class WorkflowStartSerializer(serializers.Serializer):
     """Seed 001's body: {"report_ids": [1, 2, 3], "skip_phases": []}; both optional."""
 
     report_ids = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, allow_null=True, default=None,
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, max_length=1000, allow_null=True, default=None,
         help_text="Report ids of the cycle to run; all of the cycle's reports when left out.",
     )
     skip_phases = serializers.ListField(
-        child=serializers.ChoiceField(choices=PHASE_ORDER), required=False, default=list,
+        child=serializers.ChoiceField(choices=Phase.choices), required=False, default=list,
         help_text="Phases to skip, on top of the cycle configuration's skip_phases.",
     )
 
@@ -31,7 +31,93 @@ class DecisionOutcomeSerializer(serializers.Serializer):
 
     delivered = serializers.BooleanField()
     message = serializers.CharField()
+    reason = serializers.CharField(help_text="Why it is not delivered yet: unreachable, no_worker, busy (or empty).")
     decision_id = serializers.UUIDField(source="decision.id")
     status = serializers.CharField(source="decision.status")
     version_id = serializers.IntegerField(source="result.version_id", allow_null=True, default=None)
     version_number = serializers.IntegerField(source="result.version_number", allow_null=True, default=None)
+
+
+class WorkflowStartedSerializer(serializers.Serializer):
+    workflow_id = serializers.CharField()
+    report_workflow_ids = serializers.DictField(child=serializers.CharField(), help_text="cycle report id -> id")
+
+
+class WorkflowCancelledSerializer(serializers.Serializer):
+    workflow_id = serializers.CharField(allow_blank=True)
+    message = serializers.CharField()
+
+
+class WorkflowReportStatusSerializer(serializers.Serializer):
+    cycle_report_id = serializers.IntegerField()
+    report_id = serializers.IntegerField()
+    report_name = serializers.CharField()
+    tester = serializers.CharField(allow_null=True)
+    phase = serializers.CharField()
+    status = serializers.CharField()
+    workflow_id = serializers.CharField(allow_blank=True)
+    skipped_phases = serializers.ListField(child=serializers.CharField())
+    live = serializers.DictField(allow_null=True, help_text="The report workflow's status query, when reachable.")
+    live_error = serializers.CharField(allow_null=True)
+
+
+class WorkflowStatusSerializer(serializers.Serializer):
+    cycle_id = serializers.IntegerField()
+    cycle_name = serializers.CharField()
+    status = serializers.CharField()
+    workflow_id = serializers.CharField(allow_blank=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+    reports = WorkflowReportStatusSerializer(many=True)
+
+
+# --- issue 9 ---------------------------------------------------------------------------------
+
+
+class WorkflowOperationSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, help_text="Why: it goes in the audit trail.")
+    phase = serializers.ChoiceField(choices=Phase.choices, required=False,
+                                    help_text="reset: the phase to go back to; retry: the failed phase (optional).")
+
+
+class WorkflowExecutionSerializer(serializers.Serializer):
+    workflow_id = serializers.CharField()
+    run_id = serializers.CharField()
+    workflow_type = serializers.CharField()
+    parent_workflow_id = serializers.CharField()
+    cycle_id = serializers.IntegerField(allow_null=True)
+    cycle_report_id = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+    current_phase = serializers.CharField()
+    state = serializers.CharField()
+    waiting_on = serializers.CharField()
+    last_error = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    last_progress_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+
+class WorkflowRetrySerializer(serializers.Serializer):
+    workflow_id = serializers.CharField(source="execution.workflow_id")
+    activity_type = serializers.CharField()
+    activity_id = serializers.CharField()
+    attempt = serializers.IntegerField()
+    max_attempts = serializers.IntegerField()
+    error = serializers.CharField()
+    delay_seconds = serializers.FloatField()
+    created_at = serializers.DateTimeField()
+
+
+class CompensationEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    cycle_report_id = serializers.IntegerField(allow_null=True)
+    workflow_id = serializers.CharField()
+    phase = serializers.CharField()
+    strategy = serializers.CharField()
+    trigger = serializers.CharField()
+    triggered_by = serializers.CharField(source="triggered_by.username", allow_null=True, default=None)
+    reason = serializers.CharField()
+    undone = serializers.DictField()
+    outcome = serializers.CharField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()

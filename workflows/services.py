@@ -6,18 +6,24 @@ pending and the worker's outbox loop delivers it later with the same update id.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.models import F
 from django.utils import timezone
 from temporalio.client import (
+    RPCTimeoutOrCancelledError,
     WorkflowExecutionStatus,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
+    WorkflowUpdateStage,
 )
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -29,9 +35,18 @@ from cycles.services.cycles import cycle_mark_started
 from synapse.audit import audit_record
 from synapse.exceptions import ApplicationError, ConflictError, PermissionDeniedError, ServiceUnavailableError
 from versioning.models import Version
-from workflows.models import WorkflowAlert, WorkflowDecision
-from workflows.temporal.client import TemporalUnavailable, bridge
+from workflows.models import WorkflowAlert, WorkflowDecision, WorkflowStatusSnapshot
+from workflows.temporal.client import (
+    BUSY,
+    NO_WORKER,
+    REASONS,
+    UNREACHABLE,
+    TemporalUnavailable,
+    bridge,
+    unavailable_reason,
+)
 from workflows.temporal.contracts import (
+    CYCLE_WORKFLOW_TYPE,
     FINALIZE,
     PHASE_ORDER,
     QUERY_STATUS,
@@ -65,10 +80,6 @@ from workflows.temporal.contracts import (
 
 logger = logging.getLogger(__name__)
 
-UNAVAILABLE_MESSAGE = (
-    "The workflow service can't be reached right now. Your decision is saved and will be "
-    "delivered as soon as it is back."
-)
 UPDATE_INPUTS = {
     UPDATE_SUBMIT_VERSION: SubmitVersionInput,
     UPDATE_DECIDE_VERSION: DecideVersionInput,
@@ -80,12 +91,10 @@ UPDATE_INPUTS = {
     UPDATE_SIGN_OFF: SignOffInput,
     UPDATE_REMOVE_REPORT: RemoveReportInput,
 }
-# RPC failures that mean "not reachable now", as opposed to "refused".
-UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 
 
 def _unavailable(err: BaseException) -> bool:
-    return isinstance(err, TemporalUnavailable) or (isinstance(err, RPCError) and err.status in UNAVAILABLE_CODES)
+    return unavailable_reason(err) is not None
 
 
 @dataclass
@@ -100,6 +109,8 @@ class DecisionOutcome:
     delivered: bool
     message: str
     result: UpdateResult | None = None
+    # Why it was not delivered (client.UNREACHABLE, NO_WORKER, BUSY); empty when it was.
+    reason: str = ""
 
 
 # --- start ------------------------------------------------------------------
@@ -185,7 +196,7 @@ def workflow_start(
         )
 
     try:
-        bridge.run(start)
+        handle = bridge.run(start)
     except WorkflowAlreadyStartedError:
         raise ConflictError(f"The workflow of {cycle} was already started ({workflow_id}).") from None
     except Exception as err:
@@ -196,6 +207,10 @@ def workflow_start(
         raise
     report_workflow_ids = {cr.pk: report_workflow_id(cycle.pk, cr.report_id) for cr in cycle_reports}
     cycle_mark_started(user=user, cycle=cycle, workflow_id=workflow_id, report_workflow_ids=report_workflow_ids)
+    from workflows.tracking import execution_started  # issue 9: the cycle's own row in the workflow admin
+
+    execution_started(workflow_id=workflow_id, run_id=handle.result_run_id or "", workflow_type=CYCLE_WORKFLOW_TYPE,
+                      cycle_id=cycle.pk)
     return StartResult(workflow_id=workflow_id, report_workflow_ids=report_workflow_ids)
 
 
@@ -220,82 +235,115 @@ def workflow_cancel(*, user, cycle: TestCycle, reason: str = "") -> None:
 # --- status -----------------------------------------------------------------
 
 
+def _snapshot_status(snapshot: WorkflowStatusSnapshot, reason: str) -> ReportStatus:
+    fields = {f.name for f in dataclasses.fields(ReportStatus)}
+    status = ReportStatus(**{k: v for k, v in snapshot.status.items() if k in fields})
+    status.as_of = snapshot.read_at.isoformat()
+    status.unavailable = reason
+    return status
+
+
+def status_age(status: ReportStatus) -> str:
+    """'3 min' for a status read from the snapshot (as_of), '' for a live one."""
+    if not status.as_of:
+        return ""
+    seconds = max(0, int((timezone.now() - datetime.datetime.fromisoformat(status.as_of)).total_seconds()))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 90 * 60:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"
+
+
 def workflow_status(*, user, cycle_report: CycleReport) -> ReportStatus | None:
-    """The report workflow's live status (None if it never started or has finished)."""
+    """The report workflow's status (None if it never started or has finished).
+
+    Every live answer is stored; while Temporal or the worker is away the last stored one is
+    returned at once, with `as_of` (when it was read) and `unavailable` (why it isn't live).
+    """
     if not can_view_cycle_report(user, cycle_report):
         raise PermissionDeniedError("You can't see this report.")
     if not cycle_report.workflow_id:
         return None
+    try:
+        return _query_status(cycle_report)
+    except TemporalUnavailable as err:
+        message = f"{err.explanation}."
+        snapshot = WorkflowStatusSnapshot.objects.filter(
+            cycle_report=cycle_report, workflow_id=cycle_report.workflow_id
+        ).first()
+        if snapshot is not None:
+            return _snapshot_status(snapshot, message)
+        raise ServiceUnavailableError(f"{message} The report's workflow status is not known yet.") from err
+
+
+def _query_status(cycle_report: CycleReport) -> ReportStatus | None:
+    """Ask the workflow (no permission check: callers check); store the answer. Raises TemporalUnavailable."""
+    timeout = settings.TEMPORAL_STATUS_TIMEOUT
 
     async def query(client):
         handle = client.get_workflow_handle(cycle_report.workflow_id)
-        description = await handle.describe()
+        rpc = datetime.timedelta(seconds=timeout)
+        description = await handle.describe(rpc_timeout=rpc)
         if description.status != WorkflowExecutionStatus.RUNNING:
             return None
-        return await handle.query(QUERY_STATUS, result_type=ReportStatus)
+        return await handle.query(QUERY_STATUS, result_type=ReportStatus, rpc_timeout=rpc)
 
     try:
-        return bridge.run(query)
+        status = bridge.run(query, timeout=timeout)
     except WorkflowQueryFailedError as err:
         raise ConflictError(f"The workflow could not answer: {err}") from err
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             return None
-        if _unavailable(err):
-            raise ServiceUnavailableError("The workflow service can't be reached right now.") from err
-        raise
-    except TemporalUnavailable as err:
-        raise ServiceUnavailableError("The workflow service can't be reached right now.") from err
+        reason = unavailable_reason(err)
+        if reason is None:
+            raise
+        raise TemporalUnavailable(str(err), reason=reason) from err
+    if status is None:
+        WorkflowStatusSnapshot.objects.filter(cycle_report=cycle_report).delete()
+    else:
+        WorkflowStatusSnapshot.objects.update_or_create(
+            cycle_report=cycle_report,
+            defaults={"workflow_id": cycle_report.workflow_id, "status": dataclasses.asdict(status),
+                      "read_at": timezone.now()},
+        )
+    return status
 
 
 # --- decisions ----------------------------------------------------------------
+#
+# The protocol for a person's step (issue 10):
+# 1. The service that makes the business change calls decision_store() inside its own
+#    transaction: the change and the message commit together or not at all. The message says
+#    what happened (e.g. the request's new status), so the workflow never re-reads the database.
+#    "asked" goes to the audit trail then.
+# 2. Right after the commit the caller delivers it (decision_deliver, with a deadline of
+#    TEMPORAL_DECISION_TIMEOUT seconds); whatever is not answered then, the worker's outbox
+#    delivers later. An earlier unanswered decision of the same workflow always goes first.
+# 3. The workflow's answer is stored once: accepted, already applied (duplicate), or refused,
+#    each with its own audit entry.
 
 
-def _deliver(decision: WorkflowDecision) -> DecisionOutcome:
-    """Send a stored decision as a Temporal update (its id is the update id)."""
-    inp = UPDATE_INPUTS[decision.update_name](**decision.payload)
-
-    async def update(client):
-        handle = client.get_workflow_handle(decision.workflow_id)
-        return await handle.execute_update(
-            decision.update_name, inp, id=str(decision.id), result_type=UpdateResult
-        )
-
-    WorkflowDecision.objects.filter(pk=decision.pk).update(attempts=decision.attempts + 1)
-    decision.attempts += 1
-    try:
-        result = bridge.run(update)
-    except WorkflowUpdateFailedError as err:
-        message = getattr(err.cause, "message", None) or str(err.cause or err)
-        decision.status = WorkflowDecision.Status.REJECTED
-        decision.error = message
-        decision.delivered_at = timezone.now()
-        decision.save(update_fields=["status", "error", "delivered_at"])
-        return DecisionOutcome(decision=decision, delivered=True, message=message)
-    except (RPCError, TemporalUnavailable) as err:
-        if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
-            message = "The report's workflow is not running."
-            decision.status = WorkflowDecision.Status.REJECTED
-            decision.error = message
-            decision.save(update_fields=["status", "error"])
-            return DecisionOutcome(decision=decision, delivered=True, message=message)
-        if not _unavailable(err):
-            raise
-        decision.error = str(err)[:2000]
-        decision.save(update_fields=["error"])
-        return DecisionOutcome(decision=decision, delivered=False, message=UNAVAILABLE_MESSAGE)
-    decision.status = WorkflowDecision.Status.DELIVERED
-    decision.result = dataclasses.asdict(result)
-    decision.error = ""
-    decision.delivered_at = timezone.now()
-    decision.save(update_fields=["status", "result", "error", "delivered_at"])
-    return DecisionOutcome(decision=decision, delivered=True, message=result.message, result=result)
+def _outcome_message(reason: str) -> str:
+    return f"{REASONS[reason]}. Your step is saved and will be delivered as soon as it can be."
 
 
-def _decide(*, user, cycle_report: CycleReport, update_name: str, make_input, workflow_id: str = "",
-            store=None) -> DecisionOutcome:
-    """Store the decision (and, through `store`, the business change it stands for) in one transaction, then
-    deliver it to the report's workflow (or to `workflow_id`)."""
+UNAVAILABLE_MESSAGE = _outcome_message(UNREACHABLE)
+ANSWER_AUDIT = {
+    WorkflowDecision.Status.ACCEPTED: "accepted",
+    WorkflowDecision.Status.DELIVERED: "accepted",
+    WorkflowDecision.Status.DUPLICATE: "already_applied",
+    WorkflowDecision.Status.REJECTED: "refused",
+}
+
+
+def decision_store(
+    *, user, cycle_report: CycleReport, update_name: str, make_input, subject: str = "", workflow_id: str = "",
+    store=None,
+) -> WorkflowDecision:
+    """Store a person's step for the report's workflow (or `workflow_id`), in the caller's transaction, with
+    the business change `store()` makes if given; deliver it after the commit."""
     if not (workflow_id or cycle_report.workflow_id):
         raise ConflictError("The cycle's workflow has not been started for this report.")
     with transaction.atomic():
@@ -307,12 +355,175 @@ def _decide(*, user, cycle_report: CycleReport, update_name: str, make_input, wo
             requested_by=user,
             cycle_report=cycle_report,
             payload={},
+            subject=subject,
         )
         decision.payload = dataclasses.asdict(make_input(str(decision.id)))
         decision.save()
         audit_record(actor=user, action=f"decision.{update_name}", obj=cycle_report,
-                     after=decision.payload, context={"decision_id": str(decision.id)})
-    outcome = _deliver(decision)
+                     after=decision.payload, context={"decision_id": str(decision.id), "stage": "asked"})
+    return decision
+
+
+def _answer(decision: WorkflowDecision, status: str, *, message: str, result: UpdateResult | None = None) -> bool:
+    """Store the workflow's answer once, with its audit entry (a concurrent sender may have stored it)."""
+    fields = {"status": status, "error": message if status == WorkflowDecision.Status.REJECTED else "",
+              "result": dataclasses.asdict(result) if result else None}
+    if status != WorkflowDecision.Status.ACCEPTED:
+        fields["delivered_at"] = timezone.now()
+    with transaction.atomic():
+        previous = (WorkflowDecision.objects.select_for_update().filter(pk=decision.pk)
+                    .values_list("status", flat=True).first())
+        for name, value in fields.items():
+            setattr(decision, name, value)
+        if previous not in WorkflowDecision.OPEN or previous == status:
+            return False
+        WorkflowDecision.objects.filter(pk=decision.pk).update(**fields)
+        # "accepted" is recorded when the workflow takes the step; finishing it later is "completed".
+        stage = ANSWER_AUDIT[status]
+        if previous == WorkflowDecision.Status.ACCEPTED and status != WorkflowDecision.Status.REJECTED:
+            stage = "completed"
+        audit_record(
+            actor=decision.requested_by, action=f"decision.{decision.update_name}.{stage}",
+            obj=decision.cycle_report or decision, after=fields["result"],
+            context={"decision_id": str(decision.id), "message": message},
+        )
+    return True
+
+
+def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True, finish: float | None = None
+          ) -> DecisionOutcome:
+    """Send one stored decision as a Temporal update (its id is the update id) and store the answer.
+
+    The workflow has `deadline` seconds to accept it, then `finish` more to carry it out; past that
+    it is ACCEPTED and the outbox collects the answer later.
+    """
+    inp = UPDATE_INPUTS[decision.update_name](**decision.payload)
+    rpc = datetime.timedelta(seconds=max(0.5, deadline - 0.3))
+    finish = datetime.timedelta(seconds=settings.TEMPORAL_UPDATE_RESULT_TIMEOUT if finish is None else finish)
+
+    async def update(client):
+        handle = client.get_workflow_handle(decision.workflow_id)
+        # The SDK asks again while the update is only admitted: bound the whole of it, not each call.
+        started = await asyncio.wait_for(
+            handle.start_update(
+                decision.update_name, inp, id=str(decision.id), result_type=UpdateResult,
+                wait_for_stage=WorkflowUpdateStage.ACCEPTED, rpc_timeout=rpc,
+            ),
+            timeout=deadline,
+        )
+        # Accepted: the workflow is alive, so its answer is worth waiting a little longer for.
+        try:
+            return await asyncio.wait_for(started.result(rpc_timeout=finish), timeout=finish.total_seconds())
+        except (asyncio.TimeoutError, RPCTimeoutOrCancelledError):
+            return None  # still carrying it out: the outbox collects the answer
+
+    WorkflowDecision.objects.filter(pk=decision.pk).update(attempts=F("attempts") + 1, last_attempt_at=timezone.now())
+    decision.attempts += 1
+    try:
+        result = bridge.run(update, timeout=deadline + finish.total_seconds(), connect_timeout=deadline)
+    except WorkflowUpdateFailedError as err:
+        message = getattr(err.cause, "message", None) or str(err.cause or err)
+        _answer(decision, WorkflowDecision.Status.REJECTED, message=message)
+        return DecisionOutcome(decision=decision, delivered=True, message=message)
+    except (RPCError, TemporalUnavailable) as err:
+        if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
+            message = "The report's workflow is not running."
+            _answer(decision, WorkflowDecision.Status.REJECTED, message=message)
+            return DecisionOutcome(decision=decision, delivered=True, message=message)
+        reason = unavailable_reason(err)
+        if reason is None:
+            raise
+        if reason == BUSY and _no_worker(decision):
+            reason = NO_WORKER
+            if trip:  # the web's requests stop paying the deadline; the outbox keeps trying each workflow
+                bridge.trip(NO_WORKER)
+        decision.error = f"{REASONS[reason]} ({err})"[:2000]
+        WorkflowDecision.objects.filter(pk=decision.pk).update(error=decision.error)
+        logger.info("decision %s (%s) not delivered: %s", decision.pk, decision.update_name, decision.error)
+        return DecisionOutcome(decision=decision, delivered=False, message=_outcome_message(reason), reason=reason)
+    if result is None:
+        _answer(decision, WorkflowDecision.Status.ACCEPTED, message="accepted")
+        return DecisionOutcome(decision=decision, delivered=True,
+                               message="The workflow accepted your step and is carrying it out.")
+    status = WorkflowDecision.Status.DUPLICATE if result.duplicate else WorkflowDecision.Status.DELIVERED
+    _answer(decision, status, message=result.message, result=result)
+    return DecisionOutcome(decision=decision, delivered=True, message=result.message, result=result)
+
+
+def _no_worker(decision: WorkflowDecision) -> bool:
+    """After an update went unanswered: is it because no worker takes the workflow's tasks (else: busy)?
+
+    A workflow task scheduled for a while and not started means nobody polls its queue; so does a
+    queue whose pollers were last seen over a minute ago (a live worker long-polls within 60 s).
+    """
+    from temporalio.api.enums.v1 import PendingWorkflowTaskState, TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    rpc = datetime.timedelta(seconds=1)
+
+    async def describe(client):
+        raw = (await client.get_workflow_handle(decision.workflow_id).describe(rpc_timeout=rpc)).raw_description
+        task = raw.pending_workflow_task if raw.HasField("pending_workflow_task") else None
+        queue = await client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(namespace=client.namespace,
+                                     task_queue=TaskQueue(name=raw.execution_config.task_queue.name),
+                                     task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+            timeout=rpc,
+        )
+        return task, queue.pollers
+
+    try:
+        task, pollers = bridge.run(describe, timeout=2, breaker=False)
+    except Exception:  # noqa: BLE001 - a guess at the reason must never fail the step
+        return False
+    now = timezone.now()
+    if task is not None and task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED:
+        if now - task.scheduled_time.ToDatetime(tzinfo=datetime.timezone.utc) > datetime.timedelta(seconds=1):
+            return True
+    recent = now - datetime.timedelta(seconds=70)
+    return not any(p.last_access_time.ToDatetime(tzinfo=datetime.timezone.utc) > recent for p in pollers)
+
+
+def decision_deliver(*, decision: WorkflowDecision, deadline: float | None = None) -> DecisionOutcome:
+    """Deliver a stored decision after its transaction committed, its workflow's earlier ones first."""
+    deadline = deadline or settings.TEMPORAL_DECISION_TIMEOUT
+    ends = time.monotonic() + deadline
+    decision.refresh_from_db()
+    if decision.status not in WorkflowDecision.OPEN:
+        return _stored_outcome(decision)
+    earlier = WorkflowDecision.objects.filter(
+        workflow_id=decision.workflow_id, status__in=WorkflowDecision.OPEN, created_at__lt=decision.created_at
+    ).order_by("created_at")
+    for previous in earlier:
+        outcome = _send(previous, deadline=max(0.5, ends - time.monotonic()))
+        if previous.status in WorkflowDecision.OPEN:
+            reason = outcome.reason or BUSY
+            message = (_outcome_message(reason) if outcome.reason else
+                       "An earlier step of this report is still being carried out. Your step is saved and "
+                       "will be delivered right after it.")
+            return DecisionOutcome(decision=decision, delivered=False, message=message, reason=reason)
+    return _send(decision, deadline=max(0.5, ends - time.monotonic()))
+
+
+def _stored_outcome(decision: WorkflowDecision) -> DecisionOutcome:
+    result = UpdateResult(**decision.result) if decision.result else None
+    if decision.status == WorkflowDecision.Status.PENDING:
+        return DecisionOutcome(decision=decision, delivered=False, message=_outcome_message(UNREACHABLE))
+    message = result.message if result else (decision.error or "The workflow accepted your step.")
+    return DecisionOutcome(decision=decision, delivered=True, message=message, result=result)
+
+
+def _decide(*, user, cycle_report: CycleReport, update_name: str, make_input, subject: str = "",
+            workflow_id: str = "", store=None) -> DecisionOutcome:
+    """Store the decision (and, through `store`, the business change it stands for) in one transaction, then
+    deliver it to the report's workflow (or to `workflow_id`)."""
+    decision = decision_store(user=user, cycle_report=cycle_report, update_name=update_name,
+                              make_input=make_input, subject=subject, workflow_id=workflow_id, store=store)
+    return _raise_refusal(decision_deliver(decision=decision))
+
+
+def _raise_refusal(outcome: DecisionOutcome) -> DecisionOutcome:
     if outcome.decision.status == WorkflowDecision.Status.REJECTED:
         raise ConflictError(outcome.message)
     return outcome
@@ -395,32 +606,55 @@ def workflow_complete_data_owners(*, user, cycle_report: CycleReport) -> Decisio
     )
 
 
-def workflow_request_submitted(*, user, request) -> DecisionOutcome:
-    """The data owner submitted the evidence of their request (stored by the service first)."""
-    if request.data_owner_id != user.pk:
-        raise PermissionDeniedError("Only the request's data owner can submit it.")
-    return _decide(
-        user=user,
-        cycle_report=request.cycle_report,
-        update_name=UPDATE_REQUEST_SUBMITTED,
+def request_subject(request) -> str:
+    return f"information_request:{request.pk}"
+
+
+def request_decision_store(*, user, request, update_name: str) -> WorkflowDecision | None:
+    """Store the message of a request's step inside the service's transaction that changed the request.
+
+    The message carries the request's new status, so the workflow takes it as it is; None when the
+    report's workflow was never started (nothing to tell).
+    """
+    cycle_report = request.cycle_report
+    if not cycle_report.workflow_id:
+        return None
+    return decision_store(
+        user=user, cycle_report=cycle_report, update_name=update_name, subject=request_subject(request),
         make_input=lambda decision_id: RequestEventInput(
-            decision_id=decision_id, request_id=request.pk, user_id=user.pk
+            decision_id=decision_id, request_id=request.pk, user_id=user.pk, status=request.status
         ),
     )
+
+
+def _request_event(*, user, request, update_name: str) -> DecisionOutcome:
+    """Deliver the message the service stored with the request's change (or store one, for older callers)."""
+    decision = (
+        WorkflowDecision.objects.filter(subject=request_subject(request), update_name=update_name)
+        .order_by("-created_at").first()
+    )
+    if decision is None:
+        return _decide(
+            user=user, cycle_report=request.cycle_report, update_name=update_name, subject=request_subject(request),
+            make_input=lambda decision_id: RequestEventInput(
+                decision_id=decision_id, request_id=request.pk, user_id=user.pk, status=request.status
+            ),
+        )
+    return _raise_refusal(decision_deliver(decision=decision))
+
+
+def workflow_request_submitted(*, user, request) -> DecisionOutcome:
+    """Tell the workflow the data owner submitted the evidence (stored with the change by the service)."""
+    if request.data_owner_id != user.pk:
+        raise PermissionDeniedError("Only the request's data owner can submit it.")
+    return _request_event(user=user, request=request, update_name=UPDATE_REQUEST_SUBMITTED)
 
 
 def workflow_request_reviewed(*, user, request) -> DecisionOutcome:
-    """The tester finished reviewing a request: accepted, or returned to the data owner."""
+    """Tell the workflow the tester finished reviewing a request: accepted, or returned to the data owner."""
     if not can_work_on(user, request.cycle_report):
         raise PermissionDeniedError("Only the report's assigned tester reviews its evidence.")
-    return _decide(
-        user=user,
-        cycle_report=request.cycle_report,
-        update_name=UPDATE_REQUEST_REVIEWED,
-        make_input=lambda decision_id: RequestEventInput(
-            decision_id=decision_id, request_id=request.pk, user_id=user.pk
-        ),
-    )
+    return _request_event(user=user, request=request, update_name=UPDATE_REQUEST_REVIEWED)
 
 
 def workflow_decide_extension(*, user, extension, approve: bool, notes: str = "") -> DecisionOutcome:
@@ -516,13 +750,148 @@ def alert_raise(
     return alert
 
 
-def decisions_deliver_pending(*, limit: int = 100) -> int:
-    """Deliver decisions stored while Temporal was unreachable (oldest first); returns how many went out."""
+def _deliver_workflow_queue(decision_ids: list, deadline: float) -> int:
+    """Deliver one workflow's open decisions in order; stop at the first one not answered."""
     delivered = 0
-    for decision in WorkflowDecision.objects.filter(status=WorkflowDecision.Status.PENDING)[:limit]:
-        outcome = _deliver(decision)
-        if not outcome.delivered:
-            break  # still unreachable: keep the order, try again later
-        delivered += 1
-        logger.info("delivered decision %s (%s): %s", decision.pk, decision.update_name, outcome.message)
+    try:
+        for pk in decision_ids:
+            decision = WorkflowDecision.objects.select_related("requested_by", "cycle_report").get(pk=pk)
+            if decision.status not in WorkflowDecision.OPEN:
+                continue
+            outcome = _send(decision, deadline=deadline, trip=False, finish=deadline)
+            if decision.status in WorkflowDecision.OPEN:
+                break  # not answered (or still being carried out): its successors wait; next round
+            delivered += 1
+            logger.info("delivered decision %s (%s): %s", decision.pk, decision.update_name, outcome.message)
+    finally:
+        connections.close_all()  # this thread's connections
     return delivered
+
+
+def decisions_deliver_pending(*, limit: int = 500, deadline: float | None = None) -> int:
+    """Deliver the decisions not answered yet (the outbox); returns how many were answered.
+
+    Workflows are served concurrently, each in its own order, each message with a short deadline,
+    so one stuck workflow never holds up another's messages.
+    """
+    deadline = deadline or settings.TEMPORAL_OUTBOX_MESSAGE_TIMEOUT
+    queues: dict[str, list] = {}
+    for pk, workflow_id in (
+        WorkflowDecision.objects.filter(status__in=WorkflowDecision.OPEN)
+        .order_by("created_at").values_list("pk", "workflow_id")[:limit]
+    ):
+        queues.setdefault(workflow_id, []).append(pk)
+    if not queues:
+        return 0
+    if bridge.open_reason():
+        logger.info("outbox: %d workflows wait; %s", len(queues), REASONS[bridge.open_reason()])
+        return 0  # Temporal or the worker is away: the breaker says so without a call per workflow
+    logger.info("outbox: %d decisions waiting for %d workflows", sum(map(len, queues.values())), len(queues))
+    with ThreadPoolExecutor(max_workers=min(8, len(queues)), thread_name_prefix="outbox") as pool:
+        return sum(pool.map(lambda ids: _deliver_workflow_queue(ids, deadline), queues.values()))
+
+
+# --- reconciliation -------------------------------------------------------------
+
+
+@dataclass
+class ReconcileReport:
+    checked: int = 0
+    delivered: int = 0
+    repaired: list[str] = dataclasses.field(default_factory=list)
+    alerts: list[str] = dataclasses.field(default_factory=list)
+    unavailable: str = ""
+
+    def __str__(self) -> str:
+        text = (f"{self.checked} report workflows checked, {self.delivered} waiting decisions delivered, "
+                f"{len(self.repaired)} repaired, {len(self.alerts)} alerts")
+        return f"{text}; stopped: {self.unavailable}" if self.unavailable else text
+
+
+# A request's status in the database -> the step that tells the workflow so, and who took it.
+REPAIR_STEPS = {
+    "submitted": (UPDATE_REQUEST_SUBMITTED, lambda request: request.data_owner),
+    "accepted": (UPDATE_REQUEST_REVIEWED, lambda request: request.cycle_report.tester),
+    "returned": (UPDATE_REQUEST_REVIEWED, lambda request: request.cycle_report.tester),
+}
+
+
+def workflows_reconcile(*, cycle_report_ids: list[int] | None = None) -> ReconcileReport:
+    """Compare every running report's workflow with the database; repair what can be, alert the rest.
+
+    Repairs: decisions not answered yet are delivered (in each workflow's order); a request whose
+    status the workflow doesn't have, with no message on its way, gets a message carrying the
+    database's status. Alerts (once per key): a workflow that is gone while its cycle runs, a
+    request the workflow doesn't know, a request the workflow has ahead of the database.
+    """
+    from cycles.models import InformationRequest
+
+    report = ReconcileReport()
+    cycle_reports = (CycleReport.objects.exclude(workflow_id="").filter(cycle__status=TestCycle.Status.RUNNING)
+                     .select_related("cycle", "report", "tester"))
+    if cycle_report_ids is not None:
+        cycle_reports = cycle_reports.filter(pk__in=cycle_report_ids)
+    for cycle_report in cycle_reports:
+        open_ids = list(WorkflowDecision.objects.filter(workflow_id=cycle_report.workflow_id,
+                                                        status__in=WorkflowDecision.OPEN)
+                        .order_by("created_at").values_list("pk", flat=True))
+        try:
+            if open_ids:
+                report.delivered += _deliver_workflow_queue(open_ids, settings.TEMPORAL_OUTBOX_MESSAGE_TIMEOUT)
+            status = _query_status(cycle_report)
+        except TemporalUnavailable as err:
+            report.unavailable = f"{err.explanation}."
+            break
+        except ConflictError as err:
+            report.alerts.append(_reconcile_alert(cycle_report, "query", str(err)))
+            continue
+        report.checked += 1
+        if status is None:
+            if cycle_report.status not in ("completed", "cancelled", "failed", "scoped"):
+                report.alerts.append(_reconcile_alert(
+                    cycle_report, "not-running", f"The workflow of {cycle_report.report} is not running, "
+                    f"but its cycle is (report status: {cycle_report.status})."))
+            continue
+        waiting = set(WorkflowDecision.objects.filter(workflow_id=cycle_report.workflow_id,
+                                                      status__in=WorkflowDecision.OPEN)
+                      .values_list("subject", flat=True))
+        requests = {r.pk: r for r in InformationRequest.objects.filter(cycle_report=cycle_report)
+                    .select_related("data_owner", "cycle_report__tester")}
+        for request_id, known in status.requests.items():
+            request = requests.get(int(request_id))
+            if request is None:
+                report.alerts.append(_reconcile_alert(
+                    cycle_report, f"request-{request_id}-unknown",
+                    f"The workflow of {cycle_report.report} waits on request {request_id}, which the database "
+                    "doesn't have."))
+                continue
+            if request.status == known or request_subject(request) in waiting:
+                continue
+            step = REPAIR_STEPS.get(request.status)
+            if step is None:
+                report.alerts.append(_reconcile_alert(
+                    cycle_report, f"request-{request.pk}-{known}-{request.status}",
+                    f"The workflow has the request to {request.data_owner} as {known}, the database as "
+                    f"{request.status}: a person must look at it."))
+                continue
+            update_name, who = step
+            with transaction.atomic():
+                decision = request_decision_store(user=who(request), request=request, update_name=update_name)
+            outcome = _deliver_repair(decision)
+            report.repaired.append(f"{cycle_report.workflow_id}: request {request.pk} {known} -> "
+                                   f"{request.status} ({outcome})")
+    logger.info("reconciliation: %s", report)
+    return report
+
+
+def _deliver_repair(decision: WorkflowDecision) -> str:
+    try:
+        return decision_deliver(decision=decision, deadline=settings.TEMPORAL_OUTBOX_MESSAGE_TIMEOUT).message
+    except Exception as err:  # noqa: BLE001 - stored: the outbox delivers it later
+        return f"stored, not delivered yet: {err}"
+
+
+def _reconcile_alert(cycle_report: CycleReport, key: str, message: str) -> str:
+    alert_raise(key=f"reconcile-{cycle_report.workflow_id}-{key}", kind="reconciliation", message=message,
+                cycle_report_id=cycle_report.pk, severity="critical")
+    return message

@@ -106,6 +106,10 @@ def point_settings_at(harness: TemporalHarness, settings) -> str:
     settings.TEMPORAL_NAMESPACE = "default"
     settings.TEMPORAL_TASK_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
     settings.TEMPORAL_ACTIVITY_TIMEOUT = 30
+    # A status query takes a workflow task on the worker: give a loaded CI machine more than the
+    # 2 s a page waits (tests that need the stored status make Temporal unreachable instead).
+    settings.TEMPORAL_STATUS_TIMEOUT = 10
+    settings.TEMPORAL_DECISION_TIMEOUT = 10
     return settings.TEMPORAL_TASK_QUEUE
 
 

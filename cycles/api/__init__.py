@@ -1,6 +1,8 @@
 """The cycles API, one module per area (as cycles.views):
 
-- ``common``: query filters, role refusals, a decision's response
+- ``common``: role refusals, a decision's response
+- ``filters``: the lists' query filters (django-filter)
+- ``profiling``: Data Profiling, phase states, data owner completion
 - ``cycles``: LOBs, reports, cycles, cycle reports, attributes, scoping, submission
 - ``sampling``: Sample Selection
 - ``requests``: Data Owner Identification, Requests for Information and evidence

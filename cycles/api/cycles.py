@@ -7,15 +7,18 @@ check the rules again; the views only parse, look up and render.
 """
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cycles.api.common import decision_response, require, schema_safe
+from cycles.api.filters import AttributeFilter, CycleFilter, CycleReportFilter, ReportFilter
 from cycles.exceptions import NotFoundError, PermissionDeniedError
-from cycles.models import Attribute, CycleReport, Phase, ScopingDecision, TestCycle
-from cycles.permissions import can_manage_cycle, can_work_on, is_admin
+from cycles.models import LOB, Attribute, CycleReport, Report, ScopingDecision, TestCycle
+from cycles.permissions import can_create_cycle, can_manage_cycle, can_work_on, is_admin
 from cycles.selectors import (
     cycle_report_get,
     cycle_reports_visible_to,
@@ -56,17 +59,10 @@ from cycles.services.planning import (
 from cycles.services.scoping import scoping_decide
 from synapse.authentication import API_AUTHENTICATION_CLASSES
 from synapse.roles import Role, has_role
+from workflows.serializers import DecisionOutcomeSerializer
 from workflows.services import workflow_submit_version
 
 ONLY_TESTER_EDITS = "Only the tester assigned to this report can change its attributes."
-
-from cycles.api.common import (
-    apply_query_filters,
-    decision_response,
-    query_choice,
-    query_int,
-    require,
-)
 
 
 class LOBViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
@@ -75,9 +71,11 @@ class LOBViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Create
     authentication_classes = API_AUTHENTICATION_CLASSES
     serializer_class = LOBSerializer
 
+    @schema_safe(LOB)
     def get_queryset(self):
         return lobs_visible_to(user=self.request.user)
 
+    @extend_schema(request=LOBCreateSerializer, responses={201: LOBSerializer})
     def create(self, request, *args, **kwargs):
         if not is_admin(request.user):
             raise PermissionDeniedError("Only an Admin can create an LOB.")
@@ -93,12 +91,14 @@ class ReportViewSet(
     """Regulatory reports the user may see; an Admin or a Test Manager creates them. Filter: ?lob=."""
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    filterset_class = ReportFilter
     serializer_class = ReportSerializer
 
+    @schema_safe(Report)
     def get_queryset(self):
-        qs = reports_visible_to(user=self.request.user)
-        return apply_query_filters(qs, self.request, {"lob": ("lob_id", query_int)})
+        return reports_visible_to(user=self.request.user).order_by("name", "pk")
 
+    @extend_schema(request=ReportCreateSerializer, responses={201: ReportSerializer})
     def create(self, request, *args, **kwargs):
         if not (is_admin(request.user) or has_role(request.user, Role.TEST_MANAGER)):
             raise PermissionDeniedError("Only an Admin or a Test Manager can create a report.")
@@ -114,19 +114,23 @@ class CycleViewSet(
     """Test cycles the user takes part in. PATCH changes only the configuration, while in draft. Filter: ?status=."""
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    filterset_class = CycleFilter
     serializer_class = TestCycleSerializer
 
+    @schema_safe(TestCycle)
     def get_queryset(self):
         # The selector's count annotation makes a GROUP BY, which drops Meta.ordering.
-        qs = cycles_visible_to(user=self.request.user).order_by("-created_at", "-pk")
-        return apply_query_filters(qs, self.request, {"status": ("status", query_choice(TestCycle.Status.values))})
+        return cycles_visible_to(user=self.request.user).order_by("-created_at", "-pk")
 
+    @extend_schema(request=CycleCreateSerializer, responses={201: TestCycleSerializer})
     def create(self, request, *args, **kwargs):
+        require(can_create_cycle(request.user), "Only a Test Manager can create a cycle.")
         data = CycleCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         cycle = cycle_create(user=request.user, **data.validated_data)
         return Response(self._render(cycle), status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=CycleConfigurationSerializer, responses={200: TestCycleSerializer})
     def partial_update(self, request, *args, **kwargs):
         cycle = self.get_object()
         require(can_manage_cycle(request.user, cycle), "Only the cycle's Test Manager can change its configuration.")
@@ -140,10 +144,11 @@ class CycleViewSet(
         return TestCycleSerializer(cycles_visible_to(user=self.request.user).get(pk=cycle.pk)).data
 
 
-class CycleReportsApi(APIView):
-    """GET: the cycle's reports the user may see. POST {report, tester?}: add a report to a draft cycle."""
+class CycleReportsApi(ListAPIView):
+    """GET: the cycle's reports the user may see (paginated). POST {report, tester?}: add a report to a draft cycle."""
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = CycleReportSerializer
 
     def _cycle(self, request, pk: int) -> TestCycle:
         cycle = cycles_visible_to(user=request.user).filter(pk=pk).first()
@@ -151,11 +156,12 @@ class CycleReportsApi(APIView):
             raise NotFoundError("No such cycle among those you can see.")
         return cycle
 
-    def get(self, request, pk: int):
-        cycle = self._cycle(request, pk)
-        rows = cycle_reports_visible_to(user=request.user).filter(cycle=cycle)
-        return Response(CycleReportSerializer(rows, many=True).data)
+    @schema_safe(CycleReport)
+    def get_queryset(self):
+        cycle = self._cycle(self.request, self.kwargs["pk"])
+        return cycle_reports_visible_to(user=self.request.user).filter(cycle=cycle).order_by("pk")
 
+    @extend_schema(request=CycleAddReportSerializer, responses={201: CycleReportSerializer})
     def post(self, request, pk: int):
         cycle = self._cycle(request, pk)
         require(can_manage_cycle(request.user, cycle), "Only the cycle's Test Manager can add reports.")
@@ -173,21 +179,14 @@ class CycleReportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     """
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    filterset_class = CycleReportFilter
     serializer_class = CycleReportSerializer
 
+    @schema_safe(CycleReport)
     def get_queryset(self):
-        qs = cycle_reports_visible_to(user=self.request.user)
-        return apply_query_filters(
-            qs,
-            self.request,
-            {
-                "cycle": ("cycle_id", query_int),
-                "phase": ("phase", query_choice(Phase.values)),
-                "status": ("status", query_choice(CycleReport.Status.values)),
-                "tester": ("tester_id", query_int),
-            },
-        )
+        return cycle_reports_visible_to(user=self.request.user).order_by("pk")
 
+    @extend_schema(request=CycleReportTesterSerializer, responses={200: CycleReportSerializer})
     def partial_update(self, request, *args, **kwargs):
         cycle_report = self.get_object()
         require(can_manage_cycle(request.user, cycle_report.cycle), "Only the cycle's Test Manager can assign testers.")
@@ -206,9 +205,11 @@ class CycleReportAttributesApi(ListAPIView):
     def get_cycle_report(self) -> CycleReport:
         return cycle_report_get(user=self.request.user, pk=self.kwargs["pk"])
 
+    @schema_safe(Attribute)
     def get_queryset(self):
         return Attribute.objects.filter(cycle_report=self.get_cycle_report()).order_by("name")
 
+    @extend_schema(request=AttributeInputSerializer, responses={201: AttributeSerializer})
     def post(self, request, pk: int):
         cycle_report = self.get_cycle_report()
         require(can_work_on(request.user, cycle_report), ONLY_TESTER_EDITS)
@@ -219,18 +220,23 @@ class CycleReportAttributesApi(ListAPIView):
 
 
 class AttributeViewSet(
+    mixins.ListModelMixin,
     mixins.RetrieveModelMixin, mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
 ):
     """One attribute: read by whoever sees its report; changed or removed by the assigned tester in Planning."""
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    filterset_class = AttributeFilter
     serializer_class = AttributeSerializer
 
+    @schema_safe(Attribute)
     def get_queryset(self):
-        return Attribute.objects.filter(
+        qs = Attribute.objects.filter(
             cycle_report__in=cycle_reports_visible_to(user=self.request.user)
-        ).select_related("cycle_report")
+        ).select_related("cycle_report").order_by("cycle_report_id", "name", "pk")
+        return qs
 
+    @extend_schema(request=AttributeInputSerializer, responses={200: AttributeSerializer})
     def update(self, request, *args, **kwargs):
         attribute = self.get_object()
         require(can_work_on(request.user, attribute.cycle_report), ONLY_TESTER_EDITS)
@@ -250,12 +256,14 @@ class CycleReportScopingApi(ListAPIView):
     authentication_classes = API_AUTHENTICATION_CLASSES
     serializer_class = ScopingDecisionSerializer
 
+    @schema_safe(ScopingDecision)
     def get_queryset(self):
         cycle_report = cycle_report_get(user=self.request.user, pk=self.kwargs["pk"])
         return ScopingDecision.objects.filter(attribute__cycle_report=cycle_report).select_related(
             "attribute", "decided_by"
         )
 
+    @extend_schema(request=ScopingDecideSerializer, responses={200: ScopingDecisionSerializer})
     def post(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         require(can_work_on(request.user, cycle_report), "Only the report's assigned tester can scope its attributes.")
@@ -280,6 +288,8 @@ class CycleReportSubmitApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=SubmitVersionSerializer,
+                   responses={200: DecisionOutcomeSerializer, 202: DecisionOutcomeSerializer})
     def post(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         require(can_work_on(request.user, cycle_report), "Only the report's assigned tester can submit it.")

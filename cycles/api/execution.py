@@ -1,13 +1,15 @@
 """The API of Test Execution (the same services and checks as the page, cycles.views.execution)."""
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cycles.api.common import apply_query_filters, decision_response, query_choice, query_int, require
+from cycles.api.common import apply_query_filters, decision_response, query_choice, query_int, require, schema_safe
 from cycles.exceptions import NotFoundError
-from cycles.models import Attribute, Evidence, SampleExtension, TestResultValue
+from cycles.models import Attribute, Evidence, SampleExtension, TestResult, TestResultValue
 from cycles.permissions import can_approve, can_work_on
 from cycles.selectors import cycle_report_get
 from cycles.serializers.execution import (
@@ -35,6 +37,7 @@ class CycleReportTestResultsApi(ListAPIView):
     authentication_classes = API_AUTHENTICATION_CLASSES
     serializer_class = TestResultSerializer
 
+    @schema_safe(TestResult)
     def get_queryset(self):
         cycle_report = cycle_report_get(user=self.request.user, pk=self.kwargs["pk"])
         cells = execution_services.test_results_for(user=self.request.user, cycle_report=cycle_report)
@@ -49,6 +52,7 @@ class CycleReportTestExecutionApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         return Response({
@@ -72,9 +76,11 @@ class TestResultApi(APIView):
     __test__ = False
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(responses={200: TestResultDetailSerializer})
     def get(self, request, pk: int):
         return Response(TestResultDetailSerializer(_cell(request, pk)).data)
 
+    @extend_schema(request=TestResultInputSerializer, responses={200: TestResultDetailSerializer})
     def post(self, request, pk: int):
         cell = _cell(request, pk)
         require(can_work_on(request.user, cell.cycle_report), ONLY_TESTER)
@@ -89,6 +95,7 @@ class CycleReportTestResultsBulkApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=BulkResultsSerializer, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         require(can_work_on(request.user, cycle_report), ONLY_TESTER)
@@ -113,6 +120,7 @@ class AttributeExecutionRuleApi(APIView):
         cycle_report_get(user=request.user, pk=attribute.cycle_report_id)
         return attribute
 
+    @extend_schema(responses={200: ExecutionRuleSerializer})
     def get(self, request, pk: int):
         attribute = self._attribute(request, pk)
         rule = getattr(attribute, "execution_rule", None)
@@ -120,6 +128,7 @@ class AttributeExecutionRuleApi(APIView):
             raise NotFoundError(f"{attribute.name} has no execution rule: it is tested by hand.")
         return Response(ExecutionRuleSerializer(rule).data)
 
+    @extend_schema(request=ExecutionRuleSerializer, responses={200: ExecutionRuleSerializer})
     def put(self, request, pk: int):
         attribute = self._attribute(request, pk)
         require(can_work_on(request.user, attribute.cycle_report), "Only the report's assigned tester sets rules.")
@@ -136,6 +145,7 @@ class CycleReportSampleExtensionsApi(ListAPIView):
     authentication_classes = API_AUTHENTICATION_CLASSES
     serializer_class = SampleExtensionSerializer
 
+    @schema_safe(SampleExtension)
     def get_queryset(self):
         cycle_report = cycle_report_get(user=self.request.user, pk=self.kwargs["pk"])
         return SampleExtension.objects.filter(cycle_report=cycle_report).select_related("decided_by") \
@@ -147,6 +157,7 @@ class SampleExtensionDecideApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=ExtensionDecisionSerializer, responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
         from workflows.services import workflow_decide_extension
 
@@ -167,6 +178,7 @@ class EvidenceLinksApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=EvidenceLinksSerializer, responses={200: OpenApiTypes.OBJECT})
     def put(self, request, pk: int):
         evidence = Evidence.objects.select_related("request").filter(
             pk=pk, request__in=information_requests_visible_to(user=request.user)).first()
@@ -185,6 +197,7 @@ class InformationRequestCoverageApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk: int):
         info_request = information_requests_visible_to(user=request.user).filter(pk=pk).first()
         if info_request is None:

@@ -6,6 +6,8 @@ them, 202 when stored for later delivery); the rest reads.
 from __future__ import annotations
 
 from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -22,6 +24,7 @@ from cycles.serializers.final_report import (
 )
 from cycles.services.final_report import cycle_results_summary
 from synapse.authentication import API_AUTHENTICATION_CLASSES
+from workflows.serializers import DecisionOutcomeSerializer
 from workflows.services import workflow_remove_report, workflow_sign_off
 
 
@@ -30,6 +33,7 @@ class CycleReportFinalReportApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(responses={200: FinalReportSerializer(many=True)})
     def get(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         reports = FinalReport.objects.filter(cycle_report=cycle_report).prefetch_related("sign_offs__signer")
@@ -41,6 +45,7 @@ class CycleReportFinalReportPdfApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY)})
     def get(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         report = FinalReport.objects.filter(cycle_report=cycle_report).order_by("-number").first()
@@ -55,6 +60,7 @@ class CycleReportSignOffApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=SignOffInputSerializer, responses={200: DecisionOutcomeSerializer, 202: DecisionOutcomeSerializer})
     def post(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         data = SignOffInputSerializer(data=request.data)
@@ -71,6 +77,7 @@ class CycleReportPackageApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(responses={(200, "application/json"): EvidencePackageSerializer, (200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)})
     def get(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         package = EvidencePackage.objects.filter(final_report__cycle_report=cycle_report).first()
@@ -87,6 +94,7 @@ class CycleReportRemoveApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=RemoveReportInputSerializer, responses={200: DecisionOutcomeSerializer, 202: DecisionOutcomeSerializer})
     def post(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         require(can_manage_cycle(request.user, cycle_report.cycle),
@@ -102,6 +110,7 @@ class CycleResultsApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk: int):
         cycle = cycles_visible_to(user=request.user).filter(pk=pk).first()
         if cycle is None:

@@ -5,6 +5,7 @@ the body is read; every write goes through cycles.services.observations.
 """
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -60,11 +61,13 @@ class CycleReportObservationsApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(responses={200: ObservationSerializer(many=True)})
     def get(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         observations = observations_visible(user=request.user, cycle_report=cycle_report)
         return Response(ObservationSerializer(observations, many=True).data)
 
+    @extend_schema(request=ObservationInputSerializer, responses={201: ObservationSerializer})
     def post(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         require(can_work_on(request.user, cycle_report), ONLY_TESTER)
@@ -81,9 +84,11 @@ class ObservationApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(responses={200: ObservationSerializer})
     def get(self, request, pk: int):
         return Response(_one(observation_get(user=request.user, pk=pk)))
 
+    @extend_schema(request=ObservationInputSerializer, responses={200: ObservationSerializer})
     def patch(self, request, pk: int):
         observation = observation_get(user=request.user, pk=pk)
         require(can_work_on(request.user, observation.cycle_report), ONLY_TESTER)
@@ -100,6 +105,7 @@ class ObservationsMergeApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=MergeInputSerializer, responses={200: ObservationSerializer})
     def post(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         require(can_work_on(request.user, cycle_report), ONLY_TESTER)
@@ -117,6 +123,7 @@ class ObservationSplitApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=SplitInputSerializer, responses={201: ObservationSerializer})
     def post(self, request, pk: int):
         observation = observation_get(user=request.user, pk=pk)
         require(can_work_on(request.user, observation.cycle_report), ONLY_TESTER)
@@ -131,6 +138,7 @@ class ObservationRemediationApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=RemediationInputSerializer, responses={200: ObservationSerializer})
     def post(self, request, pk: int):
         observation = observation_get(user=request.user, pk=pk)
         require(can_move_remediation(request.user, observation),

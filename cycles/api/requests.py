@@ -15,14 +15,17 @@ import logging
 from collections.abc import Callable
 
 from django.http import FileResponse
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cycles.api.common import apply_query_filters, query_choice, query_int, require
+from cycles.api.common import require, schema_safe
+from cycles.api.filters import InformationRequestFilter
 from cycles.exceptions import ApplicationError, NotFoundError
 from cycles.models import Attribute, CycleReport, Evidence, InformationRequest
 from cycles.permissions import can_work_on
@@ -64,6 +67,26 @@ logger = logging.getLogger(__name__)
 
 ONLY_TESTER_REVIEWS = "Only the tester assigned to the report reviews its evidence."
 ONLY_REQUEST_OWNER = "Only the data owner the request was sent to can answer it."
+
+
+WORKFLOW_FIELDS = {
+    "workflow": DecisionOutcomeSerializer(required=False, help_text="What became of the message to the workflow."),
+    "workflow_error": serializers.CharField(required=False, help_text="Why the workflow was not told."),
+}
+ASSIGNMENT_RESPONSE = inline_serializer("DataOwnerAssigned", {
+    "assignment": DataOwnerAssignmentSerializer(), "missing": MissingAttributeSerializer(many=True), **WORKFLOW_FIELDS})
+BULK_RESPONSE = inline_serializer("DataOwnersAssigned", {
+    "assignments": DataOwnerAssignmentSerializer(many=True), "missing": MissingAttributeSerializer(many=True),
+    **WORKFLOW_FIELDS})
+
+
+class RequestWithWorkflowSerializer(InformationRequestDetailSerializer):
+    workflow = DecisionOutcomeSerializer(required=False, read_only=True)
+    workflow_error = serializers.CharField(required=False, read_only=True)
+
+    class Meta(InformationRequestDetailSerializer.Meta):
+        fields = [*InformationRequestDetailSerializer.Meta.fields, "workflow", "workflow_error"]
+        read_only_fields = fields
 
 
 def workflow_result(call: Callable[[], DecisionOutcome]) -> dict:
@@ -120,6 +143,7 @@ class CycleReportDataOwnersApi(ListAPIView):
     authentication_classes = API_AUTHENTICATION_CLASSES
     serializer_class = DataOwnerRowSerializer
 
+    @schema_safe(Attribute)
     def get_queryset(self):
         cycle_report = cycle_report_get(user=self.request.user, pk=self.kwargs["pk"])
         return (
@@ -128,6 +152,7 @@ class CycleReportDataOwnersApi(ListAPIView):
             .order_by("name")
         )
 
+    @extend_schema(request=DataOwnerAssignInputSerializer, responses={200: ASSIGNMENT_RESPONSE})
     def post(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         require_data_executive(request.user, cycle_report)
@@ -147,6 +172,7 @@ class CycleReportDataOwnersBulkApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=DataOwnerBulkInputSerializer, responses={200: BULK_RESPONSE})
     def post(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         require_data_executive(request.user, cycle_report)
@@ -171,20 +197,15 @@ class InformationRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
     Filters: ?status=, ?cycle_report=.
     """
 
+    filterset_class = InformationRequestFilter
     authentication_classes = API_AUTHENTICATION_CLASSES
 
     def get_serializer_class(self):
         return InformationRequestSerializer if self.action == "list" else InformationRequestDetailSerializer
 
+    @schema_safe(InformationRequest)
     def get_queryset(self):
-        return apply_query_filters(
-            information_requests_visible_to(user=self.request.user),
-            self.request,
-            {
-                "status": ("status", query_choice(InformationRequest.Status.values)),
-                "cycle_report": ("cycle_report_id", query_int),
-            },
-        )
+        return information_requests_visible_to(user=self.request.user).order_by("due_date", "pk")
 
 
 def request_body(user, pk: int, workflow: dict) -> dict:
@@ -201,6 +222,11 @@ class InformationRequestEvidenceApi(APIView):
     authentication_classes = API_AUTHENTICATION_CLASSES
     parser_classes = [MultiPartParser, FormParser]
 
+    @extend_schema(
+        request={"multipart/form-data": inline_serializer("EvidenceUpload", {
+            "files": serializers.ListField(child=serializers.FileField())})},
+        responses={201: EvidenceSerializer(many=True)},
+    )
     def post(self, request, pk: int):
         info_request = information_request_get(user=request.user, pk=pk)
         require(is_request_data_owner(request.user, info_request), ONLY_REQUEST_OWNER)
@@ -213,6 +239,7 @@ class InformationRequestSubmitApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=None, responses={200: RequestWithWorkflowSerializer})
     def post(self, request, pk: int):
         info_request = information_request_get(user=request.user, pk=pk)
         require(is_request_data_owner(request.user, info_request), ONLY_REQUEST_OWNER)
@@ -226,6 +253,7 @@ class InformationRequestReviewApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=None, responses={200: RequestWithWorkflowSerializer})
     def post(self, request, pk: int):
         info_request = information_request_get(user=request.user, pk=pk)
         require(can_work_on(request.user, info_request.cycle_report), ONLY_TESTER_REVIEWS)
@@ -242,6 +270,7 @@ class EvidenceReviewApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=EvidenceReviewSerializer, responses={200: EvidenceSerializer})
     def post(self, request, pk: int):
         evidence = (
             Evidence.objects.filter(request__in=information_requests_visible_to(user=request.user))
@@ -267,6 +296,8 @@ class EvidenceDownloadApi(APIView):
         # The answer is the file whatever the client says it accepts; errors still render as JSON.
         return super().perform_content_negotiation(request, force=True)
 
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="The file as uploaded, as an attachment.")})
     def get(self, request, pk: int):
         evidence = (
             Evidence.objects.select_related(

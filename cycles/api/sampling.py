@@ -1,12 +1,14 @@
 """The API of Sample Selection (the same rules as cycles.api.cycles)."""
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, status, viewsets
 from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cycles.api.common import require
+from cycles.api.common import require, schema_safe
+from cycles.api.filters import SampleFilter
 from cycles.exceptions import NotFoundError
 from cycles.models import Sample, SamplingPlan
 from cycles.permissions import can_work_on
@@ -41,6 +43,7 @@ class CycleReportSamplingPlanApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(responses={200: SamplingPlanSerializer})
     def get(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         plan = (
@@ -54,6 +57,7 @@ class CycleReportSamplingPlanApi(APIView):
             )
         return Response(SamplingPlanSerializer(plan).data)
 
+    @extend_schema(request=SamplingPlanInputSerializer, responses={200: SamplingPlanSerializer})
     def patch(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         require(
@@ -72,9 +76,11 @@ class CycleReportSamplesApi(ListAPIView):
     authentication_classes = API_AUTHENTICATION_CLASSES
     serializer_class = SampleSerializer
 
+    @schema_safe(Sample)
     def get_queryset(self):
         return samples_for(cycle_report=cycle_report_get(user=self.request.user, pk=self.kwargs["pk"]))
 
+    @extend_schema(request=SampleManualSerializer, responses={201: SampleSerializer})
     def post(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         require(can_work_on(request.user, cycle_report), ONLY_TESTER_SAMPLES)
@@ -89,6 +95,8 @@ class CycleReportSamplesDrawApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(request=None, responses={200: inline_serializer("SamplesDrawn", {
+        "plan": SamplingPlanSerializer(), "samples": SampleSerializer(many=True)})})
     def post(self, request, pk: int):
         cycle_report = cycle_report_get(user=request.user, pk=pk)
         require(can_work_on(request.user, cycle_report), ONLY_TESTER_SAMPLES)
@@ -99,16 +107,19 @@ class CycleReportSamplesDrawApi(APIView):
         )
 
 
-class SampleViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class SampleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """One working sample: read by whoever sees its report; removed by the assigned tester."""
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    filterset_class = SampleFilter
     serializer_class = SampleSerializer
 
+    @schema_safe(Sample)
     def get_queryset(self):
-        return Sample.objects.filter(
+        qs = Sample.objects.filter(
             cycle_report__in=cycle_reports_visible_to(user=self.request.user)
-        ).select_related("cycle_report", "added_by")
+        ).select_related("cycle_report", "added_by").order_by("cycle_report_id", "row_index", "pk")
+        return qs
 
     def destroy(self, request, *args, **kwargs):
         sample = self.get_object()

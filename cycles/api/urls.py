@@ -3,6 +3,7 @@ from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from cycles.api import cycles as api
+from cycles.api import profiling as api_profiling
 from cycles.api import execution as api_execution
 from cycles.api import final_report as api_final_report
 from cycles.api import observations as api_observations
@@ -40,6 +41,14 @@ urlpatterns = [
     path("requests/<int:pk>/review/", api_requests.InformationRequestReviewApi.as_view(), name="api-request-review"),
     path("evidence/<int:pk>/review/", api_requests.EvidenceReviewApi.as_view(), name="api-evidence-review"),
     path("evidence/<int:pk>/download/", api_requests.EvidenceDownloadApi.as_view(), name="api-evidence-download"),
+    path("cycle-reports/<int:pk>/population-files/", api_profiling.CycleReportPopulationFilesApi.as_view(),
+         name="api-cycle-report-population-files"),
+    path("population-files/<int:pk>/profiles/", api_profiling.PopulationFileProfilesApi.as_view(),
+         name="api-population-file-profiles"),
+    path("cycle-reports/<int:pk>/phases/", api_profiling.CycleReportPhasesApi.as_view(),
+         name="api-cycle-report-phases"),
+    path("cycle-reports/<int:pk>/data-owners/complete/", api_profiling.CycleReportDataOwnersCompleteApi.as_view(),
+         name="api-cycle-report-data-owners-complete"),
     # Test Execution (issue 6)
     path("cycle-reports/<int:pk>/test-execution/", api_execution.CycleReportTestExecutionApi.as_view(),
          name="api-cycle-report-test-execution"),

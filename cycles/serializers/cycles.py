@@ -1,6 +1,8 @@
 """API shapes of LOBs, reports, cycles, planning and scoping."""
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cycles.configuration import CycleConfigurationValuesSerializer
 from cycles.models import (
     LOB,
     Attribute,
@@ -18,12 +20,25 @@ from cycles.serializers.common import (
     VisibleLOBField,
     VisibleReportField,
 )
+from synapse.accounts import can_see_user
+
+# Ids are bigint in the database; a bigger number can't name anything.
+MAX_ID = 2**63 - 1
 
 # --- LOBs and reports ---------------------------------------------------------
 
 
 class LOBSerializer(serializers.ModelSerializer):
-    data_executive = UserSummarySerializer(read_only=True)
+    data_executive = serializers.SerializerMethodField(
+        help_text="The LOB's data executive; null to those who may not see that user (synapse.accounts)."
+    )
+
+    @extend_schema_field(UserSummarySerializer(allow_null=True))
+    def get_data_executive(self, lob):
+        request = self.context.get("request")
+        if request is not None and not can_see_user(request.user, lob.data_executive_id):
+            return None
+        return UserSummarySerializer(lob.data_executive).data
 
     class Meta:
         model = LOB
@@ -57,17 +72,17 @@ class ReportSerializer(serializers.ModelSerializer):
 
 class ReportFieldSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    description = serializers.CharField(allow_blank=True, required=False, default="")
+    description = serializers.CharField(allow_blank=True, required=False, default="", max_length=2000)
 
 
 class ReportCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     regulation = serializers.CharField(max_length=120)
-    description = serializers.CharField(allow_blank=True, required=False, default="")
+    description = serializers.CharField(allow_blank=True, required=False, default="", max_length=10000)
     owner = UserField()
     lob = VisibleLOBField()
     frequency = serializers.ChoiceField(choices=Frequency.choices, default=Frequency.QUARTERLY)
-    fields = ReportFieldSerializer(many=True, required=False, default=list)
+    fields = ReportFieldSerializer(many=True, required=False, default=list, max_length=2000)
 
     def validate_name(self, value):
         if Report.objects.filter(name=value).exists():
@@ -94,7 +109,7 @@ class CycleCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     period_start = serializers.DateField()
     period_end = serializers.DateField()
-    configuration = serializers.DictField(required=False, default=dict)
+    configuration = CycleConfigurationValuesSerializer(required=False)
 
     def validate(self, attrs):
         if attrs["period_end"] < attrs["period_start"]:
@@ -103,7 +118,7 @@ class CycleCreateSerializer(serializers.Serializer):
 
 
 class CycleConfigurationSerializer(serializers.Serializer):
-    configuration = serializers.DictField()
+    configuration = CycleConfigurationValuesSerializer()
 
 
 class CycleReportSerializer(serializers.ModelSerializer):
@@ -172,11 +187,11 @@ class ScopingDecisionSerializer(serializers.ModelSerializer):
 
 
 class ScopingDecideSerializer(serializers.Serializer):
-    attribute_id = serializers.IntegerField()
+    attribute_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     in_scope = serializers.BooleanField()
     rationale = serializers.CharField(allow_blank=True, required=False, default="")
 
 
 class SubmitVersionSerializer(serializers.Serializer):
     phase = serializers.ChoiceField(choices=Phase.choices)
-    notes = serializers.CharField(allow_blank=True, required=False, default="")
+    notes = serializers.CharField(allow_blank=True, required=False, default="", max_length=4000)

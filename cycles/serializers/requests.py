@@ -1,9 +1,12 @@
 """API shapes of Data Owner Identification, Requests for Information and evidence."""
+import datetime
+
 from django.urls import reverse
 from rest_framework import serializers
 
 from cycles.models import Attribute, DataOwnerAssignment, Evidence, InformationRequest
 from cycles.serializers.common import UserField, UserSummarySerializer
+from synapse.roles import Role
 from cycles.services.requests import evidence_latest
 
 # --- Data Owner Identification --------------------------------------------------------------------
@@ -41,7 +44,7 @@ class DataOwnerRowSerializer(serializers.ModelSerializer):
         assignment = self._assignment(attribute)
         return UserSummarySerializer(assignment.assigned_by).data if assignment else None
 
-    def get_assigned_at(self, attribute):
+    def get_assigned_at(self, attribute) -> datetime.datetime | None:
         assignment = self._assignment(attribute)
         return serializers.DateTimeField().to_representation(assignment.assigned_at) if assignment else None
 
@@ -65,14 +68,23 @@ class MissingAttributeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class DataOwnerField(UserField):
+    """An active Data Owner by id; anyone else is "does not exist", so no other user's name is shown."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(groups__name=Role.DATA_OWNER)
+
+
 class DataOwnerAssignInputSerializer(serializers.Serializer):
-    attribute_id = serializers.IntegerField()
-    data_owner_id = UserField()
+    attribute_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    data_owner_id = DataOwnerField()
 
 
 class DataOwnerBulkInputSerializer(serializers.Serializer):
-    data_owner_id = UserField()
-    attribute_ids = serializers.ListField(child=serializers.IntegerField(), allow_empty=False)
+    data_owner_id = DataOwnerField()
+    attribute_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), allow_empty=False, max_length=1000
+    )
 
 
 # --- Requests for Information and evidence --------------------------------------------------------
@@ -138,4 +150,4 @@ class InformationRequestDetailSerializer(InformationRequestSerializer):
 
 class EvidenceReviewSerializer(serializers.Serializer):
     accept = serializers.BooleanField()
-    note = serializers.CharField(allow_blank=True, required=False, default="")
+    note = serializers.CharField(allow_blank=True, required=False, default="", max_length=4000)

@@ -38,15 +38,17 @@ class SamplingPlanInputSerializer(serializers.Serializer):
     risk_of_overreliance = serializers.DecimalField(max_digits=4, decimal_places=3, required=False)
     tolerable_rate = serializers.DecimalField(max_digits=4, decimal_places=3, required=False)
     expected_rate = serializers.DecimalField(max_digits=4, decimal_places=3, required=False)
-    override_size = serializers.IntegerField(required=False, allow_null=True)
+    override_size = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
     override_reason = serializers.CharField(required=False, allow_blank=True)
     method = serializers.ChoiceField(choices=SamplingPlan.Method.choices, required=False)
     stratify_by = serializers.CharField(required=False, allow_blank=True)
-    min_per_stratum = serializers.IntegerField(required=False)
+    min_per_stratum = serializers.IntegerField(required=False, min_value=1, max_value=10_000)
     risk_column = serializers.CharField(required=False, allow_blank=True)
-    seed = serializers.IntegerField(required=False, allow_null=True)
+    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=2**63 - 1)
 
     def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["The body must be an object of plan fields."]})
         # Reported with the fields' own errors: validate() would run only once those pass.
         errors = {name: ["Not a field of the sampling plan."] for name in sorted(set(data) - set(self.fields))}
         try:
@@ -73,6 +75,6 @@ class SampleSerializer(serializers.ModelSerializer):
 
 class SampleManualSerializer(serializers.Serializer):
     key = serializers.CharField(max_length=255)
-    reason = serializers.CharField()
+    reason = serializers.CharField(max_length=2000)
 
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cycles.exceptions import ApplicationError, ConflictError, PermissionDeniedError
-from cycles.models import LOB, CycleReport, Phase, PhaseState, Report, TestCycle, default_cycle_configuration
+from cycles.models import LOB, CycleReport, Phase, PhaseState, Report, TestCycle
 from cycles.permissions import can_create_cycle, can_manage_cycle
 from synapse.audit import audit_record, snapshot
 from synapse.roles import Role, has_role
@@ -18,9 +18,13 @@ PHASE_VALUES = [p.value for p in Phase]
 def lob_create(*, name: str, code: str, data_executive, actor=None) -> LOB:
     if not has_role(data_executive, Role.DATA_EXECUTIVE):
         raise ApplicationError(f"{data_executive} is not a Data Executive.")
-    with transaction.atomic():
-        lob = LOB.objects.create(name=name, code=code, data_executive=data_executive)
-        audit_record(actor=actor, action="lob.create", obj=lob, after=snapshot(lob))
+    try:
+        with transaction.atomic():
+            lob = LOB.objects.create(name=name, code=code, data_executive=data_executive)
+            audit_record(actor=actor, action="lob.create", obj=lob, after=snapshot(lob))
+    except IntegrityError:
+        # Two creates at once: the check before passed for both, the unique constraint stopped one.
+        raise ConflictError(f"An LOB named {name!r} or coded {code!r} exists.") from None
     return lob
 
 
@@ -32,25 +36,23 @@ def report_create(
     names = [f.get("name") if isinstance(f, dict) else f for f in fields]
     if any(not n for n in names) or len(set(names)) != len(names):
         raise ApplicationError("Every field needs a name, and names must be unique.")
-    with transaction.atomic():
-        report = Report.objects.create(
-            name=name, regulation=regulation, owner=owner, lob=lob, frequency=frequency,
-            fields=fields, description=description,
-        )
-        audit_record(actor=actor, action="report.create", obj=report, after=snapshot(report))
+    try:
+        with transaction.atomic():
+            report = Report.objects.create(
+                name=name, regulation=regulation, owner=owner, lob=lob, frequency=frequency,
+                fields=fields, description=description,
+            )
+            audit_record(actor=actor, action="report.create", obj=report, after=snapshot(report))
+    except IntegrityError:
+        raise ConflictError(f"A report named {name!r} exists.") from None
     return report
 
 
 def _validate_configuration(configuration: dict) -> dict:
-    config = default_cycle_configuration()
-    config.update(configuration or {})
-    unknown = set(config["skip_phases"]) - set(PHASE_VALUES)
-    if unknown:
-        raise ApplicationError(f"Unknown phases to skip: {', '.join(sorted(unknown))}.")
-    for key in ("rfi_due_days", "escalation_days_after", "data_owner_sla_days"):
-        if not isinstance(config[key], int) or config[key] < 0:
-            raise ApplicationError(f"{key} must be a whole number of days, 0 or more.")
-    return config
+    """The configuration typed and bounded (cycles.configuration), so the workflow can always decode it."""
+    from cycles.configuration import cycle_configuration_clean
+
+    return cycle_configuration_clean(configuration)
 
 
 def cycle_create(
@@ -95,9 +97,12 @@ def cycle_add_report(*, user, cycle: TestCycle, report: Report, tester=None) -> 
         raise ApplicationError(f"{tester} is not a Tester.")
     if CycleReport.objects.filter(cycle=cycle, report=report).exists():
         raise ConflictError(f"{report} is already in {cycle}.")
-    with transaction.atomic():
-        cycle_report = CycleReport.objects.create(cycle=cycle, report=report, tester=tester)
-        audit_record(actor=user, action="cycle.add_report", obj=cycle_report, after=snapshot(cycle_report))
+    try:
+        with transaction.atomic():
+            cycle_report = CycleReport.objects.create(cycle=cycle, report=report, tester=tester)
+            audit_record(actor=user, action="cycle.add_report", obj=cycle_report, after=snapshot(cycle_report))
+    except IntegrityError:
+        raise ConflictError(f"{report} is already in {cycle}.") from None
     return cycle_report
 
 

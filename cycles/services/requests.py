@@ -506,6 +506,7 @@ def information_request_submit(*, user, request: InformationRequest) -> Informat
         request.save(update_fields=["status", "submitted_at"])
         audit_record(actor=user, action="information_request.submit", obj=request, before=before,
                      after=snapshot(request, REQUEST_FIELDS), context={"cycle_report": request.cycle_report_id})
+        _tell_workflow(user, request, "request_submitted")
     return request
 
 
@@ -578,7 +579,16 @@ def information_request_review(*, user, request: InformationRequest) -> Informat
             key_suffix = str(returned_round(request=request))
             request_id = request.pk
             transaction.on_commit(lambda: _notify_returned(request_id, key_suffix), robust=True)
+        _tell_workflow(user, request, "request_reviewed")
     return request
+
+
+def _tell_workflow(user, request: InformationRequest, update_name: str) -> None:
+    """Store the message for the report's workflow in this transaction: the change and the message
+    commit together (the caller delivers it after commit, the outbox if that fails)."""
+    from workflows.services import request_decision_store
+
+    request_decision_store(user=user, request=request, update_name=update_name)
 
 
 def _notify_returned(request_id: int, key_suffix: str) -> None:

@@ -5,6 +5,7 @@ from rest_framework.test import APIClient
 
 from cycles.models import LOB, Attribute, CycleReport, Phase, Report, ScopingDecision, TestCycle
 from synapse.models import AuditEvent
+from synapse.testing import problem
 
 pytestmark = pytest.mark.django_db
 
@@ -23,12 +24,7 @@ def api():
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.content
-    error = response.json()["error"]
-    assert error["message"]
-    if code:
-        assert error["code"] == code
-    return error
+    return problem(response, status, code)
 
 
 def ids(response) -> list[int]:
@@ -91,7 +87,7 @@ def test_lobs_are_read_by_all_and_created_by_an_admin(api, users, lob):
 def test_an_lob_needs_a_data_executive(api, users):
     body = {"name": "Cards", "code": "cards", "data_executive": users["tester"].pk}
     error = assert_error(api(users["admin"]).post("/api/v1/lobs/", body, format="json"), 400)
-    assert "not a Data Executive" in error["message"]
+    assert "not a Data Executive" in error["detail"]
     assert not LOB.objects.filter(code="cards").exists()
 
 
@@ -118,13 +114,13 @@ def test_a_test_manager_creates_a_report_and_a_tester_cannot(api, users, lob):
 def test_report_validation_errors_are_400_with_details_and_save_nothing(api, users, lob):
     body = {"name": "FFIEC 031", "regulation": "", "owner": 999999, "lob": lob.pk, "fields": [{"description": "x"}]}
     error = assert_error(api(users["manager"]).post("/api/v1/reports/", body, format="json"), 400, "invalid")
-    assert set(error["details"]) == {"regulation", "owner", "fields"}
+    assert set(error["errors"]) == {"regulation", "owner", "fields.0.name"}
     assert not Report.objects.filter(name="FFIEC 031").exists()
 
     duplicate = {**body, "regulation": "FFIEC 031", "owner": users["owner"].pk,
                  "fields": [{"name": "a"}, {"name": "a"}]}
     error = assert_error(api(users["manager"]).post("/api/v1/reports/", duplicate, format="json"), 400)
-    assert "unique" in error["message"]
+    assert "unique" in error["detail"]
     assert not Report.objects.filter(name="FFIEC 031").exists()
 
 
@@ -160,11 +156,11 @@ def test_a_test_manager_creates_a_cycle(api, users):
 def test_cycle_validation_is_400_and_saves_nothing(api, users):
     backwards = {"name": "Backwards", "period_start": "2026-10-01", "period_end": "2026-09-30"}
     error = assert_error(api(users["manager"]).post("/api/v1/cycles/", backwards, format="json"), 400, "invalid")
-    assert "period_end" in error["details"]
+    assert "period_end" in error["errors"]
     unknown_phase = {"name": "Unknown", "period_start": "2026-10-01", "period_end": "2026-12-31",
                      "configuration": {"skip_phases": ["lunch"]}}
     error = assert_error(api(users["manager"]).post("/api/v1/cycles/", unknown_phase, format="json"), 400)
-    assert "lunch" in error["message"]
+    assert "lunch" in error["detail"]
     assert not TestCycle.objects.exists()
 
 
@@ -196,13 +192,13 @@ def test_adding_a_report_to_a_cycle(api, users, cycle, cycle_report, lob):
     assert CycleReport.objects.filter(cycle=cycle, report=other, tester=users["tester2"]).exists()
 
     error = assert_error(api(users["manager"]).post(url, body, format="json"), 409, "conflict")
-    assert "already" in error["message"]
+    assert "already" in error["detail"]
     error = assert_error(api(users["manager"]).post(url, {"report": 999999}, format="json"), 400, "invalid")
-    assert "report" in error["details"]
+    assert "report" in error["errors"]
 
     # The tester sees only their own report of the cycle.
     listed = api(users["tester"]).get(url).json()
-    assert [row["id"] for row in listed] == [cycle_report.pk]
+    assert [row["id"] for row in listed["results"]] == [cycle_report.pk]  # paginated, like every list
 
 
 # --- cycle reports ---------------------------------------------------------------------
@@ -224,14 +220,14 @@ def test_cycle_report_filters(api, users, cycle_report):
     assert ids(manager.get("/api/v1/cycle-reports/", {"status": "not_started"})) == [cycle_report.pk]
     assert ids(manager.get("/api/v1/cycle-reports/", {"phase": "planning"})) == []
     error = assert_error(manager.get("/api/v1/cycle-reports/", {"phase": "lunch", "cycle": "x"}), 400)
-    assert set(error["details"]) == {"phase", "cycle"}
+    assert set(error["errors"]) == {"phase", "cycle"}
 
 
 def test_assigning_the_tester(api, users, cycle_report):
     url = f"/api/v1/cycle-reports/{cycle_report.pk}/"
     assert_error(api(users["tester"]).patch(url, {"tester": users["tester2"].pk}, format="json"), 403)
     error = assert_error(api(users["manager"]).patch(url, {"tester": users["owner"].pk}, format="json"), 400)
-    assert "not a Tester" in error["message"]
+    assert "not a Tester" in error["detail"]
     response = api(users["manager"]).patch(url, {"tester": users["tester2"].pk}, format="json")
     assert response.status_code == 200
     assert response.json()["tester"]["username"] == "tester2"
@@ -255,7 +251,7 @@ def test_the_tester_adds_an_attribute_in_planning(api, users, planning):
     listed = api(users["owner"]).get(url).json()["results"]
     assert [row["name"] for row in listed] == ["balance"]
     error = assert_error(api(users["tester"]).post(url, body, format="json"), 409)
-    assert "already has an attribute" in error["message"]
+    assert "already has an attribute" in error["detail"]
 
 
 def test_attribute_validation_is_400_with_details_and_saves_nothing(api, users, planning):
@@ -263,7 +259,7 @@ def test_attribute_validation_is_400_with_details_and_saves_nothing(api, users, 
     error = assert_error(
         api(users["tester"]).post(url, {"name": "", "risk_score": 11, "data_type": "blob"}, format="json"), 400
     )
-    assert set(error["details"]) == {"name", "risk_score", "data_type"}
+    assert set(error["errors"]) == {"name", "risk_score", "data_type"}
     # Someone who may not edit is refused whatever the body holds.
     assert_error(api(users["owner"]).post(url, {"risk_score": 11}, format="json"), 403)
     assert not Attribute.objects.exists()
@@ -272,7 +268,7 @@ def test_attribute_validation_is_400_with_details_and_saves_nothing(api, users, 
 def test_attributes_are_locked_outside_planning(api, users, cycle_report):
     url = f"/api/v1/cycle-reports/{cycle_report.pk}/attributes/"
     error = assert_error(api(users["tester"]).post(url, {"name": "balance"}, format="json"), 409, "phase_locked")
-    assert "Planning" in error["message"]
+    assert "Planning" in error["detail"]
 
 
 def test_changing_and_removing_an_attribute(api, users, attribute):
@@ -302,7 +298,7 @@ def test_scoping_decisions(api, users, attribute):
 
     assert_error(api(users["owner"]).post(url, {**out, "rationale": "Low risk."}, format="json"), 403)
     error = assert_error(api(users["tester"]).post(url, out, format="json"), 400)
-    assert "out of scope" in error["message"]
+    assert "out of scope" in error["detail"]
     assert not ScopingDecision.objects.exists()
 
     response = api(users["tester"]).post(url, {**out, "in_scope": True, "rationale": "Primary key."}, format="json")
@@ -319,7 +315,7 @@ def test_scoping_an_attribute_of_another_report_is_400(api, users, attribute, cy
     body = {"attribute_id": attribute.pk, "in_scope": True, "rationale": ""}
     error = assert_error(api(users["tester"]).post(f"/api/v1/cycle-reports/{other.pk}/scoping/", body,
                                                    format="json"), 400)
-    assert "attribute_id" in error["details"]
+    assert "attribute_id" in error["errors"]
 
 
 def test_submitting_is_for_the_assigned_tester(api, users, planning):
@@ -327,10 +323,10 @@ def test_submitting_is_for_the_assigned_tester(api, users, planning):
     assert_error(api(users["owner"]).post(url, {"phase": "planning"}, format="json"), 403)
     assert_error(api(users["tester2"]).post(url, {"phase": "planning"}, format="json"), 404)
     error = assert_error(api(users["tester"]).post(url, {"phase": "lunch"}, format="json"), 400)
-    assert "phase" in error["details"]
+    assert "phase" in error["errors"]
     # No workflow runs for this report yet: a clear conflict, not a stored decision.
     error = assert_error(api(users["tester"]).post(url, {"phase": "planning"}, format="json"), 409)
-    assert "not been started" in error["message"]
+    assert "not been started" in error["detail"]
 
 
 def test_malformed_json_is_400_in_the_error_shape(api, users, cycle):

@@ -8,6 +8,7 @@ from cycles.services import execution as ex
 from cycles.services.requests import evidence_upload
 from cycles.tests.test_execution import PDF, cell, make_samples, matrix, storage  # noqa: F401  (fixtures)
 from cycles.tests.test_requests import requests_ready
+from synapse.testing import problem
 
 
 def api(user):
@@ -17,8 +18,7 @@ def api(user):
 
 
 def error(response, status):
-    assert response.status_code == status, response.content
-    return response.json()["error"]["message"]
+    return problem(response, status)["detail"]
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def test_cells_are_listed_paginated_and_filtered(prepared, users):
     assert everything["count"] == 9 and len(everything["results"]) == 9
     assert sorted(c["sample_key"] for c in failed["results"]) == ["S-002", "S-003"]
     assert {c["attribute_name"] for c in one["results"]} == {"customer_name"}
-    assert "Expected one of" in str(client.get(url, {"result": "maybe"}).json()["error"])
+    assert "Expected one of" in problem(client.get(url, {"result": "maybe"}), 400)["detail"]
     assert error(api(users["tester2"]).get(url), 404)
 
 

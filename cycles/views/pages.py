@@ -67,11 +67,13 @@ from cycles.services.requests import information_requests_visible_to
 from cycles.services.scoping import scoping_decide
 from synapse.audit import audit_events_for
 from synapse.exceptions import ApplicationError, ServiceUnavailableError
+from synapse.pagination import page_of, paginate
 from synapse.roles import Role, has_role
 from versioning.selectors import version_latest, versions_awaiting_decision
 from workflows.models import WorkflowDecision
 from workflows.selectors import alerts_open_for_cycle
 from workflows.services import (
+    status_age,
     workflow_cancel,
     workflow_register_population,
     workflow_start,
@@ -108,6 +110,9 @@ PROFILE_CHECK_WORDS = {"mandatory": "empty though mandatory", "primary_key": "re
 
 AUDIT_LIMIT = 50
 CYCLES_PER_PAGE = 25
+# Rows of a phase page's table (attributes, profile columns, scoping decisions) shown at once.
+ROWS_PER_PAGE = 50
+CYCLE_ROWS_PER_PAGE = 25
 
 # The phases that have a page of their own, and its URL name.
 PHASE_PAGES = {
@@ -193,13 +198,15 @@ def temporal_ui_url(workflow_id: str) -> str:
 # --- my work ---------------------------------------------------------------------------------------
 
 
-def _doi_waiting(cycle_reports) -> list[tuple[CycleReport, int, int]]:
-    """Reports whose Data Owner Identification is open: (report, in-scope attributes, still without an owner)."""
-    open_doi = list(
-        cycle_reports.filter(
-            phase_states__phase=Phase.DATA_OWNER_IDENTIFICATION, phase_states__status=PhaseState.Status.ACTIVE
-        ).exclude(status__in=FINISHED_STATUSES)
-    )
+def _doi_waiting(cycle_reports):
+    """Reports whose Data Owner Identification is open (a queryset; see _doi_counts for their numbers)."""
+    return cycle_reports.filter(
+        phase_states__phase=Phase.DATA_OWNER_IDENTIFICATION, phase_states__status=PhaseState.Status.ACTIVE
+    ).exclude(status__in=FINISHED_STATUSES).order_by("report__name", "pk")
+
+
+def _doi_counts(open_doi: list[CycleReport]) -> list[tuple[CycleReport, int, int]]:
+    """(report, in-scope attributes, still without an owner) for each report, in one query."""
     counts = {
         row["cycle_report"]: row
         for row in Attribute.objects.filter(cycle_report__in=[cr.pk for cr in open_doi], scoping__in_scope=True)
@@ -211,52 +218,63 @@ def _doi_waiting(cycle_reports) -> list[tuple[CycleReport, int, int]]:
     ]
 
 
+MY_WORK_PER_PAGE = 20
+
 
 @login_required
 @require_GET
 def my_work(request):
-    """What waits for the user: reports to work on, versions to decide, cycles to run, decisions in flight."""
+    """What waits for the user: reports to work on, versions to decide, cycles to run, decisions in flight.
+
+    Each list is paged on its own (its own query parameter); ``report`` filters them all by report name.
+    """
     user = request.user
+    report = request.GET.get("report", "").strip()
     visible = cycle_reports_visible_to(user=user)
+    requests = information_requests_visible_to(user=user).order_by("due_date", "pk")
+    cycles = cycles_visible_to(user=user)
+    if report:
+        visible = visible.filter(report__name__icontains=report)
+        requests = requests.filter(cycle_report__report__name__icontains=report)
+        cycles = cycles.filter(cycle_reports__report__name__icontains=report).distinct()
     context = {"assigned": [], "approvals": [], "cycles": [], "lob_reports": [], "doi_reports": [],
-               "my_requests": [], "review_requests": []}
+               "my_requests": [], "review_requests": [], "report": report}
+
+    def page(key: str, items, param: str) -> list:
+        context[f"{key}_page"] = found = paginate(request, items, per_page=MY_WORK_PER_PAGE, param=param)
+        context[key] = list(found.object_list)
+        return context[key]
 
     if has_role(user, Role.TESTER):
-        assigned = list(visible.filter(tester=user).exclude(status__in=FINISHED_STATUSES))
+        assigned = page("assigned", visible.filter(tester=user).exclude(status__in=FINISHED_STATUSES)
+                        .order_by("cycle", "report__name"), "assigned")
         progress = cycle_reports_progress(assigned)
         context["assigned"] = [(cr, progress[cr.pk]) for cr in assigned]
     if has_role(user, Role.REPORT_OWNER):
-        context["approvals"] = list(
-            versions_awaiting_decision(cycle_reports=visible.filter(report__owner=user)).exclude(author=user)
-        )
+        page("approvals", versions_awaiting_decision(cycle_reports=visible.filter(report__owner=user))
+             .exclude(author=user).order_by("submitted_at", "pk"), "approvals")
     if has_role(user, Role.TEST_MANAGER):
-        context["cycles"] = list(
-            cycles_visible_to(user=user)
-            .filter(test_manager=user, status__in=[TestCycle.Status.DRAFT, TestCycle.Status.RUNNING])
-            .order_by("-created_at")
-        )
+        page("cycles", cycles.filter(test_manager=user, status__in=[TestCycle.Status.DRAFT, TestCycle.Status.RUNNING])
+             .order_by("-created_at", "pk"), "cycles")
     if has_role(user, Role.DATA_EXECUTIVE):
-        lob_reports = list(
-            visible.filter(report__lob__data_executive=user).exclude(status__in=FINISHED_STATUSES)
-        )
+        lob_reports = page("lob_reports", visible.filter(report__lob__data_executive=user)
+                           .exclude(status__in=FINISHED_STATUSES).order_by("cycle", "report__name"), "lob")
         progress = cycle_reports_progress(lob_reports)
         context["lob_reports"] = [(cr, progress[cr.pk]) for cr in lob_reports]
-    if has_role(user, Role.DATA_EXECUTIVE):
-        context["doi_reports"] = _doi_waiting(visible.filter(report__lob__data_executive=user))
-    requests = information_requests_visible_to(user=user).order_by("due_date", "pk")
+        context["doi_reports"] = _doi_counts(
+            page("doi_reports", _doi_waiting(visible.filter(report__lob__data_executive=user)), "doi")
+        )
     if has_role(user, Role.DATA_OWNER):
-        context["my_requests"] = list(
-            requests.filter(data_owner=user, status__in=[InformationRequest.Status.OPEN,
-                                                         InformationRequest.Status.RETURNED])
-        )
+        page("my_requests", requests.filter(
+            data_owner=user, status__in=[InformationRequest.Status.OPEN, InformationRequest.Status.RETURNED]
+        ), "requests")
     if has_role(user, Role.TESTER):
-        context["review_requests"] = list(
-            requests.filter(cycle_report__tester=user, status=InformationRequest.Status.SUBMITTED)
-        )
+        page("review_requests", requests.filter(cycle_report__tester=user, status=InformationRequest.Status.SUBMITTED),
+             "review")
     context["today"] = timezone.localdate()
     context["decisions"] = list(
         WorkflowDecision.objects.filter(requested_by=user)
-        .exclude(status=WorkflowDecision.Status.DELIVERED)
+        .exclude(status__in=[WorkflowDecision.Status.DELIVERED, WorkflowDecision.Status.DUPLICATE])
         .select_related("cycle_report__report", "cycle_report__cycle")
         .order_by("-created_at")[:20]
     )
@@ -307,26 +325,28 @@ def cycle_create_view(request):
     return render(request, "cycles/cycle_form.html", {"form": form})
 
 
-def _cycle_rows(user, cycle: TestCycle, manage: bool) -> list[tuple[CycleReport, object]]:
-    """The cycle's reports the user may see, each with its progress, in a constant number of queries."""
+def _cycle_rows(request, cycle: TestCycle, manage: bool):
+    """A page of the cycle's reports the user may see, each with its progress, in a constant number of queries."""
     if manage:
         qs = CycleReport.objects.filter(cycle=cycle).select_related(
             "cycle", "cycle__test_manager", "report", "report__owner", "report__lob", "tester"
         )
     else:
-        qs = cycle_reports_visible_to(user=user).filter(cycle=cycle)
-    cycle_reports = list(qs.order_by("report__name"))
+        qs = cycle_reports_visible_to(user=request.user).filter(cycle=cycle)
+    page = paginate(request, qs.order_by("report__name", "pk"), per_page=CYCLE_ROWS_PER_PAGE)
+    cycle_reports = list(page.object_list)
     progress = cycle_reports_progress(cycle_reports)
-    return [(cr, progress[cr.pk]) for cr in cycle_reports]
+    return [(cr, progress[cr.pk]) for cr in cycle_reports], page
 
 
 def _cycle_context(request, cycle: TestCycle) -> dict:
     manage = can_manage_cycle(request.user, cycle)
     is_draft = cycle.status == TestCycle.Status.DRAFT
-    rows = _cycle_rows(request.user, cycle, manage)
+    rows, page = _cycle_rows(request, cycle, manage)
     return {
         "cycle": cycle,
         "rows": rows,
+        "page_obj": page,
         "manage": manage,
         "can_start": manage and is_draft,
         "can_cancel": manage and cycle.status == TestCycle.Status.RUNNING and bool(cycle.workflow_id),
@@ -365,10 +385,11 @@ def cycle_progress(request, pk: int):
     """The progress rows alone, for the page's refresh."""
     cycle = _cycle_or_404(request.user, pk)
     manage = can_manage_cycle(request.user, cycle)
+    rows, _ = _cycle_rows(request, cycle, manage)
     return render(
         request,
         "cycles/_progress_rows.html",
-        {"cycle": cycle, "rows": _cycle_rows(request.user, cycle, manage), "manage": manage,
+        {"cycle": cycle, "rows": rows, "manage": manage,
          "testers": list(testers()) if manage else []},
     )
 
@@ -457,7 +478,10 @@ def cycle_cancel(request, pk: int):
 def _live_status(user, cycle_report: CycleReport):
     """The workflow's own view of the report, or a notice why it isn't available."""
     try:
-        return workflow_status(user=user, cycle_report=cycle_report), ""
+        status = workflow_status(user=user, cycle_report=cycle_report)
+        if status and status.unavailable:  # the last stored answer, while Temporal or the worker is away
+            return status, f"{status.unavailable} Showing the last known status, from {status_age(status)} ago."
+        return status, ""
     except ServiceUnavailableError as err:
         return None, err.message
     except ApplicationError as err:
@@ -554,7 +578,8 @@ def phase_submit(request, pk: int, phase: str):
 
 def _planning_context(request, cycle_report: CycleReport, form: AttributeForm | None = None) -> dict:
     context = _phase_context(request, cycle_report, Phase.PLANNING)
-    context["attributes"] = list(cycle_report.attributes.order_by("name"))
+    context["page_obj"] = paginate(request, cycle_report.attributes.order_by("name", "pk"), per_page=ROWS_PER_PAGE)
+    context["attributes"] = list(context["page_obj"].object_list)
     if context["can_edit"]:
         context["form"] = form or AttributeForm()
     return context
@@ -637,11 +662,13 @@ def _profiling_context(request, cycle_report: CycleReport, form: PopulationUploa
     context["drawn_from"] = (
         SamplingPlan.objects.filter(cycle_report=cycle_report).values_list("population_file_id", flat=True).first()
     )
-    results = (
-        list(ProfileResult.objects.filter(population_file=current).select_related("attribute").order_by("id"))
-        if current
-        else []
+    context["page_obj"] = paginate(
+        request,
+        ProfileResult.objects.filter(population_file=current).select_related("attribute").order_by("id")
+        if current else ProfileResult.objects.none(),
+        per_page=ROWS_PER_PAGE,
     )
+    results = list(context["page_obj"].object_list)
     for result in results:
         result.null_pct = result.null_rate * 100
         # Rules are recorded with zero counts too; the page shows only those that failed.
@@ -723,11 +750,20 @@ def population_download(request, pk: int, file_id: int):
 
 def _scoping_context(request, cycle_report: CycleReport, bound: ScopingDecisionForm | None = None) -> dict:
     context = _phase_context(request, cycle_report, Phase.SCOPING)
-    attributes = list(cycle_report.attributes.select_related("scoping", "scoping__decided_by").order_by("name"))
+    all_attributes = cycle_report.attributes.select_related("scoping", "scoping__decided_by").order_by("name", "pk")
+    page = paginate(request, all_attributes, per_page=ROWS_PER_PAGE)
+    bound_id = bound.data.get("attribute") if bound is not None else None
+    if bound_id and str(bound_id).isdigit() and not any(str(a.pk) == str(bound_id) for a in page.object_list):
+        # Show the page that holds the row whose form was refused.
+        name = all_attributes.filter(pk=bound_id).values_list("name", flat=True).first()
+        if name is not None:
+            page = page.paginator.page(page_of(all_attributes.filter(name__lt=name).count(), per_page=ROWS_PER_PAGE))
+            page.param, page.query_prefix = "page", ""
+    attributes = list(page.object_list)
     latest = population_file_current(cycle_report=cycle_report)
     findings = {}
     if latest is not None:
-        for result in ProfileResult.objects.filter(population_file=latest, attribute__isnull=False):
+        for result in ProfileResult.objects.filter(population_file=latest, attribute__in=attributes):
             result.failing_rules = {
                 PROFILE_CHECK_WORDS.get(rule, rule): count
                 for rule, count in (result.rule_failures or {}).items() if count
@@ -761,8 +797,13 @@ def _scoping_context(request, cycle_report: CycleReport, bound: ScopingDecisionF
         rows.append({"attribute": attribute, "decision": decision, "finding": findings.get(attribute.pk), "form": form,
                      "absent": absent.get(attribute.pk)})
     context["rows"] = rows
-    context["in_scope_count"] = sum(1 for r in rows if r["decision"] and r["decision"].in_scope)
-    context["undecided_count"] = sum(1 for r in rows if r["decision"] is None)
+    context["page_obj"] = page
+    counts = cycle_report.attributes.aggregate(
+        in_scope=Count("pk", filter=Q(scoping__in_scope=True)), undecided=Count("pk", filter=Q(scoping__isnull=True))
+    )
+    context["row_count"] = page.paginator.count
+    context["in_scope_count"] = counts["in_scope"]
+    context["undecided_count"] = counts["undecided"]
     return context
 
 

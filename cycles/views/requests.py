@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Count, Q
+from django.db.models import Case, Count, Q, When
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -59,6 +59,7 @@ from cycles.views.pages import (
 )
 from cycles.views.sampling import object_q, related_audit_entries
 from synapse.exceptions import ApplicationError
+from synapse.pagination import page_of, paginate
 from synapse.roles import Role, has_role
 from versioning.models import VersionItem, VersionStatus
 from workflows.models import WorkflowDecision
@@ -72,6 +73,9 @@ from workflows.temporal.contracts import UPDATE_COMPLETE_DATA_OWNERS
 DOI_TEMPLATE = "cycles/data_owners.html"
 DETAIL_TEMPLATE = "cycles/request_detail.html"
 ANSWERABLE = (InformationRequest.Status.OPEN, InformationRequest.Status.RETURNED)
+# A Data Owners row carries a form with the data owners' list: a smaller page keeps it quick to render.
+ROWS_PER_PAGE = 25
+REQUESTS_PER_PAGE = 25
 
 
 def is_report_data_executive(user, cycle_report: CycleReport) -> bool:
@@ -86,15 +90,24 @@ def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignFo
     context = _phase_context(request, cycle_report, Phase.DATA_OWNER_IDENTIFICATION)
     # The data executive acts here, not the tester; the lock reason still says when the phase isn't open.
     can_assign = is_report_data_executive(request.user, cycle_report) and context["editable"]
-    attributes = list(
+    in_scope = (
         attributes_in_scope(cycle_report=cycle_report)
         .select_related("data_owner_assignment__data_owner", "data_owner_assignment__assigned_by")
         .order_by("name")
     )
-    owners = list(data_owners()) if can_assign else []
     bound_id = bound.data.get("attribute") if bound is not None else None
+    page = paginate(request, in_scope, per_page=ROWS_PER_PAGE)
+    if bound_id and str(bound_id).isdigit() and not any(str(a.pk) == str(bound_id) for a in page.object_list):
+        # Show the page that holds the row whose form was refused.
+        name = in_scope.filter(pk=bound_id).values_list("name", flat=True).first()
+        if name is not None:
+            page = page.paginator.page(page_of(in_scope.filter(name__lt=name).count(), per_page=ROWS_PER_PAGE))
+            page.param, page.query_prefix = "page", ""
+    # One list of choices for every row's select, instead of a query per row's form.
+    owners = list(data_owners()) if can_assign else []
+    owner_choices = [("", "— choose —")] + [(u.pk, str(u)) for u in owners]
     rows = []
-    for attribute in attributes:
+    for attribute in page.object_list:
         assignment = getattr(attribute, "data_owner_assignment", None)
         form = None
         if can_assign:
@@ -105,8 +118,10 @@ def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignFo
                     initial={"attribute": attribute.pk, "data_owner": assignment.data_owner_id if assignment else None},
                     auto_id=f"id_%s_{attribute.pk}",
                 )
+                form.fields["data_owner"].choices = owner_choices
         rows.append({"attribute": attribute, "assignment": assignment, "form": form})
-    missing = sum(1 for r in rows if r["assignment"] is None)
+    total = page.paginator.count
+    missing = in_scope.filter(data_owner_assignment__isnull=True).count() if total else 0
     queued = WorkflowDecision.objects.filter(
         cycle_report=cycle_report, update_name=UPDATE_COMPLETE_DATA_OWNERS,
     ).exclude(status=WorkflowDecision.Status.REJECTED).exists()
@@ -115,9 +130,11 @@ def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignFo
             "can_edit": can_assign,
             "can_assign": can_assign,
             "rows": rows,
+            "row_count": total,
+            "page_obj": page,
             "owners": owners,
             "missing_count": missing,
-            "complete": bool(rows) and missing == 0,
+            "complete": bool(total) and missing == 0,
             "completion_sent": queued,
             "bulk_form": (bulk_form or BulkDataOwnerForm()) if can_assign and rows else None,
             "data_executive": cycle_report.report.lob.data_executive,
@@ -241,13 +258,25 @@ def _with_counts(qs):
 @login_required
 @require_GET
 def request_list(request):
-    """Every request the user may see; a data owner's own, with what each waits for."""
-    requests = list(
-        _with_counts(information_requests_visible_to(user=request.user))
-        .order_by("due_date", "cycle_report__report__name", "data_owner__username")
+    """Every request the user may see (a data owner's own), open ones first, by due date; filtered and paged."""
+    requests = information_requests_visible_to(user=request.user)
+    status = request.GET.get("status", "")
+    if status in InformationRequest.Status.values:
+        requests = requests.filter(status=status)
+    else:
+        status = ""
+    report = request.GET.get("report", "").strip()
+    if report:
+        requests = requests.filter(cycle_report__report__name__icontains=report)
+    requests = _with_counts(requests).order_by(
+        Case(When(status=InformationRequest.Status.ACCEPTED, then=1), default=0),
+        "due_date", "cycle_report__report__name", "data_owner__username", "pk",
     )
-    open_first = sorted(requests, key=lambda r: r.status == InformationRequest.Status.ACCEPTED)
-    return render(request, "cycles/requests_list.html", {"requests": open_first, "today": timezone.localdate()})
+    page = paginate(request, requests, per_page=REQUESTS_PER_PAGE)
+    return render(request, "cycles/requests_list.html", {
+        "requests": page.object_list, "page_obj": page, "today": timezone.localdate(),
+        "status": status, "report": report, "statuses": InformationRequest.Status.choices,
+    })
 
 
 @login_required
@@ -293,9 +322,8 @@ def _is_request_owner(user, info_request: InformationRequest) -> bool:
     return has_role(user, Role.DATA_OWNER) and info_request.data_owner_id == user.pk
 
 
-def _wanted_table(info_request: InformationRequest, attributes: list[Attribute]) -> list[dict]:
-    """Each requested sample with the reported value of each requested attribute, from the approved version."""
-    keys = list(info_request.sample_keys or [])
+def _wanted_table(info_request: InformationRequest, attributes: list[Attribute], keys: list[str]) -> list[dict]:
+    """Each of the given samples with the reported value of each requested attribute, from the approved version."""
     frozen = {
         item.key: item.data.get("row_data") or {}
         for item in VersionItem.objects.filter(
@@ -326,6 +354,7 @@ def _detail_context(request, info_request: InformationRequest, *, upload_form=No
         .order_by("original_name", "-version")
     )
     latest_ids = {e.pk for e in evidence_latest(request=info_request)}
+    wanted_page = paginate(request, list(info_request.sample_keys or []), per_page=ROWS_PER_PAGE, param="samples")
     is_owner = _is_request_owner(user, info_request)
     is_tester = can_work_on(user, cycle_report)
     answerable = info_request.status in ANSWERABLE
@@ -354,7 +383,9 @@ def _detail_context(request, info_request: InformationRequest, *, upload_form=No
         "cycle_report": cycle_report,
         "cycle": cycle_report.cycle,
         "attributes": attributes,
-        "wanted": _wanted_table(info_request, attributes),
+        "wanted": _wanted_table(info_request, attributes, list(wanted_page.object_list)),
+        "wanted_count": wanted_page.paginator.count,
+        "wanted_page": wanted_page,
         "evidence": evidence,
         "returned": returned,
         "is_owner": is_owner,

@@ -36,12 +36,14 @@ from cycles.views.pages import (
     refuse,
 )
 from synapse.exceptions import ApplicationError
+from synapse.pagination import paginate
 from synapse.models import AuditEvent
 from versioning.models import VersionItem
 
 TEMPLATE = "cycles/sample_selection.html"
 # Row fields shown beside each sample; the whole row is in the version the owner approves.
 ROW_FIELDS_SHOWN = 4
+SAMPLES_PER_PAGE = 50
 
 
 def related_audit_entries(q: Q) -> list[dict]:
@@ -108,7 +110,8 @@ def _context(request, cycle_report: CycleReport, *, plan_form=None, manual_form=
             for item in VersionItem.objects.filter(version=latest).exclude(decision=VersionItem.Decision.PENDING)
             .select_related("decided_by")
         }
-    for sample in samples:
+    page = paginate(request, samples, per_page=SAMPLES_PER_PAGE)
+    for sample in page.object_list:
         sample.shown = [sample.row_data.get(c) for c in shown]
         sample.decision = decided_items.get(sample.key)
     rejected = natural_sorted((i for i in decided_items.values() if i.decision == VersionItem.Decision.REJECTED),
@@ -130,7 +133,9 @@ def _context(request, cycle_report: CycleReport, *, plan_form=None, manual_form=
             "explanation": explanation,
             "frequency_row": frequency_table().get(frequency, {}),
             "frequency_label": cycle_report.report.get_frequency_display(),
-            "samples": samples,
+            "samples": list(page.object_list),
+            "sample_count": len(samples),
+            "page_obj": page,
             "shown_columns": shown,
             "drawn_count": sum(1 for s in samples if s.method != SamplingPlan.Method.MANUAL),
             "manual_count": sum(1 for s in samples if s.method == SamplingPlan.Method.MANUAL),

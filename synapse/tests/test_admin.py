@@ -32,7 +32,14 @@ from synapse.models import AuditEvent, User
 from synapse.roles import Role, user_roles
 from versioning.models import Version, VersionStatus
 from versioning.services import version_create, version_decide
-from workflows.models import WorkflowAlert, WorkflowDecision, WorkflowExecution, WorkflowStep, WorkflowTransition
+from workflows.models import (
+    WorkflowAlert,
+    WorkflowDecision,
+    WorkflowExecution,
+    WorkflowStatusSnapshot,
+    WorkflowStep,
+    WorkflowTransition,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +113,18 @@ def every_model(users, cycle_report):
                                     cycle_report=cycle_report)
     WorkflowAlert.objects.create(key="sla-1", workflow_id=execution.workflow_id, cycle_report=cycle_report,
                                  kind="sla_breach", message="Scoping is past its SLA.")
+    WorkflowStatusSnapshot.objects.create(cycle_report=cycle_report, workflow_id=execution.workflow_id,
+                                          status={"phase": "scoping"}, read_at=timezone.now())
     Token.objects.create(user=users["admin"])
+    # Accounts (issue 8): a named API token and a failed login recorded by django-axes.
+    from axes.models import AccessAttempt, AccessFailureLog
+
+    from synapse.services import api_token_create
+
+    api_token_create(user=users["tester"], name="export")
+    AccessAttempt.objects.create(username="tester", ip_address="10.0.0.1", user_agent="pytest",
+                                 failures_since_start=1)
+    AccessFailureLog.objects.create(username="tester", ip_address="10.0.0.1", user_agent="pytest")
     # Test Execution (issue 6)
     from cycles.models import EvidenceLink, ExecutionRule, SampleExtension, TestResult, TestResultHistory
 

@@ -6,6 +6,7 @@ from cycles.models import CycleReport, Phase
 from versioning.models import Approval, VersionStatus
 from versioning.services import version_create, version_decide
 from workflows.models import WorkflowDecision
+from synapse.testing import problem
 
 pytestmark = pytest.mark.django_db
 
@@ -17,12 +18,7 @@ def client_for(user):
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.content
-    error = response.json()["error"]
-    assert error["message"]
-    if code:
-        assert error["code"] == code
-    return error
+    return problem(response, status, code)
 
 
 def ids(response) -> list[int]:
@@ -59,7 +55,7 @@ def test_filtering_versions_by_cycle_report(users, versions, cycle_report):
     assert len(ids(owner.get("/api/v1/versions/", {"cycle_report": cycle_report.pk}))) == 2
     assert ids(owner.get("/api/v1/versions/", {"cycle_report": cycle_report.pk + 1000})) == []
     error = assert_error(owner.get("/api/v1/versions/", {"cycle_report": "abc"}), 400, "invalid")
-    assert "cycle_report" in error["details"]
+    assert "cycle_report" in error["errors"]
 
 
 def test_a_version_comes_with_its_items(users, versions):
@@ -95,12 +91,12 @@ def test_deciding_is_for_the_report_owner(users, versions):
     assert_error(client_for(users["owner2"]).post(url, {"approve": True}, format="json"), 404)
     assert_error(client_for(users["data_owner"]).post(url, {"approve": True}, format="json"), 404)
     error = assert_error(client_for(users["owner"]).post(url, {"notes": "ok"}, format="json"), 400, "invalid")
-    assert "approve" in error["details"]
+    assert "approve" in error["errors"]
     error = assert_error(client_for(users["owner"]).post(url, {"approve": False}, format="json"), 400)
-    assert "notes are required" in error["message"]
+    assert "notes are required" in error["detail"]
     # The report's workflow never started: nothing to deliver to, so a conflict and nothing stored.
     error = assert_error(client_for(users["owner"]).post(url, {"approve": True}, format="json"), 409, "conflict")
-    assert "not been started" in error["message"]
+    assert "not been started" in error["detail"]
     assert not WorkflowDecision.objects.exists()
 
 

@@ -144,7 +144,8 @@ def test_diff_lists_added_removed_and_changed(cycle_report, users):
     assert version_diff(old=v2, new=v2).is_empty
 
 
-def test_item_decisions_only_while_submitted(version, users):
+def test_item_decisions_only_while_submitted(cycle_report, users):
+    version = version_create(cycle_report=cycle_report, phase="sample_selection", author=users["tester"], items=ITEMS)
     item = version.items.get(key="balance")
     with pytest.raises(ApplicationError, match="Say why"):
         version_item_decide(item=item, user=users["owner"], approve=False)

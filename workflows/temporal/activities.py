@@ -9,7 +9,9 @@ A domain error becomes a non-retryable ApplicationError: retrying can't fix it.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
+import threading
 import time
 
 from django.contrib.auth import get_user_model
@@ -19,6 +21,8 @@ from temporalio.exceptions import ApplicationError as TemporalApplicationError
 
 from synapse.exceptions import ApplicationError
 from workflows.temporal.contracts import (
+    COMPENSATE_PHASE_ACTIVITY,
+    SCHEDULED_CYCLE_START_ACTIVITY,
     Ack,
     ActivityName,
     BuildPackageInput,
@@ -29,6 +33,8 @@ from workflows.temporal.contracts import (
     RecordSignOffInput,
     ReopenPhaseInput,
     SignOffRef,
+    CompensateInput,
+    CompensationResult,
     CreateRequestsInput,
     CreateVersionInput,
     DataOwnersCheck,
@@ -48,6 +54,8 @@ from workflows.temporal.contracts import (
     RequestRef,
     RequestsCreated,
     RequestStatusInput,
+    ScheduledCycleResult,
+    ScheduledCycleStartInput,
     SetCycleStatusInput,
     VersionRef,
     WorkflowFinishedResult,
@@ -77,6 +85,37 @@ def _non_retryable(fn):
             if getattr(err, "non_retryable", False):
                 raise TemporalApplicationError(str(err), type=type(err).__name__, non_retryable=True) from err
             raise
+
+    return wrapper
+
+
+HEARTBEAT_EVERY = 2.0  # seconds; the workflow's heartbeat timeout is 10 s
+
+
+def heartbeating(fn):
+    """Heartbeat from a side thread while a long activity runs (an LLM call, profiling).
+
+    When the worker dies the beats stop, and Temporal retries the activity after the
+    heartbeat timeout instead of its whole start-to-close timeout.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(inp):
+        done = threading.Event()
+        context = contextvars.copy_context()  # activity.heartbeat() finds its activity here
+
+        def beat():
+            while not done.wait(HEARTBEAT_EVERY):
+                try:
+                    activity.heartbeat()
+                except Exception:  # noqa: BLE001 - the activity finished or was cancelled meanwhile
+                    return
+
+        threading.Thread(target=context.run, args=(beat,), name="heartbeat", daemon=True).start()
+        try:
+            return fn(inp)
+        finally:
+            done.set()
 
     return wrapper
 
@@ -137,6 +176,7 @@ def cycle_set_status(inp: SetCycleStatusInput) -> WorkflowFinishedResult:
 
 @activity.defn(name=ActivityName.DRAFT_ATTRIBUTES)
 @_non_retryable
+@heartbeating
 def planning_draft_attributes(inp: DraftAttributesInput) -> DraftAttributesResult:
     from cycles.llm.base import LLMBadResponseError
     from cycles.services.planning import attributes_draft
@@ -153,6 +193,7 @@ def planning_draft_attributes(inp: DraftAttributesInput) -> DraftAttributesResul
 
 @activity.defn(name=ActivityName.RECOMMEND_SCOPE)
 @_non_retryable
+@heartbeating
 def scoping_recommend(inp: RecommendScopeInput) -> RecommendScopeResult:
     from cycles.services.scoping import scoping_recommend as recommend
 
@@ -161,6 +202,7 @@ def scoping_recommend(inp: RecommendScopeInput) -> RecommendScopeResult:
 
 @activity.defn(name=ActivityName.CREATE_VERSION)
 @_non_retryable
+@heartbeating
 def version_create(inp: CreateVersionInput) -> VersionRef:
     from cycles.models import CycleReport
     from cycles.services.artifacts import phase_artifact_items
@@ -204,6 +246,7 @@ def version_record_decision(inp: RecordDecisionInput) -> VersionRef:
 
 @activity.defn(name=ActivityName.PROFILE_POPULATION)
 @_non_retryable
+@heartbeating
 def population_profile(inp: ProfilePopulationInput) -> ProfileSummary:
     from cycles.services.profiling import population_file_profile
 
@@ -237,6 +280,7 @@ def cycle_report_set_status(inp: ReportStatusInput) -> Ack:
 
 @activity.defn(name=ActivityName.PREPARE_SAMPLING)
 @_non_retryable
+@heartbeating
 def sampling_plan_prepare(inp: PhaseInput) -> Ack:
     from cycles.services.sampling import sampling_plan_prepare as prepare
 
@@ -317,6 +361,27 @@ def information_request_status(inp: RequestStatusInput) -> Ack:
     return Ack(detail=status(request_id=inp.request_id))
 
 
+# --- issue 9: compensation -------------------------------------------------------------------
+
+
+@activity.defn(name=COMPENSATE_PHASE_ACTIVITY)
+@_non_retryable
+def phase_compensate(inp: CompensateInput) -> CompensationResult:
+    from workflows.compensation import compensation_run
+
+    user = get_user_model().objects.filter(pk=inp.user_id).first() if inp.user_id else None
+    entry = compensation_run(cycle_report_id=inp.cycle_report_id, phase=inp.phase, trigger=inp.trigger,
+                             key=inp.key, reason=inp.reason, user=user)
+    return CompensationResult(strategy=entry.strategy, outcome=entry.outcome, undone=dict(entry.undone))
+
+
+@activity.defn(name=SCHEDULED_CYCLE_START_ACTIVITY)
+@_non_retryable
+def scheduled_cycle_start(inp: ScheduledCycleStartInput) -> ScheduledCycleResult:
+    from workflows.schedules import schedule_run
+
+    cycle = schedule_run(schedule_pk=inp.schedule_pk, run_key=inp.run_key)
+    return ScheduledCycleResult(cycle_id=cycle.pk, workflow_id=cycle.workflow_id)
 # --- Test Execution (issue 6) ------------------------------------------------------------------
 
 
@@ -327,6 +392,7 @@ def _progress(counts: dict) -> TestProgress:
 
 @activity.defn(name=ActivityName.PREPARE_TEST_MATRIX)
 @_non_retryable
+@heartbeating
 def test_matrix_prepare(inp: TestMatrixInput) -> TestProgress:
     from cycles.services.execution import test_matrix_prepare as prepare
 
@@ -455,6 +521,8 @@ ALL_ACTIVITIES = [
     information_requests_create,
     request_notify,
     information_request_status,
+    phase_compensate,
+    scheduled_cycle_start,
     test_matrix_prepare,
     sample_extension_propose,
     sample_extension_decide,

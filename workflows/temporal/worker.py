@@ -1,17 +1,36 @@
 """Building the worker: every workflow, every activity, the interceptor, a thread pool."""
 from __future__ import annotations
 
+import functools
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
 from workflows.temporal.activities import ALL_ACTIVITIES
+from workflows.temporal.compensation import PATCH_PHASE_COMPENSATION
 from workflows.temporal.cycle_workflow import TestCycleWorkflow
 from workflows.temporal.interceptors import TrackingInterceptor
+from workflows.temporal.recurring_workflow import RecurringCycleWorkflow
 from workflows.temporal.report_workflow import ReportTestWorkflow
 
-WORKFLOWS = [TestCycleWorkflow, ReportTestWorkflow]
+WORKFLOWS = [TestCycleWorkflow, ReportTestWorkflow, RecurringCycleWorkflow]
+# Every workflow.patched id the workflow code knows (the migration history records them per build).
+KNOWN_PATCHES = [PATCH_PHASE_COMPENSATION]
+
+
+@functools.cache
+def build_id() -> str:
+    """A hash of the code that running workflows replay: it changes exactly when that code does."""
+    root = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted([*root.glob("*workflow*.py"), root / "contracts.py", root / "compensation.py",
+                        root / "retry.py", *root.glob("phases/*.py")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
 
 
 def build_worker(
@@ -31,6 +50,6 @@ def build_worker(
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
         interceptors=[TrackingInterceptor()],
-        **kwargs,
+        **{"build_id": build_id(), **kwargs},
     )
     return worker, executor

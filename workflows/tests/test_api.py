@@ -6,6 +6,7 @@ from rest_framework.test import APIClient
 from cycles.models import CycleReport, Phase, TestCycle
 from versioning.models import Version, VersionStatus
 from workflows.testing import wait_until
+from synapse.testing import problem
 
 
 def client_for(user):
@@ -15,12 +16,7 @@ def client_for(user):
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.content
-    error = response.json()["error"]
-    assert error["message"]
-    if code:
-        assert error["code"] == code
-    return error
+    return problem(response, status, code)
 
 
 @pytest.mark.temporal
@@ -41,7 +37,7 @@ def test_start_twice_then_follow_the_report_through_planning(temporal, users, cy
     }
 
     error = assert_error(manager.post(url, body, format="json"), 409, "conflict")
-    assert "already" in error["message"]
+    assert "already" in error["detail"]
 
     status_url = f"/api/v1/workflow/status/{cycle.pk}/"
 
@@ -84,7 +80,7 @@ def test_start_is_503_with_a_body_when_temporal_is_unreachable(settings, users, 
     settings.TEMPORAL_RPC_TIMEOUT = 2
     response = client_for(users["manager"]).post(f"/api/v1/workflow/start/{cycle.pk}/", {}, format="json")
     error = assert_error(response, 503, "service_unavailable")
-    assert "can't be reached" in error["message"]
+    assert "can't be reached" in error["detail"]
     cycle.refresh_from_db()
     assert (cycle.status, cycle.workflow_id) == (TestCycle.Status.DRAFT, "")
 
@@ -99,9 +95,9 @@ def test_start_is_refused_to_others_and_validated(users, cycle, cycle_report):
     manager = client_for(users["manager"])
     error = assert_error(manager.post(url, {"skip_phases": ["lunch"], "report_ids": "x"}, format="json"), 400,
                          "invalid")
-    assert set(error["details"]) == {"skip_phases", "report_ids"}
+    assert set(error["errors"]) == {"skip_phases.0", "report_ids"}
     error = assert_error(manager.post(url, {"report_ids": [999999]}, format="json"), 400)
-    assert "999999" in error["message"]
+    assert "999999" in error["detail"]
     cycle.refresh_from_db()
     assert cycle.status == TestCycle.Status.DRAFT
 
@@ -133,4 +129,4 @@ def test_cancel_needs_a_started_workflow_and_the_manager(users, cycle, cycle_rep
     url = f"/api/v1/workflow/cancel/{cycle.pk}/"
     assert_error(client_for(users["tester"]).post(url, {}, format="json"), 403)
     error = assert_error(client_for(users["manager"]).post(url, {"reason": "Wrong period."}, format="json"), 409)
-    assert "never started" in error["message"]
+    assert "never started" in error["detail"]

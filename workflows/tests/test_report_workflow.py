@@ -296,9 +296,11 @@ async def test_report_runs_three_phases_with_send_back(env):
         assert (status.state, status.waiting_on, status.current_version_id) == (
             State.AWAITING_DECISION, WaitingOn.REPORT_OWNER, first.version_id)
 
-        # A second submission while one waits for a decision is refused.
-        assert "not waiting for a submission" in await _refused(
-            _submit(handle, PLANNING))
+        # A second submission while one waits for a decision is the same step again (a retry after a
+        # lost answer): already applied, not a refusal, and no second version (issue 10).
+        again = await _submit(handle, PLANNING)
+        assert (again.duplicate, again.version_id) == (True, first.version_id)
+        assert [c for c in fakes.calls if c[0] == "version"] == [("version", (PLANNING, 1))]
 
         sent_back = await _decide(handle, PLANNING, first.version_id, approve=False, notes="Add the CDE flags")
         assert "sent back" in sent_back.message

@@ -20,6 +20,7 @@ from django.db import connection
 from conftest import REPORT_FIELDS
 from cycles.models import Attribute, CycleReport
 from workflows.models import WorkflowStep
+from synapse.exceptions import ServiceUnavailableError
 from workflows.services import workflow_start, workflow_status
 from workflows.temporal.contracts import State
 from workflows.testing import point_settings_at, wait_until
@@ -82,21 +83,31 @@ def _database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def _worker(env: dict) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "run_temporal_worker", "--outbox-interval", "3600"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    assert "task_queue=" in proc.stdout.readline()  # it polls from here on
+def _worker(env: dict, log) -> subprocess.Popen:
+    # Its output goes to a file: a pipe nobody reads would fill up and stall the worker.
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "run_temporal_worker", "--outbox-interval", "3600"],
+            cwd=ROOT, env={**env, "PYTHONUNBUFFERED": "1"}, stdout=out, stderr=subprocess.STDOUT, text=True,
+        )
+    wait_until(lambda: "task_queue=" in log.read_text(), timeout=60, what="the worker to poll")
     return proc
 
 
+def _status_or_none(user, report):
+    try:
+        return workflow_status(user=user, cycle_report=report)
+    except ServiceUnavailableError:
+        return None  # no status stored yet and the workflow can't answer now
+
+
 def test_worker_killed_mid_activity_is_replaced_without_duplicates(
-    temporal_harness, settings, transactional_db, users, cycle, cycle_report
+    temporal_harness, settings, transactional_db, users, cycle, cycle_report, tmp_path
 ):
     queue = point_settings_at(temporal_harness, settings)
-    # The killed attempt is retried once its start-to-close timeout passes.
-    settings.TEMPORAL_ACTIVITY_TIMEOUT = 4
+    # The default start-to-close timeout (300 s) stays: the draft heartbeats, so the killed attempt
+    # is retried once its heartbeat timeout (10 s) passes (issue 10), well within the wait below.
+    settings.TEMPORAL_ACTIVITY_TIMEOUT = 300
     llm = FakeLLM()
     env = {
         **os.environ,
@@ -108,7 +119,7 @@ def test_worker_killed_mid_activity_is_replaced_without_duplicates(
         "LLM_API_KEY": "test-key",
         "LLM_BASE_URL": llm.url,
     }
-    first = _worker(env)
+    first = _worker(env, tmp_path / "first.log")
     second = None
     try:
         workflow_start(user=users["manager"], cycle=cycle, skip_phases=LATER_PHASES)
@@ -117,12 +128,12 @@ def test_worker_killed_mid_activity_is_replaced_without_duplicates(
         first.wait(30)
         assert Attribute.objects.count() == 0
 
-        second = _worker(env)
+        second = _worker(env, tmp_path / "second.log")
         report = CycleReport.objects.get(pk=cycle_report.pk)
         wait_until(
-            lambda: (s := workflow_status(user=users["tester"], cycle_report=report))
+            lambda: (s := _status_or_none(users["tester"], report))
             and s.phase == "planning" and s.state == State.AWAITING_SUBMISSION,
-            timeout=90, what="the draft finished on the second worker",
+            timeout=45, what="the draft finished on the second worker",
         )
     finally:
         llm.close()

@@ -8,9 +8,35 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 from workflows.temporal import retry
-from workflows.temporal.contracts import ReportWorkflowInput
+from workflows.temporal.contracts import ActivityName, ReportWorkflowInput
 
 OPEN, SUBMITTED, RETURNED, ACCEPTED = "open", "submitted", "returned", "accepted"
+
+# Timeouts sized to the work (issue 10), so a task given to a worker that died is retried within
+# seconds, not after the 300 s every activity had: database writes take milliseconds; email gets
+# an SMTP server's patience; long work (LLM calls, profiling, freezing a version, sampling)
+# heartbeats every few seconds (activities.heartbeating) and is retried when the beat stops.
+DATABASE_TIMEOUT = timedelta(seconds=10)
+EMAIL_TIMEOUT = timedelta(seconds=15)
+HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+LONG_WORK = {
+    ActivityName.DRAFT_ATTRIBUTES,
+    ActivityName.PROFILE_POPULATION,
+    ActivityName.RECOMMEND_SCOPE,
+    ActivityName.CREATE_VERSION,
+    ActivityName.PREPARE_SAMPLING,
+    ActivityName.PREPARE_TEST_MATRIX,
+}
+
+
+def activity_timeouts(name: str, policy: RetryPolicy, long_timeout_seconds: int) -> dict:
+    """start_to_close (and heartbeat) timeouts for an activity, by the kind of work it does."""
+    if name in LONG_WORK:
+        return {"start_to_close_timeout": timedelta(seconds=long_timeout_seconds),
+                "heartbeat_timeout": HEARTBEAT_TIMEOUT}
+    if policy is retry.EMAIL:
+        return {"start_to_close_timeout": EMAIL_TIMEOUT}
+    return {"start_to_close_timeout": DATABASE_TIMEOUT}
 
 
 def cause(err: BaseException) -> str:
@@ -40,8 +66,8 @@ class PhaseSteps:
             name,
             arg,
             result_type=result_type,
-            start_to_close_timeout=timedelta(seconds=self._input.activity_timeout_seconds),
             retry_policy=policy,
+            **activity_timeouts(name, policy, self._input.activity_timeout_seconds),
         )
 
     def _days(self, days: float) -> timedelta:

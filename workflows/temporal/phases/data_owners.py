@@ -41,6 +41,9 @@ class DataOwnerSteps(PhaseSteps):
 
     @workflow.update(name=UPDATE_COMPLETE_DATA_OWNERS)
     async def complete_data_owner_identification(self, inp: CompleteDataOwnersInput) -> UpdateResult:
+        if self._owners_complete:
+            return UpdateResult(accepted=True, duplicate=True,
+                                message="Already applied: every in-scope attribute has a data owner.")
         await self._claim(DATA_OWNER_IDENTIFICATION, State.AWAITING_ASSIGNMENT)
         try:
             return await self._complete_data_owners()
@@ -64,5 +67,7 @@ class DataOwnerSteps(PhaseSteps):
 
     @complete_data_owner_identification.validator
     def _validate_owners(self, inp: CompleteDataOwnersInput) -> None:
+        if self._owners_complete:
+            return  # already applied: the handler says so
         if self._states.get(DATA_OWNER_IDENTIFICATION) not in (State.STARTING, State.AWAITING_ASSIGNMENT):
             raise ValueError("Data owner identification is not waiting for assignments.")

@@ -31,6 +31,10 @@ from workflows.temporal.phases.base import (
 )
 
 
+# How long a step for a request the workflow has as accepted waits for the workflow to reopen it.
+REOPEN_WAIT = timedelta(minutes=5)
+
+
 class RequestSteps(PhaseSteps):
     """Updates: request_submitted, request_reviewed. Timers per request: the reminders before and on
     the due date and the escalation after it, each cancelled by the answer."""
@@ -83,6 +87,7 @@ class RequestSteps(PhaseSteps):
         await asyncio.gather(*(self._chase(request_id, due) for request_id in list(self._requests)))
 
     async def _refresh_request(self, inp: RequestEventInput, expected: tuple[str, ...]) -> UpdateResult:
+        """Messages stored before issue 10 carry no status: ask the database, as they did then."""
         status = await self._activity(
             ActivityName.REQUEST_STATUS, RequestStatusInput(request_id=inp.request_id), Ack
         )
@@ -91,12 +96,42 @@ class RequestSteps(PhaseSteps):
         self._requests[inp.request_id] = status.detail
         return UpdateResult(accepted=True, message=f"The request is {status.detail}.")
 
+    async def _request_event(self, inp: RequestEventInput, expected: tuple[str, ...]) -> UpdateResult:
+        if not inp.status:
+            return await self._refresh_request(inp, expected)
+        # The requests may still be being created when the first answer arrives (validated below).
+        await workflow.wait_condition(lambda: inp.request_id in self._requests)
+        if self._requests[inp.request_id] == ACCEPTED and inp.status != ACCEPTED:
+            # A request reopened by Test Execution's extension: the database has it open again before
+            # the workflow has the reopening activity's result. Wait for it, a while.
+            try:
+                await workflow.wait_condition(lambda: self._requests[inp.request_id] != ACCEPTED,
+                                              timeout=REOPEN_WAIT)
+            except asyncio.TimeoutError:
+                raise ApplicationError("The request is already accepted.", type="RequestAccepted") from None
+        if self._requests[inp.request_id] == inp.status:
+            return UpdateResult(accepted=True, duplicate=True,
+                                message=f"Already applied: the request is {inp.status}.")
+        # The message says what the database committed with it, in this workflow's order: take it.
+        self._requests[inp.request_id] = inp.status
+        return UpdateResult(accepted=True, message=f"The request is {inp.status}.")
+
+    def _validate_request_event(self, inp: RequestEventInput, allowed: tuple[str, ...]) -> None:
+        if inp.status not in allowed:
+            raise ValueError(f"A request can't become {inp.status or 'nothing'} this way.")
+        if inp.request_id not in self._requests:
+            if self._states.get(REQUEST_FOR_INFORMATION) == State.STARTING:
+                return  # the requests are being created; the handler waits for them
+            raise ValueError("That request is not one this report's workflow is waiting for.")
+
     @workflow.update(name=UPDATE_REQUEST_SUBMITTED)
     async def request_submitted(self, inp: RequestEventInput) -> UpdateResult:
-        return await self._refresh_request(inp, (SUBMITTED,))
+        return await self._request_event(inp, (SUBMITTED,))
 
     @request_submitted.validator
     def _validate_request_submitted(self, inp: RequestEventInput) -> None:
+        if inp.status:
+            return self._validate_request_event(inp, (SUBMITTED,))
         if inp.request_id not in self._requests:
             raise ValueError("That request is not one this report's workflow is waiting for.")
         if self._requests[inp.request_id] not in (OPEN, RETURNED):
@@ -104,10 +139,12 @@ class RequestSteps(PhaseSteps):
 
     @workflow.update(name=UPDATE_REQUEST_REVIEWED)
     async def request_reviewed(self, inp: RequestEventInput) -> UpdateResult:
-        return await self._refresh_request(inp, (ACCEPTED, RETURNED))
+        return await self._request_event(inp, (ACCEPTED, RETURNED))
 
     @request_reviewed.validator
     def _validate_request_reviewed(self, inp: RequestEventInput) -> None:
+        if inp.status:
+            return self._validate_request_event(inp, (ACCEPTED, RETURNED))
         if inp.request_id not in self._requests:
             raise ValueError("That request is not one this report's workflow is waiting for.")
         if self._requests[inp.request_id] != SUBMITTED:

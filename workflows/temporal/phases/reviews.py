@@ -28,8 +28,17 @@ class ReviewSteps(PhaseSteps):
         self._states[phase] = State.AWAITING_SUBMISSION
         await workflow.wait_condition(lambda: phase in self._approved)
 
+    _decided: dict[int, bool]
+
+    def _already_submitted(self, inp: SubmitVersionInput) -> bool:
+        return self._states.get(inp.phase) == State.AWAITING_DECISION and inp.phase in self._versions
+
     @workflow.update(name=UPDATE_SUBMIT_VERSION)
     async def submit_version(self, inp: SubmitVersionInput) -> UpdateResult:
+        if self._already_submitted(inp):
+            # The same step asked again (a retry after a lost answer): answer, change nothing.
+            return UpdateResult(accepted=True, duplicate=True, version_id=self._versions[inp.phase],
+                                message="Already applied: a version is waiting for the report owner's decision.")
         await self._claim(inp.phase, State.AWAITING_SUBMISSION)
         try:
             return await self._submit(inp)
@@ -75,11 +84,17 @@ class ReviewSteps(PhaseSteps):
             raise ValueError(f"{inp.phase} has no version to submit.")
         if inp.phase not in self._states:
             raise ValueError(f"The report is not in {inp.phase} now.")
+        if self._already_submitted(inp):
+            return
         if self._states[inp.phase] not in (State.STARTING, State.DRAFTING, State.AWAITING_SUBMISSION):
             raise ValueError(f"{inp.phase} is not waiting for a submission (it is {self._states[inp.phase]}).")
 
     @workflow.update(name=UPDATE_DECIDE_VERSION)
     async def decide_version(self, inp: DecideVersionInput) -> UpdateResult:
+        if self._decided.get(inp.version_id) is inp.approve:
+            return UpdateResult(accepted=True, duplicate=True, version_id=inp.version_id,
+                                message="Already applied: this version was already "
+                                f"{'approved' if inp.approve else 'sent back'}.")
         self._states[inp.phase] = State.DECIDING
         try:
             ref = await self._activity(
@@ -97,6 +112,7 @@ class ReviewSteps(PhaseSteps):
         except ActivityError as err:
             self._states[inp.phase] = State.AWAITING_DECISION
             raise ApplicationError(cause(err), type="DecisionRefused") from err
+        self._decided[inp.version_id] = inp.approve
         if inp.approve:
             self._approved.add(inp.phase)
             self._states[inp.phase] = State.COMPLETED
@@ -108,6 +124,8 @@ class ReviewSteps(PhaseSteps):
 
     @decide_version.validator
     def _validate_decide(self, inp: DecideVersionInput) -> None:
+        if self._decided.get(inp.version_id) is inp.approve:
+            return  # already applied: the handler says so
         if inp.phase not in self._states:
             raise ValueError(f"The report is not in {inp.phase} now.")
         if self._states[inp.phase] != State.AWAITING_DECISION:

@@ -1,0 +1,421 @@
+"""A cycle at scale, built fast with bulk inserts: for query-count tests and bench/pages.py.
+
+``scale_dataset_build(reports=50, attributes=300, samples=100)`` makes one running
+cycle whose reports stand where every page has something to show: Planning and
+Scoping approved, the population profiled, Sample Selection submitted (some
+samples decided) beside an open Data Owner Identification on odd reports, and
+Requests for Information out (with evidence) on even ones. Rows are written
+with ``bulk_create``, so no service runs and no audit is written by services;
+the audit rows the pages read are added here in bulk the way the services
+write them.
+"""
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+
+from synapse.roles import Role
+
+BENCH_PASSWORD = "bench-pass-123"
+
+
+@dataclass
+class ScaleDataset:
+    """What scale_dataset_build made: the people by role and the ids the pages need."""
+
+    users: dict = field(default_factory=dict)
+    cycle_id: int = 0
+    cycle_report_ids: list[int] = field(default_factory=list)
+    # A report of each kind: in the parallel step (odd), in Request for Information (even).
+    parallel_id: int = 0
+    rfi_id: int = 0
+    sample_version_id: int = 0
+    planning_version_id: int = 0
+    population_file_id: int = 0
+    request_id: int = 0
+
+
+def _user(username: str, *roles: str, **extra):
+    user_model = get_user_model()
+    user = user_model(username=username, email=f"{username}@example.com", first_name=username.title(), **extra)
+    user.set_password(BENCH_PASSWORD)
+    user.save()
+    for role in roles:
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
+    return user
+
+
+def scale_dataset_build(
+    *, reports: int = 50, attributes: int = 300, samples: int = 100, data_owners: int = 10, prefix: str = "scale"
+) -> ScaleDataset:
+    """Build the data set and return its handles (call inside a test's database or a bench database)."""
+    from cycles.models import (
+        LOB,
+        Attribute,
+        CycleReport,
+        DataOwnerAssignment,
+        Evidence,
+        InformationRequest,
+        PhaseState,
+        PopulationFile,
+        ProfileResult,
+        Report,
+        Sample,
+        SamplingPlan,
+        ScopingDecision,
+        TestCycle,
+    )
+    from synapse.models import AuditEvent
+    from versioning.models import Approval, Version, VersionItem, VersionStatus
+
+    now = timezone.now()
+    ds = ScaleDataset()
+    u = ds.users
+    u["admin"] = _user(f"{prefix}-admin", Role.ADMIN, is_staff=True, is_superuser=True)
+    u["manager"] = _user(f"{prefix}-manager", Role.TEST_MANAGER)
+    u["tester"] = _user(f"{prefix}-tester", Role.TESTER)
+    u["owner"] = _user(f"{prefix}-owner", Role.REPORT_OWNER)
+    u["executive"] = _user(f"{prefix}-executive", Role.DATA_EXECUTIVE)
+    owners = [_user(f"{prefix}-dataowner{i}", Role.DATA_OWNER) for i in range(data_owners)]
+    u["data_owner"] = owners[0]
+
+    lob = LOB.objects.create(name=f"{prefix} lending", code=f"{prefix}-lending", data_executive=u["executive"])
+    names = [f"field_{i:03d}" for i in range(attributes)]
+    report_rows = Report.objects.bulk_create(
+        Report(name=f"{prefix} report {r:03d}", regulation="FR Y-14Q", owner=u["owner"], lob=lob,
+               fields=[{"name": n, "description": f"{n} as reported"} for n in names])
+        for r in range(reports)
+    )
+    cycle = TestCycle.objects.create(
+        name=f"{prefix} cycle", period_start=datetime.date(2026, 1, 1), period_end=datetime.date(2026, 3, 31),
+        test_manager=u["manager"], status=TestCycle.Status.RUNNING, workflow_id=f"{prefix}-cycle", started_at=now,
+    )
+    ds.cycle_id = cycle.pk
+    crs = CycleReport.objects.bulk_create(
+        CycleReport(
+            cycle=cycle, report=rep, tester=u["tester"], status=CycleReport.Status.IN_PROGRESS,
+            phase="sample_selection" if i % 2 else "request_for_information",
+            workflow_id=f"cycle-{cycle.pk}-report-{rep.pk}",
+        )
+        for i, rep in enumerate(report_rows)
+    )
+    ds.cycle_report_ids = [cr.pk for cr in crs]
+    parallel = [cr for i, cr in enumerate(crs) if i % 2]
+    in_rfi = [cr for i, cr in enumerate(crs) if not i % 2]
+
+    states = []
+    for cr in crs:
+        for phase in ("planning", "data_profiling", "scoping"):
+            states.append(PhaseState(cycle_report=cr, phase=phase, status=PhaseState.Status.COMPLETED, completed_at=now))
+        done = cr in in_rfi
+        for phase in ("sample_selection", "data_owner_identification"):
+            states.append(PhaseState(cycle_report=cr, phase=phase, completed_at=now if done else None,
+                                     status=PhaseState.Status.COMPLETED if done else PhaseState.Status.ACTIVE))
+        if done:
+            states.append(PhaseState(cycle_report=cr, phase="request_for_information"))
+    PhaseState.objects.bulk_create(states)
+
+    attrs = Attribute.objects.bulk_create(
+        Attribute(cycle_report=cr, name=n, description=f"{n} as reported", risk_score=1 + j % 10,
+                  cde=j % 7 == 0, mandatory=j % 3 == 0, primary_key=j == 0)
+        for cr in crs for j, n in enumerate(names)
+    )
+    by_report: dict[int, list] = {}
+    for a in attrs:
+        by_report.setdefault(a.cycle_report_id, []).append(a)
+    # Two in three attributes are in scope.
+    ScopingDecision.objects.bulk_create(
+        ScopingDecision(attribute=a, in_scope=j % 3 != 2, rationale="" if j % 3 != 2 else "Not material.",
+                        decided_by=u["tester"])
+        for cr_attrs in by_report.values() for j, a in enumerate(cr_attrs)
+    )
+    pop_files = PopulationFile.objects.bulk_create(
+        PopulationFile(cycle_report=cr, file=f"populations/{prefix}-{cr.pk}.csv", original_name=f"population-{cr.pk}.csv",
+                       format=PopulationFile.Format.CSV, size_bytes=10_000_000, sha256="0" * 64, row_count=100_000,
+                       columns=names, status=PopulationFile.Status.PROFILED, uploaded_by=u["tester"], profiled_at=now,
+                       profile_seconds=1.5)
+        for cr in crs
+    )
+    pop_of = {p.cycle_report_id: p for p in pop_files}
+    ProfileResult.objects.bulk_create(
+        ProfileResult(population_file=pop_of[a.cycle_report_id], column_name=a.name, attribute=a, dtype="str",
+                      row_count=100_000, null_count=j % 50, distinct_count=1000 + j, min_value="a", max_value="z",
+                      top_values=[{"value": "a", "count": 10}], rule_failures={"mandatory": j % 4})
+        for cr_attrs in by_report.values() for j, a in enumerate(cr_attrs)
+    )
+    SamplingPlan.objects.bulk_create(
+        SamplingPlan(cycle_report=cr, population_file=pop_of[cr.pk], computed_size=samples, seed=7,
+                     size_explanation="Quarterly, medium risk", updated_by=u["tester"])
+        for cr in crs
+    )
+    row = {n: f"v{j}" for j, n in enumerate(names[:8])}
+    sample_rows = Sample.objects.bulk_create(
+        Sample(cycle_report=cr, key=f"K{s:05d}", row_index=s * 37, row_data={**row, names[0]: f"K{s:05d}"},
+               method=SamplingPlan.Method.RANDOM, seed=7, added_by=u["tester"])
+        for cr in crs for s in range(samples)
+    )
+
+    versions = []
+    for cr in crs:
+        for phase in ("planning", "scoping"):
+            versions.append(Version(cycle_report=cr, phase=phase, number=1, status=VersionStatus.APPROVED,
+                                    author=u["tester"], submitted_at=now, decided_at=now))
+        versions.append(Version(
+            cycle_report=cr, phase="sample_selection", number=1, author=u["tester"], submitted_at=now,
+            status=VersionStatus.APPROVED if cr in in_rfi else VersionStatus.SUBMITTED,
+            decided_at=now if cr in in_rfi else None,
+        ))
+    versions = Version.objects.bulk_create(versions)
+    Approval.objects.bulk_create(
+        Approval(version=v, decision=Approval.Decision.APPROVED, decided_by=u["owner"])
+        for v in versions if v.status == VersionStatus.APPROVED
+    )
+    version_of = {(v.cycle_report_id, v.phase): v for v in versions}
+    items = []
+    for cr in crs:
+        for j, a in enumerate(by_report[cr.pk]):
+            items.append(VersionItem(version=version_of[cr.pk, "planning"], key=a.name, data={
+                "description": a.description, "data_type": a.data_type, "mandatory": a.mandatory,
+                "primary_key": a.primary_key, "cde": a.cde, "historical_issues": False,
+                "risk_score": a.risk_score, "source": a.source}))
+            items.append(VersionItem(version=version_of[cr.pk, "scoping"], key=a.name, data={
+                "in_scope": j % 3 != 2, "rationale": "", "risk_score": a.risk_score, "cde": a.cde,
+                "primary_key": a.primary_key}))
+    sample_version_items = []
+    for s in sample_rows:
+        decided = s.row_index % 2 == 0
+        sample_version_items.append(VersionItem(
+            version=version_of[s.cycle_report_id, "sample_selection"], key=s.key,
+            data={"row_index": s.row_index, "row_data": s.row_data, "stratum": "", "method": s.method,
+                  "seed": s.seed, "reason": ""},
+            decision=VersionItem.Decision.APPROVED if decided else VersionItem.Decision.PENDING,
+            decided_by=u["owner"] if decided else None, decided_at=now if decided else None,
+        ))
+    VersionItem.objects.bulk_create(items + sample_version_items, batch_size=5000)
+
+    # Data owners: every in-scope attribute of a report in Request for Information, half of the others.
+    assignments = []
+    for cr in crs:
+        in_scope = [a for j, a in enumerate(by_report[cr.pk]) if j % 3 != 2]
+        for j, a in enumerate(in_scope):
+            if cr in in_rfi or j % 2 == 0:
+                assignments.append(DataOwnerAssignment(attribute=a, data_owner=owners[j % len(owners)],
+                                                       assigned_by=u["executive"]))
+    assignments = DataOwnerAssignment.objects.bulk_create(assignments)
+
+    requests = InformationRequest.objects.bulk_create(
+        InformationRequest(cycle_report=cr, data_owner=owner, due_date=datetime.date(2026, 4, 15),
+                           sample_keys=[f"K{s:05d}" for s in range(samples)],
+                           status=InformationRequest.Status.SUBMITTED if k % 2 else InformationRequest.Status.OPEN)
+        for cr in in_rfi for k, owner in enumerate(owners)
+    )
+    through = InformationRequest.attributes.through
+    owner_index = {o.pk: k for k, o in enumerate(owners)}
+    request_of = {(r.cycle_report_id, r.data_owner_id): r for r in requests}
+    through.objects.bulk_create(
+        through(informationrequest_id=request_of[a.attribute.cycle_report_id, a.data_owner_id].pk,
+                attribute_id=a.attribute_id)
+        for a in assignments if (a.attribute.cycle_report_id, a.data_owner_id) in request_of
+    )
+    evidence = Evidence.objects.bulk_create(
+        Evidence(request=r, file=f"evidence/{prefix}/{r.pk}/{n}", original_name=f"extract-{n}.csv", version=1,
+                 content_type="text/csv", size_bytes=2048, sha256="1" * 64,
+                 uploaded_by=owners[owner_index[r.data_owner_id]])
+        for r in requests if r.status == InformationRequest.Status.SUBMITTED for n in range(3)
+    )
+
+    # The audit trail the pages read, as the services write it.
+    ct = ContentType.objects.get_for_models(CycleReport, DataOwnerAssignment, InformationRequest, Evidence, TestCycle)
+    events = [AuditEvent(actor=u["manager"], action="cycle.create", content_type=ct[TestCycle],
+                         object_id=str(cycle.pk), object_repr=str(cycle)[:255])]
+    events += [AuditEvent(actor=u["manager"], action="cycle_report.assign_tester", content_type=ct[CycleReport],
+                          object_id=str(cr.pk), object_repr=f"report {cr.pk}", after={"tester": u["tester"].pk},
+                          context={"cycle_report": cr.pk}) for cr in crs]
+    events += [AuditEvent(actor=u["executive"], action="data_owner.assign", content_type=ct[DataOwnerAssignment],
+                          object_id=str(a.pk), object_repr=f"assignment {a.pk}", after={"data_owner": a.data_owner_id},
+                          context={"cycle_report": a.attribute.cycle_report_id, "attribute": a.attribute.name})
+               for a in assignments]
+    events += [AuditEvent(actor=None, action="information_request.create", content_type=ct[InformationRequest],
+                          object_id=str(r.pk), object_repr=f"request {r.pk}", after={"status": r.status},
+                          context={"cycle_report": r.cycle_report_id}) for r in requests]
+    events += [AuditEvent(actor=e.uploaded_by, action="evidence.upload", content_type=ct[Evidence],
+                          object_id=str(e.pk), object_repr=str(e), after={"version": 1},
+                          context={"request": e.request_id, "cycle_report": e.request.cycle_report_id})
+               for e in evidence]
+    AuditEvent.objects.bulk_create(events, batch_size=5000)
+
+    ds.parallel_id = parallel[0].pk if parallel else crs[0].pk
+    ds.rfi_id = in_rfi[0].pk
+    ds.sample_version_id = version_of[ds.parallel_id, "sample_selection"].pk
+    ds.planning_version_id = version_of[ds.parallel_id, "planning"].pk
+    ds.population_file_id = pop_of[ds.parallel_id].pk
+    ds.request_id = next(r.pk for r in requests if r.status == InformationRequest.Status.SUBMITTED)
+    return ds
+
+
+@dataclass(frozen=True)
+class ScalePage:
+    """A page or API list to measure: which app owns it, as whom, and its URL from the data set's handles."""
+
+    app: str
+    role: str
+    label: str
+    url_of: object  # (handles: dict) -> str
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}: {self.label}"
+
+    def url(self, ds: ScaleDataset) -> str:
+        return self.url_of(scale_handles(ds))
+
+
+def _page(app, role, label, name, *args):
+    from django.urls import reverse
+
+    # An argument names a handle of the data set, or is given as is with a leading "=".
+    return ScalePage(app, role, label, lambda h: reverse(name, args=[a[1:] if a.startswith("=") else h[a] for a in args]))
+
+
+def _api(app, role, label, path):
+    return ScalePage(app, role, label, lambda h: path.format(**h))
+
+
+SCALE_PAGES = [
+    _page("cycles", "manager", "my work", "cycles:my-work"),
+    _page("cycles", "tester", "my work", "cycles:my-work"),
+    _page("cycles", "owner", "my work", "cycles:my-work"),
+    _page("cycles", "executive", "my work", "cycles:my-work"),
+    _page("cycles", "data_owner", "my work", "cycles:my-work"),
+    _page("cycles", "manager", "cycle list", "cycles:cycle-list"),
+    _page("cycles", "manager", "cycle detail", "cycles:cycle-detail", "cycle"),
+    _page("cycles", "owner", "cycle detail", "cycles:cycle-detail", "cycle"),
+    _page("cycles", "manager", "cycle progress rows", "cycles:cycle-progress", "cycle"),
+    _page("cycles", "tester", "planning", "cycles:planning", "parallel"),
+    _page("cycles", "tester", "data profiling", "cycles:data-profiling", "parallel"),
+    _page("cycles", "tester", "scoping", "cycles:scoping", "parallel"),
+    _page("cycles", "tester", "sample selection", "cycles:sample-selection", "parallel"),
+    _page("cycles", "tester", "data owners", "cycles:data-owners", "parallel"),
+    _page("cycles", "executive", "data owners (open)", "cycles:data-owners", "parallel"),
+    _page("cycles", "tester", "report requests", "cycles:report-requests", "rfi"),
+    _page("cycles", "manager", "request list", "cycles:request-list"),
+    _page("cycles", "tester", "request list", "cycles:request-list"),
+    _page("cycles", "data_owner", "request list", "cycles:request-list"),
+    _page("cycles", "tester", "request detail (evidence)", "cycles:request-detail", "request"),
+    _page("versioning", "owner", "version: sample selection", "versioning:version-detail", "sample_version"),
+    _page("versioning", "owner", "version: planning", "versioning:version-detail", "planning_version"),
+    _page("versioning", "owner", "version: scoping", "versioning:version-detail", "scoping_version"),
+    _page("versioning", "tester", "version history", "versioning:version-history", "parallel", "=planning"),
+    _api("cycles", "tester", "api cycles", "/api/v1/cycles/"),
+    _api("cycles", "tester", "api cycle reports", "/api/v1/cycle-reports/"),
+    _api("cycles", "tester", "api cycle's reports", "/api/v1/cycles/{cycle}/reports/"),
+    _api("cycles", "tester", "api report attributes", "/api/v1/cycle-reports/{parallel}/attributes/"),
+    _api("cycles", "tester", "api report scoping", "/api/v1/cycle-reports/{parallel}/scoping/"),
+    _api("cycles", "tester", "api report samples", "/api/v1/cycle-reports/{parallel}/samples/"),
+    _api("cycles", "tester", "api report data owners", "/api/v1/cycle-reports/{parallel}/data-owners/"),
+    _api("cycles", "tester", "api requests", "/api/v1/requests/"),
+    _api("cycles", "data_owner", "api requests", "/api/v1/requests/"),
+    _api("cycles", "tester", "api reports", "/api/v1/reports/"),
+    _api("cycles", "tester", "api lobs", "/api/v1/lobs/"),
+    _api("versioning", "tester", "api versions", "/api/v1/versions/"),
+    _api("versioning", "tester", "api approvals", "/api/v1/approvals/"),
+]
+
+# Changelists of the models in the admin (app, model), and the change pages worth measuring.
+ADMIN_CHANGELISTS = [
+    ("cycles", "lob"), ("cycles", "report"), ("cycles", "testcycle"), ("cycles", "cyclereport"),
+    ("cycles", "attribute"), ("cycles", "populationfile"), ("cycles", "profileresult"),
+    ("cycles", "scopingdecision"), ("cycles", "phasestate"), ("cycles", "samplingplan"), ("cycles", "sample"),
+    ("cycles", "samplesizerule"), ("cycles", "dataownerassignment"), ("cycles", "informationrequest"),
+    ("cycles", "requestnotification"), ("cycles", "evidence"),
+    ("versioning", "version"), ("versioning", "versionitem"), ("versioning", "approval"),
+    ("workflows", "workflowexecution"), ("workflows", "workflowstep"), ("workflows", "workflowtransition"),
+    ("workflows", "workflowdecision"), ("workflows", "workflowalert"),
+]
+ADMIN_CHANGES = [
+    ("cycles", "cyclereport", "parallel"), ("cycles", "testcycle", "cycle"), ("cycles", "report", "report"),
+    ("cycles", "populationfile", "population_file"), ("cycles", "attribute", "attribute"),
+    ("cycles", "scopingdecision", "scoping"), ("cycles", "dataownerassignment", "assignment"),
+    ("cycles", "informationrequest", "request"), ("versioning", "version", "sample_version"),
+    ("versioning", "version", "planning_version"),
+]
+SCALE_PAGES += [_page(app, "admin", f"admin {model} list", f"admin:{app}_{model}_changelist")
+                for app, model in ADMIN_CHANGELISTS]
+SCALE_PAGES += [_page(app, "admin", f"admin {model} change ({key})", f"admin:{app}_{model}_change", key)
+                for app, model, key in ADMIN_CHANGES]
+
+
+def scale_handles(ds: ScaleDataset) -> dict:
+    """The ids the pages' URLs take, read once per data set."""
+    if getattr(ds, "_handles", None) is None:
+        from cycles.models import Attribute, CycleReport, DataOwnerAssignment, ScopingDecision
+        from versioning.models import Version
+
+        attribute = Attribute.objects.filter(cycle_report_id=ds.parallel_id).order_by("pk").first()
+        ds._handles = {
+            "cycle": ds.cycle_id, "parallel": ds.parallel_id, "rfi": ds.rfi_id, "request": ds.request_id,
+            "sample_version": ds.sample_version_id, "planning_version": ds.planning_version_id,
+            "scoping_version": Version.objects.get(cycle_report_id=ds.parallel_id, phase="scoping").pk,
+            "population_file": ds.population_file_id, "attribute": attribute.pk,
+            "scoping": ScopingDecision.objects.get(attribute=attribute).pk,
+            "assignment": DataOwnerAssignment.objects.filter(attribute__cycle_report_id=ds.rfi_id)
+            .order_by("pk").first().pk,
+            "report": CycleReport.objects.values_list("report_id", flat=True).get(pk=ds.parallel_id),
+        }
+    return ds._handles
+
+
+def queries_of(client, url: str) -> tuple[int, int, list[str]]:
+    """(status, number of queries, their SQL) of one GET."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    return response.status_code, len(captured), [q["sql"] for q in captured.captured_queries]
+
+
+SMALL = {"reports": 2, "attributes": 6, "samples": 4, "data_owners": 2}
+LARGE = {key: value * 3 for key, value in SMALL.items()}
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: Temporal refuses at once, so pages read status from the database."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def scale_pair_build() -> tuple[ScaleDataset, ScaleDataset]:
+    return scale_dataset_build(prefix="x1", **SMALL), scale_dataset_build(prefix="x3", **LARGE)
+
+
+def assert_same_queries_at_scale(page: ScalePage, pair: tuple[ScaleDataset, ScaleDataset]) -> None:
+    """Fetch the page as its role in both data sets; the query counts must be equal (and the page a 200)."""
+    from django.test import Client
+    from django.urls import NoReverseMatch
+
+    counts = []
+    for ds in pair:
+        client = Client()
+        client.force_login(ds.users[page.role])
+        try:
+            url = page.url(ds)
+        except NoReverseMatch:
+            import pytest
+
+            pytest.skip(f"{page.label}: not in the admin on this branch")
+        client.get(url)  # warm per-process caches (content types, permissions)
+        status, count, sql = queries_of(client, url)
+        assert status == 200, f"{page.name} at {url} answered {status}"
+        counts.append((count, sql))
+    (small, small_sql), (large, large_sql) = counts
+    extra = "\n".join(large_sql[len(small_sql):][:10]) if large > small else ""
+    assert small == large, f"{page.name}: {small} queries at 1×, {large} at 3×; extra queries:\n{extra}"

@@ -1,0 +1,87 @@
+"""Long lists are paged, keep their filters in the page links, and say how many rows there are."""
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from cycles.models import InformationRequest
+from cycles.testing import closed_port, scale_dataset_build
+from versioning.models import VersionItem
+
+
+@pytest.fixture
+def big(db, settings):
+    settings.TEMPORAL_ADDRESS = f"127.0.0.1:{closed_port()}"
+    # 3 reports in Request for Information × 10 data owners = 30 requests; 60 attributes; 60 samples.
+    return scale_dataset_build(reports=6, attributes=60, samples=60, data_owners=10, prefix="pg")
+
+
+def as_role(ds, role) -> Client:
+    client = Client()
+    client.force_login(ds.users[role])
+    return client
+
+
+def page_links(html: str) -> list[str]:
+    return re.findall(r'<nav class="pagination".*?</nav>', html, re.S)
+
+
+def test_request_list_is_paged_and_keeps_its_filter(big):
+    client = as_role(big, "manager")
+    first = client.get(reverse("cycles:request-list")).content.decode()
+    assert "30 requests" in first
+    assert first.count(">Open</a>") == 25
+    assert 'href="?page=2"' in page_links(first)[0]
+
+    submitted = InformationRequest.objects.filter(
+        cycle_report__cycle_id=big.cycle_id, status=InformationRequest.Status.SUBMITTED).count()
+    filtered = client.get(reverse("cycles:request-list"), {"status": "submitted"}).content.decode()
+    assert f"{submitted} requests match" in filtered
+    assert "badge-open" not in filtered
+    assert '<option value="submitted" selected>' in filtered
+
+    second = client.get(reverse("cycles:request-list"), {"report": "report 000", "page": "2"}).content.decode()
+    # Ten requests of one report fit on the first page: past the end shows the last page, the filter kept.
+    assert "10 requests match" in second and 'value="report 000"' in second
+
+
+def test_request_list_refuses_nothing_for_a_bad_page_or_status(big):
+    response = as_role(big, "manager").get(reverse("cycles:request-list"), {"page": "x", "status": "nonsense"})
+    assert response.status_code == 200
+    assert "30 requests" in response.content.decode()
+
+
+def test_my_work_pages_each_list_on_its_own(big):
+    client = as_role(big, "tester")
+    html = client.get(reverse("cycles:my-work"), {"review": "2"}).content.decode()
+    # 3 reports × 5 submitted requests = 15 to review: one page; the tester's 6 reports: one page.
+    assert "Evidence to review" in html
+    assert not page_links(html)
+
+    owner_html = as_role(big, "data_owner").get(reverse("cycles:my-work"), {"report": "report 002"}).content.decode()
+    assert 'value="report 002"' in owner_html
+    assert "report 004" not in owner_html
+
+
+def test_phase_tables_are_paged(big):
+    client = as_role(big, "tester")
+    scoping = client.get(reverse("cycles:scoping", args=[big.parallel_id])).content.decode()
+    assert "of 60 in scope" in scoping
+    assert 'href="?page=2"' in page_links(scoping)[0]
+    page2 = client.get(reverse("cycles:scoping", args=[big.parallel_id]), {"page": "2"}).content.decode()
+    assert "field_059" in page2 and "field_000" not in page2
+
+
+def test_version_items_are_paged_and_an_item_decision_returns_to_its_page(big):
+    owner = as_role(big, "owner")
+    url = reverse("versioning:version-detail", args=[big.sample_version_id])
+    html = owner.get(url).content.decode()
+    assert 'href="?items=2#items"' in page_links(html)[0]
+    last = VersionItem.objects.filter(version_id=big.sample_version_id).order_by("-key").first()
+    assert last.key not in html
+    response = owner.post(reverse("versioning:version-decide", args=[big.sample_version_id]),
+                          {"item": last.pk, "item_decision": "approve", "note": ""})
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"?items=2#item-{last.pk}")
+    assert last.key in owner.get(response["Location"]).content.decode()

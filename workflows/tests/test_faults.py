@@ -1,0 +1,438 @@
+"""Faults while a report goes from Sample Selection to Test Execution (issue 10), seeded and bounded.
+
+The worker runs as a real process (manage.py run_temporal_worker, with its outbox) that these tests
+SIGKILL; people act through the services, as the pages and the API do. Each test ends with the report
+at Test Execution, the workflow and the database agreeing, nothing written twice and nothing lost.
+Set FAULT_SEED to replay another random sequence.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+
+from cycles.models import (
+    Attribute,
+    CycleReport,
+    InformationRequest,
+    PhaseState,
+    RequestNotification,
+)
+from cycles.services.requests import (
+    data_owners_assign_bulk,
+    evidence_review,
+    evidence_upload,
+    information_request_review,
+    information_request_submit,
+)
+from cycles.services.sampling import samples_draw
+from versioning.models import Version, VersionStatus
+from workflows.models import WorkflowDecision, WorkflowStep
+from workflows.services import (
+    workflow_complete_data_owners,
+    workflow_decide_version,
+    workflow_request_reviewed,
+    workflow_request_submitted,
+    workflow_start,
+    workflow_submit_version,
+)
+from workflows.temporal.client import bridge
+from workflows.testing import point_settings_at, wait_until
+from workflows.tests.test_integration_requests import scoped_report  # noqa: F401 - fixture
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = int(os.environ.get("FAULT_SEED", "10"))
+SKIP = ["planning", "data_profiling", "scoping"]
+pytestmark = [pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
+
+
+def database_url(port: int | None = None) -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{port or db['PORT'] or 5432}/{db['NAME']}"
+
+
+class WorkerProcess:
+    """manage.py run_temporal_worker in a process of its own, its output in a log file."""
+
+    def __init__(self, env: dict, log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = self.log_dir / f"worker-{self.starts}.log"
+        self.log = log
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "manage.py", "run_temporal_worker", "--outbox-interval", "1",
+                 "--reconcile-interval", "0", "--connect-retries", "120"],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, text=True,
+            )
+        wait_until(lambda: "task_queue=" in log.read_text() or self.proc.poll() is not None,
+                   timeout=60, what="the worker to start")
+        assert self.proc.poll() is None, log.read_text()[-2000:]
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(40)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def worker_env(harness, settings, **extra) -> dict:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "synapse.settings",
+        "DATABASE_URL": database_url(),
+        "TEMPORAL_ADDRESS": harness.address if harness else settings.TEMPORAL_ADDRESS,
+        "TEMPORAL_TASK_QUEUE": settings.TEMPORAL_TASK_QUEUE,
+        "MEDIA_ROOT": settings.MEDIA_ROOT,
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+def fresh(cycle_report) -> CycleReport:
+    return CycleReport.objects.select_related("report__lob", "cycle", "tester").get(pk=cycle_report.pk)
+
+
+def active(cycle_report, phase: str) -> bool:
+    return PhaseState.objects.filter(cycle_report=cycle_report, phase=phase, status="active").exists()
+
+
+def drive_report(users, cycle, report, *, between=lambda step: None) -> None:
+    """Take a scoped report from its start to Test Execution the way people do, whatever the worker does.
+
+    Each step is taken once, as a person would; when its message can't be delivered at once it stays
+    stored and the worker's outbox delivers it. `between(step)` runs after each step (to inject faults).
+    """
+    tester, owner, executive, data_owner = users["tester"], users["owner"], users["executive"], users["data_owner"]
+    workflow_start(user=users["manager"], cycle=cycle, skip_phases=SKIP)
+    between("started")
+    wait_until(lambda: hasattr(fresh(report), "sampling_plan"), timeout=90, what="sampling plan")
+    samples_draw(user=tester, cycle_report=fresh(report))
+    workflow_submit_version(user=tester, cycle_report=fresh(report), phase="sample_selection")
+    between("samples submitted")
+    version = wait_until(
+        lambda: Version.objects.filter(cycle_report=report, phase="sample_selection").first(),
+        timeout=90, what="sample version")
+    workflow_decide_version(user=owner, version=version, approve=True)
+    between("samples approved")
+    wait_until(lambda: active(report, "data_owner_identification"), timeout=90, what="data owner identification")
+    data_owners_assign_bulk(user=executive, cycle_report=fresh(report), data_owner=data_owner,
+                            attribute_ids=list(Attribute.objects.filter(cycle_report=report, scoping__in_scope=True)
+                                               .values_list("pk", flat=True)))
+    workflow_complete_data_owners(user=executive, cycle_report=fresh(report))
+    between("data owners complete")
+    request = wait_until(lambda: InformationRequest.objects.filter(cycle_report=report).first(),
+                         timeout=90, what="the request for information")
+    evidence_upload(user=data_owner, request=request,
+                    files=[SimpleUploadedFile("ledger.csv", b"account_id,balance\nA0001,101\n")])
+    request = information_request_submit(user=data_owner, request=request)
+    workflow_request_submitted(user=data_owner, request=request)
+    between("evidence submitted")
+    evidence_review(user=tester, evidence=request.evidence.get(), accept=True)
+    request = information_request_review(user=tester, request=request)
+    workflow_request_reviewed(user=tester, request=request)
+    between("evidence accepted")
+    wait_until(lambda: in_test_execution(report), timeout=120, what="Test Execution")
+
+
+def in_test_execution(report) -> bool:
+    """Test Execution entered and its matrix prepared (the workflow waits for the tester there)."""
+    return active(report, "test_execution") and WorkflowStep.objects.filter(
+        activity_type="test_matrix_prepare", status=WorkflowStep.Status.COMPLETED).exists()
+
+
+def diagnosis(worker: WorkerProcess) -> str:
+    """What to look at when a fault test fails: decisions, the last steps, the worker's last lines."""
+    if worker.proc and worker.proc.poll() is None:
+        worker.proc.send_signal(signal.SIGUSR1)  # the worker prints its threads' stacks
+        time.sleep(1)
+    lines = [f"decision {d.update_name} {d.status} attempts={d.attempts} {d.error[:200]}"
+             for d in WorkflowDecision.objects.order_by("created_at")]
+    lines += [f"step {s.activity_type} {s.status} attempt={s.attempt} {s.error[:200]}"
+              for s in WorkflowStep.objects.order_by("-started_at")[:8]]
+    lines += [f"phase {p.phase} {p.status}" for p in PhaseState.objects.all()]
+    logs = sorted(worker.log_dir.glob("worker-*.log"), key=lambda p: p.stat().st_mtime)
+    if logs:
+        lines.append(logs[-1].read_text()[-12000:])
+    return "\n".join(lines)
+
+
+def assert_consistent(report) -> None:
+    """Workflow and database agree; nothing was written twice, nothing refused, nothing left undelivered."""
+    report = fresh(report)
+    assert in_test_execution(report) and report.phase == "test_execution"
+    versions = Version.objects.filter(cycle_report=report, phase="sample_selection")
+    assert [v.status for v in versions] == [VersionStatus.APPROVED]
+    assert InformationRequest.objects.filter(cycle_report=report).count() == 1
+    assert set(InformationRequest.objects.values_list("status", flat=True)) == {"accepted"}
+    keys = list(RequestNotification.objects.values_list("key", flat=True))
+    assert len(keys) == len(set(keys)), "an email went out twice"
+    wait_until(lambda: not WorkflowDecision.objects.filter(status__in=WorkflowDecision.OPEN).exists(),
+               timeout=30, what="every decision answered")
+    refused = list(WorkflowDecision.objects.filter(status=WorkflowDecision.Status.REJECTED)
+                   .values_list("update_name", "error"))
+    assert refused == []
+
+
+@pytest.fixture
+def faults(temporal_harness, settings, transactional_db, cycle, scoped_report, tmp_path):  # noqa: F811
+    point_settings_at(temporal_harness, settings)
+    settings.TEMPORAL_BREAKER_SECONDS = 3
+    bridge.reset()
+    workers: list[WorkerProcess] = []
+
+    def make(**extra) -> WorkerProcess:
+        worker = WorkerProcess(worker_env(temporal_harness, settings, **extra), tmp_path)
+        workers.append(worker)
+        return worker
+
+    yield make
+    for worker in workers:
+        worker.stop()
+    bridge.reset()
+
+    async def terminate():
+        try:
+            await temporal_harness.client.get_workflow_handle(f"cycle-{cycle.pk}").terminate("test over")
+        except Exception:  # noqa: BLE001 - already closed
+            pass
+
+    temporal_harness.call(terminate())
+
+
+def test_worker_sigkilled_at_random_points_of_a_report(faults, users, cycle, scoped_report):  # noqa: F811
+    """SIGKILL the worker at a seeded random moment after each person's step (inside the activities
+    and updates the step set off, or the outbox's delivery of it); a new worker starts at once, while
+    people keep working."""
+    rng = random.Random(SEED)
+    worker = faults()
+    worker.start()
+    lock = threading.Lock()
+    kills: list[str] = []
+    restarts: list[threading.Thread] = []
+
+    def kill_and_restart(where: str) -> None:
+        with lock:
+            worker.kill()
+            kills.append(where)
+            worker.start()
+
+    def between(step):
+        time.sleep(rng.uniform(0.0, 1.5))
+        restarts.append(threading.Thread(target=kill_and_restart, args=(step,), daemon=True))
+        restarts[-1].start()
+
+    try:
+        drive_report(users, cycle, scoped_report, between=between)
+    except AssertionError as err:
+        raise AssertionError(f"{err} (seed {SEED}, kills {kills})\n{diagnosis(worker)}") from err
+    finally:
+        for thread in restarts:
+            thread.join(90)
+    assert len(kills) == 6, kills
+    assert_consistent(scoped_report)
+    # Each killed attempt was retried after seconds (heartbeats, short timeouts), not after the old
+    # 300 s start-to-close timeout: the report's whole life above is bounded by drive_report's waits.
+
+
+def test_two_workers_on_one_queue_one_killed(faults, users, cycle, scoped_report):  # noqa: F811
+    first, second = faults(), faults()
+    first.start()
+    second.start()
+
+    def between(step):
+        if step == "samples submitted":
+            first.kill()  # the other worker on the queue carries on alone
+
+    drive_report(users, cycle, scoped_report, between=between)
+    assert_consistent(scoped_report)
+
+
+# --- Temporal's dev server stopped and restarted with its database file -----------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class DevServer:
+    """`temporal server start-dev` with its state in a file, so it can be stopped and restarted."""
+
+    def __init__(self, db_file: Path) -> None:
+        from workflows.testing import DEV_SERVER
+
+        self.binary = str(DEV_SERVER)
+        self.db_file = db_file
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "server", "start-dev", "--port", str(self.port), "--ui-port", str(free_port()),
+             "--headless", "--db-filename", str(self.db_file), "--log-level", "error",
+             "--ip", "127.0.0.1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+        def up():
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
+        wait_until(up, timeout=60, what="the dev server to listen")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+
+def test_temporal_server_killed_mid_cycle_and_restarted_from_its_file(
+    settings, transactional_db, users, cycle, scoped_report, tmp_path,  # noqa: F811
+):
+    server = DevServer(tmp_path / "temporal.db")
+    server.start()
+    settings.TEMPORAL_ADDRESS = server.address
+    settings.TEMPORAL_NAMESPACE = "default"
+    settings.TEMPORAL_TASK_QUEUE = f"test-{uuid.uuid4().hex[:12]}"
+    settings.TEMPORAL_BREAKER_SECONDS = 3
+    bridge.reset()
+    worker = WorkerProcess(worker_env(None, settings), tmp_path)
+    worker.start()
+    def between(step):
+        if step == "data owners complete":
+            wait_until(lambda: InformationRequest.objects.exists(), timeout=60, what="request created")
+            server.kill()  # the data owner submits and the tester accepts while it is down
+        if step == "evidence accepted":
+            assert WorkflowDecision.objects.filter(status=WorkflowDecision.Status.PENDING).count() == 2
+            server.start()
+
+    try:
+        drive_report(users, cycle, scoped_report, between=between)
+        assert_consistent(scoped_report)
+    finally:
+        worker.stop()
+        server.kill()
+        bridge.reset()
+
+
+# --- PostgreSQL unreachable for a while during an activity -------------------------------------------------
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:<port> to PostgreSQL; `cut()` drops every connection and refuses new ones."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.listener.listen(50)
+        self.open = threading.Event()
+        self.open.set()
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if not self.open.is_set():
+                client.close()
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            self.sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        self.open.clear()
+        for sock in self.sockets:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self.sockets.clear()
+
+    def restore(self) -> None:
+        self.open.set()
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def test_postgresql_unreachable_during_activities(faults, users, cycle, scoped_report):  # noqa: F811
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (the worker reaches it through a TCP proxy)")
+    proxy = TcpProxy(int(connection.settings_dict["PORT"] or 5432))
+    worker = faults(DATABASE_URL=database_url(proxy.port))
+    worker.start()
+
+    def between(step):
+        if step == "samples approved":
+            # The worker's activities (phase moves, sampling, requests) fail on the database for a while.
+            proxy.cut()
+            time.sleep(6)
+            proxy.restore()
+
+    try:
+        drive_report(users, cycle, scoped_report, between=between)
+        assert_consistent(scoped_report)
+    finally:
+        proxy.close()
+    # The outage did hit activities: they failed on the database and were retried.
+    assert WorkflowStep.objects.filter(attempt__gt=1, status=WorkflowStep.Status.COMPLETED).exists()
