@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "workflows.logs.LogContextMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -255,6 +256,14 @@ TEMPORAL_STATUS_TIMEOUT = env.float("TEMPORAL_STATUS_TIMEOUT", default=2.0)
 TEMPORAL_BREAKER_SECONDS = env.float("TEMPORAL_BREAKER_SECONDS", default=10.0)
 TEMPORAL_OUTBOX_MESSAGE_TIMEOUT = env.float("TEMPORAL_OUTBOX_MESSAGE_TIMEOUT", default=5.0)
 TEMPORAL_RECONCILE_INTERVAL = env.int("TEMPORAL_RECONCILE_INTERVAL", default=300)
+# Issue 9: workflow operations. Alerts for workflows stuck on the system, decisions not delivered;
+# the worker's heartbeat; Prometheus from the worker (Synapse's metrics, and the SDK's own runtime ones).
+WORKFLOW_STUCK_AFTER_MINUTES = env.int("WORKFLOW_STUCK_AFTER_MINUTES", default=60)
+WORKFLOW_UNDELIVERED_AFTER_MINUTES = env.int("WORKFLOW_UNDELIVERED_AFTER_MINUTES", default=10)
+WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=10)
+WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)  # 0: off
+TEMPORAL_SDK_METRICS_ADDRESS = env("TEMPORAL_SDK_METRICS_ADDRESS", default="")  # e.g. 0.0.0.0:9465
+LOG_FORMAT = env("LOG_FORMAT", default="plain")  # "json": one JSON object per line
 
 # LLM provider for drafting attributes: offline (deterministic, no network),
 # anthropic (Messages API) or openai (chat completions, any compatible server).
@@ -291,8 +300,10 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="synapse@localhost")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+                   "json": {"()": "workflows.logs.JsonFormatter"}},
+    "filters": {"context": {"()": "workflows.logs.ContextFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"temporalio": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -6,6 +6,8 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from synapse.views import PasswordChangeView, api_token_revoke_view, api_tokens
+from workflows import views as workflow_views
+from workflows.prometheus import metrics_view
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="cycles:my-work", permanent=False)),
@@ -20,6 +22,10 @@ urlpatterns = [
     path("api/v1/", include("synapse.api_urls")),
     path("", include("cycles.urls")),
     path("", include("versioning.urls")),
+    # Issue 9: the monitoring page and the health check.
+    path("workflows/", include("workflows.urls")),
+    path("healthz", workflow_views.healthz, name="healthz"),
+    path("metrics", metrics_view, name="prometheus-metrics"),
 ]
 
 # Static files: WhiteNoise serves them in every mode; this adds runserver's view when DEBUG is on.

@@ -6,3 +6,9 @@ class WorkflowsConfig(AppConfig):
 
     name = "workflows"
     verbose_name = "Workflows"
+
+    def ready(self):
+        from workflows.logs import install_record_factory
+
+        # Log lines carry the workflow, run and user they are about (structured logs, issue 9).
+        install_record_factory()

@@ -33,6 +33,11 @@ class WorkflowExecution(models.Model):
     current_phase = models.CharField(max_length=40, blank=True)
     started_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # Issue 9: the live state, as the last status query answered it (workflows.operations refreshes it).
+    state = models.CharField(max_length=40, blank=True, help_text="The workflow's state in its current phase.")
+    waiting_on = models.CharField(max_length=60, blank=True, help_text="Who the workflow waits on now.")
+    last_error = models.TextField(blank=True)
+    last_progress_at = models.DateTimeField(null=True, blank=True, help_text="Last step finished or state change.")
 
     class Meta:
         ordering = ["-started_at"]
@@ -191,3 +196,154 @@ class WorkflowAlert(models.Model):
 
     def __str__(self):
         return f"[{self.severity}] {self.kind}: {self.message[:60]}"
+
+
+# --- issue 9: retry log, compensation log ---------------------------------------------------
+
+
+class WorkflowRetry(models.Model):
+    """One failed activity attempt that Temporal will retry (written by the worker's interceptor)."""
+
+    execution = models.ForeignKey(WorkflowExecution, on_delete=models.CASCADE, related_name="retries")
+    step = models.ForeignKey(WorkflowStep, null=True, blank=True, on_delete=models.CASCADE, related_name="retries")
+    activity_type = models.CharField(max_length=120)
+    activity_id = models.CharField(max_length=100)
+    attempt = models.PositiveIntegerField(help_text="The attempt that failed.")
+    max_attempts = models.PositiveIntegerField(default=0, help_text="0: unlimited.")
+    error = models.TextField()
+    delay_seconds = models.FloatField(help_text="Wait before the next attempt, from the retry policy.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["execution", "activity_id", "attempt"], name="uniq_retry_attempt")
+        ]
+        indexes = [models.Index(fields=["activity_type", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.activity_type} attempt {self.attempt} failed"
+
+
+class CompensationEntry(models.Model):
+    """What undoing a phase did: who or what triggered it, what was undone, how it went."""
+
+    class Strategy(models.TextChoices):
+        ROLLBACK = "rollback", "Rollback (remove what the phase created)"
+        PARTIAL_ROLLBACK = "partial_rollback", "Partial rollback (keep what succeeded)"
+        NOTIFY = "notify", "Notify the people involved"
+        SKIP = "skip", "Skip (continue; manual intervention recorded)"
+
+    class Trigger(models.TextChoices):
+        PHASE_FAILED = "phase_failed", "Phase failed beyond its retries"
+        REPORT_REMOVED = "report_removed", "Report removed from a running cycle"
+        ADMIN_RESET = "admin_reset", "Admin reset the report to an earlier phase"
+
+    class Outcome(models.TextChoices):
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        MANUAL = "manual", "Needs manual intervention"
+
+    key = models.CharField(max_length=255, unique=True, help_text="Idempotency key: one entry per compensation.")
+    cycle_report = models.ForeignKey(
+        "cycles.CycleReport", null=True, blank=True, on_delete=models.SET_NULL, related_name="compensations"
+    )
+    workflow_id = models.CharField(max_length=200, blank=True, db_index=True)
+    phase = models.CharField(max_length=40)
+    strategy = models.CharField(max_length=20, choices=Strategy.choices)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The person who triggered it; empty when the workflow did.",
+    )
+    reason = models.TextField(blank=True)
+    undone = models.JSONField(default=dict, blank=True, help_text="{what: how many}, e.g. {\"scoping_decisions\": 5}.")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.DONE)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "compensation entries"
+        indexes = [models.Index(fields=["cycle_report", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.phase}: {self.strategy} ({self.outcome})"
+
+
+# --- issue 9: worker liveness --------------------------------------------------------------------
+
+
+class WorkerHeartbeat(models.Model):
+    """A worker process says it is alive every few seconds; /healthz and the admin read it."""
+
+    identity = models.CharField(max_length=200, unique=True, help_text="host:pid of the worker process.")
+    task_queue = models.CharField(max_length=200)
+    build_id = models.CharField(max_length=40, blank=True, help_text="Hash of the workflow code it runs.")
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at"]
+
+    def __str__(self):
+        return f"{self.identity} on {self.task_queue}"
+
+
+class WorkflowVersion(models.Model):
+    """Migration history: which workflow code (build) ran each execution, and when it moved to a new one.
+
+    The worker's tracking interceptor records the build of the worker that ran an execution's activities;
+    a new row for the same execution is the moment it moved (its old path kept by workflow.patched).
+    """
+
+    execution = models.ForeignKey(WorkflowExecution, on_delete=models.CASCADE, related_name="versions")
+    build_id = models.CharField(max_length=40)
+    patches = models.JSONField(default=list, blank=True, help_text="workflow.patched ids known to that build.")
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["execution", "first_seen_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["execution", "build_id"], name="uniq_execution_build")]
+
+    def __str__(self):
+        return f"{self.execution.workflow_id} on {self.build_id}"
+
+
+# --- issue 9: recurring cycles (Temporal Schedules) ---------------------------------------------
+
+
+class CycleSchedule(models.Model):
+    """A cycle that recurs: a Temporal Schedule creates a cycle like the template and starts its workflow."""
+
+    class Frequency(models.TextChoices):
+        MONTHLY = "monthly", "Monthly (the 1st)"
+        QUARTERLY = "quarterly", "Quarterly (1 Jan, Apr, Jul, Oct)"
+
+    name = models.CharField(max_length=200, help_text="Each cycle is named '<name> <period>'.")
+    template = models.ForeignKey("cycles.TestCycle", on_delete=models.PROTECT, related_name="schedules",
+                                 help_text="Reports, testers and settings are copied from this cycle.")
+    frequency = models.CharField(max_length=20, choices=Frequency.choices)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    schedule_id = models.CharField(max_length=200, unique=True, blank=True)
+    paused = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name} ({self.get_frequency_display()})"
+
+
+class ScheduledCycleRun(models.Model):
+    """One cycle a schedule created; the run key (the scheduled workflow's id) makes a retry create nothing twice."""
+
+    schedule = models.ForeignKey(CycleSchedule, on_delete=models.CASCADE, related_name="runs")
+    run_key = models.CharField(max_length=255, unique=True)
+    cycle = models.OneToOneField("cycles.TestCycle", on_delete=models.CASCADE, related_name="scheduled_run")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]

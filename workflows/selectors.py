@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from workflows.models import WorkflowAlert
+from cycles.permissions import is_admin
+from workflows.models import WorkflowAlert, WorkflowExecution
 
 
 def alerts_open_for_cycle(*, cycle) -> QuerySet[WorkflowAlert]:
@@ -16,3 +17,13 @@ def alerts_open_for_cycle(*, cycle) -> QuerySet[WorkflowAlert]:
         .select_related("cycle_report__report")
         .order_by("-created_at")
     )
+
+
+def executions_visible_to(*, user) -> QuerySet[WorkflowExecution]:
+    """Workflow runs of the cycles the user may see (all for an admin), newest first."""
+    from cycles.selectors import cycles_visible_to
+
+    executions = WorkflowExecution.objects.select_related("cycle", "cycle_report").order_by("-started_at", "-id")
+    if is_admin(user):
+        return executions
+    return executions.filter(cycle__in=cycles_visible_to(user=user).values("pk"))

@@ -69,3 +69,55 @@ class WorkflowStatusSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
     reports = WorkflowReportStatusSerializer(many=True)
+
+
+# --- issue 9 ---------------------------------------------------------------------------------
+
+
+class WorkflowOperationSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=1000, help_text="Why: it goes in the audit trail.")
+    phase = serializers.ChoiceField(choices=Phase.choices, required=False,
+                                    help_text="reset: the phase to go back to; retry: the failed phase (optional).")
+
+
+class WorkflowExecutionSerializer(serializers.Serializer):
+    workflow_id = serializers.CharField()
+    run_id = serializers.CharField()
+    workflow_type = serializers.CharField()
+    parent_workflow_id = serializers.CharField()
+    cycle_id = serializers.IntegerField(allow_null=True)
+    cycle_report_id = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+    current_phase = serializers.CharField()
+    state = serializers.CharField()
+    waiting_on = serializers.CharField()
+    last_error = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    last_progress_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+
+
+class WorkflowRetrySerializer(serializers.Serializer):
+    workflow_id = serializers.CharField(source="execution.workflow_id")
+    activity_type = serializers.CharField()
+    activity_id = serializers.CharField()
+    attempt = serializers.IntegerField()
+    max_attempts = serializers.IntegerField()
+    error = serializers.CharField()
+    delay_seconds = serializers.FloatField()
+    created_at = serializers.DateTimeField()
+
+
+class CompensationEntrySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    cycle_report_id = serializers.IntegerField(allow_null=True)
+    workflow_id = serializers.CharField()
+    phase = serializers.CharField()
+    strategy = serializers.CharField()
+    trigger = serializers.CharField()
+    triggered_by = serializers.CharField(source="triggered_by.username", allow_null=True, default=None)
+    reason = serializers.CharField()
+    undone = serializers.DictField()
+    outcome = serializers.CharField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()

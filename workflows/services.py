@@ -46,6 +46,7 @@ from workflows.temporal.client import (
     unavailable_reason,
 )
 from workflows.temporal.contracts import (
+    CYCLE_WORKFLOW_TYPE,
     FINALIZE,
     PHASE_ORDER,
     QUERY_STATUS,
@@ -195,7 +196,7 @@ def workflow_start(
         )
 
     try:
-        bridge.run(start)
+        handle = bridge.run(start)
     except WorkflowAlreadyStartedError:
         raise ConflictError(f"The workflow of {cycle} was already started ({workflow_id}).") from None
     except Exception as err:
@@ -206,6 +207,10 @@ def workflow_start(
         raise
     report_workflow_ids = {cr.pk: report_workflow_id(cycle.pk, cr.report_id) for cr in cycle_reports}
     cycle_mark_started(user=user, cycle=cycle, workflow_id=workflow_id, report_workflow_ids=report_workflow_ids)
+    from workflows.tracking import execution_started  # issue 9: the cycle's own row in the workflow admin
+
+    execution_started(workflow_id=workflow_id, run_id=handle.result_run_id or "", workflow_type=CYCLE_WORKFLOW_TYPE,
+                      cycle_id=cycle.pk)
     return StartResult(workflow_id=workflow_id, report_workflow_ids=report_workflow_ids)
 
 

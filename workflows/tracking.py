@@ -6,20 +6,41 @@ import logging
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from workflows.models import WorkflowExecution, WorkflowStep, WorkflowTransition
-from workflows.temporal.contracts import PhaseTransitionResult, WorkflowFinishedResult
+from workflows.models import WorkflowExecution, WorkflowRetry, WorkflowStep, WorkflowTransition
+from workflows.temporal.contracts import (
+    COMPENSATE_PHASE_ACTIVITY,
+    REPORT_WORKFLOW_TYPE,
+    PhaseTransitionResult,
+    WorkflowFinishedResult,
+    cycle_workflow_id,
+)
 
 logger = logging.getLogger("workflows.activity")
+
+
+def _report_of(workflow_id: str):
+    """(cycle_report_id, cycle_id) of a report workflow, from the id it runs under."""
+    from cycles.models import CycleReport
+
+    return CycleReport.objects.filter(workflow_id=workflow_id).values_list("pk", "cycle_id").first() or (None, None)
 
 
 def _execution(info, inp) -> WorkflowExecution:
     defaults = {"workflow_type": info.workflow_type}
     cycle_report_id = getattr(inp, "cycle_report_id", None)
     cycle_id = getattr(inp, "cycle_id", None)
+    if info.workflow_type == REPORT_WORKFLOW_TYPE and not (cycle_report_id and cycle_id):
+        # Activities of a report name the cycle report at most (a request's activity not even that):
+        # the cycle and the parent come from the report the workflow runs for.
+        found_report, found_cycle = _report_of(info.workflow_id)
+        cycle_report_id = cycle_report_id or found_report
+        cycle_id = cycle_id or found_cycle
     if cycle_report_id:
         defaults["cycle_report_id"] = cycle_report_id
     if cycle_id:
         defaults["cycle_id"] = cycle_id
+        if info.workflow_type == REPORT_WORKFLOW_TYPE:
+            defaults["parent_workflow_id"] = cycle_workflow_id(cycle_id)
     try:
         execution, created = WorkflowExecution.objects.get_or_create(
             workflow_id=info.workflow_id, run_id=info.workflow_run_id, defaults=defaults
@@ -27,13 +48,43 @@ def _execution(info, inp) -> WorkflowExecution:
     except IntegrityError:  # another activity of the same run created it first
         execution = WorkflowExecution.objects.get(workflow_id=info.workflow_id, run_id=info.workflow_run_id)
         created = False
-    if not created and cycle_report_id and not execution.cycle_report_id:
-        WorkflowExecution.objects.filter(pk=execution.pk).update(cycle_report_id=cycle_report_id)
+    if not created:
+        missing = {name: value for name, value in defaults.items() if value and not getattr(execution, name)}
+        if missing:
+            WorkflowExecution.objects.filter(pk=execution.pk).update(**missing)
     return execution
+
+
+def execution_started(*, workflow_id: str, run_id: str, workflow_type: str, cycle_id: int | None = None,
+                      cycle_report_id: int | None = None, parent_workflow_id: str = "") -> WorkflowExecution:
+    """Record a run the moment Temporal accepted it (the cycle workflow runs no activity until it ends)."""
+    execution, _ = WorkflowExecution.objects.get_or_create(
+        workflow_id=workflow_id, run_id=run_id,
+        defaults={"workflow_type": workflow_type, "cycle_id": cycle_id, "cycle_report_id": cycle_report_id,
+                  "parent_workflow_id": parent_workflow_id, "last_progress_at": timezone.now()},
+    )
+    return execution
+
+
+_versions_seen: set[tuple[int, str]] = set()
+
+
+def _record_version(execution: WorkflowExecution) -> None:
+    """Migration history: the build of this worker ran the execution (once per process and execution)."""
+    from workflows.models import WorkflowVersion
+    from workflows.temporal.worker import KNOWN_PATCHES, build_id
+
+    seen = (execution.pk, build_id())
+    if seen in _versions_seen:
+        return
+    WorkflowVersion.objects.get_or_create(execution=execution, build_id=seen[1],
+                                          defaults={"patches": list(KNOWN_PATCHES)})
+    _versions_seen.add(seen)
 
 
 def step_started(info, inp) -> WorkflowStep:
     execution = _execution(info, inp)
+    _record_version(execution)
     step, created = WorkflowStep.objects.get_or_create(
         execution=execution,
         activity_id=info.activity_id,
@@ -60,6 +111,7 @@ def step_finished(step: WorkflowStep, result) -> None:
             duration_ms=int((now - step.started_at).total_seconds() * 1000),
             error="",
         )
+        WorkflowExecution.objects.filter(pk=step.execution_id).update(last_progress_at=now)
         if isinstance(result, PhaseTransitionResult):
             _, created = WorkflowTransition.objects.get_or_create(
                 execution_id=step.execution_id,
@@ -74,6 +126,13 @@ def step_finished(step: WorkflowStep, result) -> None:
                 else WorkflowExecution.Status.COMPLETED,
                 closed_at=now,
             )
+    if step.phase and step.activity_type != COMPENSATE_PHASE_ACTIVITY:
+        # A step of a phase that had failed beyond its retries went through: the cause is gone.
+        from workflows import alerts
+
+        execution = WorkflowExecution.objects.only("workflow_id").get(pk=step.execution_id)
+        alerts.alerts_resolve(kind=alerts.PHASE_FAILED, key_prefix=alerts.phase_failed_key(execution.workflow_id,
+                                                                                           step.phase))
     if isinstance(result, PhaseTransitionResult):
         _publish_progress(step.execution_id)
 
@@ -86,6 +145,26 @@ def step_failed(step: WorkflowStep, error: BaseException, *, final: bool) -> Non
         duration_ms=int((now - step.started_at).total_seconds() * 1000),
         error=f"{type(error).__name__}: {error}"[:4000],
     )
+
+
+def retry_logged(step: WorkflowStep, info, error: BaseException, *, delay_seconds: float) -> WorkflowRetry:
+    """Log a failed attempt that Temporal retries after `delay_seconds` (once per attempt)."""
+    from workflows.temporal.retry import policy_of
+
+    policy = policy_of(info.activity_type, info.retry_policy)
+    retry, _ = WorkflowRetry.objects.get_or_create(
+        execution_id=step.execution_id,
+        activity_id=info.activity_id,
+        attempt=info.attempt,
+        defaults={
+            "step": step,
+            "activity_type": info.activity_type,
+            "max_attempts": policy.maximum_attempts,
+            "error": f"{type(error).__name__}: {error}"[:4000],
+            "delay_seconds": delay_seconds,
+        },
+    )
+    return retry
 
 
 def _publish_progress(execution_id: int) -> None:

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cycles.exceptions import ApplicationError, ConflictError, PermissionDeniedError
-from cycles.models import LOB, CycleReport, Phase, PhaseState, Report, TestCycle, default_cycle_configuration
+from cycles.models import LOB, CycleReport, Phase, PhaseState, Report, TestCycle
 from cycles.permissions import can_create_cycle, can_manage_cycle
 from synapse.audit import audit_record, snapshot
 from synapse.roles import Role, has_role

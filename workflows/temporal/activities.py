@@ -21,6 +21,8 @@ from temporalio.exceptions import ApplicationError as TemporalApplicationError
 
 from synapse.exceptions import ApplicationError
 from workflows.temporal.contracts import (
+    COMPENSATE_PHASE_ACTIVITY,
+    SCHEDULED_CYCLE_START_ACTIVITY,
     Ack,
     ActivityName,
     BuildPackageInput,
@@ -31,6 +33,8 @@ from workflows.temporal.contracts import (
     RecordSignOffInput,
     ReopenPhaseInput,
     SignOffRef,
+    CompensateInput,
+    CompensationResult,
     CreateRequestsInput,
     CreateVersionInput,
     DataOwnersCheck,
@@ -50,6 +54,8 @@ from workflows.temporal.contracts import (
     RequestRef,
     RequestsCreated,
     RequestStatusInput,
+    ScheduledCycleResult,
+    ScheduledCycleStartInput,
     SetCycleStatusInput,
     VersionRef,
     WorkflowFinishedResult,
@@ -355,6 +361,27 @@ def information_request_status(inp: RequestStatusInput) -> Ack:
     return Ack(detail=status(request_id=inp.request_id))
 
 
+# --- issue 9: compensation -------------------------------------------------------------------
+
+
+@activity.defn(name=COMPENSATE_PHASE_ACTIVITY)
+@_non_retryable
+def phase_compensate(inp: CompensateInput) -> CompensationResult:
+    from workflows.compensation import compensation_run
+
+    user = get_user_model().objects.filter(pk=inp.user_id).first() if inp.user_id else None
+    entry = compensation_run(cycle_report_id=inp.cycle_report_id, phase=inp.phase, trigger=inp.trigger,
+                             key=inp.key, reason=inp.reason, user=user)
+    return CompensationResult(strategy=entry.strategy, outcome=entry.outcome, undone=dict(entry.undone))
+
+
+@activity.defn(name=SCHEDULED_CYCLE_START_ACTIVITY)
+@_non_retryable
+def scheduled_cycle_start(inp: ScheduledCycleStartInput) -> ScheduledCycleResult:
+    from workflows.schedules import schedule_run
+
+    cycle = schedule_run(schedule_pk=inp.schedule_pk, run_key=inp.run_key)
+    return ScheduledCycleResult(cycle_id=cycle.pk, workflow_id=cycle.workflow_id)
 # --- Test Execution (issue 6) ------------------------------------------------------------------
 
 
@@ -494,6 +521,8 @@ ALL_ACTIVITIES = [
     information_requests_create,
     request_notify,
     information_request_status,
+    phase_compensate,
+    scheduled_cycle_start,
     test_matrix_prepare,
     sample_extension_propose,
     sample_extension_decide,

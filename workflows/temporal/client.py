@@ -38,15 +38,17 @@ UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED,
 
 
 async def connect(
-    *, address: str | None = None, namespace: str | None = None, api_key: str | None = None, tls: bool | None = None
+    *, address: str | None = None, namespace: str | None = None, api_key: str | None = None, tls: bool | None = None,
+    runtime=None,
 ) -> Client:
-    """Connect with the settings (Temporal Cloud: an API key and TLS)."""
+    """Connect with the settings (Temporal Cloud: an API key and TLS); the worker passes a Runtime with metrics."""
     api_key = settings.TEMPORAL_API_KEY if api_key is None else api_key
     return await Client.connect(
         address or settings.TEMPORAL_ADDRESS,
         namespace=namespace or settings.TEMPORAL_NAMESPACE,
         api_key=api_key or None,
         tls=settings.TEMPORAL_TLS if tls is None else tls,
+        **({"runtime": runtime} if runtime is not None else {}),
     )
 
 

@@ -464,6 +464,76 @@ class WorkflowFinishedResult:
     status: str
 
 
+# --- issue 9: compensation, retrying a failed phase, removing a report ---------------------
+
+COMPENSATE_PHASE_ACTIVITY = "phase_compensate"
+UPDATE_RETRY_PHASE = "retry_phase"
+# A phase that failed beyond its retries waits here for an admin (State.FAILED).
+STATE_FAILED = "failed"
+WAITING_ON_ADMIN = "Admin"
+
+ROLLBACK, PARTIAL_ROLLBACK, NOTIFY, SKIP = "rollback", "partial_rollback", "notify", "skip"
+TRIGGER_PHASE_FAILED, TRIGGER_REPORT_REMOVED, TRIGGER_ADMIN_RESET = "phase_failed", "report_removed", "admin_reset"
+
+
+@dataclass
+class CompensateInput:
+    """Undo (part of) what `phase` wrote, by its declared strategy; `key` makes a retry a no-op.
+
+    An empty phase means the report's current phase (the cycle workflow doesn't know it).
+    """
+
+    cycle_report_id: int
+    phase: str
+    trigger: str
+    key: str
+    reason: str = ""
+    user_id: int | None = None
+
+
+@dataclass
+class CompensationResult:
+    strategy: str
+    outcome: str
+    undone: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class RetryPhaseInput:
+    """An admin asks a phase that failed beyond its retries to run again from its start."""
+
+    phase: str
+    user_id: int
+    reason: str = ""
+
+
+# --- issue 9: recurring cycles ------------------------------------------------------------------
+
+RECURRING_CYCLE_WORKFLOW_TYPE = "RecurringCycleWorkflow"
+SCHEDULED_CYCLE_START_ACTIVITY = "scheduled_cycle_start"
+
+
+def cycle_schedule_id(schedule_pk: int) -> str:
+    return f"cycle-schedule-{schedule_pk}"
+
+
+@dataclass
+class ScheduledCycleInput:
+    schedule_pk: int
+
+
+@dataclass
+class ScheduledCycleStartInput:
+    schedule_pk: int
+    run_key: str
+
+
+@dataclass
+class ScheduledCycleResult:
+    cycle_id: int
+    workflow_id: str
+
+
 # --- Test Execution (issue 6) -------------------------------------------------
 
 

@@ -25,7 +25,9 @@ from workflows.temporal.contracts import (
     REQUEST_FOR_INFORMATION,
     SAMPLE_SELECTION,
     SCOPING,
+    STATE_FAILED,
     TEST_EXECUTION,
+    WAITING_ON_ADMIN,
     Ack,
     ActivityName,
     EnterPhaseInput,
@@ -41,6 +43,7 @@ from workflows.temporal.contracts import (
     WaitingOn,
     WorkflowFinishedResult,
 )
+from workflows.temporal.compensation import CompensationSteps
 from workflows.temporal.phases.data_owners import DataOwnerSteps
 from workflows.temporal.phases.finalize import FinalizeSteps
 from workflows.temporal.phases.observations import ObservationSteps
@@ -69,6 +72,7 @@ WAITING_ON = {
     State.AWAITING_DATA_EXECUTIVE_SIGN_OFF: WaitingOn.DATA_EXECUTIVE,
     State.PACKAGING: WaitingOn.SYSTEM,
     State.COMPLETED: WaitingOn.NOBODY,
+    STATE_FAILED: WAITING_ON_ADMIN,
 }
 
 # What the report is called once this phase is its last completed one.
@@ -78,7 +82,7 @@ STATUS_AFTER = {SCOPING: "scoped", FINALIZE: "completed"}
 @workflow.defn(name=REPORT_WORKFLOW_TYPE)
 class ReportTestWorkflow(
     PlanningSteps, DataProfilingSteps, ScopingSteps, SampleSelectionSteps, DataOwnerSteps, RequestSteps,
-    TestExecutionSteps, ObservationSteps, FinalizeSteps,
+    TestExecutionSteps, ObservationSteps, FinalizeSteps, CompensationSteps,
 ):
     """Runs one report through its phases (PHASE_STEPS up to input.last_phase).
 
@@ -103,6 +107,8 @@ class ReportTestWorkflow(
         in-scope attribute has a data owner.
       request_submitted(RequestEventInput): a data owner submitted evidence.
       request_reviewed(RequestEventInput): the tester accepted or returned it.
+      retry_phase(RetryPhaseInput): an admin runs a phase that failed beyond its
+        retries (and was compensated) again from its start.
       decide_sample_extension(DecideExtensionInput): the report owner approves
         or rejects more samples proposed when Test Execution failures exceed
         what the sample size allows.
@@ -127,6 +133,7 @@ class ReportTestWorkflow(
         self._completed: list[str] = []
         self._skipped: list[str] = []
         self._claimed: set[str] = set()
+        self._retry_requested: set[str] = set()
         # Test Execution
         self._test_progress = TestProgress()
         self._extension_id = 0
@@ -176,7 +183,7 @@ class ReportTestWorkflow(
             await self._enter(phase, skipped=True)
             return
         await self._enter(phase, set_current=set_current)
-        await self._runners[phase]()
+        await self._run_compensated(phase)
         await self._complete(phase)
 
     # --- run -----------------------------------------------------------------

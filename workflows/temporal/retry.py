@@ -40,3 +40,43 @@ EMAIL = RetryPolicy(
 )
 
 POLICIES = {"llm": LLM, "database": DATABASE, "email": EMAIL}
+
+# Which policy each activity runs under, by activity name: the admin and the API show it beside the retry log.
+KIND_OF_ACTIVITY = {
+    "planning_draft_attributes": "llm",
+    "data_owner_identification_notify": "email",
+    "data_owner_sla_escalate": "email",
+    "request_notify": "email",
+}
+
+
+def next_delay(policy: RetryPolicy | None, attempt: int, error: BaseException) -> float | None:
+    """Seconds Temporal waits before retrying after `attempt` failed with `error`; None when it won't retry.
+
+    The same arithmetic as the server's: initial * coefficient ** (attempt - 1), capped by
+    maximum_interval (default 100 x initial), no retry past maximum_attempts or for a
+    non-retryable error.
+    """
+    if getattr(error, "non_retryable", False):
+        return None
+    error_type = getattr(error, "type", None) or type(error).__name__
+    if policy is None:
+        policy = RetryPolicy()
+    if error_type in (policy.non_retryable_error_types or ()):
+        return None
+    if policy.maximum_attempts and attempt >= policy.maximum_attempts:
+        return None
+    initial = policy.initial_interval.total_seconds()
+    delay = initial * policy.backoff_coefficient ** (attempt - 1)
+    cap = policy.maximum_interval.total_seconds() if policy.maximum_interval else initial * 100
+    return min(delay, cap)
+
+
+def policy_of(activity_type: str, given: RetryPolicy | None = None) -> RetryPolicy:
+    """The policy an activity runs under: the one the server handed over, else its kind's.
+
+    Some servers (the time-skipping test server) hand over no policy or one without a limit.
+    """
+    if given is not None and given.maximum_attempts:
+        return given
+    return POLICIES[KIND_OF_ACTIVITY.get(activity_type, "database")]

@@ -1,6 +1,7 @@
 """Building the worker: every workflow, every activity, the interceptor, a thread pool."""
 from __future__ import annotations
 
+import functools
 import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -9,23 +10,27 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from workflows.temporal.activities import ALL_ACTIVITIES
+from workflows.temporal.compensation import PATCH_PHASE_COMPENSATION
 from workflows.temporal.cycle_workflow import TestCycleWorkflow
 from workflows.temporal.interceptors import TrackingInterceptor
+from workflows.temporal.recurring_workflow import RecurringCycleWorkflow
 from workflows.temporal.report_workflow import ReportTestWorkflow
 
-WORKFLOWS = [TestCycleWorkflow, ReportTestWorkflow]
+WORKFLOWS = [TestCycleWorkflow, ReportTestWorkflow, RecurringCycleWorkflow]
+# Every workflow.patched id the workflow code knows (the migration history records them per build).
+KNOWN_PATCHES = [PATCH_PHASE_COMPENSATION]
 
 
+@functools.cache
 def build_id() -> str:
-    """A hash of the code the worker runs (workflows/temporal).
-
-    Temporal's default hashes the bytecode of every loaded module (Django, polars, scipy…), which
-    takes many seconds: a killed worker's replacement would start that much later (issue 10).
-    """
+    """A hash of the code that running workflows replay: it changes exactly when that code does."""
+    root = Path(__file__).parent
     digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.rglob("*.py")):
-        digest.update(path.read_bytes())
-    return f"synapse-{digest.hexdigest()[:16]}"
+    for path in sorted([*root.glob("*workflow*.py"), root / "contracts.py", root / "compensation.py",
+                        root / "retry.py", *root.glob("phases/*.py")]):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
 
 
 def build_worker(

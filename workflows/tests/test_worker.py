@@ -31,7 +31,7 @@ def test_every_workflow_passes_the_sandbox_when_the_worker_is_built(temporal_har
 
     worker = temporal_harness.call(build())
     assert isinstance(worker, Worker)
-    assert {w.__name__ for w in WORKFLOWS} == {"TestCycleWorkflow", "ReportTestWorkflow"}
+    assert {w.__name__ for w in WORKFLOWS} == {"TestCycleWorkflow", "ReportTestWorkflow", "RecurringCycleWorkflow"}
     assert len({a.__temporal_activity_definition.name for a in ALL_ACTIVITIES}) == len(ALL_ACTIVITIES)
 
 

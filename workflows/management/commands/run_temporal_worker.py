@@ -33,6 +33,10 @@ class Command(BaseCommand):
                             help="Seconds between deliveries of decisions not answered yet (the outbox).")
         parser.add_argument("--reconcile-interval", type=float, default=settings.TEMPORAL_RECONCILE_INTERVAL,
                             help="Seconds between reconciliations of workflows with the database (0: never).")
+        parser.add_argument("--metrics-port", type=int, default=settings.WORKER_METRICS_PORT,
+                            help="Serve Synapse's worker metrics for Prometheus on this port (0: off).")
+        parser.add_argument("--sdk-metrics-address", default=settings.TEMPORAL_SDK_METRICS_ADDRESS,
+                            help="host:port for the Temporal SDK's own runtime metrics (empty: off).")
 
     def handle(self, *args, **options):
         import faulthandler
@@ -52,12 +56,12 @@ class Command(BaseCommand):
             self.stderr.write(f"run_temporal_worker: {err}")
             raise SystemExit(2) from err
 
-    async def _connect(self, retries: int):
+    async def _connect(self, retries: int, runtime=None):
         from workflows.temporal.client import connect
 
         for attempt in range(retries + 1):
             try:
-                return await connect()
+                return await connect(runtime=runtime)
             except RuntimeError as err:
                 if attempt == retries:
                     raise ConnectionError(f"Temporal at {settings.TEMPORAL_ADDRESS} is unreachable: {err}") from err
@@ -68,7 +72,17 @@ class Command(BaseCommand):
     async def _run(self, options):
         from workflows.temporal.worker import build_worker
 
-        client = await self._connect(options["connect_retries"])
+        runtime = None
+        if options["sdk_metrics_address"]:
+            from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+            runtime = Runtime(telemetry=TelemetryConfig(
+                metrics=PrometheusConfig(bind_address=options["sdk_metrics_address"])))
+        if options["metrics_port"]:
+            from prometheus_client import start_http_server
+
+            start_http_server(options["metrics_port"])
+        client = await self._connect(options["connect_retries"], runtime=runtime)
         worker, executor = build_worker(
             client,
             task_queue=options["task_queue"],
@@ -86,6 +100,11 @@ class Command(BaseCommand):
             name="decision-outbox", daemon=True
         )
         outbox.start()
+        monitor = threading.Thread(
+            target=_monitor_loop, args=(outbox_stop, settings.WORKER_HEARTBEAT_SECONDS, options["task_queue"]),
+            name="worker-monitor", daemon=True,
+        )
+        monitor.start()
         self.stdout.write(
             f"Worker on {settings.TEMPORAL_ADDRESS} namespace={settings.TEMPORAL_NAMESPACE} "
             f"task_queue={options['task_queue']} max_concurrent_activities={options['max_concurrent_activities']}"
@@ -94,6 +113,7 @@ class Command(BaseCommand):
             await stop.wait()
             self.stdout.write("Stopping: finishing running activities...")
         outbox_stop.set()
+        monitor.join(timeout=10)
         executor.shutdown(wait=True)
         self.stdout.write("Worker stopped.")
 
@@ -117,3 +137,38 @@ def _outbox_loop(stop: threading.Event, interval: float, reconcile_interval: flo
             logger.exception("decision outbox failed; will retry")
         finally:
             close_old_connections()
+
+
+def _monitor_loop(stop: threading.Event, interval: float, task_queue: str) -> None:
+    """The heartbeat /healthz reads, then a sweep of running workflows and alerts (issue 9)."""
+    import os
+    import socket
+
+    from django.db import close_old_connections
+    from django.utils import timezone
+
+    from workflows.monitor import monitor_sweep, worker_heartbeat
+    from workflows.temporal.worker import build_id
+
+    identity, started = f"{socket.gethostname()}:{os.getpid()}", timezone.now()
+
+    def beat(*, stopped: bool = False) -> None:
+        worker_heartbeat(identity=identity, task_queue=task_queue, started_at=started, build_id=build_id(),
+                         stopped=stopped)
+
+    while not stop.is_set():
+        close_old_connections()
+        try:
+            beat()
+            monitor_sweep()
+        except Exception:
+            logger.exception("worker monitor failed; will retry")
+        finally:
+            close_old_connections()
+        stop.wait(interval)
+    try:
+        beat(stopped=True)
+    except Exception:
+        logger.exception("could not record the worker's stop")
+    finally:
+        close_old_connections()

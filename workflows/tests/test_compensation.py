@@ -1,0 +1,185 @@
+"""Compensation by each phase's strategy, the retry log and alert auto-resolution, with failures injected
+into the real activities on the time-skipping server (the real worker, workflows and database)."""
+from __future__ import annotations
+
+import typing
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from temporalio import activity
+from temporalio.service import RPCError
+
+from cycles.models import Attribute, CycleReport, PhaseState, Sample, SamplingPlan, ScopingDecision
+from workflows.models import CompensationEntry, WorkflowAlert, WorkflowRetry, WorkflowStep
+from rest_framework.test import APIClient
+from workflows.services import workflow_start, workflow_status
+from workflows.temporal.activities import ALL_ACTIVITIES
+from workflows.temporal.contracts import PHASE_ORDER, ActivityName, State
+from workflows.testing import TemporalHarness, point_settings_at, wait_until
+
+pytestmark = [pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(scope="module")
+def time_skipping_harness():
+    """A time-skipping server of this module's own: workflows left waiting for an admin here (with timers,
+    retries and updates in flight) must not hold the clock of the session's shared server."""
+    harness = TemporalHarness(time_skipping=True)
+    harness.start()
+    yield harness
+    harness.stop()
+
+
+class InjectedFault(RuntimeError):
+    """A retryable failure, as a dropped connection or a refused mail server would give."""
+
+
+def failing(name: str, times: int):
+    """The real activity `name`, failing its first `times` calls with a retryable error."""
+    real = next(a for a in ALL_ACTIVITIES if activity._Definition.from_callable(a).name == name)
+    calls = {"n": 0}
+
+    def run(inp):
+        calls["n"] += 1
+        if calls["n"] <= times:
+            raise InjectedFault(f"injected failure {calls['n']} of {name}")
+        return real(inp)
+
+    run.__annotations__ = typing.get_type_hints(real)
+    return activity.defn(name=name)(run), calls
+
+
+@pytest.fixture
+def run_with_fault(time_skipping_harness, settings, request, cycle):
+    """Start a worker whose activity `name` fails `times` times; end the cycle's workflows afterwards."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+    def start(name: str, times: int = 3):
+        queue = point_settings_at(time_skipping_harness, settings)
+        fault, calls = failing(name, times)
+        activities = [fault if activity._Definition.from_callable(a).name == name else a for a in ALL_ACTIVITIES]
+        worker = time_skipping_harness.worker(queue, activities=activities)
+        worker.__enter__()
+        request.addfinalizer(lambda: worker.__exit__(None, None, None))
+        return calls
+
+    yield start
+
+    async def terminate():
+        try:
+            await time_skipping_harness.client.get_workflow_handle(f"cycle-{cycle.pk}").terminate("test over")
+        except RPCError:
+            pass
+
+    time_skipping_harness.call(terminate())
+
+
+def status_wf(cycle_report) -> str:
+    return CycleReport.objects.get(pk=cycle_report.pk).workflow_id
+
+
+def skip_all_but(*phases):
+    return [p for p in PHASE_ORDER if p not in phases]
+
+
+def live(user, cycle_report):
+    return workflow_status(user=user, cycle_report=CycleReport.objects.get(pk=cycle_report.pk))
+
+
+def wait_failed(user, cycle_report, phase):
+    return wait_until(lambda: (s := live(user, cycle_report)) and s.active.get(phase) == "failed" and s,
+                      timeout=60, what=f"{phase} failed and waiting for an admin")
+
+
+def test_rollback_scoping_logs_retries_alerts_admins_and_retry_moves_on(
+    time_skipping_harness, users, cycle, cycle_report, run_with_fault,
+):
+    for name in ("account_id", "balance"):
+        attribute = Attribute.objects.create(cycle_report=cycle_report, name=name, risk_score=8)
+        ScopingDecision.objects.create(attribute=attribute, in_scope=True, rationale="earlier", decided_by=users["tester"])
+    calls = run_with_fault(ActivityName.RECOMMEND_SCOPE, times=3)
+    workflow_start(user=users["manager"], cycle=cycle, skip_phases=skip_all_but("scoping"))
+
+    status = wait_failed(users["tester"], cycle_report, "scoping")
+    assert status.waiting_on == "Admin" and "injected failure 3" in status.last_error
+    entry = CompensationEntry.objects.get(cycle_report=cycle_report)
+    assert (entry.phase, entry.strategy, entry.trigger, entry.outcome) == ("scoping", "rollback", "phase_failed", "done")
+    assert entry.undone == {"scoping_decisions": 2}
+    assert not ScopingDecision.objects.filter(attribute__cycle_report=cycle_report).exists()
+
+    # The retry log: attempts 1 and 2 were retried (1 s, then 2 s by the database policy); 3 was the last.
+    retries = list(WorkflowRetry.objects.filter(activity_type=ActivityName.RECOMMEND_SCOPE).order_by("attempt"))
+    assert [(r.attempt, r.delay_seconds, r.max_attempts) for r in retries] == [(1, 1.0, 3), (2, 2.0, 3)]
+    assert "injected failure 1" in retries[0].error
+    step = WorkflowStep.objects.get(activity_type=ActivityName.RECOMMEND_SCOPE)
+    assert step.status == WorkflowStep.Status.FAILED and step.attempt == 3
+
+    alert = WorkflowAlert.objects.get(kind="phase_failed", cycle_report=cycle_report)
+    assert alert.resolved_at is None and alert.severity == "critical"
+    assert any("[Synapse alert] phase_failed" in m.subject and users["admin"].email in m.to for m in mail.outbox)
+
+    # The cause is gone (the fault only fired three times): the admin retries and the phase goes on.
+    # The API shows the retry log and the compensation log, and retries for an admin only.
+    api = APIClient()
+    api.force_login(users["manager"])
+    logged = api.get("/api/v1/workflow/retries/", {"workflow_id": status_wf(cycle_report)}).json()["results"]
+    assert [(r["attempt"], r["delay_seconds"]) for r in logged] == [(2, 2.0), (1, 1.0)]
+    assert api.get("/api/v1/workflow-compensation/").json()["results"][0]["strategy"] == "rollback"
+    refused = api.post(f"/api/v1/workflow/retry/{status_wf(cycle_report)}", {"reason": "try"}, format="json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "permission_denied"
+    api.force_login(users["admin"])
+    assert api.post(f"/api/v1/workflow/retry/{status_wf(cycle_report)}", {}, format="json").status_code == 400
+    retried = api.post(f"/api/v1/workflow/retry/{status_wf(cycle_report)}", {"reason": "database back"},
+                       format="json")
+    assert retried.status_code == 200, retried.content
+    assert retried.json()["message"] == "scoping runs again from its start."
+    wait_until(lambda: live(users["tester"], cycle_report).active.get("scoping") == State.AWAITING_SUBMISSION,
+               what="scoping waiting for the tester again")
+    assert calls["n"] == 4
+    assert ScopingDecision.objects.filter(attribute__cycle_report=cycle_report).count() == 2
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+
+
+def test_partial_rollback_sampling_keeps_hand_picked_samples(users, cycle, cycle_report, run_with_fault):
+    for key, method in (("A1", "random"), ("A2", "random"), ("A3", SamplingPlan.Method.MANUAL)):
+        Sample.objects.create(cycle_report=cycle_report, key=key, row_index=int(key[1:]), row_data={}, method=method,
+                              added_by=users["tester"], reason="picked" if method == "manual" else "")
+    run_with_fault(ActivityName.PREPARE_SAMPLING, times=3)
+    workflow_start(user=users["manager"], cycle=cycle, skip_phases=skip_all_but("sample_selection"))
+
+    wait_failed(users["tester"], cycle_report, "sample_selection")
+    entry = CompensationEntry.objects.get(cycle_report=cycle_report)
+    assert (entry.strategy, entry.outcome, entry.undone) == ("partial_rollback", "done", {"drawn_samples": 2})
+    assert list(Sample.objects.filter(cycle_report=cycle_report).values_list("key", flat=True)) == ["A3"]
+
+
+def test_notify_data_owner_identification_tells_the_people_involved(
+    time_skipping_harness, users, cycle, cycle_report, run_with_fault,
+):
+    run_with_fault(ActivityName.NOTIFY_DATA_EXECUTIVE, times=3)
+    workflow_start(user=users["manager"], cycle=cycle, skip_phases=skip_all_but("data_owner_identification"))
+    # The email policy waits 10 s between attempts: let the server's clock run.
+    wait_until(lambda: WorkflowRetry.objects.filter(activity_type=ActivityName.NOTIFY_DATA_EXECUTIVE).exists(),
+               what="first retry logged")
+    time_skipping_harness.sleep(timedelta(seconds=30))
+
+    wait_failed(users["tester"], cycle_report, "data_owner_identification")
+    entry = CompensationEntry.objects.get(cycle_report=cycle_report)
+    assert (entry.strategy, entry.outcome, entry.undone) == ("notify", "done", {"notified": 4})
+    notice = next(m for m in mail.outbox if "was compensated" in m.subject)
+    assert users["executive"].email in notice.to and users["tester"].email in notice.to
+    assert [r.delay_seconds for r in WorkflowRetry.objects.order_by("attempt")] == [10.0, 10.0]
+
+
+def test_skip_test_execution_records_manual_intervention_and_finishes(users, cycle, cycle_report, run_with_fault):
+    run_with_fault(ActivityName.SET_REPORT_STATUS, times=3)
+    workflow_start(user=users["manager"], cycle=cycle, skip_phases=skip_all_but("test_execution"))
+
+    wait_until(lambda: CycleReport.objects.get(pk=cycle_report.pk).status == CycleReport.Status.COMPLETED,
+               timeout=60, what="the report workflow finished past the skipped failure")
+    entry = CompensationEntry.objects.get(cycle_report=cycle_report)
+    assert (entry.phase, entry.strategy, entry.outcome) == ("test_execution", "skip", "manual")
+    assert PhaseState.objects.get(cycle_report=cycle_report, phase="test_execution").status == "completed"
+    assert not WorkflowAlert.objects.filter(kind="phase_failed").exists()
