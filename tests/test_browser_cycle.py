@@ -227,7 +227,9 @@ def test_a_cycle_of_two_reports_from_start_to_completed_through_the_pages(
         f"A{i:04d},Customer {i},{100 + i}.50,2024-02-{1 + i % 28:02d},false\n" for i in range(120)), columns=5)
     matrix = f"/cycle-reports/{first.pk}/test-execution/"
     tester.reload_until(matrix, lambda p: p.locator("text=Submit for approval").count() == 1, "the matrix")
-    cell_id = int(tester.page.locator("tr[id^=cell-]:has-text('balance')").first.get_attribute("id")[5:])
+    tester.page.screenshot(path=str(shots / "cycle-matrix.png"), full_page=True)
+    # The first cell of the matrix (an attribute the scoping recommendations kept) fails.
+    cell_id = int(tester.page.locator("tr[id^=cell-]").first.get_attribute("id")[5:])
     page = tester.open(f"{matrix}cells/{cell_id}/")
     page.check("input[name=outcome][value=fail]")
     page.fill("input[name=observed_value]", "999")
