@@ -6,7 +6,7 @@ cycles.views.requests.data_owners_complete).
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
@@ -26,6 +26,7 @@ from cycles.serializers.profiling import (
 )
 from cycles.serializers.requests import MissingAttributeSerializer
 from cycles.services.profiling import population_file_upload
+from cycles.services.profiling_checks import column_mappings_confirm_matched
 from cycles.services.requests import attributes_in_scope, data_owner_identification_missing
 from synapse.authentication import API_AUTHENTICATION_CLASSES
 from workflows.services import workflow_complete_data_owners, workflow_register_population
@@ -78,6 +79,26 @@ class PopulationFileProfilesApi(ListAPIView):
         if population_file is None:
             raise NotFoundError("No such population file among the reports you can see.")
         return ProfileResult.objects.filter(population_file=population_file).order_by("pk")
+
+
+class PopulationFileMappingsConfirmApi(APIView):
+    """POST: the tester confirms every attribute-to-column match made by name (as the page's "Confirm the
+    matches by name" does); the body says how many were confirmed."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+
+    @extend_schema(request=None, responses={200: inline_serializer("MappingsConfirmed", {
+        "population_file": serializers.IntegerField(), "confirmed": serializers.IntegerField()})})
+    def post(self, request, pk: int):
+        population_file = PopulationFile.objects.select_related("cycle_report").filter(
+            pk=pk, cycle_report__in=cycle_reports_visible_to(user=request.user)
+        ).first()
+        if population_file is None:
+            raise NotFoundError("No such population file among the reports you can see.")
+        require(can_work_on(request.user, population_file.cycle_report),
+                "Only the report's assigned tester can map its attributes to columns.")
+        confirmed = column_mappings_confirm_matched(user=request.user, population_file=population_file)
+        return Response({"population_file": population_file.pk, "confirmed": confirmed})
 
 
 class CycleReportPhasesApi(APIView):

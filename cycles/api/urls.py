@@ -45,6 +45,8 @@ urlpatterns = [
          name="api-cycle-report-population-files"),
     path("population-files/<int:pk>/profiles/", api_profiling.PopulationFileProfilesApi.as_view(),
          name="api-population-file-profiles"),
+    path("population-files/<int:pk>/mappings/confirm/", api_profiling.PopulationFileMappingsConfirmApi.as_view(),
+         name="api-population-file-mappings-confirm"),
     path("cycle-reports/<int:pk>/phases/", api_profiling.CycleReportPhasesApi.as_view(),
          name="api-cycle-report-phases"),
     path("cycle-reports/<int:pk>/data-owners/complete/", api_profiling.CycleReportDataOwnersCompleteApi.as_view(),

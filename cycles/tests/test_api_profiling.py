@@ -115,3 +115,25 @@ def test_nobody_decides_an_item_of_their_own_version_and_only_phases_with_items_
     planning_item = planning.items.get()
     problem(client_for(both).post(f"/api/v1/versions/{planning.pk}/items/{planning_item.pk}/decide/",
                                   {"approve": True}, format="json"), 409)
+
+
+def test_the_tester_confirms_the_matches_by_name_and_others_are_refused(users, profiling):
+    from cycles.models import ColumnMapping
+
+    population = PopulationFile.objects.create(
+        cycle_report=profiling, file="loans.csv", original_name="loans.csv", format="csv", size_bytes=len(CSV),
+        sha256="0" * 64, row_count=2, columns=["account_id", "balance"], status=PopulationFile.Status.PROFILED,
+        uploaded_by=users["tester"])
+    for name in ("account_id", "balance"):
+        ColumnMapping.objects.create(population_file=population, column_name=name, status="matched",
+                                     attribute=Attribute.objects.create(cycle_report=profiling, name=name))
+    url = f"/api/v1/population-files/{population.pk}/mappings/confirm/"
+    problem(client_for(users["owner"]).post(url), 403)
+    problem(client_for(users["tester2"]).post(url), 404)
+    assert not ColumnMapping.objects.filter(status="confirmed").exists()
+
+    response = client_for(users["tester"]).post(url)
+    assert response.status_code == 200, response.content
+    assert response.json() == {"population_file": population.pk, "confirmed": 2}
+    assert set(ColumnMapping.objects.values_list("status", flat=True)) == {"confirmed"}
+    assert client_for(users["tester"]).post(url).json()["confirmed"] == 0

@@ -31,6 +31,8 @@ from workflows.services import (
 )
 from workflows.temporal.contracts import FINALIZE, OBSERVATIONS, State
 from workflows.testing import wait_until
+from synapse.testing import problem
+from workflows.tests.api_steps import ok
 from workflows.tests.test_integration import wait_state
 
 pytestmark = [pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
@@ -135,10 +137,6 @@ def test_the_same_steps_through_the_api_alone(temporal, users, cycle, cycle_repo
         client = APIClient()
         client.force_login(users[name])
         return client
-
-    def ok(response, *codes):
-        assert response.status_code in (codes or (200,)), response.content
-        return response.json()
 
     ok(api("manager").post(f"/api/v1/workflow/start/{cycle.pk}/", {"skip_phases": BEFORE_OBSERVATIONS},
                            format="json"), 201)
