@@ -36,7 +36,7 @@ class LOBSerializer(serializers.ModelSerializer):
     @extend_schema_field(UserSummarySerializer(allow_null=True))
     def get_data_executive(self, lob):
         request = self.context.get("request")
-        if request is not None and not can_see_user(request.user, lob.data_executive_id):
+        if request is not None and not can_see_user(request.user, lob.data_executive_id, cache=self.context):
             return None
         return UserSummarySerializer(lob.data_executive).data
 
