@@ -184,14 +184,14 @@ def execution_retry_phase(*, user, execution: WorkflowExecution, reason: str, ph
 
 def decision_redeliver(*, user, decision: WorkflowDecision, reason: str):
     """Send a stored decision again (pending: Temporal was away; rejected: the workflow wasn't ready then)."""
-    from workflows.services import _deliver
+    from workflows.services import _send
 
     _require_admin(user, "re-deliver a decision")
     reason = _require_reason(reason, "re-deliver a decision")
     if decision.status == WorkflowDecision.Status.DELIVERED:
         raise ConflictError("That decision was already delivered; the same update id would change nothing.")
     before = decision.status
-    outcome = _deliver(decision)
+    outcome = _send(decision, deadline=settings.TEMPORAL_DECISION_TIMEOUT)
     if not outcome.delivered:
         raise ServiceUnavailableError(UNREACHABLE)
     audit_record(actor=user, action="decision.redeliver", obj=decision.cycle_report or decision.requested_by,
