@@ -55,7 +55,7 @@ def test_operations_refused_clearly(users, runs):
     mine, theirs = runs
     manager, admin = api_as(users["manager"]), api_as(users["admin"])
     hidden = manager.post(f"/api/v1/workflow/terminate/{theirs.workflow_id}", {"reason": "x"}, format="json")
-    assert hidden.status_code == 404 and hidden.json()["error"]["code"] == "not_found"
+    assert hidden.status_code == 404 and hidden.json()["code"] == "not_found"
     refused = manager.post(f"/api/v1/workflow/reset/{mine.workflow_id}", {"reason": "x", "phase": "planning"},
                            format="json")
     assert refused.status_code == 403
@@ -66,7 +66,7 @@ def test_operations_refused_clearly(users, runs):
     assert bad_phase.status_code == 400
     WorkflowExecution.objects.filter(pk=mine.pk).update(status="completed")
     closed = admin.post(f"/api/v1/workflow/terminate/{mine.workflow_id}", {"reason": "x"}, format="json")
-    assert closed.status_code == 409 and "not running" in closed.json()["error"]["message"]
+    assert closed.status_code == 409 and "not running" in closed.json()["detail"]
 
 
 def test_metrics_api_for_managers_only(users, runs, cycle):
