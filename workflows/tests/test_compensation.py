@@ -204,6 +204,6 @@ def test_removing_a_report_from_the_running_cycle_compensates_the_phase_it_was_i
                        what="the removed report's phase compensated")
     assert (entry.phase, entry.strategy, entry.trigger, entry.outcome) == (
         "scoping", "rollback", "report_removed", "done")
-    assert entry.triggered_by == users["manager"] and entry.undone == {"scoping_decisions": 2}
+    assert entry.triggered_by == users["manager"] and entry.undone == {"scoping_decisions": 2, "notified": 3}
     assert not ScopingDecision.objects.filter(attribute__cycle_report=cycle_report).exists()
     assert CycleReport.objects.get(pk=cycle_report.pk).status == CycleReport.Status.CANCELLED
