@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from cycles.api.common import require, schema_safe
 from cycles.exceptions import NotFoundError
-from cycles.permissions import can_manage_cycle
+from cycles.permissions import can_manage_cycle, is_admin
 from cycles.models import TestCycle
 from cycles.selectors import cycle_reports_visible_to, cycles_visible_to
 from synapse.authentication import API_AUTHENTICATION_CLASSES
@@ -203,6 +203,13 @@ class WorkflowOperationApi(_ExecutionsMixin, APIView):
         from workflows import operations
 
         execution = self._execution(request, workflow_id)
+        # Refuse before reading the body (the operation checks again), as every API action does.
+        if operation == "cancel-run":
+            require(is_admin(request.user) or (execution.cycle is not None
+                                               and can_manage_cycle(request.user, execution.cycle)),
+                    "Only an admin or the cycle's Test Manager can cancel its workflows.")
+        else:
+            require(is_admin(request.user), f"Only an admin can {operation} a workflow.")
         data = WorkflowOperationSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         reason = data.validated_data["reason"]
