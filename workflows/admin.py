@@ -32,6 +32,7 @@ from workflows import operations
 from workflows.models import (
     CompensationEntry,
     CycleSchedule,
+    ScheduledCycleRun,
     WorkerHeartbeat,
     WorkflowVersion,
     WorkflowAlert,
@@ -538,3 +539,12 @@ class CycleScheduleAdmin(admin.ModelAdmin):
         from workflows.schedules import schedule_trigger
 
         self._each(request, queryset, schedule_trigger, "triggered: a new cycle is being created and started")
+
+
+@admin.register(ScheduledCycleRun)
+class ScheduledCycleRunAdmin(ReadOnlyAdmin):
+    """The cycles each schedule made, one per run of its Temporal Schedule (a retried run makes none twice)."""
+
+    list_display = ("schedule", "cycle", "run_key", "created_at")
+    search_fields = ("run_key", "schedule__name", "cycle__name")
+    list_select_related = ("schedule", "cycle")

@@ -268,7 +268,7 @@ class _ColumnPlan:
         return not (self.source_dtype.is_nested() or self.source_dtype == pl.Object)
 
 
-def _value_counts(lazy: pl.LazyFrame, plans: list[_ColumnPlan]) -> list[pl.DataFrame]:
+def _value_counts(lazy: pl.LazyFrame, plans: list[_ColumnPlan], extra=()) -> list[pl.DataFrame]:
     """(value, count) of every distinct value of every column, nulls and empty text included.
 
     One group-by per column, collected together on the streaming engine: the
@@ -281,6 +281,9 @@ def _value_counts(lazy: pl.LazyFrame, plans: list[_ColumnPlan]) -> list[pl.DataF
         if plan.is_text and plan.source_dtype != pl.String:
             key = key.cast(pl.String)  # categories are counted by their text
         queries.append(lazy.select(key.alias("value")).group_by("value").agg(pl.len().alias("count")))
+    queries.extend(extra)
+    if not queries:
+        return []
     return pl.collect_all(queries, engine="streaming")
 
 
@@ -407,6 +410,23 @@ def profile_frame(
     sample, the frame's first rows if the caller has them cheaper, is used to
     detect the type of text columns.
     """
+    profiles, _, _ = profile_frame_with(frame, expectations, sample=sample)
+    return profiles
+
+
+def profile_frame_with(
+    frame: pl.DataFrame | pl.LazyFrame,
+    expectations: dict[str, ColumnExpectation] | None = None,
+    *,
+    sample: pl.DataFrame | None = None,
+    queries=None,
+) -> tuple[list[ColumnProfile], dict[str, pl.DataFrame], list[pl.DataFrame]]:
+    """profile_frame, each column's (value, count) table, and the results of more queries, all in one pass.
+
+    queries, a function of the lazy frame giving a list of lazy queries over
+    it, is collected together with the statistics, so the file is scanned
+    once for both.
+    """
     expectations = expectations or {}
     lazy = frame.lazy()
     schema = lazy.collect_schema()
@@ -420,12 +440,15 @@ def profile_frame(
         plans.append(_plan(name, dtype, detections.get(name), expectations[key] if key is not None else None))
 
     countable = [plan for plan in plans if plan.is_countable]
-    counts = dict(zip((plan.name for plan in countable), _value_counts(lazy, countable)))
+    extra = list(queries(lazy)) if queries is not None else []
+    collected = _value_counts(lazy, countable, extra)
+    counts = dict(zip((plan.name for plan in countable), collected[: len(countable)]))
     if countable:
         rows = int(counts[countable[0].name]["count"].sum())
     else:
         rows = lazy.select(pl.len()).collect().item()
-    return [
+    profiles = [
         _summarise(plan, counts[plan.name], rows) if plan.is_countable else _summarise_uncountable(plan, lazy, rows)
         for plan in plans
     ]
+    return profiles, counts, collected[len(countable):]

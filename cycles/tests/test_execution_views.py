@@ -7,11 +7,10 @@ from django.urls import reverse
 from cycles.models import Sample, SampleExtension, SamplingPlan, TestResult, TestResultHistory
 from cycles.services import execution as ex
 from cycles.tests.test_execution import cell, matrix, storage  # noqa: F401  (fixtures)
-from conftest import PASSWORD
 
 
 def login(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
+    client.force_login(user)
     return client
 
 

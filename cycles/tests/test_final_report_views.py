@@ -14,14 +14,13 @@ from cycles.services.observations import observations_draft
 from cycles.services.package import package_build
 from cycles.tests.test_observations import approved_observations, build_tested_report, enter, storage  # noqa: F401
 from cycles.tests.test_package import _history
-from conftest import PASSWORD
 from workflows.models import WorkflowDecision
 
 pytestmark = pytest.mark.django_db
 
 
 def login(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
+    client.force_login(user)
     return client
 
 

@@ -8,8 +8,14 @@ from cycles.models import Observation, Phase, TestResult
 from cycles.services.final_report import final_report_generate, sign_off_record
 from cycles.services.observations import observations_draft
 from cycles.services.package import package_build
-from cycles.tests.test_observations import approved_observations, build_tested_report, enter, storage  # noqa: F401
+from cycles.tests.test_observations import (  # noqa: F401
+    approved_observations,
+    build_tested_report,
+    enter,
+    storage,
+)
 from cycles.tests.test_package import _history
+from synapse.testing import problem
 from workflows.models import WorkflowDecision
 
 pytestmark = pytest.mark.django_db
@@ -26,12 +32,7 @@ def api():
 
 
 def assert_error(response, status: int, code: str | None = None) -> dict:
-    assert response.status_code == status, response.content
-    error = response.json()["error"]
-    assert error["message"]
-    if code:
-        assert error["code"] == code
-    return error
+    return problem(response, status, code)
 
 
 @pytest.fixture

@@ -138,6 +138,7 @@ def every_model(users, cycle_report):
     EvidenceLink.objects.create(evidence=Evidence.objects.get(), sample=sample, attribute=attribute,
                                 created_by=users["data_owner"])
     _observations_and_sign_offs(users, cycle_report)
+    _workflow_operations(users, cycle_report, execution)
     return {"approved": approved, "submitted": submitted, "execution": execution}
 
 
@@ -167,6 +168,30 @@ def _observations_and_sign_offs(users, cycle_report):
     EvidencePackage.objects.create(final_report=report, file="packages/p.zip", file_name="p.zip", sha256="3" * 64,
                                    size_bytes=1, manifest={})
     CycleReportRemoval.objects.create(cycle_report=cycle_report, reason="Not due", removed_by=users["manager"])
+
+
+def _workflow_operations(users, cycle_report, execution):
+    """Rows of the workflow operations (issue 9): retries, compensation, workers, versions, schedules."""
+    from workflows.models import (
+        CompensationEntry,
+        CycleSchedule,
+        ScheduledCycleRun,
+        WorkerHeartbeat,
+        WorkflowRetry,
+        WorkflowVersion,
+    )
+
+    WorkflowRetry.objects.create(execution=execution, activity_type="scoping_recommend", activity_id="7",
+                                 attempt=1, max_attempts=3, error="database away", delay_seconds=1.0)
+    CompensationEntry.objects.create(key="c-1", cycle_report=cycle_report, workflow_id=execution.workflow_id,
+                                     phase=Phase.SCOPING, strategy="rollback", trigger="reset",
+                                     triggered_by=users["admin"], undone={"scoping_decisions": 1})
+    WorkerHeartbeat.objects.create(identity="host:1", task_queue="q", started_at=timezone.now(),
+                                   last_seen_at=timezone.now())
+    WorkflowVersion.objects.create(execution=execution, build_id="abc", patches=["p"])
+    schedule = CycleSchedule.objects.create(name="Quarterly", template=cycle_report.cycle, frequency="quarterly",
+                                            created_by=users["manager"], schedule_id="schedule-1")
+    ScheduledCycleRun.objects.create(schedule=schedule, run_key="schedule-1-2026", cycle=cycle_report.cycle)
 
 
 def test_every_model_of_synapse_is_registered():

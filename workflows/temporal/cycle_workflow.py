@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ChildWorkflowError
@@ -26,6 +25,7 @@ from workflows.temporal.contracts import (
     WorkflowFinishedResult,
     report_workflow_id,
 )
+from workflows.temporal.phases.base import DATABASE_TIMEOUT
 from workflows.temporal.report_workflow import ReportTestWorkflow
 
 # workflow.patched id of compensating a removed report's phase (before it, a removal only cancelled the child).
@@ -61,7 +61,8 @@ class TestCycleWorkflow:
             ActivityName.SET_CYCLE_STATUS,
             SetCycleStatusInput(cycle_id=inp.cycle_id, status=status),
             result_type=WorkflowFinishedResult,
-            start_to_close_timeout=timedelta(seconds=inp.activity_timeout_seconds),
+            # A database write: seconds, so a task given to a worker that died is retried at once (issue 10).
+            start_to_close_timeout=DATABASE_TIMEOUT,
             retry_policy=retry.DATABASE,
         )
 
@@ -109,7 +110,7 @@ class TestCycleWorkflow:
                     reason="Removed from the running cycle.", user_id=removal.user_id,
                 ),
                 result_type=CompensationResult,
-                start_to_close_timeout=timedelta(seconds=inp.activity_timeout_seconds),
+                start_to_close_timeout=DATABASE_TIMEOUT,
                 retry_policy=retry.DATABASE,
             )
         return ReportWorkflowResult(ref.cycle_report_id, "removed", [], [])
@@ -128,6 +129,10 @@ class TestCycleWorkflow:
 
     @workflow.update(name=UPDATE_REMOVE_REPORT)
     async def remove_report(self, inp: RemoveReportInput) -> UpdateResult:
+        if inp.cycle_report_id in self._removed:
+            # Asked again (a redelivery after a lost answer): answer, change nothing.
+            return UpdateResult(accepted=True, duplicate=True,
+                                message="Already applied: the report was removed from the cycle.")
         self._removed[inp.cycle_report_id] = inp
         # Cancelling the task cancels the child workflow; it records the report as cancelled.
         self._children[inp.cycle_report_id].cancel()
@@ -140,7 +145,7 @@ class TestCycleWorkflow:
         if task is None:
             raise ValueError("That report is not part of this cycle's workflow.")
         if inp.cycle_report_id in self._removed:
-            raise ValueError("That report was already removed from the cycle.")
+            return  # already applied: the handler says so
         if task.done():
             raise ValueError("That report's workflow has already finished.")
 

@@ -147,6 +147,9 @@ class ReportTestWorkflow(
         self._send_back: tuple[str, int] | None = None
         self._package_id: int | None = None
         self._decided: dict[int, bool] = {}
+        self._signed_decisions: set[str] = set()
+        self._submitted: dict[str, int] = {}
+        self._registered_files: set[int] = set()
 
     # --- phase transitions ----------------------------------------------------
 

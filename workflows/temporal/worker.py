@@ -12,6 +12,7 @@ from temporalio.worker import Worker
 from workflows.temporal.activities import ALL_ACTIVITIES
 from workflows.temporal.compensation import PATCH_PHASE_COMPENSATION
 from workflows.temporal.cycle_workflow import PATCH_REMOVAL_COMPENSATION, TestCycleWorkflow
+from workflows.temporal.phases.base import PATCH_CLAIM_WAITS
 from workflows.temporal.phases.profiling import PATCH_PROFILING_REVIEW
 from workflows.temporal.phases.test_execution import PATCH_TEST_EXECUTION
 from workflows.temporal.interceptors import TrackingInterceptor
@@ -27,6 +28,7 @@ KNOWN_PATCHES = [
     PATCH_FINISH_CANCELLED_IN_ACTIVITY,
     PATCH_PHASE_COMPENSATION,
     PATCH_REMOVAL_COMPENSATION,
+    PATCH_CLAIM_WAITS,
 ]
 
 

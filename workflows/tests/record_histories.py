@@ -39,7 +39,10 @@ async def record() -> None:
         fakes = FakeActivities()
         queue = f"record-{uuid.uuid4().hex}"
         async with _worker(env, fakes, queue):
-            # 1. Planning with a send-back, profiling, scoping.
+            # 1. Planning with a send-back, profiling, scoping. Kept for the record: this is the path
+            # before the patch "profiling-review" (the first profiled file ended Data Profiling), which
+            # today's code no longer takes; report_first_three_phases.json holds it, and
+            # record_profiling_review records the reviewed path.
             handle = await env.client.start_workflow(
                 ReportTestWorkflow.run, ReportWorkflowInput(1, 10, 20, last_phase=SCOPING),
                 id="replay-first-three-phases", task_queue=queue)
@@ -78,6 +81,50 @@ async def record() -> None:
             await _wait_state(env, handle, State.AWAITING_SUBMISSION, "test_execution")
             await handle.terminate("recorded")
             (HERE / "report_parallel_and_requests.json").write_text((await handle.fetch_history()).to_json())
+
+
+async def record_profiling_review() -> None:
+    """Data Profiling since the patch "profiling-review": a file profiled, a replacement profiled, the
+    Data Profiling version sent back and approved; a replacement while Scoping waits; Scoping approved."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.temporal.contracts import (
+        DATA_PROFILING,
+        PLANNING,
+        SCOPING,
+        RegisterPopulationInput,
+        ReportWorkflowInput,
+        State,
+        UpdateResult,
+    )
+    from workflows.temporal.report_workflow import ReportTestWorkflow
+    from workflows.testing import TEST_SERVER
+    from workflows.tests.test_report_workflow import FakeActivities, _decide, _submit, _wait_state, _worker
+
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER)) as env:
+        queue = f"record-{uuid.uuid4().hex}"
+        async with _worker(env, FakeActivities(), queue):
+            handle = await env.client.start_workflow(
+                ReportTestWorkflow.run, ReportWorkflowInput(1, 12, 22, skip_phases=[PLANNING], last_phase=SCOPING),
+                id="replay-profiling-review", task_queue=queue)
+            await _wait_state(env, handle, State.AWAITING_UPLOAD, DATA_PROFILING)
+            for key, file_id in (("p1", 1), ("p2", 2)):
+                await handle.execute_update("register_population", RegisterPopulationInput(key, file_id, 1),
+                                            result_type=UpdateResult)
+                await _wait_state(env, handle, State.AWAITING_SUBMISSION, DATA_PROFILING)
+            first = await _submit(handle, DATA_PROFILING)
+            await _decide(handle, DATA_PROFILING, first.version_id, approve=False, notes="map occupancy_type")
+            await _wait_state(env, handle, State.AWAITING_SUBMISSION, DATA_PROFILING)
+            second = await _submit(handle, DATA_PROFILING)
+            await _decide(handle, DATA_PROFILING, second.version_id, approve=True)
+            await _wait_state(env, handle, State.AWAITING_SUBMISSION, SCOPING)
+            await handle.execute_update("register_population", RegisterPopulationInput("p3", 3, 1),
+                                        result_type=UpdateResult)
+            await _wait_state(env, handle, State.AWAITING_SUBMISSION, SCOPING)
+            scoping = await _submit(handle, SCOPING)
+            await _decide(handle, SCOPING, scoping.version_id, approve=True)
+            await handle.result()
+            (HERE / "report_profiling_review.json").write_text((await handle.fetch_history()).to_json())
 
 
 async def record_test_execution() -> None:
@@ -197,8 +244,8 @@ async def record_finalize() -> None:
             (HERE / "cycle_with_removal.json").write_text((await cycle.fetch_history()).to_json())
 
 
-RECORDINGS = {"before_test_execution": record, "test_execution": record_test_execution,
-              "finalize": record_finalize}
+RECORDINGS = {"before_test_execution": record, "profiling_review": record_profiling_review,
+              "test_execution": record_test_execution, "finalize": record_finalize}
 
 
 if __name__ == "__main__":

@@ -7,12 +7,25 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
+from rest_framework.test import APIClient
 from temporalio import activity
 from temporalio.service import RPCError
 
-from cycles.models import Attribute, CycleReport, PhaseState, Sample, SamplingPlan, ScopingDecision
-from workflows.models import CompensationEntry, WorkflowAlert, WorkflowRetry, WorkflowStep
-from rest_framework.test import APIClient
+from cycles.models import (
+    Attribute,
+    CycleReport,
+    PhaseState,
+    Sample,
+    SamplingPlan,
+    ScopingDecision,
+)
+from synapse.testing import problem
+from workflows.models import (
+    CompensationEntry,
+    WorkflowAlert,
+    WorkflowRetry,
+    WorkflowStep,
+)
 from workflows.services import workflow_remove_report, workflow_start, workflow_status
 from workflows.temporal.activities import ALL_ACTIVITIES
 from workflows.temporal.contracts import PHASE_ORDER, ActivityName, State
@@ -127,7 +140,7 @@ def test_rollback_scoping_logs_retries_alerts_admins_and_retry_moves_on(
     assert [(r["attempt"], r["delay_seconds"]) for r in logged] == [(2, 2.0), (1, 1.0)]
     assert api.get("/api/v1/workflow-compensation/").json()["results"][0]["strategy"] == "rollback"
     refused = api.post(f"/api/v1/workflow/retry/{status_wf(cycle_report)}", {"reason": "try"}, format="json")
-    assert refused.status_code == 403 and refused.json()["code"] == "permission_denied"
+    problem(refused, 403, "permission_denied")
     api.force_login(users["admin"])
     assert api.post(f"/api/v1/workflow/retry/{status_wf(cycle_report)}", {}, format="json").status_code == 400
     retried = api.post(f"/api/v1/workflow/retry/{status_wf(cycle_report)}", {"reason": "database back"},

@@ -1,4 +1,5 @@
-"""Faults while a report goes from Sample Selection to Test Execution (issue 10), seeded and bounded.
+"""Faults while a report goes from Sample Selection to Test Execution, or on to the seal (issue 10), seeded
+and bounded.
 
 The worker runs as a real process (manage.py run_temporal_worker, with its outbox) that these tests
 SIGKILL; people act through the services, as the pages and the API do. Each test ends with the report
@@ -25,10 +26,15 @@ from django.db import connection
 from cycles.models import (
     Attribute,
     CycleReport,
+    EvidencePackage,
+    FinalReport,
     InformationRequest,
     PhaseState,
     RequestNotification,
+    SignOff,
+    TestResult as Cell,
 )
+from cycles.services.execution import test_results_bulk as results_bulk
 from cycles.services.requests import (
     data_owners_assign_bulk,
     evidence_review,
@@ -44,6 +50,7 @@ from workflows.services import (
     workflow_decide_version,
     workflow_request_reviewed,
     workflow_request_submitted,
+    workflow_sign_off,
     workflow_start,
     workflow_submit_version,
 )
@@ -124,8 +131,9 @@ def active(cycle_report, phase: str) -> bool:
     return PhaseState.objects.filter(cycle_report=cycle_report, phase=phase, status="active").exists()
 
 
-def drive_report(users, cycle, report, *, between=lambda step: None) -> None:
-    """Take a scoped report from its start to Test Execution the way people do, whatever the worker does.
+def drive_report(users, cycle, report, *, between=lambda step: None, through_finalize: bool = False) -> None:
+    """Take a scoped report from its start to Test Execution the way people do, whatever the worker does;
+    with through_finalize, on through Test Execution, Observations and the three sign-offs to the seal.
 
     Each step is taken once, as a person would; when its message can't be delivered at once it stays
     stored and the worker's outbox delivers it. `between(step)` runs after each step (to inject faults).
@@ -160,6 +168,49 @@ def drive_report(users, cycle, report, *, between=lambda step: None) -> None:
     workflow_request_reviewed(user=tester, request=request)
     between("evidence accepted")
     wait_until(lambda: in_test_execution(report), timeout=120, what="Test Execution")
+    if through_finalize:
+        drive_to_the_seal(users, report, between=between)
+
+
+def drive_to_the_seal(users, report, *, between) -> None:
+    """Test Execution, Observations and Finalize, each step taken once when the page would offer it."""
+    tester, owner = users["tester"], users["owner"]
+    untested = list(Cell.objects.filter(cycle_report=report, result="not_tested").values_list("pk", flat=True))
+    results_bulk(user=tester, cycle_report=fresh(report), result_ids=untested, action="pass")
+    workflow_submit_version(user=tester, cycle_report=fresh(report), phase="test_execution")
+    between("tests submitted")
+    version = wait_until(lambda: Version.objects.filter(cycle_report=report, phase="test_execution").first(),
+                         timeout=90, what="test execution version")
+    workflow_decide_version(user=owner, version=version, approve=True)
+    between("tests approved")
+    wait_until(lambda: active(report, "observations") and WorkflowStep.objects.filter(
+        activity_type="observations_draft", status=WorkflowStep.Status.COMPLETED).exists(),
+        timeout=90, what="observations drafted")
+    workflow_submit_version(user=tester, cycle_report=fresh(report), phase="observations")
+    between("observations submitted")
+    version = wait_until(lambda: Version.objects.filter(cycle_report=report, phase="observations").first(),
+                         timeout=90, what="observations version")
+    workflow_decide_version(user=owner, version=version, approve=True)
+    between("observations approved")
+    final = wait_until(lambda: FinalReport.objects.filter(cycle_report=report).first(), timeout=120,
+                       what="the final report")
+    for number, (role, name) in enumerate(SIGNERS):
+        # The page offers a signature once the one before it is recorded.
+        wait_until(lambda: SignOff.objects.filter(final_report=final).count() == number, timeout=90,
+                   what=f"the sign-off before the {role}'s")
+        workflow_sign_off(user=users[name], cycle_report=fresh(report), role=role)
+        between(f"{role} signed")
+    wait_until(lambda: fresh(report).status == "completed", timeout=180, what="the report sealed")
+
+
+SIGNERS = (("test_manager", "manager"), ("report_owner", "owner"), ("data_executive", "executive"))
+# The steps drive_report takes with through_finalize, by phase.
+PHASE_STEPS = (
+    ("started",), ("samples submitted", "samples approved"), ("data owners complete",),
+    ("evidence submitted", "evidence accepted"), ("tests submitted", "tests approved"),
+    ("observations submitted", "observations approved"),
+    ("test_manager signed", "report_owner signed", "data_executive signed"),
+)
 
 
 def in_test_execution(report) -> bool:
@@ -201,6 +252,27 @@ def assert_consistent(report) -> None:
     assert refused == []
 
 
+def assert_sealed(report) -> None:
+    """After Test Execution: every version approved once, three signatures, one package, nothing refused."""
+    report = fresh(report)
+    assert report.status == "completed"
+    for phase in ("sample_selection", "test_execution", "observations"):
+        versions = Version.objects.filter(cycle_report=report, phase=phase)
+        assert [v.status for v in versions] == [VersionStatus.APPROVED], phase
+    assert InformationRequest.objects.filter(cycle_report=report).count() == 1
+    final = FinalReport.objects.get(cycle_report=report)
+    assert list(SignOff.objects.filter(final_report=final).values_list("role", "decision")) == [
+        (role, "signed") for role, _ in SIGNERS]
+    assert EvidencePackage.objects.filter(final_report=final).count() == 1
+    keys = list(RequestNotification.objects.values_list("key", flat=True))
+    assert len(keys) == len(set(keys)), "an email went out twice"
+    wait_until(lambda: not WorkflowDecision.objects.filter(status__in=WorkflowDecision.OPEN).exists(),
+               timeout=30, what="every decision answered")
+    refused = list(WorkflowDecision.objects.filter(status=WorkflowDecision.Status.REJECTED)
+                   .values_list("update_name", "error"))
+    assert refused == []
+
+
 @pytest.fixture
 def faults(temporal_harness, settings, transactional_db, cycle, scoped_report, tmp_path):  # noqa: F811
     point_settings_at(temporal_harness, settings)
@@ -228,9 +300,9 @@ def faults(temporal_harness, settings, transactional_db, cycle, scoped_report, t
 
 
 def test_worker_sigkilled_at_random_points_of_a_report(faults, users, cycle, scoped_report):  # noqa: F811
-    """SIGKILL the worker at a seeded random moment after each person's step (inside the activities
-    and updates the step set off, or the outbox's delivery of it); a new worker starts at once, while
-    people keep working."""
+    """SIGKILL the worker at a seeded random moment after a seeded step of each phase, from the start through
+    every phase to the sealed package (inside the activities and updates the step set off, or the
+    outbox's delivery of it); a new worker starts at once, while people keep working."""
     rng = random.Random(SEED)
     worker = faults()
     worker.start()
@@ -244,20 +316,25 @@ def test_worker_sigkilled_at_random_points_of_a_report(faults, users, cycle, sco
             kills.append(where)
             worker.start()
 
+    # One kill per phase (at a seeded step of it), so the file stays within minutes on a busy machine.
+    chosen = {rng.choice(steps) for steps in PHASE_STEPS}
+
     def between(step):
+        if step not in chosen:
+            return
         time.sleep(rng.uniform(0.0, 1.5))
         restarts.append(threading.Thread(target=kill_and_restart, args=(step,), daemon=True))
         restarts[-1].start()
 
     try:
-        drive_report(users, cycle, scoped_report, between=between)
+        drive_report(users, cycle, scoped_report, between=between, through_finalize=True)
     except AssertionError as err:
         raise AssertionError(f"{err} (seed {SEED}, kills {kills})\n{diagnosis(worker)}") from err
     finally:
         for thread in restarts:
             thread.join(90)
-    assert len(kills) == 6, kills
-    assert_consistent(scoped_report)
+    assert sorted(kills) == sorted(chosen), kills
+    assert_sealed(scoped_report)
     # Each killed attempt was retried after seconds (heartbeats, short timeouts), not after the old
     # 300 s start-to-close timeout: the report's whole life above is bounded by drive_report's waits.
 

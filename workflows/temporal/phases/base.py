@@ -1,6 +1,7 @@
 """What every phase's steps share: the workflow's state, activities, and claims on a phase."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -11,6 +12,8 @@ from workflows.temporal import retry
 from workflows.temporal.contracts import ActivityName, ReportWorkflowInput
 
 OPEN, SUBMITTED, RETURNED, ACCEPTED = "open", "submitted", "returned", "accepted"
+# An update that finds its phase owned by another waits for it instead of being refused as busy.
+PATCH_CLAIM_WAITS = "claim-waits-for-release"
 
 # Timeouts sized to the work (issue 10), so a task given to a worker that died is retried within
 # seconds, not after the 300 s every activity had: database writes take milliseconds; email gets
@@ -73,14 +76,30 @@ class PhaseSteps:
     def _days(self, days: float) -> timedelta:
         return timedelta(days=days)
 
-    async def _claim(self, phase: str, ready: str) -> None:
+    async def _claim(self, phase: str, ready: str, moved_on: Callable[[], bool] | None = None) -> bool:
         """Wait until `phase` is in state `ready`, then own it until released (one submission at a time).
 
         An update can arrive in the same workflow task as the activity that makes the
         phase ready (the validator then sees it still starting); it waits here instead
-        of being refused.
+        of being refused. While another update owns the phase, this one waits for it to
+        finish (since PATCH_CLAIM_WAITS; before, it was refused as busy, although the other
+        one was often this very step delivered again). The wait ends when `moved_on()` says
+        the phase went past `ready` without this update (another one did the step, or the
+        phase ended): then nothing is claimed and False is returned, and the caller
+        answers "already applied" if the effect is there, or refuses. Without it the
+        update could wait forever and its decision stay pending (issue 10).
         """
-        await workflow.wait_condition(lambda: self._states.get(phase) == ready or phase in self._claimed)
-        if phase in self._claimed:
-            raise ApplicationError(f"Another request for {phase} is being handled; try again.", type="Busy")
+        gone = moved_on or (lambda: False)
+        while True:
+            await workflow.wait_condition(
+                lambda: self._states.get(phase) == ready or phase in self._claimed or gone()
+            )
+            if phase not in self._claimed:
+                break
+            if not workflow.patched(PATCH_CLAIM_WAITS):
+                raise ApplicationError(f"Another request for {phase} is being handled; try again.", type="Busy")
+            await workflow.wait_condition(lambda: phase not in self._claimed)
+        if self._states.get(phase) != ready:
+            return False
         self._claimed.add(phase)
+        return True

@@ -44,11 +44,21 @@ class DataOwnerSteps(PhaseSteps):
         if self._owners_complete:
             return UpdateResult(accepted=True, duplicate=True,
                                 message="Already applied: every in-scope attribute has a data owner.")
-        await self._claim(DATA_OWNER_IDENTIFICATION, State.AWAITING_ASSIGNMENT)
+        if not await self._claim(DATA_OWNER_IDENTIFICATION, State.AWAITING_ASSIGNMENT, self._owners_moved_on):
+            # The phase moved on while this update waited (another one completed it, or it ended).
+            if self._owners_complete:
+                return UpdateResult(accepted=True, duplicate=True,
+                                    message="Already applied: every in-scope attribute has a data owner.")
+            raise ApplicationError("Data owner identification is not waiting for assignments now.",
+                                   type="NotWaiting")
         try:
             return await self._complete_data_owners()
         finally:
             self._claimed.discard(DATA_OWNER_IDENTIFICATION)
+
+    def _owners_moved_on(self) -> bool:
+        return self._owners_complete or self._states.get(DATA_OWNER_IDENTIFICATION) not in (
+            State.STARTING, State.AWAITING_ASSIGNMENT)
 
     async def _complete_data_owners(self) -> UpdateResult:
         check = await self._activity(

@@ -99,11 +99,41 @@ class FinalizeSteps(PhaseSteps):
             await self._complete(phase)
         await self._enter(FINALIZE)
 
+    # Decision ids of the sign-offs and send-backs this workflow applied (a redelivery is answered as such).
+    _signed_decisions: set[str]
+
+    def _sign_off_applied(self, inp: SignOffInput) -> UpdateResult | None:
+        """The answer to a sign-off that was already applied (a redelivery after a crash), else None."""
+        label = ROLE_LABELS.get(inp.role, inp.role)
+        if inp.decision_id in self._signed_decisions:
+            what = "signed" if inp.sign else f"sent back to {inp.send_back_to}"
+            return UpdateResult(accepted=True, duplicate=True, message=f"Already applied: the {label} {what}.")
+        return None
+
+    def _sign_off_moved_on(self, inp: SignOffInput) -> bool:
+        return inp.role in self._signatures or self._states.get(FINALIZE) not in (
+            State.STARTING, SIGN_OFF_STATES[inp.role])
+
     @workflow.update(name=UPDATE_SIGN_OFF)
     async def sign_off(self, inp: SignOffInput) -> UpdateResult:
-        await self._claim(FINALIZE, SIGN_OFF_STATES[inp.role])
+        applied = self._sign_off_applied(inp)
+        if applied:
+            return applied
+        if not await self._claim(FINALIZE, SIGN_OFF_STATES[inp.role], lambda: self._sign_off_moved_on(inp)):
+            # Finalize moved on while this update waited (another sign-off, a send-back, the package).
+            applied = self._sign_off_applied(inp)
+            if applied:
+                return applied
+            if inp.sign and inp.role in self._signatures:
+                raise ApplicationError(f"The {ROLE_LABELS[inp.role]} has already signed this report.",
+                                       type="NotWaiting")
+            state = self._states.get(FINALIZE, "done")
+            raise ApplicationError(f"The report is not waiting for the {ROLE_LABELS[inp.role]}'s sign-off now "
+                                   f"(it is {state}).", type="NotWaiting")
         try:
-            return await self._record_sign_off(inp)
+            result = await self._record_sign_off(inp)
+            self._signed_decisions.add(inp.decision_id)
+            return result
         finally:
             self._claimed.discard(FINALIZE)
 
@@ -140,6 +170,8 @@ class FinalizeSteps(PhaseSteps):
     def _validate_sign_off(self, inp: SignOffInput) -> None:
         if inp.role not in SIGN_OFF_ORDER:
             raise ValueError(f"{inp.role!r} is not a signing role.")
+        if self._sign_off_applied(inp):
+            return  # already applied: the handler says so
         state = self._states.get(FINALIZE)
         if state is None:
             raise ValueError("The report is not waiting for sign-off.")

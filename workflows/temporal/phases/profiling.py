@@ -50,8 +50,15 @@ class DataProfilingSteps(ReviewSteps):
         """The phase a population file is registered in now (Scoping takes a replacement)."""
         return DATA_PROFILING if DATA_PROFILING in self._states else SCOPING
 
+    # Population files profiled or being profiled: a redelivery is answered as already applied.
+    _registered_files: set[int]
+
     @workflow.update(name=UPDATE_REGISTER_POPULATION)
     async def register_population(self, inp: RegisterPopulationInput) -> UpdateResult:
+        if inp.population_file_id in self._registered_files:
+            return UpdateResult(accepted=True, duplicate=True,
+                                message="Already applied: this population file is profiled or being profiled.")
+        self._registered_files.add(inp.population_file_id)
         phase = self._population_phase()
         resume = self._states[phase]
         self._states[phase] = State.PROFILING
@@ -62,6 +69,7 @@ class DataProfilingSteps(ReviewSteps):
                 ProfileSummary,
             )
         except ActivityError as err:
+            self._registered_files.discard(inp.population_file_id)
             self._states[phase] = resume
             self._errors[phase] = cause(err)
             raise ApplicationError(self._errors[phase], type="ProfilingFailed") from err
@@ -79,6 +87,8 @@ class DataProfilingSteps(ReviewSteps):
 
     @register_population.validator
     def _validate_population(self, inp: RegisterPopulationInput) -> None:
+        if inp.population_file_id in self._registered_files:
+            return  # already applied: the handler says so
         if self._profiling_reviewed:
             phase = self._population_phase()
             state = self._states.get(phase)

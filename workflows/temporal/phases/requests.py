@@ -100,7 +100,12 @@ class RequestSteps(PhaseSteps):
         if not inp.status:
             return await self._refresh_request(inp, expected)
         # The requests may still be being created when the first answer arrives (validated below).
-        await workflow.wait_condition(lambda: inp.request_id in self._requests)
+        # The wait ends when they are created even if this one is not among them (it would never come).
+        await workflow.wait_condition(lambda: inp.request_id in self._requests
+                                      or self._states.get(REQUEST_FOR_INFORMATION) != State.STARTING)
+        if inp.request_id not in self._requests:
+            raise ApplicationError("That request is not one this report's workflow is waiting for.",
+                                   type="UnknownRequest")
         if self._requests[inp.request_id] == ACCEPTED and inp.status != ACCEPTED:
             # A request reopened by Test Execution's extension: the database has it open again before
             # the workflow has the reopening activity's result. Wait for it, a while.

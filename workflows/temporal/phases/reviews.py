@@ -30,20 +30,43 @@ class ReviewSteps(PhaseSteps):
 
     _decided: dict[int, bool]
 
+    # Decision id of each submission applied -> its version (a redelivery after the phase moved on, or
+    # after a send-back, is answered as already applied instead of refused or frozen twice).
+    _submitted: dict[str, int]
+
     def _already_submitted(self, inp: SubmitVersionInput) -> bool:
+        if inp.decision_id in self._submitted:
+            return True
         return self._states.get(inp.phase) == State.AWAITING_DECISION and inp.phase in self._versions
 
     @workflow.update(name=UPDATE_SUBMIT_VERSION)
     async def submit_version(self, inp: SubmitVersionInput) -> UpdateResult:
         if self._already_submitted(inp):
             # The same step asked again (a retry after a lost answer): answer, change nothing.
-            return UpdateResult(accepted=True, duplicate=True, version_id=self._versions[inp.phase],
-                                message="Already applied: a version is waiting for the report owner's decision.")
-        await self._claim(inp.phase, State.AWAITING_SUBMISSION)
+            return self._submitted_answer(inp)
+        waiting = (State.STARTING, State.DRAFTING, State.AWAITING_SUBMISSION)
+        if not await self._claim(inp.phase, State.AWAITING_SUBMISSION,
+                                 lambda: self._states.get(inp.phase) not in waiting):
+            # The phase moved on while this update waited: another submission is waiting for a decision
+            # (this step asked again), or the phase is approved or ended.
+            if self._already_submitted(inp):
+                return self._submitted_answer(inp)
+            if inp.phase in self._approved:
+                return UpdateResult(accepted=True, duplicate=True, version_id=self._versions.get(inp.phase),
+                                    message=f"Already applied: {inp.phase} is approved.")
+            raise ApplicationError(f"{inp.phase} is not waiting for a submission now "
+                                   f"(it is {self._states.get(inp.phase, 'done')}).", type="NotWaiting")
         try:
             return await self._submit(inp)
         finally:
             self._claimed.discard(inp.phase)
+
+    def _submitted_answer(self, inp: SubmitVersionInput) -> UpdateResult:
+        if inp.decision_id in self._submitted:
+            return UpdateResult(accepted=True, duplicate=True, version_id=self._submitted[inp.decision_id],
+                                message="Already applied: this submission made its version.")
+        return UpdateResult(accepted=True, duplicate=True, version_id=self._versions[inp.phase],
+                            message="Already applied: a version is waiting for the report owner's decision.")
 
     async def _submit(self, inp: SubmitVersionInput) -> UpdateResult:
         self._states[inp.phase] = State.SUBMITTING
@@ -64,6 +87,7 @@ class ReviewSteps(PhaseSteps):
             self._errors[inp.phase] = cause(err)
             raise ApplicationError(self._errors[inp.phase], type="SubmissionRefused") from err
         self._versions[inp.phase] = ref.version_id
+        self._submitted[inp.decision_id] = ref.version_id
         self._errors.pop(inp.phase, None)
         # A phase may check the submission first and wait on something else (Test Execution's extension).
         message = await self._after_submit(inp.phase, ref)
@@ -82,6 +106,8 @@ class ReviewSteps(PhaseSteps):
     def _validate_submit(self, inp: SubmitVersionInput) -> None:
         if inp.phase not in REVIEWED_PHASES:
             raise ValueError(f"{inp.phase} has no version to submit.")
+        if inp.decision_id in self._submitted:
+            return  # already applied: the handler says so
         if inp.phase not in self._states:
             raise ValueError(f"The report is not in {inp.phase} now.")
         if self._already_submitted(inp):
