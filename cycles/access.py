@@ -46,6 +46,9 @@ ACCESS: dict[str, frozenset[str]] = {
     "request.answer": frozenset({REQUEST_DATA_OWNER}),  # upload evidence, submit
     "request.review": frozenset({TESTER}),  # review evidence, finish the review
     "evidence.download": frozenset({ADMIN, CYCLE_MANAGER, TESTER, OWNER, EXECUTIVE, REQUEST_DATA_OWNER}),
+    # A report's workflow run (issue 9): terminate, reset, retry by an admin; cancel also by the cycle's manager.
+    "workflow.operate": frozenset({ADMIN}),
+    "workflow.cancel_run": frozenset({ADMIN, CYCLE_MANAGER}),
 }
 
 

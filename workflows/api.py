@@ -8,26 +8,35 @@ from __future__ import annotations
 
 import dataclasses
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cycles.api.common import require
+from cycles.api.common import require, schema_safe
 from cycles.exceptions import NotFoundError
-from cycles.permissions import can_manage_cycle
+from cycles.permissions import can_manage_cycle, is_admin
 from cycles.models import TestCycle
 from cycles.selectors import cycle_reports_visible_to, cycles_visible_to
 from synapse.authentication import API_AUTHENTICATION_CLASSES
-from synapse.exceptions import ApplicationError, ServiceUnavailableError
+from synapse.exceptions import ApplicationError, PermissionDeniedError, ServiceUnavailableError
+from synapse.pagination import PageNumberPagination
+from workflows.filters import (
+    CompensationEntryFilter, WorkflowExecutionFilter, WorkflowRetryFilter, WorkflowVersionFilter,
+)
+from workflows.models import CompensationEntry, WorkflowExecution, WorkflowRetry, WorkflowVersion
 from workflows.serializers import (
     CompensationEntrySerializer,
     WorkflowCancelSerializer,
     WorkflowCancelledSerializer,
     WorkflowExecutionSerializer,
+    WorkflowMetricsQuerySerializer,
+    WorkflowMetricsSerializer,
+    WorkflowOperationResultSerializer,
     WorkflowOperationSerializer,
     WorkflowRetrySerializer,
+    WorkflowVersionSerializer,
     WorkflowStartSerializer,
     WorkflowStartedSerializer,
     WorkflowStatusSerializer,
@@ -156,20 +165,25 @@ class _ExecutionsMixin:
         return execution
 
 
-class WorkflowExecutionListApi(_ExecutionsMixin, APIView):
+class WorkflowExecutionListApi(_ExecutionsMixin, ListAPIView):
     """GET ?status=&phase=&waiting_on=&cycle=: the workflow runs of the cycles you can see, newest first."""
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = WorkflowExecutionSerializer
+    filterset_class = WorkflowExecutionFilter
 
-    def get(self, request):
-        executions = self._executions(request)
-        for param, lookup in (("status", "status"), ("phase", "current_phase"), ("waiting_on", "waiting_on__contains"),
-                              ("cycle", "cycle_id")):
-            if request.query_params.get(param):
-                executions = executions.filter(**{lookup: request.query_params[param]})
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(executions, request, view=self)
-        return paginator.get_paginated_response(WorkflowExecutionSerializer(page, many=True).data)
+    @schema_safe(WorkflowExecution)
+    def get_queryset(self):
+        return self._executions(self.request)
+
+
+OPERATION_PARAMETERS = [
+    OpenApiParameter("operation", str, OpenApiParameter.PATH, enum=["terminate", "reset", "retry", "cancel-run"],
+                     description="terminate, reset (to `phase`, with compensation), retry (the failed phase), "
+                                 "cancel-run."),
+    OpenApiParameter("workflow_id", str, OpenApiParameter.PATH, pattern=r"^[\w-]+$",
+                     description="The run's workflow id (cycle-<id> or cycle-<id>-report-<id>)."),
+]
 
 
 class WorkflowOperationApi(_ExecutionsMixin, APIView):
@@ -183,10 +197,19 @@ class WorkflowOperationApi(_ExecutionsMixin, APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(parameters=OPERATION_PARAMETERS, request=WorkflowOperationSerializer,
+                   responses={200: WorkflowOperationResultSerializer})
     def post(self, request, operation: str, workflow_id: str):
         from workflows import operations
 
         execution = self._execution(request, workflow_id)
+        # Refuse before reading the body (the operation checks again), as every API action does.
+        if operation == "cancel-run":
+            require(is_admin(request.user) or (execution.cycle is not None
+                                               and can_manage_cycle(request.user, execution.cycle)),
+                    "Only an admin or the cycle's Test Manager can cancel its workflows.")
+        else:
+            require(is_admin(request.user), f"Only an admin can {operation} a workflow.")
         data = WorkflowOperationSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         reason = data.validated_data["reason"]
@@ -204,39 +227,32 @@ class WorkflowOperationApi(_ExecutionsMixin, APIView):
         return Response({**WorkflowExecutionSerializer(execution).data, "message": message})
 
 
-class WorkflowRetryListApi(_ExecutionsMixin, APIView):
+class WorkflowRetryListApi(_ExecutionsMixin, ListAPIView):
     """GET ?workflow_id=: the retry log (activity, attempt, error, delay) of the runs you can see."""
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = WorkflowRetrySerializer
+    filterset_class = WorkflowRetryFilter
 
-    def get(self, request):
-        from workflows.models import WorkflowRetry
-
-        retries = WorkflowRetry.objects.filter(execution__in=self._executions(request)).select_related("execution")
-        if request.query_params.get("workflow_id"):
-            retries = retries.filter(execution__workflow_id=request.query_params["workflow_id"])
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(retries, request, view=self)
-        return paginator.get_paginated_response(WorkflowRetrySerializer(page, many=True).data)
+    @schema_safe(WorkflowRetry)
+    def get_queryset(self):
+        return WorkflowRetry.objects.filter(execution__in=self._executions(self.request)).select_related("execution")
 
 
-class WorkflowCompensationListApi(APIView):
-    """GET ?cycle_report=&phase=: the compensation log of the reports you can see."""
+class WorkflowCompensationListApi(ListAPIView):
+    """GET ?cycle_report=&phase=&trigger=: the compensation log of the reports you can see, newest first."""
 
     authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = CompensationEntrySerializer
+    filterset_class = CompensationEntryFilter
 
-    def get(self, request):
-        from workflows.models import CompensationEntry
-
-        entries = CompensationEntry.objects.filter(
-            cycle_report__in=cycle_reports_visible_to(user=request.user)
-        ).select_related("triggered_by")
-        for param, lookup in (("cycle_report", "cycle_report_id"), ("phase", "phase")):
-            if request.query_params.get(param):
-                entries = entries.filter(**{lookup: request.query_params[param]})
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(entries, request, view=self)
-        return paginator.get_paginated_response(CompensationEntrySerializer(page, many=True).data)
+    @schema_safe(CompensationEntry)
+    def get_queryset(self):
+        return (
+            CompensationEntry.objects.filter(cycle_report__in=cycle_reports_visible_to(user=self.request.user))
+            .select_related("triggered_by")
+            .order_by("-created_at", "-id")
+        )
 
 
 class WorkflowMetricsApi(APIView):
@@ -244,44 +260,53 @@ class WorkflowMetricsApi(APIView):
 
     authentication_classes = API_AUTHENTICATION_CLASSES
 
+    @extend_schema(parameters=[WorkflowMetricsQuerySerializer], responses={200: WorkflowMetricsSerializer})
     def get(self, request):
-        from synapse.exceptions import PermissionDeniedError
         from workflows.metrics import metrics_for
         from workflows.views import can_monitor
 
         if not can_monitor(request.user):
             raise PermissionDeniedError("Workflow metrics are for test managers and admins.")
+        query = WorkflowMetricsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         cycle = None
-        if request.query_params.get("cycle"):
-            cycle = _cycle_visible(request, _int_param(request, "cycle"))
+        if query.validated_data.get("cycle"):
+            cycle = _cycle_visible(request, query.validated_data["cycle"])
         return Response(metrics_for(user=request.user, cycle=cycle).as_dict())
 
 
-class WorkflowVersionListApi(_ExecutionsMixin, APIView):
-    """GET ?workflow_id=: the migration history (which workflow build ran each run you can see, from when)."""
+class WorkflowVersionPagination(PageNumberPagination):
+    """The page of migration history, and what today's worker build knows (its id and patch ids)."""
 
-    authentication_classes = API_AUTHENTICATION_CLASSES
-
-    def get(self, request):
-        from workflows.models import WorkflowVersion
+    def get_paginated_response(self, data):
         from workflows.temporal.worker import KNOWN_PATCHES, build_id
 
-        versions = WorkflowVersion.objects.filter(execution__in=self._executions(request)).select_related("execution")
-        if request.query_params.get("workflow_id"):
-            versions = versions.filter(execution__workflow_id=request.query_params["workflow_id"])
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(versions.order_by("-first_seen_at", "-id"), request, view=self)
-        response = paginator.get_paginated_response([
-            {"workflow_id": v.execution.workflow_id, "run_id": v.execution.run_id, "build_id": v.build_id,
-             "patches": v.patches, "first_seen_at": v.first_seen_at} for v in page
-        ])
+        response = super().get_paginated_response(data)
         response.data["current_build_id"] = build_id()
         response.data["current_patches"] = list(KNOWN_PATCHES)
         return response
 
+    def get_paginated_response_schema(self, schema):
+        paginated = super().get_paginated_response_schema(schema)
+        paginated["properties"]["current_build_id"] = {"type": "string", "description": "Today's worker build."}
+        paginated["properties"]["current_patches"] = {
+            "type": "array", "items": {"type": "string"}, "description": "workflow.patched ids today's build knows."}
+        paginated["required"] = [*paginated.get("required", []), "current_build_id", "current_patches"]
+        return paginated
 
-def _int_param(request, name: str) -> int:
-    try:
-        return int(request.query_params[name])
-    except ValueError:
-        raise ApplicationError(f"{name} must be a number.") from None
+
+class WorkflowVersionListApi(_ExecutionsMixin, ListAPIView):
+    """GET ?workflow_id=: the migration history (which workflow build ran each run you can see, from when)."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = WorkflowVersionSerializer
+    filterset_class = WorkflowVersionFilter
+    pagination_class = WorkflowVersionPagination
+
+    @schema_safe(WorkflowVersion)
+    def get_queryset(self):
+        return (
+            WorkflowVersion.objects.filter(execution__in=self._executions(self.request))
+            .select_related("execution")
+            .order_by("-first_seen_at", "-id")
+        )

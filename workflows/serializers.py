@@ -121,3 +121,60 @@ class CompensationEntrySerializer(serializers.Serializer):
     outcome = serializers.CharField()
     error = serializers.CharField()
     created_at = serializers.DateTimeField()
+
+
+class WorkflowOperationResultSerializer(WorkflowExecutionSerializer):
+    message = serializers.CharField(help_text="What the operation did, when it has more to say (retry).")
+
+
+class WorkflowVersionSerializer(serializers.Serializer):
+    workflow_id = serializers.CharField(source="execution.workflow_id")
+    run_id = serializers.CharField(source="execution.run_id")
+    build_id = serializers.CharField()
+    patches = serializers.ListField(child=serializers.CharField())
+    first_seen_at = serializers.DateTimeField()
+
+
+class WorkflowMetricsQuerySerializer(serializers.Serializer):
+    cycle = serializers.IntegerField(min_value=1, max_value=2**63 - 1, required=False,
+                                     help_text="Only this cycle (one you can see).")
+
+
+class _PhaseDurationSerializer(serializers.Serializer):
+    phase = serializers.CharField()
+    count = serializers.IntegerField()
+    p50_hours = serializers.FloatField()
+    p90_hours = serializers.FloatField()
+    p99_hours = serializers.FloatField()
+
+
+class _WaitingSerializer(serializers.Serializer):
+    who = serializers.CharField()
+    reports = serializers.IntegerField()
+    hours = serializers.FloatField()
+
+
+class _CycleProgressSerializer(serializers.Serializer):
+    cycle_id = serializers.IntegerField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    reports = serializers.IntegerField()
+    phases_done = serializers.IntegerField()
+    phases_total = serializers.IntegerField()
+    percent = serializers.IntegerField()
+
+
+class WorkflowMetricsSerializer(serializers.Serializer):
+    """workflows.metrics.WorkflowMetrics.as_dict(): what the monitoring page draws."""
+
+    phase_durations = _PhaseDurationSerializer(many=True)
+    waiting_by_role = _WaitingSerializer(many=True)
+    bottleneck_phases = _PhaseDurationSerializer(many=True)
+    bottleneck_people = _WaitingSerializer(many=True)
+    completion_rate = serializers.FloatField()
+    failure_rate = serializers.FloatField()
+    retry_rate = serializers.FloatField()
+    throughput_by_week = serializers.DictField(child=serializers.IntegerField(), help_text="ISO week → reports done.")
+    sla_breaches_by_week = serializers.DictField(child=serializers.IntegerField())
+    open_alerts = serializers.IntegerField()
+    cycles = _CycleProgressSerializer(many=True)

@@ -22,6 +22,7 @@ from cycles.models import (
     Sample, SamplingPlan, ScopingDecision,
 )
 from versioning.services import version_create
+from workflows.models import WorkflowExecution
 
 pytestmark = pytest.mark.django_db
 
@@ -69,6 +70,10 @@ ENDPOINTS = [
     ("request.answer", "post", "/api/v1/requests/{request}/evidence/", {}),
     ("request.review", "post", "/api/v1/evidence/{evidence}/review/", {}),
     ("evidence.download", "get", "/api/v1/evidence/{evidence}/download/", None),
+    ("workflow.operate", "post", "/api/v1/workflow/terminate/{workflow_id}", {}),
+    ("workflow.operate", "post", "/api/v1/workflow/reset/{workflow_id}", {"phase": "planning"}),
+    ("workflow.operate", "post", "/api/v1/workflow/retry/{workflow_id}", {}),
+    ("workflow.cancel_run", "post", "/api/v1/workflow/cancel-run/{workflow_id}", {}),
     # Pages: the same table.
     ("cycle.read", "get", "/cycles/{cycle}/", None),
     ("cycle_report.read", "get", "/cycle-reports/{cr}/", None),
@@ -124,7 +129,10 @@ def world(users, cycle_report, settings, tmp_path):
     evidence = Evidence.objects.create(request=request, file="evidence/e.pdf", original_name="e.pdf",
                                        content_type="application/pdf", size_bytes=8, sha256="1" * 64,
                                        uploaded_by=users["data_owner"])
-    return {"cycle": cycle.pk, "cr": cycle_report.pk, "attribute": attribute.pk, "population": population.pk,
+    execution = WorkflowExecution.objects.create(
+        workflow_id=f"cycle-{cycle.pk}-report-{cycle_report.report_id}", run_id="r1",
+        workflow_type="ReportTestWorkflow", cycle=cycle, cycle_report=cycle_report)
+    return {"workflow_id": execution.workflow_id, "cycle": cycle.pk, "cr": cycle_report.pk, "attribute": attribute.pk, "population": population.pk,
             "sample": sample.pk, "version": version.pk, "samples_version": samples_version.pk,
             "item": samples_version.items.get().pk, "request": request.pk, "evidence": evidence.pk}
 

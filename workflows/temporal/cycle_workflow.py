@@ -8,9 +8,13 @@ from temporalio.exceptions import ChildWorkflowError
 
 from workflows.temporal import retry
 from workflows.temporal.contracts import (
+    COMPENSATE_PHASE_ACTIVITY,
     CYCLE_WORKFLOW_TYPE,
+    TRIGGER_REPORT_REMOVED,
     UPDATE_REMOVE_REPORT,
     ActivityName,
+    CompensateInput,
+    CompensationResult,
     CycleWorkflowInput,
     CycleWorkflowResult,
     ReportWorkflowInput,
@@ -24,6 +28,9 @@ from workflows.temporal.contracts import (
 from workflows.temporal.phases.base import DATABASE_TIMEOUT
 from workflows.temporal.report_workflow import ReportTestWorkflow
 
+# workflow.patched id of compensating a removed report's phase (before it, a removal only cancelled the child).
+PATCH_REMOVAL_COMPENSATION = "report-removal-compensation-v1"
+
 
 @workflow.defn(name=CYCLE_WORKFLOW_TYPE)
 class TestCycleWorkflow:
@@ -35,7 +42,8 @@ class TestCycleWorkflow:
     Update:
       remove_report(RemoveReportInput): the test manager took a report out of the
         cycle with a reason (stored by Synapse first); its child is cancelled and
-        the cycle no longer waits for it.
+        the cycle no longer waits for it; once the child has recorded where it
+        stopped, the phase it was in is compensated (trigger report_removed).
     A child that fails does not stop its siblings; the cycle then ends failed.
     The cycle completes when every report is signed off or removed.
     Cancelling the cycle cancels every child and marks the cycle cancelled.
@@ -46,7 +54,7 @@ class TestCycleWorkflow:
     def __init__(self) -> None:
         self._statuses: dict[str, str] = {}
         self._children: dict[int, asyncio.Task] = {}
-        self._removed: set[int] = set()
+        self._removed: dict[int, RemoveReportInput] = {}
 
     async def _set_status(self, inp: CycleWorkflowInput, status: str) -> None:
         await workflow.execute_activity(
@@ -78,17 +86,34 @@ class TestCycleWorkflow:
             )
         except ChildWorkflowError as err:
             if ref.cycle_report_id in self._removed:
-                self._statuses[child_id] = "removed"
-                return ReportWorkflowResult(ref.cycle_report_id, "removed", [], [])
+                return await self._report_removed(inp, ref, child_id)
             self._statuses[child_id] = f"failed: {err.cause or err}"
             return None
         except asyncio.CancelledError:
             if ref.cycle_report_id not in self._removed:
                 raise
-            self._statuses[child_id] = "removed"
-            return ReportWorkflowResult(ref.cycle_report_id, "removed", [], [])
+            return await self._report_removed(inp, ref, child_id)
         self._statuses[child_id] = result.status
         return result
+
+    async def _report_removed(self, inp: CycleWorkflowInput, ref, child_id: str) -> ReportWorkflowResult:
+        self._statuses[child_id] = "removed"
+        if workflow.patched(PATCH_REMOVAL_COMPENSATION):
+            removal = self._removed[ref.cycle_report_id]
+            # The child has finished (cancellation waits for it) and recorded its phase on the report:
+            # an empty phase makes the activity compensate that one.
+            await workflow.execute_activity(
+                COMPENSATE_PHASE_ACTIVITY,
+                CompensateInput(
+                    cycle_report_id=ref.cycle_report_id, phase="", trigger=TRIGGER_REPORT_REMOVED,
+                    key=f"{workflow.info().workflow_id}/{workflow.info().run_id}/removed-{ref.cycle_report_id}",
+                    reason="Removed from the running cycle.", user_id=removal.user_id,
+                ),
+                result_type=CompensationResult,
+                start_to_close_timeout=DATABASE_TIMEOUT,
+                retry_policy=retry.DATABASE,
+            )
+        return ReportWorkflowResult(ref.cycle_report_id, "removed", [], [])
 
     @workflow.run
     async def run(self, inp: CycleWorkflowInput) -> CycleWorkflowResult:
@@ -108,7 +133,7 @@ class TestCycleWorkflow:
             # Asked again (a redelivery after a lost answer): answer, change nothing.
             return UpdateResult(accepted=True, duplicate=True,
                                 message="Already applied: the report was removed from the cycle.")
-        self._removed.add(inp.cycle_report_id)
+        self._removed[inp.cycle_report_id] = inp
         # Cancelling the task cancels the child workflow; it records the report as cancelled.
         self._children[inp.cycle_report_id].cancel()
         return UpdateResult(accepted=True, message="The report was removed from the cycle; the cycle no longer "

@@ -77,6 +77,8 @@ WAITING_ON = {
 
 # What the report is called once this phase is its last completed one.
 STATUS_AFTER = {SCOPING: "scoped", FINALIZE: "completed"}
+# workflow.patched id of recording a cancel that arrives during an activity (before it, the run just failed).
+PATCH_FINISH_CANCELLED_IN_ACTIVITY = "finish-report-cancelled-in-activity"
 
 
 @workflow.defn(name=REPORT_WORKFLOW_TYPE)
@@ -223,7 +225,7 @@ class ReportTestWorkflow(
         except (asyncio.CancelledError, ActivityError) as err:
             # A cancel that arrives during an activity surfaces as that activity's cancellation.
             if isinstance(err, ActivityError) and not (
-                is_cancelled_exception(err) and workflow.patched("finish-report-cancelled-in-activity")
+                is_cancelled_exception(err) and workflow.patched(PATCH_FINISH_CANCELLED_IN_ACTIVITY)
             ):
                 raise
             # Cancelled with its cycle (or removed from it): say so on the report before the workflow ends.

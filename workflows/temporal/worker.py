@@ -11,14 +11,25 @@ from temporalio.worker import Worker
 
 from workflows.temporal.activities import ALL_ACTIVITIES
 from workflows.temporal.compensation import PATCH_PHASE_COMPENSATION
-from workflows.temporal.cycle_workflow import TestCycleWorkflow
+from workflows.temporal.cycle_workflow import PATCH_REMOVAL_COMPENSATION, TestCycleWorkflow
+from workflows.temporal.phases.base import PATCH_CLAIM_WAITS
+from workflows.temporal.phases.profiling import PATCH_PROFILING_REVIEW
+from workflows.temporal.phases.test_execution import PATCH_TEST_EXECUTION
 from workflows.temporal.interceptors import TrackingInterceptor
 from workflows.temporal.recurring_workflow import RecurringCycleWorkflow
-from workflows.temporal.report_workflow import ReportTestWorkflow
+from workflows.temporal.report_workflow import PATCH_FINISH_CANCELLED_IN_ACTIVITY, ReportTestWorkflow
 
 WORKFLOWS = [TestCycleWorkflow, ReportTestWorkflow, RecurringCycleWorkflow]
 # Every workflow.patched id the workflow code knows (the migration history records them per build).
-KNOWN_PATCHES = [PATCH_PHASE_COMPENSATION]
+# workflows/tests/test_worker.py checks the list against every workflow.patched call in workflows/temporal/.
+KNOWN_PATCHES = [
+    PATCH_PROFILING_REVIEW,
+    PATCH_TEST_EXECUTION,
+    PATCH_FINISH_CANCELLED_IN_ACTIVITY,
+    PATCH_PHASE_COMPENSATION,
+    PATCH_REMOVAL_COMPENSATION,
+    PATCH_CLAIM_WAITS,
+]
 
 
 @functools.cache

@@ -26,7 +26,7 @@ from workflows.models import (
     WorkflowRetry,
     WorkflowStep,
 )
-from workflows.services import workflow_start, workflow_status
+from workflows.services import workflow_remove_report, workflow_start, workflow_status
 from workflows.temporal.activities import ALL_ACTIVITIES
 from workflows.temporal.contracts import PHASE_ORDER, ActivityName, State
 from workflows.testing import TemporalHarness, point_settings_at, wait_until
@@ -196,3 +196,27 @@ def test_skip_test_execution_records_manual_intervention_and_finishes(users, cyc
     assert (entry.phase, entry.strategy, entry.outcome) == ("test_execution", "skip", "manual")
     assert PhaseState.objects.get(cycle_report=cycle_report, phase="test_execution").status == "completed"
     assert not WorkflowAlert.objects.filter(kind="phase_failed").exists()
+
+
+def test_removing_a_report_from_the_running_cycle_compensates_the_phase_it_was_in(
+    users, cycle, cycle_report, run_with_fault,
+):
+    for name in ("account_id", "balance"):
+        attribute = Attribute.objects.create(cycle_report=cycle_report, name=name, risk_score=8)
+        ScopingDecision.objects.create(attribute=attribute, in_scope=True, rationale="earlier", decided_by=users["tester"])
+    run_with_fault(ActivityName.RECOMMEND_SCOPE, times=0)  # the real worker, nothing failing
+    workflow_start(user=users["manager"], cycle=cycle, skip_phases=skip_all_but("scoping"))
+    wait_until(lambda: (s := live(users["tester"], cycle_report)) and s.active.get("scoping") == State.AWAITING_SUBMISSION,
+               timeout=60, what="scoping waiting for the tester")
+    assert not CompensationEntry.objects.exists()
+
+    removed = workflow_remove_report(user=users["manager"], cycle_report=CycleReport.objects.get(pk=cycle_report.pk),
+                                     reason="Moved to the Q4 cycle")
+    assert removed.delivered, removed.message
+    entry = wait_until(lambda: CompensationEntry.objects.filter(cycle_report=cycle_report).first(), timeout=60,
+                       what="the removed report's phase compensated")
+    assert (entry.phase, entry.strategy, entry.trigger, entry.outcome) == (
+        "scoping", "rollback", "report_removed", "done")
+    assert entry.triggered_by == users["manager"] and entry.undone == {"scoping_decisions": 2, "notified": 3}
+    assert not ScopingDecision.objects.filter(attribute__cycle_report=cycle_report).exists()
+    assert CycleReport.objects.get(pk=cycle_report.pk).status == CycleReport.Status.CANCELLED

@@ -241,6 +241,10 @@ async def test_cycle_completes_when_every_report_is_signed_off_or_removed(env):
     assert result.report_statuses == {report_workflow_id(cycle_id, 101): "completed",
                                       report_workflow_id(cycle_id, 102): "removed"}
     assert ("finish", "cancelled") in fakes.calls  # the removed report's workflow recorded its end
+    # Then the cycle compensated the phase it stopped in (empty: the activity reads it from the report).
+    compensations = [c for c in fakes.calls if c[0] == "compensate"]
+    assert compensations == [("compensate", (2, "", "report_removed", 1))]
+    assert fakes.calls.index(("finish", "cancelled")) < fakes.calls.index(compensations[0])
 
 
 async def test_a_send_back_to_test_execution_reopens_it_and_observations_then_regenerates(env):

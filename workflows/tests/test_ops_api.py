@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 from cycles.models import TestCycle
 from synapse.testing import problem
 from workflows.models import CompensationEntry, WorkflowExecution, WorkflowVersion
-from workflows.temporal.worker import build_id
+from workflows.temporal.worker import KNOWN_PATCHES, build_id
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,7 @@ def test_lists_are_scoped_to_what_the_user_may_see(users, runs):
 
     versions = manager.get("/api/v1/workflow-versions/", {"workflow_id": mine.workflow_id}).json()
     assert [v["build_id"] for v in versions["results"]] == [build_id(), "aaaaaaaaaaaa"]  # it moved to this build
-    assert versions["current_build_id"] == build_id() and versions["current_patches"] == ["phase-compensation-v1"]
+    assert versions["current_build_id"] == build_id() and versions["current_patches"] == KNOWN_PATCHES
 
     entries = manager.get("/api/v1/workflow-compensation/").json()["results"]
     assert entries[0]["undone"] == {"scoping_decisions": 3} and entries[0]["triggered_by"] == "admin"

@@ -19,6 +19,9 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from workflows.temporal.contracts import (
+    COMPENSATE_PHASE_ACTIVITY,
+    CompensateInput,
+    CompensationResult,
     DATA_OWNER_IDENTIFICATION,
     REQUEST_FOR_INFORMATION,
     SAMPLE_SELECTION,
@@ -217,9 +220,14 @@ class FakeActivities:
                     self.request_status[ref.request_id] = "open"
             return ExtensionDecided(approved=inp.approve, number=1, requests=requests if inp.approve else [])
 
+        @activity.defn(name=COMPENSATE_PHASE_ACTIVITY)
+        async def compensate(inp: CompensateInput) -> CompensationResult:
+            self.calls.append(("compensate", (inp.cycle_report_id, inp.phase, inp.trigger, inp.user_id)))
+            return CompensationResult(strategy="notify", outcome="done", undone={})
+
         return [enter, draft, recommend, create, decide, profile, finish, cycle_status, complete, set_status,
                 prepare, notify_executive, check, escalate, create_requests, notify, request_status,
-                prepare_matrix, propose, decide_extension]
+                prepare_matrix, propose, decide_extension, compensate]
 
 
 @pytest.fixture(scope="module")
