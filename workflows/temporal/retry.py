@@ -2,11 +2,12 @@
 
 Temporal's backoff is initial_interval * coefficient ** (attempt - 1).
 
-Database work is retried until it succeeds (1 s, 2 s, 4 s, … then every 10 s): its
-failures that retrying can fix are the database or the worker being away (a killed
-worker's task times out and counts as an attempt), and three attempts let a
-report's workflow fail on the third worker kill or a 4-second PostgreSQL outage
-(issue 10). Domain errors are non-retryable, so a real refusal still ends at once.
+Database work is tried six times (1 s, 2 s, 4 s, 8 s, then 10 s apart: about 25 s):
+its failures that retrying can fix are the database or the worker being away (a killed
+worker's task times out and counts as an attempt), and the seed's three attempts let a
+report's workflow fail on the third worker kill or a 4-second PostgreSQL outage (issue 10).
+Past that the phase has failed beyond its retries and is compensated (issue 9). Domain
+errors are non-retryable, so a real refusal still ends at once.
 """
 from datetime import timedelta
 
@@ -28,7 +29,7 @@ DATABASE = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=10),
-    maximum_attempts=0,  # unlimited: see the module docstring
+    maximum_attempts=6,  # about 25 s of outage: see the module docstring
     non_retryable_error_types=NON_RETRYABLE,
 )
 

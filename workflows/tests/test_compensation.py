@@ -27,6 +27,7 @@ from workflows.models import (
     WorkflowStep,
 )
 from workflows.services import workflow_remove_report, workflow_start, workflow_status
+from workflows.temporal import retry
 from workflows.temporal.activities import ALL_ACTIVITIES
 from workflows.temporal.contracts import PHASE_ORDER, ActivityName, State
 from workflows.testing import TemporalHarness, point_settings_at, wait_until
@@ -42,6 +43,10 @@ def time_skipping_harness():
     harness.start()
     yield harness
     harness.stop()
+
+
+DB_ATTEMPTS = retry.DATABASE.maximum_attempts
+DB_DELAYS = [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0, 10.0, 10.0]  # 1 s doubling, at most 10 s apart
 
 
 class InjectedFault(RuntimeError):
@@ -111,22 +116,23 @@ def test_rollback_scoping_logs_retries_alerts_admins_and_retry_moves_on(
     for name in ("account_id", "balance"):
         attribute = Attribute.objects.create(cycle_report=cycle_report, name=name, risk_score=8)
         ScopingDecision.objects.create(attribute=attribute, in_scope=True, rationale="earlier", decided_by=users["tester"])
-    calls = run_with_fault(ActivityName.RECOMMEND_SCOPE, times=3)
+    calls = run_with_fault(ActivityName.RECOMMEND_SCOPE, times=DB_ATTEMPTS)
     workflow_start(user=users["manager"], cycle=cycle, skip_phases=skip_all_but("scoping"))
 
     status = wait_failed(users["tester"], cycle_report, "scoping")
-    assert status.waiting_on == "Admin" and "injected failure 3" in status.last_error
+    assert status.waiting_on == "Admin" and f"injected failure {DB_ATTEMPTS}" in status.last_error
     entry = CompensationEntry.objects.get(cycle_report=cycle_report)
     assert (entry.phase, entry.strategy, entry.trigger, entry.outcome) == ("scoping", "rollback", "phase_failed", "done")
     assert entry.undone == {"scoping_decisions": 2}
     assert not ScopingDecision.objects.filter(attribute__cycle_report=cycle_report).exists()
 
-    # The retry log: attempts 1 and 2 were retried (1 s, then 2 s by the database policy); 3 was the last.
+    # The retry log: every attempt but the last was retried, after the database policy's delay.
     retries = list(WorkflowRetry.objects.filter(activity_type=ActivityName.RECOMMEND_SCOPE).order_by("attempt"))
-    assert [(r.attempt, r.delay_seconds, r.max_attempts) for r in retries] == [(1, 1.0, 3), (2, 2.0, 3)]
+    assert [(r.attempt, r.delay_seconds, r.max_attempts) for r in retries] == [
+        (a, DB_DELAYS[a - 1], DB_ATTEMPTS) for a in range(1, DB_ATTEMPTS)]
     assert "injected failure 1" in retries[0].error
     step = WorkflowStep.objects.get(activity_type=ActivityName.RECOMMEND_SCOPE)
-    assert step.status == WorkflowStep.Status.FAILED and step.attempt == 3
+    assert step.status == WorkflowStep.Status.FAILED and step.attempt == DB_ATTEMPTS
 
     alert = WorkflowAlert.objects.get(kind="phase_failed", cycle_report=cycle_report)
     assert alert.resolved_at is None and alert.severity == "critical"
@@ -137,7 +143,8 @@ def test_rollback_scoping_logs_retries_alerts_admins_and_retry_moves_on(
     api = APIClient()
     api.force_login(users["manager"])
     logged = api.get("/api/v1/workflow/retries/", {"workflow_id": status_wf(cycle_report)}).json()["results"]
-    assert [(r["attempt"], r["delay_seconds"]) for r in logged] == [(2, 2.0), (1, 1.0)]
+    assert [(r["attempt"], r["delay_seconds"]) for r in logged] == [
+        (a, DB_DELAYS[a - 1]) for a in range(DB_ATTEMPTS - 1, 0, -1)]
     assert api.get("/api/v1/workflow-compensation/").json()["results"][0]["strategy"] == "rollback"
     refused = api.post(f"/api/v1/workflow/retry/{status_wf(cycle_report)}", {"reason": "try"}, format="json")
     problem(refused, 403, "permission_denied")
@@ -149,7 +156,7 @@ def test_rollback_scoping_logs_retries_alerts_admins_and_retry_moves_on(
     assert retried.json()["message"] == "scoping runs again from its start."
     wait_until(lambda: live(users["tester"], cycle_report).active.get("scoping") == State.AWAITING_SUBMISSION,
                what="scoping waiting for the tester again")
-    assert calls["n"] == 4
+    assert calls["n"] == DB_ATTEMPTS + 1  # every failed attempt, then the retry that worked
     assert ScopingDecision.objects.filter(attribute__cycle_report=cycle_report).count() == 2
     alert.refresh_from_db()
     assert alert.resolved_at is not None
@@ -159,7 +166,7 @@ def test_partial_rollback_sampling_keeps_hand_picked_samples(users, cycle, cycle
     for key, method in (("A1", "random"), ("A2", "random"), ("A3", SamplingPlan.Method.MANUAL)):
         Sample.objects.create(cycle_report=cycle_report, key=key, row_index=int(key[1:]), row_data={}, method=method,
                               added_by=users["tester"], reason="picked" if method == "manual" else "")
-    run_with_fault(ActivityName.PREPARE_SAMPLING, times=3)
+    run_with_fault(ActivityName.PREPARE_SAMPLING, times=DB_ATTEMPTS)
     workflow_start(user=users["manager"], cycle=cycle, skip_phases=skip_all_but("sample_selection"))
 
     wait_failed(users["tester"], cycle_report, "sample_selection")
@@ -187,7 +194,7 @@ def test_notify_data_owner_identification_tells_the_people_involved(
 
 
 def test_skip_test_execution_records_manual_intervention_and_finishes(users, cycle, cycle_report, run_with_fault):
-    run_with_fault(ActivityName.SET_REPORT_STATUS, times=3)
+    run_with_fault(ActivityName.SET_REPORT_STATUS, times=DB_ATTEMPTS)
     workflow_start(user=users["manager"], cycle=cycle, skip_phases=skip_all_but("test_execution"))
 
     wait_until(lambda: CycleReport.objects.get(pk=cycle_report.pk).status == CycleReport.Status.COMPLETED,
