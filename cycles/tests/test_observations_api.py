@@ -77,7 +77,7 @@ def test_object_and_role_checks_match_the_pages(api, observing, users):
     passed = TestResult.objects.filter(cycle_report=observing, result="pass").first()
     error = assert_error(api(users["tester"]).patch(f"/api/v1/observations/{observation.pk}/",
                                                     {"cell_ids": [passed.pk]}, format="json"), 400)
-    assert "only on failed cells" in error["message"]
+    assert "only on failed cells" in error["detail"]
 
 
 def test_remediation_and_sign_off_through_the_api(api, cycle_report, users, storage):  # noqa: F811
@@ -93,13 +93,13 @@ def test_remediation_and_sign_off_through_the_api(api, cycle_report, users, stor
 
     error = assert_error(api(users["manager"]).post(f"/api/v1/cycle-reports/{cycle_report.pk}/sign-off/",
                                                     {"role": "test_manager"}, format="json"), 409)
-    assert "not been generated" in error["message"]
+    assert "not been generated" in error["detail"]
     report = final_report_generate(cycle_report_id=cycle_report.pk, generation=1)
     assert_error(api(users["owner"]).post(f"/api/v1/cycle-reports/{cycle_report.pk}/sign-off/",
                                           {"role": "test_manager"}, format="json"), 403)
     error = assert_error(api(users["owner"]).post(f"/api/v1/cycle-reports/{cycle_report.pk}/sign-off/",
                                                   {"role": "report_owner"}, format="json"), 409)
-    assert "signs after the Test Manager" in error["message"]
+    assert "signs after the Test Manager" in error["detail"]
     assert not WorkflowDecision.objects.exists()
 
     for role, name in (("test_manager", "manager"), ("report_owner", "owner"), ("data_executive", "executive")):
