@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 
 from cycles.models import Attribute, CycleReport, Report
 from cycles.tests.test_notifications import Collector
-from tests.test_browser_walk import Person, browser  # noqa: F401  (the module's Chromium fixture)
+from tests.test_browser_walk import Person
 from versioning.models import Version
 from workflows.services import workflow_decide_version, workflow_status, workflow_submit_version
 from workflows.testing import wait_until
@@ -41,7 +41,7 @@ def scoped(users, cycle_report):
 
 
 def test_admin_repairs_a_stuck_report_resets_another_and_the_manager_reads_the_charts(
-    browser, live_server, temporal, users, lob, cycle, cycle_report, settings,  # noqa: F811
+    browser, live_server, temporal, users, lob, cycle, cycle_report, settings,
 ):
     # The mail server is down: Data Owner Identification can't ask the data executive, beyond its retries.
     port = closed_port()
