@@ -545,50 +545,86 @@ def _covers(evidence: Evidence, sample_id: int, attribute_id: int) -> bool:
     )
 
 
-def evidence_by_cell(*, cycle_report: CycleReport) -> dict[tuple[int, int], list[Evidence]]:
-    """Every (sample id, attribute id) of the report's requests → the evidence covering it (fixed queries)."""
+def _coverage_of(evidence: Evidence) -> frozenset | None:
+    """What a file covers, read once: None for the whole request, else its (sample id, attribute id) pairs
+    (either None for "every")."""
+    links = list(evidence.links.all())
+    return frozenset((link.sample_id, link.attribute_id) for link in links) if links else None
+
+
+def _covered_by(coverage: frozenset | None, sample_id: int, attribute_id: int) -> bool:
+    return coverage is None or bool(
+        {(sample_id, attribute_id), (None, attribute_id), (sample_id, None), (None, None)} & coverage
+    )
+
+
+def evidence_by_cell(
+    *, cycle_report: CycleReport, cells: set[tuple[int, int]] | None = None
+) -> dict[tuple[int, int], list[Evidence]]:
+    """Every (sample id, attribute id) of the report's requests → the evidence covering it (fixed queries).
+
+    ``cells`` narrows the answer to those pairs (a page of the matrix), so a page doesn't walk the whole report.
+    """
     requests = list(
         InformationRequest.objects.filter(cycle_report=cycle_report).prefetch_related(
             "attributes", "evidence__links"
         )
     )
     sample_ids = dict(Sample.objects.filter(cycle_report=cycle_report).values_list("key", "pk"))
-    cells: dict[tuple[int, int], list[Evidence]] = {}
+    wanted_samples = {s for s, _ in cells} if cells is not None else None
+    out: dict[tuple[int, int], list[Evidence]] = {}
     for request in requests:
         attribute_ids = [a.pk for a in request.attributes.all()]
         latest: dict[str, Evidence] = {}
         for evidence in sorted(request.evidence.all(), key=lambda e: (e.original_name, -e.version)):
             latest.setdefault(evidence.original_name, evidence)
+        files = [(e, _coverage_of(e)) for e in latest.values()]
         for key in request.sample_keys or []:
             sample_id = sample_ids.get(key)
-            if sample_id is None:
+            if sample_id is None or (wanted_samples is not None and sample_id not in wanted_samples):
                 continue
             for attribute_id in attribute_ids:
-                cell = cells.setdefault((sample_id, attribute_id), [])
-                cell.extend(e for e in latest.values() if _covers(e, sample_id, attribute_id))
-    return cells
+                if cells is not None and (sample_id, attribute_id) not in cells:
+                    continue
+                cell = out.setdefault((sample_id, attribute_id), [])
+                cell.extend(e for e, covers in files if _covered_by(covers, sample_id, attribute_id))
+    return out
 
 
-def request_coverage(*, request: InformationRequest) -> dict:
-    """Which of the request's samples × attributes have evidence (newest version of each file) and which don't."""
+def request_coverage(*, request: InformationRequest, keys: list[str] | None = None) -> dict:
+    """Which of the request's samples × attributes have evidence (newest version of each file) and which don't.
+
+    ``rows`` lists the given sample keys (a page of them; every sample when None); ``total`` and
+    ``missing`` count the whole request.
+    """
     attributes = list(request.attributes.order_by("name"))
-    samples = {s.key: s for s in Sample.objects.filter(cycle_report_id=request.cycle_report_id,
-                                                        key__in=request.sample_keys or [])}
+    all_keys = list(request.sample_keys or [])
+    sample_ids = dict(Sample.objects.filter(cycle_report_id=request.cycle_report_id, key__in=all_keys)
+                      .values_list("key", "pk"))
     latest: dict[str, Evidence] = {}
     for evidence in request.evidence.prefetch_related("links").order_by("original_name", "-version"):
         latest.setdefault(evidence.original_name, evidence)
+    files = [(e, _coverage_of(e)) for e in latest.values()]
+    attribute_ids = [a.pk for a in attributes]
+    if any(covers is None for _, covers in files):
+        missing = 0  # a file without links covers every cell
+    else:
+        patterns = frozenset().union(*(covers for _, covers in files))
+        missing = sum(
+            1 for key in all_keys for attribute_id in attribute_ids
+            if key not in sample_ids or not _covered_by(patterns, sample_ids[key], attribute_id)
+        )
     rows = []
-    missing = 0
-    for key in request.sample_keys or []:
-        sample = samples.get(key)
-        cells = []
-        for attribute in attributes:
-            files = [e for e in latest.values() if sample is not None and _covers(e, sample.pk, attribute.pk)]
-            missing += not files
-            cells.append({"attribute": attribute, "evidence": files})
-        rows.append({"key": key, "sample": sample, "cells": cells})
+    for key in all_keys if keys is None else keys:
+        sample_id = sample_ids.get(key)
+        rows.append({"key": key, "cells": [
+            {"attribute": attribute,
+             "evidence": [e for e, covers in files
+                          if sample_id is not None and _covered_by(covers, sample_id, attribute.pk)]}
+            for attribute in attributes
+        ]})
     return {"attributes": attributes, "rows": rows, "missing": missing,
-            "total": len(rows) * len(attributes)}
+            "total": len(all_keys) * len(attributes)}
 
 
 def evidence_link_targets(

@@ -76,7 +76,8 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
         untested_only=filters["show"] == "untested", attribute_id=filters["attribute"] or None,
     )
     page = Paginator(cells, CELLS_PER_PAGE).get_page(request.GET.get("page"))
-    coverage = evidence_by_cell(cycle_report=cycle_report)
+    coverage = evidence_by_cell(cycle_report=cycle_report,
+                                cells={(cell.sample_id, cell.attribute_id) for cell in page.object_list})
     for cell in page.object_list:
         cell.covering = coverage.get((cell.sample_id, cell.attribute_id), [])
     attributes = list(

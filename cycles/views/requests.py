@@ -393,7 +393,8 @@ def _detail_context(request, info_request: InformationRequest, *, upload_form=No
         "sees_report": can_view_cycle_report(user, cycle_report),
         "upload_form": (upload_form or EvidenceUploadForm(info_request=info_request))
         if is_owner and answerable else None,
-        "coverage": request_coverage(request=info_request),
+        # The page of samples the wanted table shows; the counts are the whole request's.
+        "coverage": request_coverage(request=info_request, keys=list(wanted_page.object_list)),
         "can_submit": is_owner and answerable and any(e.status == Evidence.Status.PENDING for e in latest),
         "reviewing": reviewing,
         "can_finish_review": reviewing and bool(latest)
