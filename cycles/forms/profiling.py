@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django import forms
 
+from cycles.forms.widgets import PythonHiddenInput, PythonSelect, PythonTextInput
 from cycles.models import ProfilingRule
 from cycles.profiling.rules import COMPARISONS
 
@@ -12,10 +13,11 @@ NOT_IN_FILE = ""
 class ColumnMappingForm(forms.Form):
     """One attribute's column, or "not in this file" and why."""
 
-    mapping = forms.IntegerField(widget=forms.HiddenInput)
-    column = forms.ChoiceField(label="Column", required=False)
+    # Python-rendered widgets: a page has a row of these, each listing every column of the file.
+    mapping = forms.IntegerField(widget=PythonHiddenInput)
+    column = forms.ChoiceField(label="Column", required=False, widget=PythonSelect)
     reason = forms.CharField(
-        label="Why it is not in this file", required=False, max_length=2000,
+        label="Why it is not in this file", required=False, max_length=2000, widget=PythonTextInput,
         help_text="Needed only when no column holds it.",
     )
 
@@ -57,14 +59,18 @@ class KeyResolveForm(forms.Form):
 class RuleForm(forms.Form):
     """A validation rule; the fields that don't apply to its kind are ignored."""
 
-    attribute = forms.ChoiceField(label="Attribute")
-    kind = forms.ChoiceField(label="Rule", choices=ProfilingRule.Kind.choices)
-    minimum = forms.CharField(label="Lowest allowed", required=False, max_length=50)
-    maximum = forms.CharField(label="Highest allowed", required=False, max_length=50)
-    values = forms.CharField(label="Allowed values (comma-separated)", required=False, max_length=4000)
-    regex = forms.CharField(label="Pattern (regular expression)", required=False, max_length=500)
-    op = forms.ChoiceField(label="Comparison", choices=[(c, c) for c in COMPARISONS], required=False, initial="<=")
-    other = forms.ChoiceField(label="Compared with", required=False)
+    # Python-rendered widgets: a page has a row of these, two of whose selects list every attribute.
+    attribute = forms.ChoiceField(label="Attribute", widget=PythonSelect)
+    kind = forms.ChoiceField(label="Rule", choices=ProfilingRule.Kind.choices, widget=PythonSelect)
+    minimum = forms.CharField(label="Lowest allowed", required=False, max_length=50, widget=PythonTextInput)
+    maximum = forms.CharField(label="Highest allowed", required=False, max_length=50, widget=PythonTextInput)
+    values = forms.CharField(label="Allowed values (comma-separated)", required=False, max_length=4000,
+                             widget=PythonTextInput)
+    regex = forms.CharField(label="Pattern (regular expression)", required=False, max_length=500,
+                            widget=PythonTextInput)
+    op = forms.ChoiceField(label="Comparison", choices=[(c, c) for c in COMPARISONS], required=False, initial="<=",
+                           widget=PythonSelect)
+    other = forms.ChoiceField(label="Compared with", required=False, widget=PythonSelect)
 
     def __init__(self, *args, attributes: list[str], **kwargs):
         prefix = kwargs.pop("prefix", None)

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.template.defaultfilters import filesizeformat
 
+from cycles.forms.widgets import PythonHiddenInput, PythonSelect
 from synapse.roles import Role
 
 NOTE_MAX = 4000
@@ -18,13 +19,17 @@ def data_owners():
 class DataOwnerAssignForm(forms.Form):
     """One attribute's data owner (a row of the Data Owner Identification table)."""
 
-    attribute = forms.IntegerField(widget=forms.HiddenInput)
+    attribute = forms.IntegerField(widget=PythonHiddenInput)
     data_owner = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label="Data owner",
-                                        empty_label="— choose —")
+                                        empty_label="— choose —", widget=PythonSelect)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, choices: list | None = None, **kwargs):
+        """``choices``: the data owners read once for a page of rows (an unbound form, shown, never validated)."""
         super().__init__(*args, **kwargs)
-        self.fields["data_owner"].queryset = data_owners()
+        if choices is not None and not self.is_bound:
+            self.fields["data_owner"].choices = choices
+        else:
+            self.fields["data_owner"].queryset = data_owners()
 
 
 class BulkDataOwnerForm(forms.Form):

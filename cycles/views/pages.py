@@ -15,6 +15,7 @@ from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cycles.exceptions import NotFoundError
@@ -140,11 +141,25 @@ def audit_entries_of(events) -> list[dict]:
     """Audit events in words (who, what, before and after with names) for partials/audit_trail.html."""
     from cycles.services.audit_trail import audit_rows
 
+    # What the template shows is formatted here, as plain strings in a dict: at 50 rows a template's date
+    # filter, truncation and lookups through a model instance cost more than the rest of the trail.
     return [
-        {"event": row["event"], "who": row["who"], "what": row["what"], "before_text": row["before"],
-         "after_text": row["after"]}
+        {"event": row["event"], "who": row["who"], "what": row["what"] or row["event"].action,
+         "when": timezone.localtime(row["event"].created_at).strftime("%Y-%m-%d %H:%M:%S"),
+         "before_text": _truncated(row["before"]), "after_text": _truncated(row["after"]),
+         **_context_shown(row["event"].context)}
         for row in audit_rows(events)
     ]
+
+
+def _context_shown(context) -> dict:
+    context = context if isinstance(context, dict) else {}
+    return {key: context.get(key) for key in ("workflow_id", "activity", "notes", "reason")}
+
+
+def _truncated(text, length: int = 240) -> str:
+    text = "" if text is None else str(text)
+    return text if len(text) <= length else Truncator(text).chars(length)
 
 
 def refuse(request, message: str, *, status: int = 403):

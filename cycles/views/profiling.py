@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -27,15 +28,25 @@ from cycles.services.profiling_checks import (
 )
 from cycles.views.pages import _cycle_report_or_404, refuse
 from synapse.exceptions import ApplicationError
+from synapse.pagination import page_of, paginate
+
+
+# The mapping and the rules are one row per attribute: hundreds, each with a form whose select lists every
+# column or attribute. A page of each keeps the page's work bounded.
+MAPPINGS_PER_PAGE = 25
+RULES_PER_PAGE = 25
 
 
 def profiling_review_context(request, cycle_report: CycleReport, current: PopulationFile | None, can_edit: bool):
     """What the Data Profiling page shows of mapping, key and rules (forms only when the tester can edit)."""
     if current is None:
         return {"mapping_rows": [], "rule_rows": [], "open_points": profiling_open_points(cycle_report=cycle_report)}
-    mappings = list(current.mappings.select_related("attribute", "decided_by").order_by("attribute__name"))
+    mapping_page = paginate(
+        request, current.mappings.select_related("attribute", "decided_by").order_by("attribute__name", "pk"),
+        per_page=MAPPINGS_PER_PAGE, param="mappings",
+    )
     mapping_rows = []
-    for mapping in mappings:
+    for mapping in mapping_page.object_list:
         form = None
         if can_edit:
             form = ColumnMappingForm(
@@ -44,11 +55,27 @@ def profiling_review_context(request, cycle_report: CycleReport, current: Popula
                 auto_id=f"id_mapping_{mapping.pk}_%s",
             )
         mapping_rows.append({"mapping": mapping, "form": form})
-    attributes = sorted(m.attribute.name for m in mappings)
-    results = {r.column_name: r for r in current.profile_results.all()}
-    column_of = {m.attribute_id: m.column_name for m in mappings}
+    attributes = list(current.mappings.order_by("attribute__name").values_list("attribute__name", flat=True)) \
+        if can_edit else []
+    rule_page = paginate(
+        request,
+        ProfilingRule.objects.filter(attribute__cycle_report=cycle_report).select_related("attribute")
+        .order_by("attribute__name", "pk"),
+        per_page=RULES_PER_PAGE, param="rules",
+    )
+    rules = list(rule_page.object_list)
+    column_of = dict(
+        current.mappings.filter(attribute_id__in={rule.attribute_id for rule in rules})
+        .values_list("attribute_id", "column_name")
+    ) if rules else {}
+    # Only the outcomes of the columns on the page: a file's results are hundreds of rows of JSON.
+    results = {
+        r.column_name: r
+        for r in current.profile_results.filter(column_name__in={c for c in column_of.values() if c})
+        .only("column_name", "rule_results")
+    } if any(column_of.values()) else {}
     rule_rows = []
-    for rule in ProfilingRule.objects.filter(attribute__cycle_report=cycle_report).select_related("attribute"):
+    for rule in rules:
         result = results.get(column_of.get(rule.attribute_id, ""))
         found = next((r for r in (result.rule_results if result else []) if r["rule"] == rule.pk), None)
         form = None
@@ -63,12 +90,24 @@ def profiling_review_context(request, cycle_report: CycleReport, current: Popula
         )
     return {
         "mapping_rows": mapping_rows,
-        "unconfirmed_count": sum(1 for m in mappings if m.status == ColumnMapping.Status.MATCHED),
+        "mapping_page": mapping_page,
+        "unconfirmed_count": current.mappings.filter(status=ColumnMapping.Status.MATCHED).count(),
         "rule_rows": rule_rows,
+        "rule_page": rule_page,
         "new_rule_form": RuleForm(attributes=attributes, prefix="new") if can_edit and attributes else None,
         "key_form": key_form,
         "open_points": profiling_open_points(cycle_report=cycle_report),
     }
+
+
+def _mapping_url(cycle_report: CycleReport, mapping: ColumnMapping) -> str:
+    """The page of the mapping table that shows this mapping, at its row."""
+    before = mapping.population_file.mappings.filter(
+        Q(attribute__name__lt=mapping.attribute.name) | Q(attribute__name=mapping.attribute.name, pk__lt=mapping.pk)
+    ).count()
+    page = page_of(before, per_page=MAPPINGS_PER_PAGE)
+    url = reverse("cycles:data-profiling", args=[cycle_report.pk])
+    return f"{url}{f'?mappings={page}' if page > 1 else ''}#mapping-{mapping.pk}"
 
 
 def _back(cycle_report: CycleReport, anchor: str = "") -> str:
@@ -99,7 +138,7 @@ def mapping_decide_view(request, pk: int):
     form = ColumnMappingForm(request.POST, columns=current.columns)
     if not form.is_valid():
         messages.error(request, f"{mapping.attribute.name}: {_form_errors(form)}")
-        return redirect(_back(cycle_report, f"mapping-{mapping.pk}"))
+        return redirect(_mapping_url(cycle_report, mapping))
     try:
         column_mapping_decide(user=request.user, mapping=mapping, column_name=form.cleaned_data["column"],
                               not_in_file_reason=form.cleaned_data["reason"])
@@ -108,7 +147,7 @@ def mapping_decide_view(request, pk: int):
     else:
         where = f"column {mapping.column_name}" if mapping.column_name else "not in this file"
         messages.success(request, f"{mapping.attribute.name}: {where}.")
-    return redirect(_back(cycle_report, f"mapping-{mapping.pk}"))
+    return redirect(_mapping_url(cycle_report, mapping))
 
 
 @login_required

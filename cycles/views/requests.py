@@ -116,9 +116,8 @@ def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignFo
             else:
                 form = DataOwnerAssignForm(
                     initial={"attribute": attribute.pk, "data_owner": assignment.data_owner_id if assignment else None},
-                    auto_id=f"id_%s_{attribute.pk}",
+                    auto_id=f"id_%s_{attribute.pk}", choices=owner_choices,
                 )
-                form.fields["data_owner"].choices = owner_choices
         rows.append({"attribute": attribute, "assignment": assignment, "form": form})
     total = page.paginator.count
     missing = in_scope.filter(data_owner_assignment__isnull=True).count() if total else 0
