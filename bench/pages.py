@@ -99,6 +99,9 @@ def dataset(args):
     crs = list(CycleReport.objects.filter(cycle=cycle).order_by("pk"))
     ds.cycle_report_ids = [cr.pk for cr in crs]
     ds.parallel_id = next(cr.pk for cr in crs if cr.phase == "sample_selection")
+    ds.execution_id = next(cr.pk for cr in crs if cr.phase == "test_execution")
+    ds.observations_id = next(cr.pk for cr in crs if cr.phase == "observations")
+    ds.finalize_id = next(cr.pk for cr in crs if cr.phase == "finalize")
     ds.rfi_id = next(cr.pk for cr in crs if cr.phase == "request_for_information")
     ds.sample_version_id = Version.objects.get(cycle_report_id=ds.parallel_id, phase="sample_selection").pk
     ds.planning_version_id = Version.objects.get(cycle_report_id=ds.parallel_id, phase="planning").pk

@@ -2,9 +2,14 @@
 
 ``scale_dataset_build(reports=50, attributes=300, samples=100)`` makes one running
 cycle whose reports stand where every page has something to show: Planning and
-Scoping approved, the population profiled, Sample Selection submitted (some
-samples decided) beside an open Data Owner Identification on odd reports, and
-Requests for Information out (with evidence) on even ones. Rows are written
+Scoping approved, the population profiled (each attribute mapped to its column,
+a rule per mandatory attribute), and, in turn (report i by i % 5):
+0. Requests for Information out (with evidence);
+1. Sample Selection submitted (some samples decided) beside an open Data Owner Identification;
+2. Test Execution open: the matrix of approved samples × in-scope attributes, 70 % tested, some failed;
+3. Observation Management open: every cell tested, the failures drafted into observations by attribute;
+4. Finalize: observations approved, a final report generated and signed by the test manager.
+Rows are written
 with ``bulk_create``, so no service runs and no audit is written by services;
 the audit rows the pages read are added here in bulk the way the services
 write them.
@@ -38,6 +43,10 @@ class ScaleDataset:
     planning_version_id: int = 0
     population_file_id: int = 0
     request_id: int = 0
+    # A report in each of the later phases.
+    execution_id: int = 0
+    observations_id: int = 0
+    finalize_id: int = 0
 
 
 def _user(username: str, *roles: str, **extra):
@@ -57,6 +66,7 @@ def scale_dataset_build(
     from cycles.models import (
         LOB,
         Attribute,
+        ColumnMapping,
         CycleReport,
         DataOwnerAssignment,
         Evidence,
@@ -64,6 +74,7 @@ def scale_dataset_build(
         PhaseState,
         PopulationFile,
         ProfileResult,
+        ProfilingRule,
         Report,
         Sample,
         SamplingPlan,
@@ -99,14 +110,16 @@ def scale_dataset_build(
     crs = CycleReport.objects.bulk_create(
         CycleReport(
             cycle=cycle, report=rep, tester=u["tester"], status=CycleReport.Status.IN_PROGRESS,
-            phase="sample_selection" if i % 2 else "request_for_information",
-            workflow_id=f"cycle-{cycle.pk}-report-{rep.pk}",
+            phase=KIND_PHASE[_kind(i)], workflow_id=f"cycle-{cycle.pk}-report-{rep.pk}",
         )
         for i, rep in enumerate(report_rows)
     )
     ds.cycle_report_ids = [cr.pk for cr in crs]
-    parallel = [cr for i, cr in enumerate(crs) if i % 2]
-    in_rfi = [cr for i, cr in enumerate(crs) if not i % 2]
+    kind_of = {cr.pk: _kind(i) for i, cr in enumerate(crs)}
+    parallel = [cr for cr in crs if kind_of[cr.pk] == "parallel"]
+    # Every report past Sample Selection and Data Owner Identification (its requests went out).
+    in_rfi = [cr for cr in crs if kind_of[cr.pk] != "parallel"]
+    later = [cr for cr in crs if kind_of[cr.pk] in ("execution", "observations", "finalize")]
 
     states = []
     for cr in crs:
@@ -117,7 +130,12 @@ def scale_dataset_build(
             states.append(PhaseState(cycle_report=cr, phase=phase, completed_at=now if done else None,
                                      status=PhaseState.Status.COMPLETED if done else PhaseState.Status.ACTIVE))
         if done:
-            states.append(PhaseState(cycle_report=cr, phase="request_for_information"))
+            current = KIND_PHASE[kind_of[cr.pk]]
+            for phase in LATER_PHASES[:LATER_PHASES.index(current) + 1]:
+                states.append(PhaseState(
+                    cycle_report=cr, phase=phase, completed_at=None if phase == current else now,
+                    status=PhaseState.Status.ACTIVE if phase == current else PhaseState.Status.COMPLETED,
+                ))
     PhaseState.objects.bulk_create(states)
 
     attrs = Attribute.objects.bulk_create(
@@ -147,6 +165,16 @@ def scale_dataset_build(
                       row_count=100_000, null_count=j % 50, distinct_count=1000 + j, min_value="a", max_value="z",
                       top_values=[{"value": "a", "count": 10}], rule_failures={"mandatory": j % 4})
         for cr_attrs in by_report.values() for j, a in enumerate(cr_attrs)
+    )
+    ColumnMapping.objects.bulk_create(
+        (ColumnMapping(population_file=pop_of[a.cycle_report_id], attribute=a, column_name=a.name,
+                       status=ColumnMapping.Status.CONFIRMED, decided_by=u["tester"])
+         for a in attrs), batch_size=5000,
+    )
+    ProfilingRule.objects.bulk_create(
+        (ProfilingRule(attribute=a, kind=ProfilingRule.Kind.NOT_NULL, source=ProfilingRule.Source.SYSTEM,
+                       source_detail="mandatory attribute")
+         for a in attrs if a.mandatory), batch_size=5000,
     )
     SamplingPlan.objects.bulk_create(
         SamplingPlan(cycle_report=cr, population_file=pop_of[cr.pk], computed_size=samples, seed=7,
@@ -211,7 +239,8 @@ def scale_dataset_build(
     requests = InformationRequest.objects.bulk_create(
         InformationRequest(cycle_report=cr, data_owner=owner, due_date=datetime.date(2026, 4, 15),
                            sample_keys=[f"K{s:05d}" for s in range(samples)],
-                           status=InformationRequest.Status.SUBMITTED if k % 2 else InformationRequest.Status.OPEN)
+                           status=InformationRequest.Status.ACCEPTED if cr in later
+                           else InformationRequest.Status.SUBMITTED if k % 2 else InformationRequest.Status.OPEN)
         for cr in in_rfi for k, owner in enumerate(owners)
     )
     through = InformationRequest.attributes.through
@@ -225,9 +254,13 @@ def scale_dataset_build(
     evidence = Evidence.objects.bulk_create(
         Evidence(request=r, file=f"evidence/{prefix}/{r.pk}/{n}", original_name=f"extract-{n}.csv", version=1,
                  content_type="text/csv", size_bytes=2048, sha256="1" * 64,
-                 uploaded_by=owners[owner_index[r.data_owner_id]])
-        for r in requests if r.status == InformationRequest.Status.SUBMITTED for n in range(3)
+                 uploaded_by=owners[owner_index[r.data_owner_id]],
+                 status=Evidence.Status.ACCEPTED if r.status == InformationRequest.Status.ACCEPTED
+                 else Evidence.Status.PENDING)
+        for r in requests
+        if r.status in (InformationRequest.Status.SUBMITTED, InformationRequest.Status.ACCEPTED) for n in range(3)
     )
+    _later_phases_build(ds, later=later, kind_of=kind_of, by_report=by_report, sample_rows=sample_rows, now=now)
 
     # The audit trail the pages read, as the services write it.
     ct = ContentType.objects.get_for_models(CycleReport, DataOwnerAssignment, InformationRequest, Evidence, TestCycle)
@@ -255,7 +288,113 @@ def scale_dataset_build(
     ds.planning_version_id = version_of[ds.parallel_id, "planning"].pk
     ds.population_file_id = pop_of[ds.parallel_id].pk
     ds.request_id = next(r.pk for r in requests if r.status == InformationRequest.Status.SUBMITTED)
+    for kind in ("execution", "observations", "finalize"):
+        setattr(ds, f"{kind}_id", next(cr.pk for cr in crs if kind_of[cr.pk] == kind))
     return ds
+
+
+KINDS = ("rfi", "parallel", "execution", "observations", "finalize")
+KIND_PHASE = {"rfi": "request_for_information", "parallel": "sample_selection", "execution": "test_execution",
+              "observations": "observations", "finalize": "finalize"}
+LATER_PHASES = ("request_for_information", "test_execution", "observations", "finalize")
+
+
+def _kind(index: int) -> str:
+    return KINDS[index % len(KINDS)]
+
+
+def _later_phases_build(ds: ScaleDataset, *, later, kind_of, by_report, sample_rows, now) -> None:
+    """Test results, observations and final reports of the reports past Request for Information."""
+    import uuid
+
+    from cycles.models import FinalReport, Observation, SignOff, SignOffRole, TestResult
+    from cycles.models.reporting import SIGN_OFF_MEANING
+    from cycles.services.final_report import final_report_data, final_report_html
+    from versioning.models import Approval, Version, VersionItem, VersionStatus
+
+    u = ds.users
+    samples_of: dict[int, list] = {}
+    for sample in sample_rows:
+        samples_of.setdefault(sample.cycle_report_id, []).append(sample)
+
+    def cells():
+        for cr in later:
+            samples = samples_of[cr.pk]
+            tested_up_to = len(samples) * 7 // 10 if kind_of[cr.pk] == "execution" else len(samples)
+            for j, a in enumerate(by_report[cr.pk]):
+                if j % 3 == 2:  # out of scope
+                    continue
+                for index, sample in enumerate(samples):
+                    tested = index < tested_up_to
+                    failed = tested and j % 10 == 3 and index % 5 == 0
+                    value = sample.row_data.get(a.name, f"v{j}")
+                    yield TestResult(
+                        cycle_report=cr, sample=sample, attribute=a, expected_value=value,
+                        observed_value=("x" + value) if failed else value if tested else "",
+                        result="fail" if failed else "pass" if tested else "not_tested",
+                        failure_kind="mismatch" if failed else "", method="manual" if tested else "",
+                        comment="Differs from the source extract." if failed else "",
+                        attempt=1 if tested else 0, tested_by=u["tester"] if tested else None,
+                        tested_at=now if tested else None,
+                    )
+
+    TestResult.objects.bulk_create(cells(), batch_size=5000)
+
+    # Observations: the failures of each attribute, drafted (Observation Management) or approved (Finalize).
+    failed: dict[tuple[int, int], list[int]] = {}
+    for cr_id, attribute_id, pk in TestResult.objects.filter(
+        cycle_report__in=[cr for cr in later if kind_of[cr.pk] != "execution"], result="fail"
+    ).values_list("cycle_report_id", "attribute_id", "pk").order_by("pk"):
+        failed.setdefault((cr_id, attribute_id), []).append(pk)
+    attribute_of = {a.pk: a for cr in later for a in by_report[cr.pk]}
+    numbers: dict[int, int] = {}
+    observations = []
+    for (cr_id, attribute_id), _ in failed.items():
+        numbers[cr_id] = numbers.get(cr_id, 0) + 1
+        approved = kind_of[cr_id] == "finalize"
+        observations.append(Observation(
+            cycle_report_id=cr_id, number=numbers[cr_id], title=f"{attribute_of[attribute_id].name} differs from the source",
+            attribute_id=attribute_id, failure_kind="mismatch", severity="medium", type="data_accuracy",
+            description="Reported values differ from the source extract.", impact="Misstated figures.",
+            root_cause="Manual adjustment not reflected in the source." if approved else "",
+            remediation_owner=u["data_owner"] if approved else None,
+            remediation_target_date=datetime.date(2026, 6, 30) if approved else None,
+            status=Observation.Status.OPEN if approved else Observation.Status.DRAFT, drafted=True,
+        ))
+    observations = Observation.objects.bulk_create(observations)
+    through = Observation.cells.through
+    through.objects.bulk_create(
+        (through(observation_id=o.pk, testresult_id=pk)
+         for o in observations for pk in failed[o.cycle_report_id, o.attribute_id]), batch_size=5000,
+    )
+    finalize = [cr for cr in later if kind_of[cr.pk] == "finalize"]
+    versions = Version.objects.bulk_create(
+        Version(cycle_report=cr, phase="observations", number=1, status=VersionStatus.APPROVED, author=u["tester"],
+                submitted_at=now, decided_at=now)
+        for cr in finalize
+    )
+    Approval.objects.bulk_create(
+        Approval(version=v, decision=Approval.Decision.APPROVED, decided_by=u["owner"]) for v in versions)
+    version_of = {v.cycle_report_id: v for v in versions}
+    VersionItem.objects.bulk_create(
+        VersionItem(version=version_of[o.cycle_report_id], key=o.code,
+                    data={"title": o.title, "severity": o.severity, "type": o.type, "cells": len(
+                        failed[o.cycle_report_id, o.attribute_id])})
+        for o in observations if o.cycle_report_id in version_of
+    )
+    # The final report as final_report_generate makes it (its PDF left out: WeasyPrint is slow and no page reads it).
+    for cr in finalize:
+        cr = type(cr).objects.select_related("cycle__test_manager", "report__owner", "report__lob", "tester").get(
+            pk=cr.pk)
+        report = FinalReport(cycle_report=cr, number=1, data=final_report_data(cr), request_key=f"{cr.workflow_id}:1",
+                             html="", pdf_sha256="0" * 64)
+        report.html = final_report_html(report, sign_offs=[])
+        report.save()
+        SignOff.objects.create(
+            final_report=report, role=SignOffRole.TEST_MANAGER, decision=SignOff.Decision.SIGNED,
+            signer=u["manager"], printed_name=str(u["manager"]), meaning=SIGN_OFF_MEANING[SignOffRole.TEST_MANAGER],
+            request_id=uuid.uuid4(),
+        )
 
 
 @dataclass(frozen=True)
@@ -278,8 +417,12 @@ class ScalePage:
 def _page(app, role, label, name, *args):
     from django.urls import reverse
 
-    # An argument names a handle of the data set, or is given as is with a leading "=".
-    return ScalePage(app, role, label, lambda h: reverse(name, args=[a[1:] if a.startswith("=") else h[a] for a in args]))
+    # An argument names a handle of the data set, or is given as is with a leading "="; one starting with "?"
+    # is the query string.
+    query = "".join(a for a in args if a.startswith("?"))
+    args = [a for a in args if not a.startswith("?")]
+    return ScalePage(app, role, label, lambda h: reverse(
+        name, args=[a[1:] if a.startswith("=") else h[a] for a in args]) + query)
 
 
 def _api(app, role, label, path):
@@ -321,6 +464,20 @@ SCALE_PAGES = [
     _api("cycles", "tester", "api requests", "/api/v1/requests/"),
     _api("cycles", "data_owner", "api requests", "/api/v1/requests/"),
     _api("cycles", "tester", "api reports", "/api/v1/reports/"),
+    # The later phases: Test Execution, Observation Management, Finalize, and the cycle's results.
+    _page("cycles", "tester", "test execution", "cycles:test-execution", "execution"),
+    _page("cycles", "tester", "test execution (failed)", "cycles:test-execution", "execution", "?show=failed"),
+    _page("cycles", "owner", "test execution (done)", "cycles:test-execution", "observations"),
+    _page("cycles", "tester", "observations", "cycles:observations", "observations"),
+    _page("cycles", "owner", "observations (approved)", "cycles:observations", "finalize"),
+    _page("cycles", "owner", "final report", "cycles:final-report", "finalize"),
+    _page("cycles", "executive", "final report", "cycles:final-report", "finalize"),
+    _api("cycles", "tester", "api test execution", "/api/v1/cycle-reports/{execution}/test-execution/"),
+    _api("cycles", "tester", "api test results", "/api/v1/cycle-reports/{execution}/test-results/"),
+    _api("cycles", "tester", "api sample extensions", "/api/v1/cycle-reports/{execution}/sample-extensions/"),
+    _api("cycles", "tester", "api observations", "/api/v1/cycle-reports/{observations}/observations/"),
+    _api("cycles", "owner", "api final report", "/api/v1/cycle-reports/{finalize}/final-report/"),
+    _api("cycles", "manager", "api cycle results", "/api/v1/cycles/{cycle}/results/"),
     _api("cycles", "tester", "api lobs", "/api/v1/lobs/"),
     _api("versioning", "tester", "api versions", "/api/v1/versions/"),
     _api("versioning", "tester", "api approvals", "/api/v1/approvals/"),
@@ -336,12 +493,15 @@ ADMIN_CHANGELISTS = [
     ("versioning", "version"), ("versioning", "versionitem"), ("versioning", "approval"),
     ("workflows", "workflowexecution"), ("workflows", "workflowstep"), ("workflows", "workflowtransition"),
     ("workflows", "workflowdecision"), ("workflows", "workflowalert"),
+    ("cycles", "columnmapping"), ("cycles", "profilingrule"), ("cycles", "testresult"), ("cycles", "observation"),
+    ("cycles", "finalreport"), ("cycles", "signoff"),
 ]
 ADMIN_CHANGES = [
     ("cycles", "cyclereport", "parallel"), ("cycles", "testcycle", "cycle"), ("cycles", "report", "report"),
     ("cycles", "populationfile", "population_file"), ("cycles", "attribute", "attribute"),
     ("cycles", "scopingdecision", "scoping"), ("cycles", "dataownerassignment", "assignment"),
     ("cycles", "informationrequest", "request"), ("versioning", "version", "sample_version"),
+    ("cycles", "observation", "observation"), ("cycles", "finalreport", "final_report"),
     ("versioning", "version", "planning_version"),
 ]
 SCALE_PAGES += [_page(app, "admin", f"admin {model} list", f"admin:{app}_{model}_changelist")
@@ -353,7 +513,14 @@ SCALE_PAGES += [_page(app, "admin", f"admin {model} change ({key})", f"admin:{ap
 def scale_handles(ds: ScaleDataset) -> dict:
     """The ids the pages' URLs take, read once per data set."""
     if getattr(ds, "_handles", None) is None:
-        from cycles.models import Attribute, CycleReport, DataOwnerAssignment, ScopingDecision
+        from cycles.models import (
+            Attribute,
+            CycleReport,
+            DataOwnerAssignment,
+            FinalReport,
+            Observation,
+            ScopingDecision,
+        )
         from versioning.models import Version
 
         attribute = Attribute.objects.filter(cycle_report_id=ds.parallel_id).order_by("pk").first()
@@ -366,6 +533,9 @@ def scale_handles(ds: ScaleDataset) -> dict:
             "assignment": DataOwnerAssignment.objects.filter(attribute__cycle_report_id=ds.rfi_id)
             .order_by("pk").first().pk,
             "report": CycleReport.objects.values_list("report_id", flat=True).get(pk=ds.parallel_id),
+            "execution": ds.execution_id, "observations": ds.observations_id, "finalize": ds.finalize_id,
+            "observation": Observation.objects.filter(cycle_report_id=ds.finalize_id).order_by("number").first().pk,
+            "final_report": FinalReport.objects.filter(cycle_report_id=ds.finalize_id).order_by("-number").first().pk,
         }
     return ds._handles
 
@@ -380,7 +550,8 @@ def queries_of(client, url: str) -> tuple[int, int, list[str]]:
     return response.status_code, len(captured), [q["sql"] for q in captured.captured_queries]
 
 
-SMALL = {"reports": 2, "attributes": 6, "samples": 4, "data_owners": 2}
+# Five reports: one of each kind (see scale_dataset_build).
+SMALL = {"reports": 5, "attributes": 6, "samples": 4, "data_owners": 2}
 LARGE = {key: value * 3 for key, value in SMALL.items()}
 
 

@@ -347,8 +347,10 @@ def observations_visible(*, user, cycle_report: CycleReport) -> QuerySet[Observa
         cycle_report=cycle_report, remediation_owner=user
     ).exists():
         raise PermissionDeniedError("You can't see this report's observations.")
+    # Through the report's manager, so each observation's cycle_report is this one (with its cycle and report
+    # loaded): the remediation check per row reads them.
     return (
-        Observation.objects.filter(cycle_report=cycle_report)
+        cycle_report.observations.all()
         .select_related("attribute", "remediation_owner")
         .prefetch_related(
             Prefetch("cells", queryset=TestResult.objects.select_related("sample", "attribute")),

@@ -72,7 +72,7 @@ def profiling_review_context(request, cycle_report: CycleReport, current: Popula
     results = {
         r.column_name: r
         for r in current.profile_results.filter(column_name__in={c for c in column_of.values() if c})
-        .only("column_name", "rule_results")
+        .only("population_file", "column_name", "rule_results")
     } if any(column_of.values()) else {}
     rule_rows = []
     for rule in rules:
