@@ -7,6 +7,7 @@ from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_POST
 
 from cycles.exceptions import NotFoundError
@@ -67,6 +68,12 @@ def _columns(items) -> list[tuple[str, str]]:
     return [(n, COLUMN_LABELS.get(n, n.replace("_", " ").capitalize())) for n in ordered]
 
 
+def _short(value, length: int = 30) -> str:
+    """A population value as a cell shows it (the template's default_if_none:"∅"|truncatechars:30, done once here)."""
+    text = "∅" if value is None else str(value)
+    return text if len(text) <= length else Truncator(text).chars(length)
+
+
 def _item_rows(items: list[VersionItem], diff) -> tuple[list[tuple[str, str]], list[dict]]:
     """Items of the version as table rows, each cell marked when it changed since the previous version."""
     columns = _columns(items)
@@ -84,7 +91,7 @@ def _item_rows(items: list[VersionItem], diff) -> tuple[list[tuple[str, str]], l
                     {"value": item.data.get(name), "changed": name in fields,
                      "old": fields[name][0] if name in fields else None,
                      # A nested record (a sample's population row) reads as field: value pairs.
-                     "pairs": list(item.data[name].items())[:ROW_PAIRS_SHOWN]
+                     "pairs": [(k, _short(v)) for k, v in list(item.data[name].items())[:ROW_PAIRS_SHOWN]]
                      if isinstance(item.data.get(name), dict) else None}
                     for name, _ in columns
                 ],

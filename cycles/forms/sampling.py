@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from django import forms
 
+from cycles.forms.widgets import PythonHiddenInput
 from cycles.models import RiskLevel, SamplingPlan
 from cycles.sampling.selection import MAX_SEED
 
@@ -78,7 +79,7 @@ class SampleDecisionForm(forms.Form):
 
     APPROVE, REJECT = "approve", "reject"
 
-    item = forms.IntegerField(widget=forms.HiddenInput)
+    item = forms.IntegerField(widget=PythonHiddenInput)  # one per row of the version page
     item_decision = forms.ChoiceField(choices=[(APPROVE, "Approve"), (REJECT, "Reject")])
     note = forms.CharField(required=False, max_length=NOTE_MAX)
 

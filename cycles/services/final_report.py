@@ -82,6 +82,17 @@ def results_by_attribute(cycle_report_ids) -> dict[int, dict[str, dict[str, int]
     return counts
 
 
+def results_by_report(cycle_report_ids) -> dict[int, dict[str, int]]:
+    """{cycle report id: {result: count}} in one query (a cycle's summary needs no per-attribute rows)."""
+    counts: dict[int, dict[str, int]] = {}
+    for cr_id, result, n in (
+        TestResult.objects.filter(cycle_report_id__in=list(cycle_report_ids))
+        .values_list("cycle_report_id", "result").annotate(n=Count("pk")).order_by()
+    ):
+        counts.setdefault(cr_id, {})[result] = n
+    return counts
+
+
 def chart_rows(results: dict[str, dict[str, int]], *, width: int = CHART_WIDTH) -> list[dict]:
     """Stacked horizontal bars (one per attribute) as SVG geometry, drawn by the template."""
     rows = []
@@ -379,7 +390,7 @@ def cycle_results_summary(*, user, cycle) -> dict:
 
     cycle_reports = list(cycle_reports_visible_to(user=user).filter(cycle=cycle).order_by("report__name"))
     ids = [cr.pk for cr in cycle_reports]
-    results = results_by_attribute(ids)
+    results = results_by_report(ids)
     severities = {
         (row["cycle_report_id"], row["severity"]): row["n"]
         for row in Observation.objects.filter(cycle_report_id__in=ids).values("cycle_report_id", "severity")
@@ -394,7 +405,7 @@ def cycle_results_summary(*, user, cycle) -> dict:
         CycleReport.objects.filter(pk__in=ids, removal__isnull=False).values_list("pk", "removal__reason"))
     rows = []
     for cr in cycle_reports:
-        counts = {r: sum(c.get(r, 0) for c in results.get(cr.pk, {}).values()) for r in RESULT_ORDER}
+        counts = {r: results.get(cr.pk, {}).get(r, 0) for r in RESULT_ORDER}
         final_report = signed.get(cr.pk)
         rows.append({
             "cycle_report": cr,
