@@ -4,6 +4,15 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 
+from cycles.forms.widgets import (
+    PythonCheckboxSelectMultiple,
+    PythonDateInput,
+    PythonSelect,
+    PythonSelectMultiple,
+    PythonTextarea,
+    PythonTextInput,
+    ReadyChoices,
+)
 from cycles.models import Observation, ObservationType, Severity
 
 TEXT_MAX = 4000
@@ -13,30 +22,42 @@ def remediation_owner_choices() -> list[tuple[int, str]]:
     return [(u.pk, str(u)) for u in get_user_model().objects.filter(is_active=True).order_by("username")]
 
 
+def cell_choices(cells) -> ReadyChoices:
+    return ReadyChoices((str(c.pk), f"{c.sample.key} × {c.attribute.name}") for c in cells)
+
+
+def owner_choices(owners) -> ReadyChoices:
+    return ReadyChoices([("", "—"), *owners])
+
+
 class ObservationForm(forms.Form):
     """observation_create / observation_update's keyword arguments; cells are the failed cells it rests on."""
 
-    title = forms.CharField(max_length=200)
-    severity = forms.ChoiceField(choices=Severity.choices)
-    type = forms.ChoiceField(choices=ObservationType.choices)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=TEXT_MAX, required=False)
-    impact = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=TEXT_MAX, required=False)
-    root_cause = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=TEXT_MAX, required=False,
+    # Python-rendered widgets: the page has one of these per observation, each listing every failed cell.
+    title = forms.CharField(max_length=200, widget=PythonTextInput)
+    severity = forms.ChoiceField(choices=Severity.choices, widget=PythonSelect)
+    type = forms.ChoiceField(choices=ObservationType.choices, widget=PythonSelect)
+    description = forms.CharField(widget=PythonTextarea(attrs={"rows": 3}), max_length=TEXT_MAX, required=False)
+    impact = forms.CharField(widget=PythonTextarea(attrs={"rows": 2}), max_length=TEXT_MAX, required=False)
+    root_cause = forms.CharField(widget=PythonTextarea(attrs={"rows": 2}), max_length=TEXT_MAX, required=False,
                                  label="Root cause")
     remediation_owner = forms.TypedChoiceField(choices=[], coerce=int, empty_value=None, required=False,
-                                               label="Remediation owner")
+                                               label="Remediation owner", widget=PythonSelect)
     remediation_target_date = forms.DateField(required=False, label="Remediation target date",
-                                              widget=forms.DateInput(attrs={"type": "date"}),
+                                              widget=PythonDateInput(attrs={"type": "date"}),
                                               help_text="YYYY-MM-DD")
     cells = forms.MultipleChoiceField(choices=[], required=False, label="Failed cells it rests on",
-                                      widget=forms.SelectMultiple(attrs={"size": 4}))
+                                      widget=PythonSelectMultiple(attrs={"size": 4}))
 
     def __init__(self, *args, cells=(), owners=None, prefix=None, **kwargs):
+        """``cells`` and ``owners``: lists, or ReadyChoices from cell_choices / owner_choices made once for a
+        page's forms."""
         super().__init__(*args, prefix=prefix, **kwargs)
         # One list for every form of the page: a queryset would be read once per form.
         owners = remediation_owner_choices() if owners is None else owners
-        self.fields["remediation_owner"].choices = [("", "—"), *owners]
-        self.fields["cells"].choices = [(str(c.pk), f"{c.sample.key} × {c.attribute.name}") for c in cells]
+        self.fields["remediation_owner"].choices = owners if isinstance(owners, ReadyChoices) \
+            else owner_choices(owners)
+        self.fields["cells"].choices = cells if isinstance(cells, ReadyChoices) else cell_choices(cells)
 
     @classmethod
     def for_observation(cls, observation: Observation, *, cells, owners=None):
@@ -54,7 +75,7 @@ class ObservationForm(forms.Form):
 
 class MergeForm(forms.Form):
     observations = forms.MultipleChoiceField(choices=[], label="Observations to merge",
-                                             widget=forms.CheckboxSelectMultiple)
+                                             widget=PythonCheckboxSelectMultiple)
 
     def __init__(self, *args, observations=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -63,7 +84,7 @@ class MergeForm(forms.Form):
 
 class SplitForm(forms.Form):
     cells = forms.MultipleChoiceField(choices=[], label="Cells to move to a new observation",
-                                      widget=forms.CheckboxSelectMultiple)
+                                      widget=PythonCheckboxSelectMultiple)
 
     def __init__(self, *args, observation: Observation | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -74,6 +95,6 @@ class SplitForm(forms.Form):
 
 class RemediationForm(forms.Form):
     to_status = forms.ChoiceField(choices=[(s, label) for s, label in Observation.Status.choices if s != "draft"],
-                                  label="Move to")
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=TEXT_MAX, required=False,
+                                  label="Move to", widget=PythonSelect)
+    note = forms.CharField(widget=PythonTextarea(attrs={"rows": 2}), max_length=TEXT_MAX, required=False,
                            help_text="Required to close: how was it remediated?")

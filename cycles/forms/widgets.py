@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 
 from django import forms
+from django.utils.choices import BaseChoiceIterator
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 
@@ -37,6 +38,8 @@ class PythonSelect(forms.Select):
             return self._render_groups(name, value, attrs)
         values = self.format_value(value)
         final_attrs = self.build_attrs(self.attrs, attrs)
+        if self.allow_multiple_selected:
+            final_attrs["multiple"] = True
         parts = [f'<select name="{escape(name)}"{_attrs(final_attrs)}>']
         has_selected = False
         for option_value, label in choices:
@@ -80,3 +83,56 @@ class PythonHiddenInput(_PythonInput, forms.HiddenInput):
 
 class PythonTextInput(_PythonInput, forms.TextInput):
     pass
+
+
+class PythonSelectMultiple(PythonSelect, forms.SelectMultiple):
+    pass
+
+
+class PythonDateInput(_PythonInput, forms.DateInput):
+    pass
+
+
+class PythonTextarea(forms.Textarea):
+    def render(self, name, value, attrs=None, renderer=None):
+        widget = self.get_context(name, value, attrs)["widget"]
+        text = escape(str(widget["value"])) if widget["value"] else ""
+        return mark_safe(f'<textarea name="{escape(widget["name"])}"{_attrs(widget["attrs"])}>\n{text}</textarea>')
+
+
+class PythonCheckboxSelectMultiple(forms.CheckboxSelectMultiple):
+    """As multiple_input.html and input_option.html, for flat choices (option groups: Django's way)."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        if any(isinstance(label, (list, tuple)) for _, label in self.choices):
+            return super().render(name, value, attrs, renderer)
+        final_attrs = self.build_attrs(self.attrs, attrs)
+        element_id = final_attrs.get("id")
+        id_attr = f' id="{escape(element_id)}"' if element_id else ""
+        class_attr = f' class="{escape(final_attrs["class"])}"' if final_attrs.get("class") else ""
+        parts = [f"<div{id_attr}{class_attr}>"]
+        for _, options, _ in self.optgroups(name, self.format_value(value), final_attrs):
+            for option in options:
+                option_id = option["attrs"].get("id")
+                for_attr = f' for="{escape(option_id)}"' if option_id else ""
+                parts.append(
+                    f'<div>\n    <label{for_attr}><input type="{escape(option["type"])}" name="{escape(option["name"])}"'
+                    f' value="{escape(str(option["value"]))}"{_attrs(option["attrs"])}> {escape(option["label"])}'
+                    f"</label></div>"
+                )
+        parts.append("\n</div>")
+        return mark_safe("".join(parts))
+
+
+class ReadyChoices(BaseChoiceIterator):
+    """Choices built once for a page's many forms: a field takes them as they are (Django normalizes a plain
+    list again on every assignment, which at hundreds of choices × dozens of forms is most of a page's time)."""
+
+    def __init__(self, choices):
+        self.choices = list(choices)
+
+    def __iter__(self):
+        return iter(self.choices)
+
+    def __len__(self):
+        return len(self.choices)

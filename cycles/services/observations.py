@@ -353,7 +353,9 @@ def observations_visible(*, user, cycle_report: CycleReport) -> QuerySet[Observa
         cycle_report.observations.all()
         .select_related("attribute", "remediation_owner")
         .prefetch_related(
-            Prefetch("cells", queryset=TestResult.objects.select_related("sample", "attribute")),
+            # A cell is shown as "sample × attribute": hundreds of them, so only those columns are read.
+            Prefetch("cells", queryset=TestResult.objects.select_related("sample", "attribute")
+                     .only("pk", "sample__key", "attribute__name")),
             Prefetch("remediation_events", queryset=RemediationEvent.objects.select_related("actor")),
         )
     )

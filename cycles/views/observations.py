@@ -16,6 +16,8 @@ from cycles.forms.observations import (
     ObservationForm,
     RemediationForm,
     SplitForm,
+    cell_choices,
+    owner_choices,
     remediation_owner_choices,
 )
 from cycles.models import Observation, Phase, TestResult, TestResultValue
@@ -30,12 +32,26 @@ from cycles.services.observations import (
 )
 from cycles.views.pages import _cycle_report_or_404, _phase_context, phase_url, refuse
 from synapse.exceptions import ApplicationError
+from synapse.pagination import page_of, paginate
 
 TEMPLATE = "cycles/observations.html"
 
 
+# Each observation carries its edit form (listing every failed cell of the report): a page of them.
+OBSERVATIONS_PER_PAGE = 10
+
+
 def _back(cycle_report, anchor: str = ""):
-    return redirect(phase_url(cycle_report, Phase.OBSERVATIONS) + anchor)
+    """Back to the page, on the page of the list that holds the observation the anchor names."""
+    query = ""
+    if anchor.startswith("#observation-"):
+        number = Observation.objects.filter(cycle_report=cycle_report, pk=anchor.removeprefix("#observation-")) \
+            .values_list("number", flat=True).first()
+        if number is not None:
+            page = page_of(Observation.objects.filter(cycle_report=cycle_report, number__lt=number).count(),
+                           per_page=OBSERVATIONS_PER_PAGE)
+            query = f"?page={page}" if page > 1 else ""
+    return redirect(phase_url(cycle_report, Phase.OBSERVATIONS) + query + anchor)
 
 
 def _errors(form) -> str:
@@ -60,14 +76,18 @@ def observations_page(request, pk: int):
     context = _phase_context(request, cycle_report, Phase.OBSERVATIONS)
     observations = list(observations_visible(user=request.user, cycle_report=cycle_report))
     failed = list(TestResult.objects.filter(cycle_report=cycle_report, result=TestResultValue.FAIL)
-                  .select_related("sample", "attribute").order_by("attribute__name", "sample__row_index"))
+                  .select_related("sample", "attribute").only("pk", "sample__key", "attribute__name")
+                  .order_by("attribute__name", "sample__row_index"))
     covered = {c.pk for o in observations for c in o.cells.all()}
-    owners = remediation_owner_choices() if context["can_edit"] else []
+    owners = owner_choices(remediation_owner_choices()) if context["can_edit"] else []
+    # Built once for every observation's form (each lists every failed cell).
+    choices = cell_choices(failed) if context["can_edit"] else []
+    page = paginate(request, observations, per_page=OBSERVATIONS_PER_PAGE)
     rows = []
-    for observation in observations:
+    for observation in page.object_list:
         rows.append({
             "observation": observation,
-            "form": ObservationForm.for_observation(observation, cells=failed, owners=owners)
+            "form": ObservationForm.for_observation(observation, cells=choices, owners=owners)
             if context["can_edit"] else None,
             "split_form": SplitForm(observation=observation) if context["can_edit"] and
             len(observation.cells.all()) > 1 else None,
@@ -76,11 +96,13 @@ def observations_page(request, pk: int):
         })
     context.update({
         "rows": rows,
+        "page_obj": page,
+        "observation_count": len(observations),
         "loose_cells": [c for c in failed if c.pk not in covered],
         "failed_count": len(failed),
         "merge_form": MergeForm(observations=observations) if context["can_edit"] and len(observations) > 1
         else None,
-        "new_form": ObservationForm(prefix="new", cells=failed, owners=owners) if context["can_edit"] else None,
+        "new_form": ObservationForm(prefix="new", cells=choices, owners=owners) if context["can_edit"] else None,
     })
     return render(request, TEMPLATE, context)
 
