@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django import forms
 
+from cycles.forms.widgets import PythonSelect, PythonTextInput
 from cycles.models import ExecutionRule, FailureKind, TestResultValue
 from cycles.services.execution import BulkAction
 
@@ -44,7 +45,7 @@ class TestResultForm(forms.Form):
 
 
 class BulkResultsForm(forms.Form):
-    action = forms.ChoiceField(choices=BulkAction.choices, label="Action on the selected cells")
+    action = forms.ChoiceField(choices=BulkAction.choices, label="Action on the selected cells", widget=PythonSelect)
     comment = forms.CharField(required=False, max_length=TEXT_MAX, label="Comment",
                               help_text="Required to mark cells not applicable.")
     cells = forms.TypedMultipleChoiceField(coerce=int, choices=[], label="Cells", required=False)
@@ -55,13 +56,15 @@ class BulkResultsForm(forms.Form):
 
 
 class ExecutionRuleForm(forms.Form):
-    attribute = forms.TypedChoiceField(coerce=int, choices=[], label="Attribute")
-    kind = forms.ChoiceField(choices=ExecutionRule.Kind.choices, label="Rule")
-    source_column = forms.ChoiceField(choices=[], required=False, label="Source column",
+    # Python-rendered selects: they list every in-scope attribute and every column of the population file.
+    attribute = forms.TypedChoiceField(coerce=int, choices=[], label="Attribute", widget=PythonSelect)
+    kind = forms.ChoiceField(choices=ExecutionRule.Kind.choices, label="Rule", widget=PythonSelect)
+    source_column = forms.ChoiceField(choices=[], required=False, label="Source column", widget=PythonSelect,
                                       help_text="Equality and tolerance: the column with the source system's value.")
     tolerance = forms.DecimalField(required=False, min_value=0, max_digits=20, decimal_places=6,
                                    help_text="Tolerance: the largest absolute difference.")
-    pattern = forms.CharField(required=False, max_length=500, label="Format (regular expression)")
+    pattern = forms.CharField(required=False, max_length=500, label="Format (regular expression)",
+                              widget=PythonTextInput)
     min_value = forms.DecimalField(required=False, max_digits=24, decimal_places=6, label="Minimum")
     max_value = forms.DecimalField(required=False, max_digits=24, decimal_places=6, label="Maximum")
 

@@ -8,6 +8,7 @@ smallest n at which the deviations found would still be allowed.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -25,7 +26,12 @@ class ExtensionSize:
 def allowed_deviations(*, sample_size: int, risk_of_overreliance: float | Decimal,
                        tolerable_rate: float | Decimal) -> int:
     """The most deviations a sample of `sample_size` may show and still support the tolerable rate (0 if none)."""
-    risk, tolerable = float(risk_of_overreliance), float(tolerable_rate)
+    # The matrix asks it for every attribute, nearly always with the same three figures.
+    return _allowed_deviations(int(sample_size), float(risk_of_overreliance), float(tolerable_rate))
+
+
+@functools.lru_cache(maxsize=1024)
+def _allowed_deviations(sample_size: int, risk: float, tolerable: float) -> int:
     k = 0
     while k < sample_size and binom.cdf(k + 1, sample_size, tolerable) <= risk:
         k += 1

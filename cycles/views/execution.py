@@ -36,10 +36,12 @@ from cycles.services.sample_extension import sample_extension_check
 from cycles.views.pages import _cycle_report_or_404, _flash_outcome, _phase_context, refuse
 from cycles.views.sampling import object_q, related_audit_entries
 from synapse.exceptions import ApplicationError
+from synapse.pagination import paginate
 
 TEMPLATE = "cycles/test_execution.html"
 CELL_TEMPLATE = "cycles/test_execution_cell.html"
 CELLS_PER_PAGE = 50
+ATTRIBUTES_PER_PAGE = 25
 FILTERS = {"": "All cells", "failed": "Failed only", "untested": "Not yet tested"}
 
 
@@ -76,6 +78,7 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
         untested_only=filters["show"] == "untested", attribute_id=filters["attribute"] or None,
     )
     page = Paginator(cells, CELLS_PER_PAGE).get_page(request.GET.get("page"))
+    execution_services.test_results_history_counts(page.object_list)
     coverage = evidence_by_cell(cycle_report=cycle_report,
                                 cells={(cell.sample_id, cell.attribute_id) for cell in page.object_list})
     for cell in page.object_list:
@@ -104,6 +107,8 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
         "page": page,
         "cells": page.object_list,
         "attributes": attributes,
+        # The attributes' table (a row per in-scope attribute: hundreds) a page at a time.
+        "attribute_page": paginate(request, attributes, per_page=ATTRIBUTES_PER_PAGE, param="attributes"),
         "matrix_progress": execution_services.test_execution_progress(cycle_report=cycle_report),
         "rule_form": (rule_form or ExecutionRuleForm(attributes=attributes, columns=_columns(cycle_report)))
         if can_edit else None,
