@@ -10,11 +10,13 @@ import hashlib
 import json
 
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from cycles.exceptions import ApplicationError, ConflictError, PermissionDeniedError
 from cycles.models import (
@@ -37,6 +39,7 @@ from cycles.models.reporting import SEND_BACK_TARGETS, SIGN_OFF_MEANING, SIGN_OF
 from cycles.permissions import can_sign_off
 from synapse.audit import audit_record
 
+BODY_CACHE_SECONDS = 3600
 RESULT_ORDER = [TestResultValue.PASS, TestResultValue.FAIL, TestResultValue.INCONCLUSIVE,
                 TestResultValue.NOT_APPLICABLE, TestResultValue.NOT_TESTED]
 RESULT_COLOURS = {
@@ -196,7 +199,7 @@ def final_report_context(final_report: FinalReport, *, sign_offs=None) -> dict:
     data = final_report.data
     results = {row["attribute"]: {r: row.get(r, 0) for r in RESULT_ORDER} for row in data["results"]}
     if sign_offs is None:
-        sign_offs = list(final_report.sign_offs.filter(decision=SignOff.Decision.SIGNED).select_related("signer"))
+        sign_offs = _signed(final_report)
     return {
         "final_report": final_report,
         "data": data,
@@ -215,11 +218,38 @@ def final_report_context(final_report: FinalReport, *, sign_offs=None) -> dict:
 
 def final_report_html(final_report: FinalReport, *, document: bool = False, sign_offs=None) -> str:
     """The report as HTML: the body the page shows, or the whole document the PDF is made from."""
+    if sign_offs is None:
+        sign_offs = _signed(final_report)
+    if not document and final_report.pk is not None:
+        return _body_cached(final_report, sign_offs)
     context = final_report_context(final_report, sign_offs=sign_offs)
     body = render_to_string("cycles/final_report_body.html", context)
     if not document:
         return body
     return render_to_string("cycles/final_report_document.html", {**context, "body": body})
+
+
+def _signed(final_report: FinalReport) -> list[SignOff]:
+    return list(final_report.sign_offs.filter(decision=SignOff.Decision.SIGNED).select_related("signer"))
+
+
+def _body_cached(final_report: FinalReport, sign_offs) -> str:
+    """The body, rendered once per generation and set of signatures.
+
+    A generation's figures never change and signatures are only added, so the body the page shows is the
+    same until the next signature; rendering its hundreds of rows (scope, profile, exceptions) on every
+    view is what made the page slow. The key holds the generation's time too, so a reused id (a test
+    database) never finds another report's body, and the time zone the signature times are shown in.
+    """
+    key = "final-report-body:{}:{}:{}:{}".format(
+        final_report.pk, final_report.generated_at.isoformat() if final_report.generated_at else "",
+        timezone.get_current_timezone_name(), ".".join(str(s.pk) for s in sign_offs),
+    )
+    body = cache.get(key)
+    if body is None:
+        body = render_to_string("cycles/final_report_body.html", final_report_context(final_report, sign_offs=sign_offs))
+        cache.set(key, body, timeout=BODY_CACHE_SECONDS)
+    return body
 
 
 def final_report_pdf(final_report: FinalReport, *, sign_offs=None) -> bytes:

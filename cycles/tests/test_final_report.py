@@ -209,3 +209,17 @@ def test_progress_says_who_signs_next(finalizing, users):
     assert progress.state_label == "Report 1 awaits the Report Owner's sign-off"
     _sign(report, users, "report_owner")
     assert cycle_report_progress(finalizing).waiting_on == "Data Executive (executive)"
+
+
+def test_the_page_body_is_rendered_once_per_set_of_signatures(finalizing, users, django_assert_num_queries):
+    from cycles.services.final_report import final_report_html
+
+    report = final_report_generate(cycle_report_id=finalizing.pk, generation=1)
+    first = final_report_html(report)
+    assert "Test Manager" in first
+    with django_assert_num_queries(1):  # the signatures; the body comes from the cache
+        assert final_report_html(report) == first
+    _sign(report, users, "test_manager")
+    signed = final_report_html(report)
+    printed_name = SignOff.objects.get(final_report=report).printed_name
+    assert signed != first and printed_name in signed and printed_name not in first
