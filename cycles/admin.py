@@ -358,8 +358,8 @@ class AttributeAdmin(ReadOnlyAdmin):
 
 class ProfileResultInline(ReadOnlyTabularInline):
     model = ProfileResult
-    max_rows = 50
-    verbose_name_plural = "profile results (the first 50 columns; the Profile results list has every one)"
+    max_rows = 20
+    verbose_name_plural = "profile results (the first 20 columns; the Profile results list has every one)"
     fields = ("column_name", "attribute", "dtype", "row_count", "null_count", "distinct_count", "format_violations")
     readonly_fields = fields
 
@@ -407,6 +407,7 @@ class ScopingDecisionAdmin(ReadOnlyAdmin):
 
 @admin.register(ColumnMapping)
 class ColumnMappingAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("attribute", "column_name", "status", "population_file", "decided_by", "decided_at")
     list_filter = ("status",)
     search_fields = ("attribute__name", "column_name", "population_file__original_name")
@@ -415,6 +416,7 @@ class ColumnMappingAdmin(ReadOnlyAdmin):
 
 @admin.register(ProfilingRule)
 class ProfilingRuleAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("attribute", "kind", "label", "source", "created_by", "updated_at")
     list_filter = ("kind", "source")
     search_fields = ("attribute__name", "source_detail")
@@ -546,17 +548,23 @@ class TestResultHistoryInline(ReadOnlyTabularInline):
 @admin.register(TestResult)
 class TestResultAdmin(ReadOnlyAdmin):
     __test__ = False  # not a pytest class
+    list_per_page = LIST_PER_PAGE
     list_display = ("sample", "attribute", "cycle_report", "result", "failure_kind", "method", "attempt",
                     "tested_by", "tested_at")
     list_filter = ("result", "failure_kind", "method")
     search_fields = ("sample__key", "attribute__name", "comment", "cycle_report__report__name")
     list_select_related = ("sample", "attribute", "cycle_report__report", "cycle_report__cycle", "tested_by")
+    # Newest first by key: the model's order (report, sample row, attribute name) sorts every cell of every
+    # report through two joins before the first page; and no second count of the whole table when filtered.
+    ordering = ("-pk",)
+    show_full_result_count = False
     inlines = [TestResultHistoryInline]
 
 
 @admin.register(TestResultHistory)
 class TestResultHistoryAdmin(ReadOnlyAdmin):
     __test__ = False  # not a pytest class
+    list_per_page = LIST_PER_PAGE
     list_display = ("test_result", "attempt", "result", "failure_kind", "method", "tested_by", "tested_at",
                     "replaced_by", "replaced_at")
     list_filter = ("result", "failure_kind")
@@ -565,6 +573,7 @@ class TestResultHistoryAdmin(ReadOnlyAdmin):
 
 @admin.register(ExecutionRule)
 class ExecutionRuleAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("attribute", "kind", "source_column", "tolerance", "pattern", "min_value", "max_value",
                     "updated_by", "updated_at")
     list_filter = ("kind",)
@@ -573,6 +582,7 @@ class ExecutionRuleAdmin(ReadOnlyAdmin):
 
 @admin.register(SampleExtension)
 class SampleExtensionAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("cycle_report", "number", "status", "current_size", "new_size", "seed", "proposed_at",
                     "decided_by", "decided_at")
     list_filter = ("status",)
@@ -581,6 +591,7 @@ class SampleExtensionAdmin(ReadOnlyAdmin):
 
 @admin.register(EvidenceLink)
 class EvidenceLinkAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("evidence", "sample", "attribute", "created_by", "created_at")
     list_select_related = ("evidence", "sample", "attribute", "created_by")
 
@@ -609,6 +620,7 @@ class RemediationEventInline(ReadOnlyTabularInline):
 
 @admin.register(Observation)
 class ObservationAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("code", "title", "cycle_report", "severity", "type", "status", "remediation_owner",
                     "remediation_target_date")
     list_filter = ("severity", "type", "status")
@@ -627,6 +639,7 @@ class SignOffInline(ReadOnlyTabularInline):
 
 @admin.register(FinalReport)
 class FinalReportAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("cycle_report", "number", "status", "generated_at", "signed_at", "pdf_sha256")
     list_filter = ("status",)
     search_fields = ("cycle_report__report__name", "pdf_sha256")
@@ -637,6 +650,7 @@ class FinalReportAdmin(ReadOnlyAdmin):
 
 @admin.register(EvidencePackage)
 class EvidencePackageAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("file_name", "final_report", "sha256", "size_bytes", "built_at")
     search_fields = ("file_name", "sha256")
     list_select_related = ("final_report__cycle_report__report", "final_report__cycle_report__cycle")
@@ -645,12 +659,14 @@ class EvidencePackageAdmin(ReadOnlyAdmin):
 
 @admin.register(CycleReportRemoval)
 class CycleReportRemovalAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("cycle_report", "reason", "removed_by", "removed_at")
     list_select_related = ("cycle_report__report", "cycle_report__cycle", "removed_by")
 
 
 @admin.register(SignOff)
 class SignOffAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("final_report", "role", "decision", "printed_name", "signed_at", "send_back_to")
     list_filter = ("role", "decision")
     search_fields = ("printed_name", "final_report__cycle_report__report__name")
@@ -659,6 +675,7 @@ class SignOffAdmin(ReadOnlyAdmin):
 
 @admin.register(RemediationEvent)
 class RemediationEventAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("observation", "from_status", "to_status", "actor", "at")
     list_filter = ("to_status",)
     list_select_related = ("observation", "actor")
@@ -666,5 +683,6 @@ class RemediationEventAdmin(ReadOnlyAdmin):
 
 @admin.register(PhaseReopening)
 class PhaseReopeningAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
     list_display = ("cycle_report", "phase", "sign_off", "reopened_at")
     list_select_related = ("cycle_report__report", "cycle_report__cycle", "sign_off__final_report")

@@ -1,10 +1,12 @@
 """Admin of users (with their roles), the audit trail (read-only), and read-only helpers for the apps."""
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html_join
 
 from synapse.models import ApiToken, AuditEvent, User
+from synapse.widgets import PythonHiddenInput
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -29,6 +31,13 @@ class FirstRowsInlineFormSet(BaseInlineFormSet):
     """
 
     max_rows: int | None = None
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        # Each row's id and parent key are hidden inputs: rendered in Python, not through two templates each.
+        for field in form.fields.values():
+            if type(field.widget) is forms.HiddenInput:
+                field.widget = PythonHiddenInput(attrs=field.widget.attrs)
 
     def get_queryset(self):
         if not hasattr(self, "_first_rows"):

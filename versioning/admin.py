@@ -16,8 +16,8 @@ LIST_PER_PAGE = 50
 
 class VersionItemInline(ReadOnlyTabularInline):
     model = VersionItem
-    max_rows = 50
-    verbose_name_plural = "items (the first 50 by key; the Version items list has every one)"
+    max_rows = 20
+    verbose_name_plural = "items (the first 20 by key; the Version items list has every one)"
     fields = ("key", "data", "decision", "decision_note", "decided_by", "decided_at")
     readonly_fields = fields
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from django import forms
 
-from cycles.forms.widgets import PythonSelect, PythonTextInput
 from cycles.models import ExecutionRule, FailureKind, TestResultValue
 from cycles.services.execution import BulkAction
+from synapse.widgets import PythonSelect, PythonTextInput
 
 TEXT_MAX = 4000
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 
-from cycles.forms.widgets import (
+from cycles.models import Observation, ObservationType, Severity
+from synapse.widgets import (
     PythonCheckboxSelectMultiple,
     PythonDateInput,
     PythonSelect,
@@ -13,7 +14,6 @@ from cycles.forms.widgets import (
     PythonTextInput,
     ReadyChoices,
 )
-from cycles.models import Observation, ObservationType, Severity
 
 TEXT_MAX = 4000
 

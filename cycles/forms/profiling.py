@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from django import forms
 
-from cycles.forms.widgets import PythonHiddenInput, PythonSelect, PythonTextInput
 from cycles.models import ProfilingRule
 from cycles.profiling.rules import COMPARISONS
+from synapse.widgets import PythonHiddenInput, PythonSelect, PythonTextInput
 
 NOT_IN_FILE = ""
 

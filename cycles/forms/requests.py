@@ -6,8 +6,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.template.defaultfilters import filesizeformat
 
-from cycles.forms.widgets import PythonHiddenInput, PythonSelect
 from synapse.roles import Role
+from synapse.widgets import PythonHiddenInput, PythonSelect
 
 NOTE_MAX = 4000
 

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 from django import forms
 
-from cycles.forms.widgets import PythonHiddenInput
 from cycles.models import RiskLevel, SamplingPlan
 from cycles.sampling.selection import MAX_SEED
+from synapse.widgets import PythonHiddenInput
 
 NOTE_MAX = 4000
 

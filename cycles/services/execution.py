@@ -317,7 +317,7 @@ def test_execution_progress(*, cycle_report: CycleReport) -> dict:
     """Cells done / total and the count of each result."""
     counts = dict(
         # order_by(): the model's ordering would join the samples and attributes into the grouping.
-        TestResult.objects.filter(cycle_report=cycle_report).values_list("result").annotate(n=Count("pk")).order_by()
+        TestResult.objects.filter(cycle_report=cycle_report).values_list("result").annotate(n=Count("*")).order_by()
     )
     total = sum(counts.values())
     untested = counts.get(TestResultValue.NOT_TESTED, 0)

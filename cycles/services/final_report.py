@@ -90,7 +90,8 @@ def results_by_report(cycle_report_ids) -> dict[int, dict[str, int]]:
     counts: dict[int, dict[str, int]] = {}
     for cr_id, result, n in (
         TestResult.objects.filter(cycle_report_id__in=list(cycle_report_ids))
-        .values_list("cycle_report_id", "result").annotate(n=Count("pk")).order_by()
+        # COUNT(*): answered from the (cycle_report, result) index alone, without reading the rows.
+        .values_list("cycle_report_id", "result").annotate(n=Count("*")).order_by()
     ):
         counts.setdefault(cr_id, {})[result] = n
     return counts

@@ -424,9 +424,15 @@ def profiling_open_points(*, cycle_report: CycleReport) -> list[str]:
     ).first()
     if pending is not None:
         points.append(f"Wait until {pending.original_name} is profiled.")
-    unsettled = [m.attribute.name for m in current.mappings.select_related("attribute") if not m.is_settled]
-    missing = Attribute.objects.filter(cycle_report=cycle_report).exclude(mappings__population_file=current)
-    unsettled += [a.name for a in missing]
+    # Names only, asked of the database: a report's mappings are hundreds of rows, nearly all settled.
+    unsettled = list(
+        current.mappings.exclude(status__in=[ColumnMapping.Status.CONFIRMED, ColumnMapping.Status.NOT_IN_FILE])
+        .values_list("attribute__name", flat=True)
+    )
+    unsettled += list(
+        Attribute.objects.filter(cycle_report=cycle_report).exclude(mappings__population_file=current)
+        .values_list("name", flat=True)
+    )
     if unsettled:
         points.append(
             "Confirm the column of each attribute, or mark it not in this file with a reason: "

@@ -1,11 +1,11 @@
-"""The Python-rendered widgets (cycles/forms/widgets.py) write the HTML Django's template widgets write."""
+"""The Python-rendered widgets (synapse/widgets.py) write the HTML Django's template widgets write."""
 import datetime
 import re
 
 import pytest
 from django import forms
 
-from cycles.forms.widgets import (
+from synapse.widgets import (
     PythonCheckboxSelectMultiple,
     PythonDateInput,
     PythonHiddenInput,
