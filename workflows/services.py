@@ -646,6 +646,11 @@ def request_added_decision_store(*, user, request, from_request) -> WorkflowDeci
     )
 
 
+def workflow_request_added(*, decision: WorkflowDecision) -> DecisionOutcome:
+    """Deliver the request_added message a reassignment stored with its split (after the commit)."""
+    return _raise_refusal(decision_deliver(decision=decision))
+
+
 def _request_event(*, user, request, update_name: str) -> DecisionOutcome:
     """Deliver the message the service stored with the request's change (or store one, for older callers)."""
     decision = (
