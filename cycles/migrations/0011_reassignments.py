@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cycles', '0009_merge_profiling_and_execution'),
+        ('cycles', '0010_observation_numbers_never_reused'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
