@@ -10,7 +10,7 @@ import pytest
 from django.core import mail
 
 from cycles.models import Attribute, CycleReport, InformationRequest, Reassignment, ScopingDecision
-from tests.test_browser_walk import Person, browser  # noqa: F401  (fixture)
+from tests.test_browser_walk import Person
 from versioning.models import Version
 from workflows.services import workflow_status
 from workflows.testing import wait_until as _wait_until
@@ -67,7 +67,7 @@ def _to_requests(users, cycle, cycle_report, tmp_path):
 
 
 def test_the_data_executive_reassigns_and_the_new_owner_uploads_evidence(
-    browser, live_server, temporal, users, cycle, cycle_report, settings, tmp_path  # noqa: F811
+    browser, live_server, temporal, users, cycle, cycle_report, settings, tmp_path
 ):
     settings.MEDIA_ROOT = str(tmp_path)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
