@@ -171,7 +171,8 @@ class WorkflowMetricsSerializer(serializers.Serializer):
     """workflows.metrics.WorkflowMetrics.as_dict(): what the monitoring page draws."""
 
     phase_durations = _PhaseDurationSerializer(many=True)
-    waiting_by_role = _WaitingSerializer(many=True)
+    waiting_by_role = _WaitingSerializer(many=True, help_text="Running reports waiting on each role now, and since when.")
+    waited_by_role = _WaitingSerializer(many=True, help_text="Hours each role has kept reports waiting, over their lives.")
     bottleneck_phases = _PhaseDurationSerializer(many=True)
     bottleneck_people = _WaitingSerializer(many=True)
     completion_rate = serializers.FloatField()
