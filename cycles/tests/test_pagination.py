@@ -13,7 +13,8 @@ from versioning.models import VersionItem
 @pytest.fixture
 def big(db, settings):
     settings.TEMPORAL_ADDRESS = f"127.0.0.1:{closed_port()}"
-    # 3 reports in Request for Information × 10 data owners = 30 requests; 60 attributes; 60 samples.
+    # 5 reports past Sample Selection (all but the one in the parallel step) × 10 data owners = 50 requests;
+    # 60 attributes; 60 samples.
     return scale_dataset_build(reports=6, attributes=60, samples=60, data_owners=10, prefix="pg")
 
 
@@ -30,7 +31,7 @@ def page_links(html: str) -> list[str]:
 def test_request_list_is_paged_and_keeps_its_filter(big):
     client = as_role(big, "manager")
     first = client.get(reverse("cycles:request-list")).content.decode()
-    assert "30 requests" in first
+    assert "50 requests" in first
     assert first.count(">Open</a>") == 25
     assert 'href="?page=2"' in page_links(first)[0]
 
@@ -49,13 +50,14 @@ def test_request_list_is_paged_and_keeps_its_filter(big):
 def test_request_list_refuses_nothing_for_a_bad_page_or_status(big):
     response = as_role(big, "manager").get(reverse("cycles:request-list"), {"page": "x", "status": "nonsense"})
     assert response.status_code == 200
-    assert "30 requests" in response.content.decode()
+    assert "50 requests" in response.content.decode()
 
 
 def test_my_work_pages_each_list_on_its_own(big):
     client = as_role(big, "tester")
     html = client.get(reverse("cycles:my-work"), {"review": "2"}).content.decode()
-    # 3 reports × 5 submitted requests = 15 to review: one page; the tester's 6 reports: one page.
+    # 2 reports in Request for Information × 5 submitted requests = 10 to review: one page; the tester's 6
+    # reports: one page.
     assert "Evidence to review" in html
     assert not page_links(html)
 
