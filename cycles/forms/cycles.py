@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 
 from cycles.models import DataType, Phase, PopulationFile, Report
 from synapse.roles import Role
+from synapse.widgets import PythonSelect, PythonTextarea
 
 
 class CycleCreateForm(forms.Form):
@@ -130,11 +131,13 @@ class VersionDecisionForm(forms.Form):
 class TesterReassignForm(forms.Form):
     """On a running cycle: another tester for a report, with a reason (issue 7)."""
 
-    cycle_report = forms.TypedChoiceField(coerce=int, choices=[], label="Report",
+    # Python-rendered: the report select lists every report of the cycle.
+    cycle_report = forms.TypedChoiceField(coerce=int, choices=[], label="Report", widget=PythonSelect,
                                           error_messages={"required": "Choose the report to reassign."})
     tester = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label="New tester",
-                                    empty_label="— choose —", error_messages={"required": "Choose the new tester."})
-    reason = forms.CharField(label="Reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+                                    empty_label="— choose —", widget=PythonSelect,
+                                    error_messages={"required": "Choose the new tester."})
+    reason = forms.CharField(label="Reason", max_length=2000, widget=PythonTextarea(attrs={"rows": 2}),
                              help_text="Both testers see it, and the audit trail keeps it.",
                              error_messages={"required": "Say why the report is reassigned."})
 

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.template.defaultfilters import filesizeformat
 
 from synapse.roles import Role
-from synapse.widgets import PythonHiddenInput, PythonSelect
+from synapse.widgets import PythonHiddenInput, PythonSelect, PythonTextarea
 
 NOTE_MAX = 4000
 
@@ -123,17 +123,16 @@ class EvidenceReviewForm(forms.Form):
         return self.cleaned_data["decision"] == self.ACCEPT
 
 
-
-
 class DataOwnerReassignForm(forms.Form):
     """After "Assignments complete": another data owner for one attribute, with a reason (issue 7)."""
 
-    attribute = forms.TypedChoiceField(coerce=int, choices=[], label="Attribute",
+    # Python-rendered: the attribute select lists every in-scope attribute of the report.
+    attribute = forms.TypedChoiceField(coerce=int, choices=[], label="Attribute", widget=PythonSelect,
                                        error_messages={"required": "Choose the attribute to reassign."})
     data_owner = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label="New data owner",
-                                        empty_label="— choose —",
+                                        empty_label="— choose —", widget=PythonSelect,
                                         error_messages={"required": "Choose the new data owner."})
-    reason = forms.CharField(label="Reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+    reason = forms.CharField(label="Reason", max_length=2000, widget=PythonTextarea(attrs={"rows": 2}),
                              help_text="Both data owners see it, and the audit trail keeps it.",
                              error_messages={"required": "Say why the attribute is reassigned."})
 
