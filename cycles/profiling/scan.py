@@ -1,0 +1,581 @@
+"""One pass over a population: every column's statistics and every rule's failures, in bounded memory.
+
+The file is read in chunks of a few megabytes (a CSV is cut only between
+records), and each chunk is reduced at once by a single polars query: per
+column the missing values, the typed minimum and maximum, the format
+violations; per rule the failing rows and the first failing row numbers.
+Nothing per row is kept, so memory does not grow with the file, and the
+file is never memory-mapped whole (a mapped 1.3 GB CSV counts in full
+against the process's resident memory).
+
+Distinct values are tallied exactly, (value, count), while a column has at
+most COUNTED_MAX of them; that gives its exact distinct count and top values.
+A column with more (an account number, a balance) is tallied by 64-bit
+hashes of its values instead: its distinct count is exact unless two of its
+values share a hash (odds about n² / 3.7e19, below one in 300,000 at ten
+million distinct values), and it has no top values (each of its values is
+rare). Keys are never judged by that odds: when the hashes show a repeat in
+a primary key or a column under a uniqueness rule, a second pass reads the
+rows with those hashes and counts the real repeats.
+
+A second pass is made only for that, and for example rows of uniqueness
+rules (whose failing values are known only at the end); it stops as soon as
+it has what it came for, unless it must count repeats.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from cycles.profiling import engine
+from cycles.profiling.engine import (
+    READ_ERRORS,
+    SAMPLE_ROWS,
+    STRING,
+    TOP_N,
+    ColumnExpectation,
+    ColumnProfile,
+    PopulationReadError,
+    _ColumnPlan,
+    _csv_sample,
+    _csv_separator,
+    _detect_text_types,
+    _plan,
+    _read_error_message,
+    _semantic_type,
+    _text,
+    match_column,
+    read_population,
+)
+
+# Bytes of CSV parsed at a time: large enough that per-chunk overhead is small, small enough to stay lean.
+CHUNK_BYTES = 16 << 20
+# Rows at a time from a frame, a workbook or a Parquet file.
+CHUNK_ROWS = 250_000
+# A column's exact (value, count) tally is kept up to this many distinct values.
+COUNTED_MAX = 50_000
+HASH_SEEDS = (0x5EED, 0xC0FFEE, 0xFACADE, 0xD00D)
+EXAMPLES = 5
+ROW_NUMBER = "__row_number"
+
+
+def _hash(expr: pl.Expr) -> pl.Expr:
+    return expr.hash(*HASH_SEEDS)
+
+
+# -- where the rows come from ------------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """A population's column types and a way to read its rows chunk by chunk (as often as needed)."""
+
+    schema: dict[str, pl.DataType]
+    chunks: Callable[[], Iterator[pl.DataFrame]]
+    sample: pl.DataFrame | None = None  # the first rows, when they come cheaper than the first chunk
+    lazy: pl.LazyFrame | None = None  # for columns that can't be tallied (lists, structs)
+
+
+def _record_end(data: bytes, end: int) -> int:
+    """The last record boundary (just after a newline outside quotes) at or before end; -1 if none."""
+    quotes_before = data.count(b'"', 0, end)
+    position = data.rfind(b"\n", 0, end)
+    while position >= 0:
+        # A doubled quote inside a quoted value keeps the parity, so even parity means outside quotes.
+        if (quotes_before - data.count(b'"', position, end)) % 2 == 0:
+            return position + 1
+        end = position
+        quotes_before = data.count(b'"', 0, end)
+        position = data.rfind(b"\n", 0, end)
+    return -1
+
+
+def _csv_records(path: Path, chunk_bytes: int) -> Iterator[bytes]:
+    """The file's bytes after the header, in pieces that each end between records."""
+    with open(path, "rb") as handle:
+        carry = b""
+        header_done = False
+        while True:
+            block = handle.read(chunk_bytes)
+            data = carry + block
+            if not block:
+                if not header_done:
+                    return
+                if data:
+                    yield data
+                return
+            if not header_done:
+                start = _first_record_end(data)
+                if start < 0:
+                    carry = data
+                    continue
+                data = data[start:]
+                header_done = True
+            cut = _record_end(data, len(data))
+            if cut <= 0:
+                carry = data  # one record longer than the block: read on
+                continue
+            carry = data[cut:]
+            if cut:
+                yield data[:cut]
+
+
+def _first_record_end(data: bytes) -> int:
+    quotes = 0
+    start = 0
+    while True:
+        position = data.find(b"\n", start)
+        if position < 0:
+            return -1
+        quotes += data.count(b'"', start, position)
+        if quotes % 2 == 0:
+            return position + 1
+        start = position + 1
+
+
+def csv_source(path: str | Path) -> Source:
+    path = Path(path)
+    separator = _csv_separator(path)
+    lazy = read_population(path, "csv")
+    schema = dict(lazy.collect_schema())
+    names = list(schema)
+    text_schema = {name: pl.String for name in names}
+
+    def chunks() -> Iterator[pl.DataFrame]:
+        for data in _csv_records(path, CHUNK_BYTES):
+            yield pl.read_csv(
+                data, has_header=False, new_columns=names, schema=text_schema, separator=separator,
+                encoding="utf8", low_memory=True, rechunk=False,
+            )
+
+    return Source(schema=schema, chunks=chunks, sample=_csv_sample(path, separator))
+
+
+def frame_source(frame: pl.DataFrame | pl.LazyFrame) -> Source:
+    """Any frame: collected once, read in slices (workbooks are read whole by nature)."""
+    lazy = frame.lazy()
+    data = frame if isinstance(frame, pl.DataFrame) else lazy.collect()
+
+    def chunks() -> Iterator[pl.DataFrame]:
+        if data.height == 0:
+            yield data
+        for offset in range(0, data.height, CHUNK_ROWS):
+            yield data.slice(offset, CHUNK_ROWS)
+
+    return Source(schema=dict(data.schema), chunks=chunks, lazy=data.lazy())
+
+
+def parquet_source(path: str | Path) -> Source:
+    lazy = read_population(path, "parquet")
+    schema = dict(lazy.collect_schema())
+    rows = lazy.select(pl.len()).collect().item()
+
+    def chunks() -> Iterator[pl.DataFrame]:
+        if rows == 0:
+            yield lazy.collect()
+        for offset in range(0, rows, CHUNK_ROWS):
+            yield lazy.slice(offset, CHUNK_ROWS).collect()
+
+    return Source(schema=schema, chunks=chunks, lazy=lazy)
+
+
+def file_source(path: str | Path, fmt: str) -> Source:
+    if fmt == "csv":
+        return csv_source(path)
+    if fmt == "parquet":
+        return parquet_source(path)
+    return frame_source(read_population(path, fmt))
+
+
+# -- what is kept per column and per key ------------------------------------------------------
+
+
+@dataclass
+class _Column:
+    plan: _ColumnPlan
+    nulls: int = 0
+    violations: int = 0
+    lows: list = field(default_factory=list)
+    highs: list = field(default_factory=list)
+    counts: pl.DataFrame | None = None  # (value, count) while exact
+    hashes: list[pl.Series] = field(default_factory=list)  # distinct hashes once it outgrew the tally
+    wanted: bool = True  # False: tallied only for the rules that read it
+    rows_tallied: int = 0  # rows the exact tally covers
+
+    @property
+    def exact(self) -> bool:
+        return not self.hashes
+
+
+@dataclass
+class _Key:
+    """Repeats of one column's key (raw for a primary key, trimmed for a uniqueness rule)."""
+
+    column: str
+    trimmed: bool
+    parts: list[pl.DataFrame] = field(default_factory=list)  # (h, n): hash of a key, rows with it
+
+    def key(self, dtype) -> pl.Expr:
+        value = pl.col(self.column)
+        if dtype == pl.String or isinstance(dtype, (pl.Categorical, pl.Enum)):
+            value = value.cast(pl.String)
+            return value.str.strip_chars() if self.trimmed else value
+        return value
+
+    def present(self, dtype) -> pl.Expr:
+        key = self.key(dtype)
+        if dtype == pl.String or isinstance(dtype, (pl.Categorical, pl.Enum)):
+            return key.is_not_null() & (key.str.len_bytes() > 0)
+        return key.is_not_null()
+
+
+def _kept(plan: _ColumnPlan) -> pl.Expr:
+    value = pl.col(plan.name)
+    if plan.is_text:
+        # An empty cell is a missing value, whatever the file format made of it.
+        return value.is_not_null() & (value.cast(pl.String).str.len_bytes() > 0)
+    return value.is_not_null()
+
+
+def _value(plan: _ColumnPlan) -> pl.Expr:
+    value = pl.col(plan.name)
+    return value.cast(pl.String) if plan.is_text and plan.source_dtype != pl.String else value
+
+
+def _typed_values_of(plan: _ColumnPlan) -> tuple[pl.Expr, pl.Expr | None]:
+    return engine.typed_values(plan, _value(plan))
+
+
+# -- the pass ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """A rule's failing rows, and the 1-based row numbers of the first few."""
+
+    failing: int
+    examples: list[int]
+
+
+def _plans(source: Source, expectations: dict[str, ColumnExpectation]) -> list[_ColumnPlan]:
+    text_columns = [name for name, dtype in source.schema.items() if dtype == pl.String]
+    sample = source.sample
+    if text_columns and (sample is None or sample.columns != list(source.schema)):
+        sample = next(source.chunks()).head(SAMPLE_ROWS)
+    detections = _detect_text_types(sample.select(text_columns), text_columns) if text_columns else {}
+    plans = []
+    for name, dtype in source.schema.items():
+        key = match_column(name, expectations)
+        plans.append(_plan(name, dtype, detections.get(name), expectations[key] if key is not None else None))
+    return plans
+
+
+def run(
+    source: Source,
+    expectations: dict[str, ColumnExpectation] | None,
+    specs: list,
+    *,
+    statistics: bool = True,
+    examples: int = EXAMPLES,
+) -> tuple[list[ColumnProfile], dict[int, Outcome]]:
+    """Profile the columns (when statistics) and judge the rules, in one pass and a bounded second one.
+
+    A column tallied exactly is judged over its distinct values: its
+    statistics at the end, its rules chunk by chunk (the rows of a chunk are
+    looked at only to find example rows, while too few are known). A column
+    tallied by hashes, and every comparison of two columns, is judged row by
+    row, as reductions in the chunk's one query.
+    """
+    from cycles.profiling.rules import COMPARE, UNIQUE, failing
+
+    expectations = expectations or {}
+    schema = source.schema
+    specs = [s for s in specs if s.column in schema and (s.other_column is None or s.other_column in schema)]
+    plans = _plans(source, expectations) if statistics else []
+    columns = {plan.name: _Column(plan) for plan in plans if plan.is_countable}
+    for spec in specs:
+        # A column a rule reads is tallied even when its statistics aren't wanted.
+        if spec.kind not in (UNIQUE, COMPARE) and spec.column not in columns:
+            columns[spec.column] = _Column(_plan(spec.column, schema[spec.column], None, None), wanted=False)
+    keys: dict[tuple[str, bool], _Key] = {}
+    for column in columns.values():
+        if column.plan.expectation and column.plan.expectation.primary_key:
+            keys[(column.plan.name, False)] = _Key(column.plan.name, trimmed=False)
+    for spec in specs:
+        if spec.kind == UNIQUE:
+            keys.setdefault((spec.column, True), _Key(spec.column, trimmed=True))
+    judged = [s for s in specs if s.kind != UNIQUE]
+    fails = {s.id: 0 for s in judged}
+    found: dict[int, list[int]] = {s.id: [] for s in judged}
+
+    rows = 0
+    for chunk in source.chunks():
+        wide = [c for c in columns.values() if not c.exact]
+        exact = [c for c in columns.values() if c.exact]
+        row_rules = [s for s in judged if s.kind == COMPARE or not columns[s.column].exact]
+        wanted = [s.id for s in row_rules if len(found[s.id]) < examples]
+        numbered = chunk.with_row_index(ROW_NUMBER, offset=rows + 1)
+        reductions = []
+        for column in wide:
+            plan, name = column.plan, column.plan.name
+            kept = _kept(plan)
+            typed, violates = _typed_values_of(plan)
+            reductions += [
+                (~kept).sum().alias(f"{name}\0nulls"),
+                typed.filter(kept).min().alias(f"{name}\0min"),
+                typed.filter(kept).max().alias(f"{name}\0max"),
+                ((kept & violates).sum() if violates is not None else pl.lit(0)).alias(f"{name}\0violations"),
+            ]
+        masks = {s.id: failing(s, schema) for s in row_rules}
+        reductions += [mask.sum().alias(f"\0r{rule_id}") for rule_id, mask in masks.items()]
+        reductions += [pl.col(ROW_NUMBER).filter(masks[rule_id]).head(examples).implode().alias(f"\0e{rule_id}")
+                       for rule_id in wanted]
+        queries = [numbered.lazy().select(reductions)] if reductions else []
+        queries += [chunk.lazy().group_by(_value(c.plan).alias("value")).agg(pl.len().alias("count")) for c in exact]
+        queries += [chunk.lazy().select(_hash(_value(c.plan).filter(_kept(c.plan))).unique().alias("h")) for c in wide]
+        tallied_keys = [k for k in keys.values() if k.trimmed or k.column not in columns or not columns[k.column].exact]
+        for key in tallied_keys:
+            dtype = schema[key.column]
+            queries.append(chunk.lazy().select(_hash(key.key(dtype).filter(key.present(dtype))).alias("h"))
+                           .group_by("h").agg(pl.len().alias("n")))
+        results = iter(pl.collect_all(queries)) if queries else iter(())
+        reduced = next(results).row(0, named=True) if reductions else {}
+        for column in wide:
+            name = column.plan.name
+            column.nulls += reduced[f"{name}\0nulls"]
+            column.violations += reduced[f"{name}\0violations"] or 0
+            if reduced[f"{name}\0min"] is not None:
+                column.lows.append(reduced[f"{name}\0min"])
+                column.highs.append(reduced[f"{name}\0max"])
+        for rule_id in masks:
+            fails[rule_id] += reduced[f"\0r{rule_id}"] or 0
+        for rule_id in wanted:
+            found[rule_id] += reduced[f"\0e{rule_id}"][: examples - len(found[rule_id])]
+        chunk_tallies = {c.plan.name: next(results) for c in exact}
+        for column in wide:
+            column.hashes.append(next(results)["h"])
+            if len(column.hashes) >= 8:
+                column.hashes = [pl.concat(column.hashes).unique()]
+        for key in tallied_keys:
+            key.parts.append(next(results))
+        # Rules of exactly tallied columns, judged over the chunk's distinct values.
+        lookups = {}
+        for spec in judged:
+            if spec.id in masks:
+                continue
+            count, values = _failing_values(spec, chunk_tallies[spec.column])
+            fails[spec.id] += count
+            if count and len(found[spec.id]) < examples:
+                key = _value(columns[spec.column].plan)
+                hit = key.is_in(values.drop_nulls().implode())
+                if values.null_count():
+                    hit = hit | key.is_null()
+                lookups[spec.id] = pl.col(ROW_NUMBER).filter(hit).head(examples).implode().alias(str(spec.id))
+        if lookups:
+            rows_found = numbered.select(list(lookups.values())).row(0, named=True)
+            for rule_id in lookups:
+                found[rule_id] += rows_found[str(rule_id)][: examples - len(found[rule_id])]
+        for column in exact:
+            _add_tally(column, chunk_tallies[column.plan.name], rows + chunk.height)
+        rows += chunk.height
+
+    outcomes = {s.id: Outcome(failing=int(fails[s.id]), examples=[int(n) for n in found[s.id]]) for s in judged}
+    repeats = _key_repeats(source, columns, keys, specs, outcomes, examples)
+    profiles = []
+    for plan in plans:
+        if plan.is_countable:
+            profiles.append(_profile(columns[plan.name], rows, repeats.get((plan.name, False))))
+        else:
+            profiles.append(engine._summarise_uncountable(plan, source.lazy, rows))
+    return profiles, {s.id: outcomes[s.id] for s in specs}
+
+
+def _failing_values(spec, counts: pl.DataFrame) -> tuple[int, pl.Series]:
+    """A single-column rule judged over distinct values: failing rows, and the values that fail."""
+    from cycles.profiling.rules import failing
+
+    count_column = "__count" if spec.column != "__count" else "__count_"
+    frame = counts.rename({"value": spec.column, "count": count_column})
+    frame = frame.filter(failing(spec, dict(frame.schema)))
+    return int(frame[count_column].sum()), frame[spec.column]
+
+
+def _tally_stats(column: _Column, tally: pl.DataFrame) -> None:
+    """Add the statistics of an exact tally (all rows so far) to the column's."""
+    plan = column.plan
+    value = pl.col("value")
+    kept = value.is_not_null() & (value.cast(pl.String).str.len_bytes() > 0) if plan.is_text else value.is_not_null()
+    present = tally.filter(kept)
+    typed, violates = engine.typed_values(plan, value)
+    stats = present.select(
+        pl.col("count").sum().alias("kept"),
+        typed.min().alias("min"),
+        typed.max().alias("max"),
+        (pl.col("count").filter(violates).sum() if violates is not None else pl.lit(0)).alias("violations"),
+    ).row(0, named=True)
+    column.nulls += column.rows_tallied - int(stats["kept"] or 0)
+    column.violations += int(stats["violations"] or 0)
+    if stats["min"] is not None:
+        column.lows.append(stats["min"])
+        column.highs.append(stats["max"])
+
+
+def _add_tally(column: _Column, tally: pl.DataFrame, rows: int) -> None:
+    """Merge a chunk's (value, count) into the column's; past COUNTED_MAX values, switch to hashes."""
+    if column.counts is None:
+        column.counts = tally
+    else:
+        column.counts = pl.concat([column.counts, tally]).group_by("value").agg(pl.col("count").sum())
+    column.rows_tallied = rows
+    if column.counts.height > COUNTED_MAX:
+        _tally_stats(column, column.counts)
+        kept = column.counts.filter(_kept(_rename(column.plan, "value")))
+        column.hashes = [kept.select(_hash(pl.col("value")).alias("h"))["h"]]
+        column.counts = None
+
+
+def _rename(plan: _ColumnPlan, name: str) -> _ColumnPlan:
+    return _ColumnPlan(name, plan.source_dtype, plan.detected, plan.checked_as, plan.date_format, plan.expectation)
+
+
+def _distinct(column: _Column) -> int:
+    if column.exact:
+        if column.counts is None:
+            return 0
+        return column.counts.filter(_kept(_rename(column.plan, "value"))).height
+    return pl.concat(column.hashes).n_unique()
+
+
+def _profile(column: _Column, rows: int, key_repeats: int | None) -> ColumnProfile:
+    plan = column.plan
+    if column.exact and column.counts is not None:
+        _tally_stats(column, column.counts)
+    distinct = _distinct(column)
+    top_values = []
+    if column.exact and column.counts is not None:
+        kept = column.counts.filter(_kept(_rename(plan, "value")))
+        top = kept.top_k(TOP_N, by=["count", "value"], reverse=[False, True])
+        top_values = sorted(
+            ({"value": _text(v), "count": n} for v, n in top.iter_rows()),
+            key=lambda item: (-item["count"], item["value"]),
+        )
+    rules = {}
+    if plan.expectation and plan.expectation.mandatory:
+        rules["mandatory"] = column.nulls
+    if plan.expectation and plan.expectation.primary_key:
+        # Rows repeating an earlier key.
+        rules["primary_key"] = key_repeats if key_repeats is not None else rows - column.nulls - distinct
+        if not column.exact:
+            distinct = rows - column.nulls - rules["primary_key"]
+    return ColumnProfile(
+        name=plan.name,
+        dtype=plan.detected,
+        source_dtype=str(plan.source_dtype),
+        checked_as=plan.checked_as,
+        row_count=rows,
+        null_count=column.nulls,
+        distinct_count=distinct,
+        min_value=_text(min(column.lows)) if column.lows else None,
+        max_value=_text(max(column.highs)) if column.highs else None,
+        top_values=top_values,
+        format_violations=int(column.violations),
+        rule_failures=rules,
+    )
+
+
+def _key_repeats(source, columns, keys, specs, outcomes, examples) -> dict[tuple[str, bool], int]:
+    """Exact repeats of each key; fills in the uniqueness rules' outcomes. May read the file a second time.
+
+    A key tallied exactly is counted from its tally. A key tallied by hashes
+    is unique when no hash repeats (equal keys always share a hash); when
+    some do, the rows holding those hashes are read again and their real
+    keys counted.
+    """
+    from cycles.profiling.rules import UNIQUE
+
+    schema = source.schema
+    by_name = columns
+    repeats: dict[tuple[str, bool], int] = {}
+    suspects: dict[tuple[str, bool], pl.Series] = {}
+    for ident, key in keys.items():
+        column = by_name.get(key.column)
+        if column is not None and column.exact and not key.trimmed:
+            counts = column.counts.filter(_kept(_rename(column.plan, "value"))) if column.counts is not None else None
+            repeats[ident] = int((counts["count"] - 1).sum()) if counts is not None and counts.height else 0
+            continue
+        tally = pl.concat(key.parts).group_by("h").agg(pl.col("n").sum()) if key.parts else None
+        doubled = tally.filter(pl.col("n") > 1)["h"] if tally is not None else pl.Series("h", [], pl.UInt64)
+        if doubled.len() == 0:
+            repeats[ident] = 0
+        else:
+            suspects[ident] = doubled
+
+    unique_specs = [s for s in specs if s.kind == UNIQUE]
+    for spec in unique_specs:
+        if (spec.column, True) not in suspects:
+            outcomes[spec.id] = Outcome(failing=0, examples=[])
+    pending = [s for s in unique_specs if (s.column, True) in suspects]
+    if not suspects:
+        return repeats
+
+    # The second pass: per suspect key, its rows and the first few row numbers, chunk by chunk.
+    gathered: dict[tuple[str, bool], list[pl.DataFrame]] = {ident: [] for ident in suspects}
+    rows = 0
+    for chunk in source.chunks():
+        numbered = chunk.with_row_index(ROW_NUMBER, offset=rows + 1)
+        queries = []
+        for ident, doubled in suspects.items():
+            key = keys[ident]
+            dtype = schema[key.column]
+            queries.append(
+                numbered.lazy()
+                .filter(key.present(dtype) & _hash(key.key(dtype)).is_in(doubled.implode()))
+                .group_by(key.key(dtype).alias("key"))
+                .agg(pl.len().alias("n"), pl.col(ROW_NUMBER).head(examples).alias("rows"))
+            )
+        for ident, frame in zip(suspects, pl.collect_all(queries)):
+            gathered[ident].append(frame)
+            if len(gathered[ident]) >= 8:
+                gathered[ident] = [_merge_keys(gathered[ident], examples)]
+        rows += chunk.height
+    for ident, frames in gathered.items():
+        repeated = _merge_keys(frames, examples).filter(pl.col("n") > 1)
+        repeats[ident] = int((repeated["n"] - 1).sum()) if repeated.height else 0
+        for spec in pending:
+            if (spec.column, True) == ident:
+                first = repeated["rows"].explode().sort().head(examples) if repeated.height else []
+                outcomes[spec.id] = Outcome(failing=int(repeated["n"].sum()) if repeated.height else 0,
+                                            examples=[int(n) for n in first])
+    return repeats
+
+
+def _merge_keys(frames: list[pl.DataFrame], examples: int) -> pl.DataFrame:
+    return (
+        pl.concat(frames)
+        .group_by("key")
+        .agg(pl.col("n").sum(), pl.col("rows").flatten().sort().head(examples))
+    )
+
+
+def profile_source(
+    source: Source, expectations: dict[str, ColumnExpectation] | None, specs: list, *, examples: int = EXAMPLES
+) -> tuple[list[ColumnProfile], dict[int, Outcome]]:
+    return run(source, expectations, specs, examples=examples)
+
+
+def profile_file(
+    path: str | Path, fmt: str, expectations: dict[str, ColumnExpectation] | None, specs: list,
+    *, statistics: bool = True, examples: int = EXAMPLES,
+) -> tuple[list[ColumnProfile], dict[int, Outcome]]:
+    """Read and profile a file (and judge the rules); a read or parse failure becomes PopulationReadError."""
+    try:
+        return run(file_source(path, fmt), expectations, specs, statistics=statistics, examples=examples)
+    except READ_ERRORS as exc:
+        raise PopulationReadError(_read_error_message(fmt, exc)) from exc
+
+
+__all__ = ["CHUNK_BYTES", "COUNTED_MAX", "Source", "csv_source", "file_source", "frame_source", "profile_file",
+           "run", "STRING", "_semantic_type"]
