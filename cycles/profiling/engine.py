@@ -341,6 +341,7 @@ def profile_frame(
     from cycles.profiling import scan
 
     source = scan.frame_source(frame)
-    source.sample = sample
+    if sample is not None:
+        source.sample = sample
     profiles, _ = scan.run(source, expectations, [])
     return profiles

@@ -165,7 +165,7 @@ def frame_source(frame: pl.DataFrame | pl.LazyFrame) -> Source:
         for offset in range(0, data.height, CHUNK_ROWS):
             yield data.slice(offset, CHUNK_ROWS)
 
-    return Source(schema=dict(data.schema), chunks=chunks, lazy=data.lazy())
+    return Source(schema=dict(data.schema), chunks=chunks, sample=data.head(SAMPLE_ROWS), lazy=data.lazy())
 
 
 def parquet_source(path: str | Path) -> Source:
@@ -179,7 +179,7 @@ def parquet_source(path: str | Path) -> Source:
         for offset in range(0, rows, CHUNK_ROWS):
             yield lazy.slice(offset, CHUNK_ROWS).collect()
 
-    return Source(schema=schema, chunks=chunks, lazy=lazy)
+    return Source(schema=schema, chunks=chunks, sample=lazy.head(SAMPLE_ROWS).collect(), lazy=lazy)
 
 
 def file_source(path: str | Path, fmt: str) -> Source:
@@ -264,13 +264,22 @@ def _plans(source: Source, expectations: dict[str, ColumnExpectation]) -> list[_
     text_columns = [name for name, dtype in source.schema.items() if dtype == pl.String]
     sample = source.sample
     if text_columns and (sample is None or sample.columns != list(source.schema)):
-        sample = next(source.chunks()).head(SAMPLE_ROWS)
+        sample = _first_rows(source)
     detections = _detect_text_types(sample.select(text_columns), text_columns) if text_columns else {}
     plans = []
     for name, dtype in source.schema.items():
         key = match_column(name, expectations)
         plans.append(_plan(name, dtype, detections.get(name), expectations[key] if key is not None else None))
     return plans
+
+
+def _first_rows(source: Source) -> pl.DataFrame:
+    taken = []
+    for chunk in source.chunks():
+        taken.append(chunk)
+        if sum(frame.height for frame in taken) >= SAMPLE_ROWS:
+            break
+    return pl.concat(taken).head(SAMPLE_ROWS)
 
 
 def run(
@@ -379,7 +388,11 @@ def run(
             for rule_id in lookups:
                 found[rule_id] += rows_found[str(rule_id)][: examples - len(found[rule_id])]
         for column in exact:
-            _add_tally(column, chunk_tallies[column.plan.name], rows + chunk.height)
+            outgrown = _add_tally(column, chunk_tallies[column.plan.name], rows + chunk.height)
+            key = keys.get((column.plan.name, False))
+            if outgrown is not None and key is not None:
+                # The primary key's repeats so far, from the tally it outgrew; hashes from now on.
+                key.parts.append(outgrown.select(_hash(pl.col("value")).alias("h"), pl.col("count").alias("n")))
         rows += chunk.height
 
     outcomes = {s.id: Outcome(failing=int(fails[s.id]), examples=[int(n) for n in found[s.id]]) for s in judged}
@@ -423,8 +436,11 @@ def _tally_stats(column: _Column, tally: pl.DataFrame) -> None:
         column.highs.append(stats["max"])
 
 
-def _add_tally(column: _Column, tally: pl.DataFrame, rows: int) -> None:
-    """Merge a chunk's (value, count) into the column's; past COUNTED_MAX values, switch to hashes."""
+def _add_tally(column: _Column, tally: pl.DataFrame, rows: int) -> pl.DataFrame | None:
+    """Merge a chunk's (value, count) into the column's; past COUNTED_MAX values, switch to hashes.
+
+    Returns the tally of present values when it was outgrown just now.
+    """
     if column.counts is None:
         column.counts = tally
     else:
@@ -435,6 +451,8 @@ def _add_tally(column: _Column, tally: pl.DataFrame, rows: int) -> None:
         kept = column.counts.filter(_kept(_rename(column.plan, "value")))
         column.hashes = [kept.select(_hash(pl.col("value")).alias("h"))["h"]]
         column.counts = None
+        return kept
+    return None
 
 
 def _rename(plan: _ColumnPlan, name: str) -> _ColumnPlan:
