@@ -355,6 +355,27 @@ def measure(path: Path, cols: int, runs: int, rules: bool = False, sides=("engin
     return best
 
 
+# Past COUNTED_MAX distinct values the engine estimates the distinct count (HyperLogLog, about 0.4%
+# standard error); the comparison allows 2% there and asks every other figure to be equal.
+DISTINCT_TOLERANCE = 0.02
+
+
+def same_statistics(ours: dict, theirs: dict) -> bool:
+    if ours.keys() != theirs.keys():
+        return False
+    for name, stats in ours.items():
+        other = theirs[name]
+        if name == "__rules__" or other.get("distinct", 0) <= COUNTED_MAX:
+            if stats != other:
+                return False
+            continue
+        if {k: v for k, v in stats.items() if k != "distinct"} != {k: v for k, v in other.items() if k != "distinct"}:
+            return False
+        if abs(stats["distinct"] - other["distinct"]) > DISTINCT_TOLERANCE * other["distinct"]:
+            return False
+    return True
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -387,7 +408,7 @@ def report(rows: int, cols: int, runs: int, rules: bool, keep: bool, baseline: b
     if compare:
         theirs = measured["baseline"]
         ratio = ours["seconds"] / theirs["seconds"]
-        agree = ours["stats"] == theirs["stats"]
+        agree = same_statistics(ours["stats"], theirs["stats"])
         if rows == 1_000_000:
             checks["ratio"] = ratio <= TARGET_RATIO
         checks["same"] = agree
@@ -396,7 +417,8 @@ def report(rows: int, cols: int, runs: int, rules: bool, keep: bool, baseline: b
         print(f"ratio           {ratio:.2f}      target <= {TARGET_RATIO}"
               f"{'  ' + verdict(checks['ratio']) if 'ratio' in checks else ' (checked at 1M rows)'}"
               f"   (cpu ratio {ours['cpu_seconds'] / theirs['cpu_seconds']:.2f})")
-        print(f"same statistics {'yes' if agree else 'NO'}      {verdict(agree)}")
+        print(f"same statistics {'yes' if agree else 'NO'}      {verdict(agree)}   "
+              f"(distinct counts past {COUNTED_MAX:,} values within {DISTINCT_TOLERANCE:.0%})")
         if not agree:
             for name in ours["stats"]:
                 if ours["stats"][name] != theirs["stats"].get(name):
