@@ -1,31 +1,36 @@
 """One pass over a population: every column's statistics and every rule's failures, in bounded memory.
 
 The file is read in chunks of a few megabytes (a CSV is cut only between
-records), and each chunk is reduced at once by a single polars query: per
-column the missing values, the typed minimum and maximum, the format
-violations; per rule the failing rows and the first failing row numbers.
-Nothing per row is kept, so memory does not grow with the file, and the
-file is never memory-mapped whole (a mapped 1.3 GB CSV counts in full
-against the process's resident memory).
+records, never inside a quoted value) and each chunk is reduced at once, so
+memory does not grow with the file; the file is never memory-mapped whole
+(a mapped 1.3 GB CSV counts in full against the process's resident memory).
 
-Distinct values are tallied exactly, (value, count), while a column has at
-most COUNTED_MAX of them; that gives its exact distinct count and top values.
-A column with more (an account number, a balance) is tallied by 64-bit
-hashes of its values instead: its distinct count is exact unless two of its
-values share a hash (odds about n² / 3.7e19, below one in 300,000 at ten
-million distinct values), and it has no top values (each of its values is
-rare). Keys are never judged by that odds: when the hashes show a repeat in
-a primary key or a column under a uniqueness rule, a second pass reads the
-rows with those hashes and counts the real repeats.
+Per column, distinct values are tallied exactly, (value, count), while the
+column has at most COUNTED_MAX of them. Its statistics (missing values,
+minimum and maximum in its checked type, format violations, distinct count,
+top values) and its rules are then judged over those distinct values, not
+over the rows. A column with more distinct values (an account number, a
+balance) is judged row by row, as reductions in the chunk's one query; its
+distinct count is estimated by a HyperLogLog sketch over 64-bit hashes of
+its values (standard error about 0.4%, documented as approximate on the
+page), and it has no top values (each of its values is rare; a value that
+is frequent and wrong still shows in the format violations and the rules).
 
-A second pass is made only for that, and for example rows of uniqueness
-rules (whose failing values are known only at the end); it stops as soon as
-it has what it came for, unless it must count repeats.
+Keys are exact, whatever the size: a primary key's repeats and a uniqueness
+rule's failures are counted from the tally, or, past it, from per-chunk
+counts of the keys' hashes (16 bytes per row at most); when a hash repeats,
+a second pass reads only the rows with repeated hashes and counts their real
+keys, so a hash collision never shows as a repeat. That second pass is the
+only one, made only when a key repeats; it also finds a uniqueness rule's
+example rows. Every other rule's examples (the first EXAMPLES failing rows)
+are found in the first pass, looking at a chunk's rows only while a failing
+rule still has too few.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +61,8 @@ from cycles.profiling.engine import (
 CHUNK_BYTES = 16 << 20
 # Rows at a time from a frame, a workbook or a Parquet file.
 CHUNK_ROWS = 250_000
+# Chunks' tallies and sketches are merged this many at a time.
+MERGE_EVERY = 8
 # A column's exact (value, count) tally is kept up to this many distinct values.
 COUNTED_MAX = 50_000
 HASH_SEEDS = (0x5EED, 0xC0FFEE, 0xFACADE, 0xD00D)
@@ -147,12 +154,23 @@ def csv_source(path: str | Path) -> Source:
     names = list(schema)
     text_schema = {name: pl.String for name in names}
 
+    def parse(data: bytes) -> pl.DataFrame:
+        return pl.read_csv(
+            data, has_header=False, new_columns=names, schema=text_schema, separator=separator,
+            encoding="utf8", low_memory=True, rechunk=False,
+        )
+
     def chunks() -> Iterator[pl.DataFrame]:
-        for data in _csv_records(path, CHUNK_BYTES):
-            yield pl.read_csv(
-                data, has_header=False, new_columns=names, schema=text_schema, separator=separator,
-                encoding="utf8", low_memory=True, rechunk=False,
-            )
+        # The next chunk is read and parsed while the caller reduces this one (polars lets go of the GIL).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-chunks") as reader:
+            pending = None
+            for data in _csv_records(path, CHUNK_BYTES):
+                parsed = reader.submit(parse, data)
+                if pending is not None:
+                    yield pending.result()
+                pending = parsed
+            if pending is not None:
+                yield pending.result()
 
     return Source(schema=schema, chunks=chunks, sample=_csv_sample(path, separator))
 
@@ -205,6 +223,7 @@ class _Column:
     highs: list = field(default_factory=list)
     counts: pl.DataFrame | None = None  # (value, count) while exact
     sketch: pl.DataFrame | None = None  # HyperLogLog registers (register, rank) once it outgrew the tally
+    pending: list[pl.DataFrame] = field(default_factory=list)  # chunks' tallies or sketches not merged yet
     wanted: bool = True  # False: tallied only for the rules that read it
     rows_tallied: int = 0  # rows the exact tally covers
 
@@ -273,10 +292,20 @@ _EMPTY_SKETCH = pl.DataFrame(schema={"register": pl.UInt32, "rank": pl.UInt8})
 
 
 def _sketch_add(column: _Column, ranks: pl.DataFrame) -> None:
-    column.sketch = pl.concat([column.sketch, ranks]).group_by("register").agg(pl.col("rank").max())
+    column.pending.append(ranks)
+    if len(column.pending) >= MERGE_EVERY:
+        _sketch_merge(column)
 
 
-def _sketch_estimate(sketch: pl.DataFrame) -> int:
+def _sketch_merge(column: _Column) -> None:
+    if column.pending:
+        parts, column.pending = [column.sketch, *column.pending], []
+        column.sketch = pl.concat(parts).group_by("register").agg(pl.col("rank").max())
+
+
+def _sketch_estimate(column: _Column) -> int:
+    _sketch_merge(column)
+    sketch = column.sketch
     m = SKETCH_REGISTERS
     alpha = 0.7213 / (1 + 1.079 / m)
     # Registers never hit hold rank 0 and add 2^0 each.
@@ -433,6 +462,9 @@ def run(
                 key.parts.append(outgrown.select(_hash(pl.col("value")).alias("h"), pl.col("count").alias("n")))
         rows += chunk.height
 
+    for column in columns.values():
+        if column.exact:
+            _tally_merge(column)
     outcomes = {s.id: Outcome(failing=int(fails[s.id]), examples=[int(n) for n in found[s.id]]) for s in judged}
     repeats = _key_repeats(source, columns, keys, specs, outcomes, examples)
     profiles = []
@@ -475,23 +507,33 @@ def _tally_stats(column: _Column, tally: pl.DataFrame) -> None:
 
 
 def _add_tally(column: _Column, tally: pl.DataFrame, rows: int) -> pl.DataFrame | None:
-    """Merge a chunk's (value, count) into the column's; past COUNTED_MAX values, switch to hashes.
+    """Add a chunk's (value, count) to the column's; past COUNTED_MAX values, switch to a sketch.
 
-    Returns the tally of present values when it was outgrown just now.
+    Tallies are merged every few chunks (or sooner when they may hold more
+    than COUNTED_MAX values). Returns the tally of present values when it was
+    outgrown just now.
     """
-    if column.counts is None:
-        column.counts = tally
-    else:
-        column.counts = pl.concat([column.counts, tally]).group_by("value").agg(pl.col("count").sum())
+    column.pending.append(tally)
     column.rows_tallied = rows
+    if len(column.pending) < MERGE_EVERY and sum(part.height for part in column.pending) <= COUNTED_MAX:
+        return None
+    _tally_merge(column)
     if column.counts.height > COUNTED_MAX:
         _tally_stats(column, column.counts)
         kept = column.counts.filter(_kept(_rename(column.plan, "value")))
         column.sketch = _EMPTY_SKETCH
-        _sketch_add(column, _sketch_query(kept.lazy().select(_hash(pl.col("value")).alias("h"))).collect())
         column.counts = None
+        _sketch_add(column, _sketch_query(kept.lazy().select(_hash(pl.col("value")).alias("h"))).collect())
         return kept
     return None
+
+
+def _tally_merge(column: _Column) -> None:
+    if column.pending:
+        parts = [column.counts, *column.pending] if column.counts is not None else column.pending
+        column.pending = []
+        merged = pl.concat(parts)
+        column.counts = merged.group_by("value").agg(pl.col("count").sum()) if len(parts) > 1 else merged
 
 
 def _rename(plan: _ColumnPlan, name: str) -> _ColumnPlan:
@@ -503,7 +545,7 @@ def _distinct(column: _Column) -> int:
         if column.counts is None:
             return 0
         return column.counts.filter(_kept(_rename(column.plan, "value"))).height
-    return _sketch_estimate(column.sketch)
+    return _sketch_estimate(column)
 
 
 def _profile(column: _Column, rows: int, key_repeats: int | None) -> ColumnProfile:

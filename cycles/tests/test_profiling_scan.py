@@ -20,6 +20,7 @@ def _small_pieces(monkeypatch, chunk_bytes=97, counted_max=7):
     monkeypatch.setattr(scan, "CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(scan, "CHUNK_ROWS", 13)
     monkeypatch.setattr(scan, "COUNTED_MAX", counted_max)
+    monkeypatch.setattr(scan, "MERGE_EVERY", 3)
 
 
 @pytest.mark.parametrize("seed", [11, 12, 13])
