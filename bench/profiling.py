@@ -355,7 +355,7 @@ def measure(path: Path, cols: int, runs: int, rules: bool = False, sides=("engin
     return best
 
 
-# Past COUNTED_MAX distinct values the engine estimates the distinct count (HyperLogLog, about 0.4%
+# Past COUNTED_MAX distinct values the engine estimates the distinct count (HyperLogLog, about 0.8%
 # standard error); the comparison allows 2% there and asks every other figure to be equal.
 DISTINCT_TOLERANCE = 0.02
 

@@ -71,7 +71,7 @@ def _typed(column: str, data_type: str, dtype: pl.DataType | None, date_format: 
             formats = [date_format] if date_format else list(DATE_FORMATS)
             return pl.coalesce([_parse(text, DATE, f) for f in formats])
         if data_type in (INTEGER, DECIMAL):
-            return _parse(text.str.replace_all(",", ""), DECIMAL, None)
+            return _parse(text.str.replace_all(",", "", literal=True), DECIMAL, None)
         return _parse(text, data_type, date_format)
     if data_type in (INTEGER, DECIMAL) and dtype.is_numeric():
         return value.cast(pl.Float64)
