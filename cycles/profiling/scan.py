@@ -394,7 +394,6 @@ def run(
         exact = [c for c in columns.values() if c.exact]
         row_rules = [s for s in judged if s.kind == COMPARE or not columns[s.column].exact]
         wanted = {s.id for s in row_rules if len(found[s.id]) < examples}
-        numbered = chunk.with_row_index(ROW_NUMBER, offset=rows + 1)
         reductions = []
         for column in wide:
             plan, name = column.plan, column.plan.name
@@ -408,8 +407,13 @@ def run(
             ]
         masks = {s.id: failing(s, schema) for s in row_rules}
         reductions += [mask.sum().alias(f"\0r{rule_id}") for rule_id, mask in masks.items()]
-        queries = [numbered.lazy().select(reductions)] if reductions else []
-        queries += [chunk.lazy().group_by(_value(c.plan).alias("value")).agg(pl.len().alias("count")) for c in exact]
+        queries = [chunk.lazy().select(reductions)] if reductions else []
+        # Every exact tally in one query: (value, count) per column, nulls and empty text included.
+        if exact:
+            queries.append(chunk.lazy().select([
+                _value(c.plan).alias("value").value_counts(name="count").implode().alias(f"\0t{i}")
+                for i, c in enumerate(exact)
+            ]))
         queries += [_sketch_query(chunk.lazy().select(_hash(_value(c.plan).filter(_kept(c.plan))).alias("h")))
                     for c in wide]
         tallied_keys = [k for k in keys.values() if k.trimmed or k.column not in columns or not columns[k.column].exact]
@@ -433,7 +437,12 @@ def run(
             fails[rule_id] += count
             if count and rule_id in wanted:
                 lookups[rule_id] = pl.col(ROW_NUMBER).filter(mask).head(examples).implode().alias(str(rule_id))
-        chunk_tallies = {c.plan.name: next(results) for c in exact}
+        tallied = next(results) if exact else None
+        chunk_tallies = {
+            c.plan.name: tallied.select(pl.col(f"\0t{i}").explode().struct.unnest()).filter(
+                pl.col("count").is_not_null()).with_columns(pl.col("count").cast(pl.UInt32))
+            for i, c in enumerate(exact)
+        }
         for column in wide:
             _sketch_add(column, next(results))
         for key in tallied_keys:
@@ -451,6 +460,7 @@ def run(
                     hit = hit | key.is_null()
                 lookups[spec.id] = pl.col(ROW_NUMBER).filter(hit).head(examples).implode().alias(str(spec.id))
         if lookups:
+            numbered = chunk.with_row_index(ROW_NUMBER, offset=rows + 1)
             rows_found = numbered.select(list(lookups.values())).row(0, named=True)
             for rule_id in lookups:
                 found[rule_id] += rows_found[str(rule_id)][: examples - len(found[rule_id])]
