@@ -29,8 +29,9 @@ rule still has too few.
 from __future__ import annotations
 
 import math
+import queue
+import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,18 +162,52 @@ def csv_source(path: str | Path) -> Source:
         )
 
     def chunks() -> Iterator[pl.DataFrame]:
-        # The next chunk is read and parsed while the caller reduces this one (polars lets go of the GIL).
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-chunks") as reader:
-            pending = None
-            for data in _csv_records(path, CHUNK_BYTES):
-                parsed = reader.submit(parse, data)
-                if pending is not None:
-                    yield pending.result()
-                pending = parsed
-            if pending is not None:
-                yield pending.result()
+        # A reader thread reads, cuts and parses the next chunks while the caller reduces this one
+        # (polars lets go of the GIL), at most two ahead.
+        return _read_ahead(parse(data) for data in _csv_records(path, CHUNK_BYTES))
 
     return Source(schema=schema, chunks=chunks, sample=_csv_sample(path, separator))
+
+
+_DONE = object()
+
+
+def _read_ahead(produce: Iterator[pl.DataFrame], depth: int = 2) -> Iterator[pl.DataFrame]:
+    """The items of produce, made in a thread of their own; an error there is raised here."""
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False  # the caller stopped reading
+
+    def work():
+        try:
+            for item in produce:
+                if not hand_over(item):
+                    return
+            hand_over(_DONE)
+        except BaseException as exc:  # handed to the caller, which raises it
+            hand_over(exc)
+
+    thread = threading.Thread(target=work, name="population-chunks", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 def frame_source(frame: pl.DataFrame | pl.LazyFrame) -> Source:
