@@ -39,6 +39,7 @@ from workflows.models import (
     WorkflowStatusSnapshot,
     WorkflowStep,
     WorkflowTransition,
+    WorkflowWait,
 )
 
 pytestmark = pytest.mark.django_db
@@ -93,6 +94,11 @@ def every_model(users, cycle_report):
     request.attributes.add(attribute)
     RequestNotification.objects.create(key="request-1", request=request, cycle_report=cycle_report, kind="request",
                                        recipients=["dataowner@example.com"], subject="Evidence wanted")
+    from cycles.models import Reassignment
+
+    Reassignment.objects.create(kind="data_owner", cycle_report=cycle_report, attribute=attribute,
+                                from_user=users["data_owner2"], to_user=users["data_owner"], reason="On leave",
+                                reassigned_by=users["executive"], request=request)
     Evidence.objects.create(request=request, file="evidence/1/1/abc", original_name="statement.pdf",
                             content_type="application/pdf", size_bytes=10, sha256="1" * 64,
                             uploaded_by=users["data_owner"])
@@ -108,6 +114,7 @@ def every_model(users, cycle_report):
     WorkflowStep.objects.create(execution=execution, activity_id="1", activity_type="enter_phase",
                                 phase=Phase.PLANNING, status="completed", started_at=timezone.now(), duration_ms=12)
     WorkflowTransition.objects.create(execution=execution, from_phase="", to_phase=Phase.PLANNING, activity_id="1")
+    WorkflowWait.objects.create(execution=execution, role="Tester", phase=Phase.PLANNING, started_at=timezone.now())
     WorkflowDecision.objects.create(workflow_id=execution.workflow_id, update_name="submit_version",
                                     payload={"phase": "scoping"}, requested_by=users["tester"],
                                     cycle_report=cycle_report)

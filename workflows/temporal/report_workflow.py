@@ -43,6 +43,10 @@ from workflows.temporal.contracts import (
     WaitingOn,
     WorkflowFinishedResult,
 )
+
+with workflow.unsafe.imports_passed_through():
+    # The converter outside the sandbox raises this class: the workflow must see the same one.
+    from workflows.temporal.converter import UndecodablePayload
 from workflows.temporal.compensation import CompensationSteps
 from workflows.temporal.phases.data_owners import DataOwnerSteps
 from workflows.temporal.phases.finalize import FinalizeSteps
@@ -81,7 +85,7 @@ STATUS_AFTER = {SCOPING: "scoped", FINALIZE: "completed"}
 PATCH_FINISH_CANCELLED_IN_ACTIVITY = "finish-report-cancelled-in-activity"
 
 
-@workflow.defn(name=REPORT_WORKFLOW_TYPE)
+@workflow.defn(name=REPORT_WORKFLOW_TYPE, failure_exception_types=[UndecodablePayload])
 class ReportTestWorkflow(
     PlanningSteps, DataProfilingSteps, ScopingSteps, SampleSelectionSteps, DataOwnerSteps, RequestSteps,
     TestExecutionSteps, ObservationSteps, FinalizeSteps, CompensationSteps,
@@ -108,6 +112,8 @@ class ReportTestWorkflow(
       complete_data_owner_identification(CompleteDataOwnersInput): every
         in-scope attribute has a data owner.
       request_submitted(RequestEventInput): a data owner submitted evidence.
+      request_added(RequestAddedInput): a data owner reassignment split a
+        request; the new one is chased like the others.
       request_reviewed(RequestEventInput): the tester accepted or returned it.
       retry_phase(RetryPhaseInput): an admin runs a phase that failed beyond its
         retries (and was compensated) again from its start.
@@ -132,6 +138,8 @@ class ReportTestWorkflow(
         self._profiled = False
         self._owners_complete = False
         self._requests: dict[int, str] = {}
+        self._added_chases: list = []
+        self._rfi_due = None
         self._completed: list[str] = []
         self._skipped: list[str] = []
         self._claimed: set[str] = set()

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from workflows.temporal.contracts import (
+    RequestAddedInput,
     COMPENSATE_PHASE_ACTIVITY,
     CompensateInput,
     CompensationResult,
@@ -87,8 +88,10 @@ class FakeActivities:
     """Records calls; versions are numbered per phase like the real service."""
 
     def __init__(self, *, draft_fails: bool = False, empty_submission_phases=(), owners_missing=(),
-                 requests=(501, 502)):
+                 requests=(501, 502), recommend_failures: int = 0):
         self.calls: list[tuple[str, object]] = []
+        # Scoping's recommendation fails (beyond its retries) this many times: the phase is compensated.
+        self.recommend_failures = recommend_failures
         self.owners_missing = list(owners_missing)
         self.request_status = {rid: "open" for rid in requests}
         self.versions: dict[int, tuple[str, int]] = {}
@@ -116,6 +119,9 @@ class FakeActivities:
         @activity.defn(name=ActivityName.RECOMMEND_SCOPE)
         async def recommend(inp: RecommendScopeInput) -> RecommendScopeResult:
             self.calls.append(("recommend", inp.cycle_report_id))
+            if self.recommend_failures:
+                self.recommend_failures -= 1
+                raise ApplicationError("The database refused the recommendations.", non_retryable=True)
             return RecommendScopeResult(created=3)
 
         @activity.defn(name=ActivityName.CREATE_VERSION)
@@ -401,6 +407,39 @@ async def test_failed_draft_leaves_manual_entry_and_refused_submission_can_retry
     assert ("recommend", 11) not in fakes.calls
 
 
+async def compensate_and_retry_scoping(env, handle) -> None:
+    """Scoping fails beyond its retries twice: each time it is compensated and waits for an admin's retry."""
+    from workflows.temporal.contracts import STATE_FAILED, UPDATE_RETRY_PHASE, RetryPhaseInput
+
+    for _ in range(2):
+        status = await _wait_state(env, handle, STATE_FAILED, SCOPING)
+        assert "refused the recommendations" in status.last_error
+        await handle.execute_update(UPDATE_RETRY_PHASE, RetryPhaseInput(SCOPING, 1, "fixed"), result_type=UpdateResult)
+    await _wait_state(env, handle, State.AWAITING_SUBMISSION, SCOPING)
+    version = await _submit(handle, SCOPING)
+    await _decide(handle, SCOPING, version.version_id, approve=True)
+    await handle.result()
+
+
+async def test_a_phase_failing_beyond_its_retries_is_compensated_and_waits_for_the_admin(env):
+    fakes = FakeActivities(recommend_failures=2)
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run,
+            ReportWorkflowInput(1, 12, 22, skip_phases=[PLANNING, DATA_PROFILING], last_phase=SCOPING),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue,
+        )
+        await compensate_and_retry_scoping(env, handle)
+
+    # Each failure was compensated once (rollback of Scoping), then the phase ran again from its start.
+    assert [c for c in fakes.calls if c[0] in ("compensate", "recommend")] == [
+        ("recommend", 12), ("compensate", (12, SCOPING, "phase_failed", None)),
+        ("recommend", 12), ("compensate", (12, SCOPING, "phase_failed", None)),
+        ("recommend", 12),
+    ]
+
+
 async def test_cycle_workflow_starts_a_child_per_report_and_rejects_a_second_start(env):
     fakes = FakeActivities()
     queue = f"q-{uuid.uuid4().hex}"
@@ -527,6 +566,57 @@ async def test_answer_before_due_cancels_every_reminder(env):
         fakes.request_status[601] = "accepted"
         await _event(handle, "request_reviewed", 601)
         await _wait_state(env, handle, State.AWAITING_SUBMISSION, TEST_EXECUTION)
+        await handle.terminate("test over")
+
+
+async def test_a_request_split_off_by_a_reassignment_is_chased_and_waited_for(env):
+    """Issue 7: request_added (a reassignment split a request) starts the new owner's timers; the phase
+    does not complete until that request is accepted too."""
+    fakes = FakeActivities(requests=(801, 802))
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run,
+            ReportWorkflowInput(1, 41, 141, skip_phases=[PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION,
+                                                          DATA_OWNER_IDENTIFICATION],
+                                schedule=RequestSchedule(due_days=10, reminder_days_before=[3],
+                                                         escalation_days_after=2)),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue,
+        )
+        await _wait_until(env, lambda: ("notify", (802, "request")) in fakes.calls)
+        await env.sleep(timedelta(days=2))
+        added = RequestAddedInput(str(uuid.uuid4()), 803, user_id=7, status="open", from_request_id=801)
+        result = await handle.execute_update("request_added", added, result_type=UpdateResult)
+        assert result.accepted and not result.duplicate
+        again = await handle.execute_update("request_added", added, result_type=UpdateResult)
+        assert again.duplicate
+        fakes.request_status[803] = "open"
+        await _wait_until(env, lambda: ("notify", (803, "request")) in fakes.calls)
+        assert (await _status(handle)).requests["803"] == "open"
+
+        # The first two are answered and accepted: the phase still waits for the one split off.
+        for rid in (801, 802):
+            fakes.request_status[rid] = "submitted"
+            await _event(handle, "request_submitted", rid)
+            fakes.request_status[rid] = "accepted"
+            await _event(handle, "request_reviewed", rid)
+        # Its reminder, due date and escalation come on the phase's timers (reminded 3 days before).
+        await env.sleep(timedelta(days=11))
+        await _wait_until(env, lambda: ("notify", (803, "escalation")) in fakes.calls)
+        chased = [kind for _, (rid, kind) in [c for c in fakes.calls if c[0] == "notify"] if rid == 803]
+        assert chased == ["request", "reminder-d3", "due", "escalation"]
+        status = await _status(handle)
+        assert status.active.get(REQUEST_FOR_INFORMATION) == State.AWAITING_EVIDENCE
+
+        fakes.request_status[803] = "submitted"
+        await _event(handle, "request_submitted", 803)
+        fakes.request_status[803] = "accepted"
+        await _event(handle, "request_reviewed", 803)
+        await _wait_state(env, handle, State.AWAITING_SUBMISSION, TEST_EXECUTION)
+        # Once the phase is over, nothing can be added to it.
+        refused = await _refused(handle.execute_update(
+            "request_added", RequestAddedInput(str(uuid.uuid4()), 804, user_id=7), result_type=UpdateResult))
+        assert "not running" in refused
         await handle.terminate("test over")
 
 
