@@ -11,7 +11,7 @@ import pytest
 from cycles.models import Evidence, Phase, PopulationFile
 from cycles.tests.test_requests import requests_ready
 from cycles.tests.test_views import in_phase
-from tests.test_browser_walk import Person, browser  # noqa: F401  (fixture)
+from tests.test_browser_walk import Person
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
