@@ -338,9 +338,9 @@ def profile_frame(
     sample, the frame's first rows if the caller has them cheaper, is used to
     detect the type of text columns.
     """
-    from cycles.profiling import scan
+    from cycles.profiling import scan, sources
 
-    source = scan.frame_source(frame)
+    source = sources.frame_source(frame)
     if sample is not None:
         source.sample = sample
     profiles, _ = scan.run(source, expectations, [])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from cycles.profiling import scan
+from cycles.profiling import scan, sources
 from cycles.profiling.engine import (
     DATE,
     DATE_FORMATS,
@@ -178,7 +178,7 @@ def evaluate_rules(lazy: pl.LazyFrame | pl.DataFrame, specs: list[RuleSpec], *,
     """How many rows of a frame break each rule, and the 1-based row numbers of the first few."""
     if not specs:
         return {}
-    _, outcomes = scan.run(scan.frame_source(lazy), None, specs, statistics=False, examples=examples)
+    _, outcomes = scan.run(sources.frame_source(lazy), None, specs, statistics=False, examples=examples)
     return outcomes
 
 

@@ -4,7 +4,7 @@ import random
 import polars as pl
 import pytest
 
-from cycles.profiling import ColumnExpectation, profile_population, scan
+from cycles.profiling import ColumnExpectation, profile_population, scan, sources
 from cycles.profiling.rules import RuleOutcome, RuleSpec, profile_with_rules
 
 from cycles.tests.test_profiling_rules_engine import SPECS, _population, _row_by_row
@@ -17,8 +17,8 @@ EXPECT = {
 
 
 def _small_pieces(monkeypatch, chunk_bytes=97, counted_max=7):
-    monkeypatch.setattr(scan, "CHUNK_BYTES", chunk_bytes)
-    monkeypatch.setattr(scan, "CHUNK_ROWS", 13)
+    monkeypatch.setattr(sources, "CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(sources, "CHUNK_ROWS", 13)
     monkeypatch.setattr(scan, "COUNTED_MAX", counted_max)
     monkeypatch.setattr(scan, "MERGE_EVERY", 3)
 
@@ -74,7 +74,7 @@ def test_a_key_past_the_tally_without_repeats_needs_no_second_pass(tmp_path, mon
     path.write_text("loan\n" + "\n".join(f"L{i}" for i in range(100)) + "\n")
     _small_pieces(monkeypatch, chunk_bytes=64, counted_max=10)
     reads = []
-    original = scan.csv_source
+    original = sources.csv_source
 
     def counting_source(source_path):
         source = original(source_path)
@@ -87,7 +87,7 @@ def test_a_key_past_the_tally_without_repeats_needs_no_second_pass(tmp_path, mon
         source.chunks = counted
         return source
 
-    monkeypatch.setattr(scan, "csv_source", counting_source)
+    monkeypatch.setattr(sources, "csv_source", counting_source)
 
     (loan,) = profile_population(path, "csv", {"loan": ColumnExpectation("string", True, True)})
 
