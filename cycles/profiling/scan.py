@@ -216,7 +216,7 @@ def run(
     tallied by hashes, and every comparison of two columns, is judged row by
     row, as reductions in the chunk's one query.
     """
-    from cycles.profiling.rules import COMPARE, UNIQUE, failing
+    from cycles.profiling.rules import COMPARE, UNIQUE, failing, failing_count
 
     expectations = expectations or {}
     schema = source.schema
@@ -256,7 +256,7 @@ def run(
                 ((kept & violates).sum() if violates is not None else pl.lit(0)).alias(f"{name}\0violations"),
             ]
         masks = {s.id: failing(s, schema) for s in row_rules}
-        reductions += [mask.sum().alias(f"\0r{rule_id}") for rule_id, mask in masks.items()]
+        reductions += [failing_count(s, schema).alias(f"\0r{s.id}") for s in row_rules]
         queries = [chunk.lazy().select(reductions)] if reductions else []
         # Every exact tally in one query: (value, count) per column, nulls and empty text included.
         if exact:
