@@ -321,9 +321,25 @@ def child(which: str, path: Path, cols: int, rules: bool = False) -> None:
     started, cpu_started = time.perf_counter(), time.process_time()
     stats = runner(path, specs, rules)
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    json.dump({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_bytes": _peak_bytes(), "stats": stats}, sys.stdout)
+
+
+def _peak_bytes() -> int:
+    """This process's peak resident memory.
+
+    VmHWM where Linux has it: ru_maxrss also counts the parent's resident
+    memory at the moment it started this child (the parent may hold a whole
+    generated population then).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     # ru_maxrss is in KiB on Linux.
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    json.dump({"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_bytes": peak, "stats": stats}, sys.stdout)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 # -- the parent ----------------------------------------------------------------------
