@@ -377,7 +377,7 @@ def _cycle_schedules_context(request, cycle: TestCycle, manage: bool) -> dict:
     made_by = ScheduledCycleRun.objects.filter(cycle=cycle).select_related("schedule__template").first()
     return {
         "schedules": schedules,
-        "schedule_form": CycleScheduleForm(initial={"name": cycle.name}) if manage and cycle.report_count else None,
+        "schedule_form": CycleScheduleForm() if manage and cycle.report_count else None,
         "made_by_schedule": made_by.schedule if made_by else None,
     }
 

@@ -259,6 +259,20 @@ async def _wait_state(env, handle, state: str, phase: str | None = None) -> Repo
     raise AssertionError(f"workflow never reached {phase}/{state}; last: {status}")
 
 
+async def _wait_active(env, handle, active: dict[str, str]) -> ReportStatus:
+    """Wait until the workflow's active phases are exactly `active` (the parallel step has two)."""
+    status = None
+    for _ in range(200):
+        try:
+            status = await _status(handle)
+        except RPCError:
+            status = None
+        if status and status.active == active:
+            return status
+        await env.sleep(0.05)
+    raise AssertionError(f"active phases never became {active}; last: {status}")
+
+
 def _worker(env, fakes: FakeActivities, queue: str) -> Worker:
     return Worker(
         env.client,
@@ -486,10 +500,10 @@ async def test_parallel_step_then_requests_with_reminders_escalation_and_return(
                                  data_owner_sla_days=5),
             id=f"wf-{uuid.uuid4()}", task_queue=queue,
         )
-        status = await _wait_state(env, handle, State.AWAITING_SUBMISSION, SAMPLE_SELECTION)
-        # Both phases of the step started before either finished.
-        assert status.active == {SAMPLE_SELECTION: State.AWAITING_SUBMISSION,
-                                 DATA_OWNER_IDENTIFICATION: State.AWAITING_ASSIGNMENT}
+        # Both phases of the step started before either finished (each may still be "starting" for a
+        # moment after the other is ready: wait for both).
+        both = {SAMPLE_SELECTION: State.AWAITING_SUBMISSION, DATA_OWNER_IDENTIFICATION: State.AWAITING_ASSIGNMENT}
+        status = await _wait_active(env, handle, both)
         assert status.waiting_on == "Tester, Data Executive"
         starts = [c for c in fakes.calls if c[0] in ("start", "complete")]
         assert starts[:2] == [("start", SAMPLE_SELECTION), ("start", DATA_OWNER_IDENTIFICATION)] or \
