@@ -141,6 +141,8 @@ class ReportTestWorkflow(
         self._extension_id = 0
         self._extension_number = 0
         self._extension_requests: list[int] = []
+        self._extension_decisions: dict[int, bool] = {}
+        self._deciding_extension = 0
         self._generation = 0
         self._final_report_id: int | None = None
         self._signatures: dict[str, int] = {}

@@ -12,12 +12,9 @@ import os
 import random
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -55,58 +52,12 @@ from workflows.services import (
     workflow_submit_version,
 )
 from workflows.temporal.client import bridge
-from workflows.testing import point_settings_at, wait_until
+from workflows.testing import DevServer, WorkerProcess, database_url, point_settings_at, wait_until
 from workflows.tests.test_integration_requests import scoped_report  # noqa: F401 - fixture
 
-ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("FAULT_SEED", "10"))
 SKIP = ["planning", "data_profiling", "scoping"]
 pytestmark = [pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
-
-
-def database_url(port: int | None = None) -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{port or db['PORT'] or 5432}/{db['NAME']}"
-
-
-class WorkerProcess:
-    """manage.py run_temporal_worker in a process of its own, its output in a log file."""
-
-    def __init__(self, env: dict, log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        log = self.log_dir / f"worker-{self.starts}.log"
-        self.log = log
-        with open(log, "w") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "manage.py", "run_temporal_worker", "--outbox-interval", "1",
-                 "--reconcile-interval", "0", "--connect-retries", "120"],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, text=True,
-            )
-        wait_until(lambda: "task_queue=" in log.read_text() or self.proc.poll() is not None,
-                   timeout=60, what="the worker to start")
-        assert self.proc.poll() is None, log.read_text()[-2000:]
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(40)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def worker_env(harness, settings, **extra) -> dict:
@@ -353,47 +304,6 @@ def test_two_workers_on_one_queue_one_killed(faults, users, cycle, scoped_report
 
 
 # --- Temporal's dev server stopped and restarted with its database file -----------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class DevServer:
-    """`temporal server start-dev` with its state in a file, so it can be stopped and restarted."""
-
-    def __init__(self, db_file: Path) -> None:
-        from workflows.testing import DEV_SERVER
-
-        self.binary = str(DEV_SERVER)
-        self.db_file = db_file
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "server", "start-dev", "--port", str(self.port), "--ui-port", str(free_port()),
-             "--headless", "--db-filename", str(self.db_file), "--log-level", "error",
-             "--ip", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-
-        def up():
-            with socket.socket() as sock:
-                return sock.connect_ex(("127.0.0.1", self.port)) == 0
-
-        wait_until(up, timeout=60, what="the dev server to listen")
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
 
 
 def test_temporal_server_killed_mid_cycle_and_restarted_from_its_file(
