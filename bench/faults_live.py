@@ -14,7 +14,7 @@ their own token, from Planning through every phase the API allows to Test Execut
 through Test Execution, Observations and the three sign-offs). Meanwhile, from a seeded random
 sequence:
 
-- the worker is SIGKILLed at random moments (every 4-20 s) and started again at once;
+- the worker is SIGKILLed at random moments (every 3-15 s) and started again at once;
 - the Temporal server is SIGKILLed once (when a report first reaches a seeded phase) and started again
   from its file after ~60 s;
 - the web server is SIGKILLed between two requests (every 10-40 s) and started again;
@@ -100,7 +100,7 @@ class SmtpSink:
         class Handler:
             async def handle_DATA(self, server, session, envelope):
                 message = message_from_bytes(envelope.content, policy=policy.default)
-                sink.messages.append({"to": tuple(sorted(envelope.rcpt_tos)), "subject": str(message["Subject"]),
+                sink.messages.append({"to": tuple(sorted(envelope.rcpt_tos)), "subject": " ".join(str(message["Subject"]).split()),
                                       "body": envelope.content.split(b"\r\n\r\n", 1)[-1]})
                 return "250 OK"
 
@@ -450,7 +450,7 @@ class Chaos:
         return not self.stopping.wait(self.rngs[name].uniform(low, high))
 
     def _kill_workers(self) -> None:
-        while self._pause(4, 20, "_kill_workers"):
+        while self._pause(3, 15, "_kill_workers"):
             with self.worker_lock:
                 if self.stopping.is_set():
                     return
@@ -511,9 +511,12 @@ class Chaos:
     def _wait_for_open_requests(self) -> set[int]:
         from cycles.models import InformationRequest
 
+        first = None
         while not self.stopping.wait(1):
             open_ids = set(InformationRequest.objects.filter(status="open").values_list("pk", flat=True))
-            if open_ids:
+            first = first or (time.monotonic() if open_ids else None)
+            # Once the first request is open, up to 30 s more for others, so several people answer meanwhile.
+            if open_ids and (len(open_ids) >= max(1, len(self.drivers) // 2) or time.monotonic() - first > 30):
                 return open_ids
         return set()
 
@@ -621,7 +624,8 @@ def check_report(cr: int, live: dict | None, to: str, emails: list[dict]) -> lis
     for update, error in decisions.filter(status=WorkflowDecision.Status.REJECTED).values_list("update_name", "error"):
         problems.append(f"refused {update}: {error[:160]}")
     for note in RequestNotification.objects.filter(cycle_report=report):
-        sent = [m for m in emails if m["subject"] == note.subject and set(m["to"]) == set(note.recipients)]
+        subject = " ".join(note.subject.split())
+        sent = [m for m in emails if m["subject"] == subject and set(m["to"]) == set(note.recipients)]
         if len(sent) != 1:
             problems.append(f"email {note.key} went out {len(sent)} times")
     return problems

@@ -273,4 +273,7 @@ class ReportTestWorkflow(
             test_progress={"total": self._test_progress.total, "done": self._test_progress.done,
                            **self._test_progress.counts},
             pending_extension_id=self._extension_id,
+            versions=dict(self._versions),
+            final_report_id=self._final_report_id or 0,
+            signatures=list(self._signatures),
         )
