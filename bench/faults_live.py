@@ -308,13 +308,15 @@ class Driver:
         return self.p[person].post(path, **kwargs)
 
     def version_of(self, phase: str) -> int:
-        rows = self.p["owner"].get("/api/v1/versions/", cycle_report=self.cr, phase=phase)["results"]
+        rows = self.p["owner"].get("/api/v1/versions/", cycle_report=self.cr, phase=phase,
+                                   status="submitted")["results"]
         return rows[0]["id"] if rows else 0
 
     def submit_and_approve(self, phase: str) -> None:
+        self.wait_for(phase, "awaiting_submission")
         self.step("tester", f"/api/v1/cycle-reports/{self.cr}/submit/", json={"phase": phase})
-        # The owner decides once the report waits for the decision (the status says so).
-        self.wait_for(phase, "awaiting_decision")
+        # The owner decides as soon as the submitted version is there to see (its page offers the decision),
+        # which can be before the workflow has taken in the activity's result.
         version = self.wait(lambda: self.version_of(phase), f"{phase} version")
         self.step("owner", f"/api/v1/versions/{version}/decide/", json={"approve": True})
 
@@ -545,7 +547,7 @@ def percentile(values: list[float], p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def check_report(cr: int, live: dict | None, to: str, emails: list[dict]) -> list[str]:
+def check_report(cr: int, live: dict | None, to: str, emails: list[dict], unsent: list[str]) -> list[str]:
     """What is wrong with one report at the end (empty: workflow and database agree, nothing twice or missing)."""
     from django.db.models import Count
 
@@ -562,7 +564,7 @@ def check_report(cr: int, live: dict | None, to: str, emails: list[dict]) -> lis
         TestResult,
     )
     from versioning.models import Version
-    from workflows.models import WorkflowDecision
+    from workflows.models import WorkflowDecision, WorkflowStep
 
     problems = []
     report = CycleReport.objects.get(pk=cr)
@@ -623,6 +625,21 @@ def check_report(cr: int, live: dict | None, to: str, emails: list[dict]) -> lis
         problems.append(f"{open_} decisions not answered")
     for update, error in decisions.filter(status=WorkflowDecision.Status.REJECTED).values_list("update_name", "error"):
         problems.append(f"refused {update}: {error[:160]}")
+    if not RequestNotification.objects.filter(cycle_report=report, kind="data_owners").exists():
+        problems.append("the data executive was never asked for data owners by email")
+    # Each request's first email went out, unless the data owner had answered before its turn came (a
+    # killed worker delays it; cycles.services.notifications doesn't send it to an answered request).
+    for request in InformationRequest.objects.filter(cycle_report=report):
+        if RequestNotification.objects.filter(request=request, kind="request").exists():
+            continue
+        answered = WorkflowDecision.objects.filter(subject=f"information_request:{request.pk}",
+                                                   update_name="request_submitted").order_by("created_at").first()
+        tried = WorkflowStep.objects.filter(execution__workflow_id=report.workflow_id, activity_type="request_notify",
+                                            status="completed").order_by("-finished_at").first()
+        if answered and tried and answered.created_at < tried.started_at:
+            unsent.append(f"report {cr}: request {request.pk} answered before its email's turn (not sent)")
+        else:
+            problems.append(f"request {request.pk}: its email never went out")
     for note in RequestNotification.objects.filter(cycle_report=report):
         subject = " ".join(note.subject.split())
         sent = [m for m in emails if m["subject"] == subject and set(m["to"]) == set(note.recipients)]
@@ -757,10 +774,11 @@ def report_figures(args, drivers: list[Driver], live: dict, log: Log, smtp: Smtp
     from workflows.models import WorkflowAlert, WorkflowDecision
 
     failed = False
+    unsent: list[str] = []
     print("\nper report:")
     for driver in drivers:
         problems = [] if driver.outcome == "ok" else [driver.outcome]
-        problems += check_report(driver.cr, live.get(driver.cr), args.to, smtp.messages)
+        problems += check_report(driver.cr, live.get(driver.cr), args.to, smtp.messages, unsent)
         failed |= bool(problems)
         print(f"  report {driver.cr}: {'ok' if not problems else 'FAILED'} ({driver.steps} steps)"
               + "".join(f"\n      - {p}" for p in problems))
@@ -784,7 +802,8 @@ def report_figures(args, drivers: list[Driver], live: dict, log: Log, smtp: Smtp
     print(f"faults: worker SIGKILLed {log.worker_kills} times, stopped {log.worker_stops} time(s) "
           f"({log.evidence_steps_while_stopped} request steps taken meanwhile), web server SIGKILLed "
           f"{log.web_kills} times, Temporal server SIGKILLed {log.temporal_kills} time(s) for ~{TEMPORAL_DOWN:.0f} s")
-    print(f"emails: {len(smtp.messages)} received, {duplicates} duplicated")
+    print(f"emails: {len(smtp.messages)} received, {duplicates} duplicated, {len(unsent)} not due"
+          + "".join(f"\n  - {u}" for u in unsent))
     print(f"alerts: {len(alerts)}" + "".join(f"\n  - {k}: {m[:200]}" for k, m in alerts))
     print(f"errors seen by people (409/5xx): {len(log.errors)}" + "".join(f"\n  - {e[:300]}" for e in log.errors))
     if restart_wait > RESTART_TARGET:
