@@ -760,7 +760,11 @@ def main() -> int:
         time.sleep(2)  # the outbox's last answers reach the workflows' status
         tester = person("tester")
         live = {r["cycle_report_id"]: r["live"] for r in tester.get(f"/api/v1/workflow/status/{cycle['id']}/")["reports"]}
-        return report_figures(args, drivers, live, log, smtp, drive_seconds)
+        # The reconciliation an admin runs: with workflow and database agreeing it has nothing to repair.
+        from workflows.services import workflows_reconcile
+
+        reconciled = workflows_reconcile()
+        return report_figures(args, drivers, live, log, smtp, drive_seconds, reconciled)
     finally:
         if chaos is not None:
             chaos.stopping.set()
@@ -770,7 +774,8 @@ def main() -> int:
         smtp.stop()
 
 
-def report_figures(args, drivers: list[Driver], live: dict, log: Log, smtp: SmtpSink, drive_seconds: float) -> int:
+def report_figures(args, drivers: list[Driver], live: dict, log: Log, smtp: SmtpSink, drive_seconds: float,
+                   reconciled) -> int:
     from workflows.models import WorkflowAlert, WorkflowDecision
 
     failed = False
@@ -805,6 +810,9 @@ def report_figures(args, drivers: list[Driver], live: dict, log: Log, smtp: Smtp
     print(f"emails: {len(smtp.messages)} received, {duplicates} duplicated, {len(unsent)} not due"
           + "".join(f"\n  - {u}" for u in unsent))
     print(f"alerts: {len(alerts)}" + "".join(f"\n  - {k}: {m[:200]}" for k, m in alerts))
+    print(f"reconciliation at the end: {reconciled}" + "".join(f"\n  - {r}" for r in reconciled.repaired))
+    if reconciled.repaired or reconciled.alerts or reconciled.unavailable:
+        failed = True
     print(f"errors seen by people (409/5xx): {len(log.errors)}" + "".join(f"\n  - {e[:300]}" for e in log.errors))
     if restart_wait > RESTART_TARGET:
         failed = True

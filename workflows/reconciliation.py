@@ -109,7 +109,7 @@ def _review(cycle_report: CycleReport, status: ReportStatus, phase: str, state: 
                     decision_id=str(v.request_id), phase=phase, user_id=v.author_id, notes=v.notes),
             ))
         elif latest.status in (VersionStatus.SUBMITTED, VersionStatus.APPROVED) and (
-            known is None or latest.number > Version.objects.get(pk=known).number
+            latest.number > (Version.objects.filter(pk=known).values_list("number", flat=True).first() or 0)
         ) and not (latest.request_id and _applied(latest.request_id)):
             found.alerts.append((f"{phase}-version-{latest.pk}-unknown",
                                  f"{label.capitalize()} version {latest.number} is {latest.get_status_display()} in "

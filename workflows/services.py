@@ -910,7 +910,10 @@ def _reconcile_steps(cycle_report: CycleReport, status: ReportStatus, report: Re
     found = steps_reconcile(cycle_report=cycle_report, status=status)
     if not (found.repairs or found.alerts):
         return
-    again = _query_status(cycle_report)
+    try:
+        again = _query_status(cycle_report)
+    except ConflictError:
+        return  # the workflow could not answer now; the next round looks again
     if again is None or not quiet():
         return
     confirmed = steps_reconcile(cycle_report=cycle_report, status=again)
