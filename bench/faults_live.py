@@ -220,7 +220,8 @@ class Person:
         self.who = who
 
     def call(self, method: str, path: str, *, ok=(200,), **kwargs):
-        while True:
+        gives_up = time.monotonic() + 180  # a web server that stays away or keeps failing ends the report
+        while time.monotonic() < gives_up:
             with self.gate:
                 try:
                     response = self.session.request(method, self.base + path, timeout=120, **kwargs)
@@ -237,6 +238,7 @@ class Person:
                 time.sleep(2)
                 continue
             raise StepRefused(text)
+        raise StepRefused(f"{self.who} {method} {path}: no answer for 180 s")
 
     def get(self, path: str, **params):
         return self.call("GET", path, params=params)
