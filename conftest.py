@@ -108,3 +108,29 @@ def scale_pair(db, settings):
 
     settings.TEMPORAL_ADDRESS = f"127.0.0.1:{closed_port()}"
     return scale_pair_build()
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """The headless Chromium the browser walks share (Debian's package, driven by Playwright)."""
+    from pathlib import Path
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (make test does, as root).")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs its own event loop in this thread, so Django's async-unsafe check
+    # would refuse the ORM calls the tests make beside it. The variable is set only while the browser
+    # runs and taken away after, so later tests (and the subprocesses they start, such as
+    # `check --deploy`) never inherit it.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as p:
+            launched = p.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
+            )
+            yield launched
+            launched.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import secrets
 import socket
 import statistics
 import sys
@@ -44,7 +45,7 @@ def setup(args) -> None:
     os.environ["DEBUG"] = "false"
     os.environ["TEMPORAL_ADDRESS"] = f"127.0.0.1:{closed_port()}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "synapse.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only")
+    os.environ.setdefault("SECRET_KEY", "bench-only-" + secrets.token_urlsafe(40))  # DEBUG is off: a real key
     import django
 
     django.setup()

@@ -49,6 +49,8 @@ ACCESS: dict[str, frozenset[str]] = {
     # A report's workflow run (issue 9): terminate, reset, retry by an admin; cancel also by the cycle's manager.
     "workflow.operate": frozenset({ADMIN}),
     "workflow.cancel_run": frozenset({ADMIN, CYCLE_MANAGER}),
+    # Recurring cycles (issue 9): the template cycle's manager makes it recur, pauses, resumes, runs it now.
+    "schedule.manage": frozenset({ADMIN, CYCLE_MANAGER}),
 }
 
 

@@ -234,6 +234,8 @@ SPECTACULAR_SETTINGS = {
         "SamplingMethodEnum": "cycles.models.SamplingPlan.Method",
         "TestMethodEnum": "cycles.models.execution.TestMethod",
         "ObservationStatusEnum": "cycles.models.observations.Observation.Status",
+        "ReportFrequencyEnum": "cycles.models.core.Frequency",
+        "ScheduleFrequencyEnum": "workflows.models.CycleSchedule.Frequency",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "synapse.schema.add_problem_responses"],
 }

@@ -9,29 +9,21 @@ import requests
 from conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = os.environ.get("SYNAPSE_SCREENSHOTS")  # a folder: the test saves what it sees there
 
 
 @pytest.fixture
-def page(live_server, users):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (make test does, as root).")
-    from playwright.sync_api import sync_playwright
-
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"])
-        page = browser.new_context(viewport={"width": 1200, "height": 800}).new_page()
-        page.set_default_timeout(30_000)
-        page.goto(f"{live_server.url}/login/")
-        page.fill("input[name=username]", "tester")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("button[type=submit]")
-        page.wait_for_url(re.compile(r".*/my-work/"))
-        yield page
-        browser.close()
+def page(browser, live_server, users):
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(f"{live_server.url}/login/")
+    page.fill("input[name=username]", "tester")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r".*/my-work/"))
+    yield page
+    context.close()
 
 
 def shot(page, name):

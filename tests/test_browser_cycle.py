@@ -19,7 +19,7 @@ import pytest
 from django.core.management import call_command
 
 from cycles.models import CycleReport, InformationRequest, Observation, Report, SampleExtension, TestCycle
-from tests.test_browser_walk import Person, browser  # noqa: F401  (fixture)
+from tests.test_browser_walk import Person
 from versioning.models import Version
 from workflows.testing import wait_until as _wait_until
 
@@ -98,7 +98,7 @@ def _rewrite(source: Path, target: Path, *, change=None, drop=None, add=None) ->
 
 
 def test_a_cycle_of_two_reports_from_start_to_completed_through_the_pages(
-    browser, live_server, temporal, users, cycle, cycle_report, lob, settings, tmp_path  # noqa: F811
+    browser, live_server, temporal, users, cycle, cycle_report, lob, settings, tmp_path
 ):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)

@@ -17,7 +17,6 @@ from versioning.models import Version
 from workflows.models import WorkflowExecution
 from workflows.testing import wait_until
 
-CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.temporal,
@@ -26,23 +25,6 @@ pytestmark = [
 
 AFTER_SCOPING = ["sample_selection", "data_owner_identification", "request_for_information", "test_execution",
                  "observations", "finalize"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (make test does, as root).")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API refuses to start inside a running event loop; pytest-asyncio's loop is
-    # not running here, but Django's async-unsafe check would see Playwright's own loop.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
-        )
-        yield browser
-        browser.close()
 
 
 class Person:

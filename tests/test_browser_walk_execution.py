@@ -22,7 +22,7 @@ from cycles.models import (
     ScopingDecision,
     TestResult,
 )
-from tests.test_browser_walk import Person, browser  # noqa: F401  (fixture)
+from tests.test_browser_walk import Person
 from versioning.models import Version
 from workflows.testing import wait_until as _wait_until
 
@@ -109,7 +109,7 @@ def _bulk_pass(person, path):
 
 
 def test_the_tester_fills_the_matrix_with_a_failure_and_the_owner_extends_then_approves(
-    browser, live_server, temporal, users, cycle, cycle_report, settings, tmp_path  # noqa: F811
+    browser, live_server, temporal, users, cycle, cycle_report, settings, tmp_path
 ):
     settings.MEDIA_ROOT = str(tmp_path)
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -11,7 +11,7 @@ import pytest
 from cycles.models import CycleReport, EvidencePackage, Observation, TestCycle
 from cycles.services.package import package_verify
 from cycles.tests.test_observations import build_tested_report
-from tests.test_browser_walk import Person, browser  # noqa: F401  (fixture)
+from tests.test_browser_walk import Person
 from workflows.testing import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
@@ -38,7 +38,7 @@ def _sign(person, pk: int, label: str):
 
 
 def test_observations_approval_three_sign_offs_and_the_package_download(
-    browser, live_server, temporal, users, cycle, cycle_report, settings, tmp_path  # noqa: F811
+    browser, live_server, temporal, users, cycle, cycle_report, settings, tmp_path
 ):
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)

@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 
 from cycles.models import Attribute, CycleReport, Report
 from cycles.tests.test_notifications import Collector
-from tests.test_browser_walk import Person, browser  # noqa: F401  (the module's Chromium fixture)
+from tests.test_browser_walk import Person
 from versioning.models import Version
 from workflows.services import workflow_decide_version, workflow_status, workflow_submit_version
 from workflows.testing import wait_until
@@ -41,7 +41,7 @@ def scoped(users, cycle_report):
 
 
 def test_admin_repairs_a_stuck_report_resets_another_and_the_manager_reads_the_charts(
-    browser, live_server, temporal, users, lob, cycle, cycle_report, settings,  # noqa: F811
+    browser, live_server, temporal, users, lob, cycle, cycle_report, settings,
 ):
     # The mail server is down: Data Owner Identification can't ask the data executive, beyond its retries.
     port = closed_port()
@@ -132,3 +132,24 @@ def test_admin_repairs_a_stuck_report_resets_another_and_the_manager_reads_the_c
     # Both failures were dealt with (one retried, one reset): no alert is left open.
     assert "No open alerts." in page.locator("section:has(h2:text-is('Open alerts'))").inner_text()
     page.screenshot(path=str(SHOTS / "h9-monitoring.png"), full_page=True)
+
+    # The test manager makes the cycle recur from its page, then pauses it (issue 9, part 8).
+    from playwright.sync_api import expect
+
+    from workflows.models import CycleSchedule
+
+    page = manager.open(f"/cycles/{cycle.pk}/")
+    recurring = page.locator("#recurring")
+    recurring.get_by_label("Name of the cycles").fill("Retail quarterly")
+    recurring.get_by_label("Recurs").select_option("quarterly")
+    recurring.get_by_role("button", name="Make it recur").click()
+    expect(page.locator(".messages")).to_contain_text("Retail quarterly recurs quarterly")
+    schedule = CycleSchedule.objects.get()
+    try:
+        expect(page.locator("#recurring")).to_contain_text("Active")
+        page.locator("#recurring").get_by_role("button", name="Pause").click()
+        expect(page.locator(".messages")).to_contain_text("paused: no cycle is created until it is resumed")
+        expect(page.locator("#recurring")).to_contain_text("none while paused")
+        page.screenshot(path=str(SHOTS / "h9-recurring.png"), full_page=True)
+    finally:
+        temporal.call(temporal.client.get_schedule_handle(schedule.schedule_id).delete())

@@ -42,6 +42,7 @@ from workflows.models import (
     WorkflowStatusSnapshot,
     WorkflowStep,
     WorkflowTransition,
+    WorkflowWait,
 )
 from workflows.temporal.contracts import REPORT_WORKFLOW_TYPE
 
@@ -69,6 +70,14 @@ class WorkflowStepInline(ReadOnlyTabularInline):
 class WorkflowTransitionInline(ReadOnlyTabularInline):
     model = WorkflowTransition
     fields = ("from_phase", "to_phase", "skipped", "activity_id", "created_at")
+    readonly_fields = fields
+    show_change_link = False
+
+
+class WorkflowWaitInline(ReadOnlyTabularInline):
+    model = WorkflowWait
+    verbose_name_plural = "waits (who the workflow waited on, and when)"
+    fields = ("role", "phase", "started_at", "ended_at")
     readonly_fields = fields
     show_change_link = False
 
@@ -146,7 +155,7 @@ class WorkflowExecutionAdmin(ReadOnlyAdmin):
     fields = ("workflow", "run_id", "workflow_type", "parent", "cycle", "cycle_report", "status",
               "current_phase", "state", "waiting_on", "last_error", "started_at", "last_progress_at", "closed_at")
     readonly_fields = fields
-    inlines = [WorkflowTransitionInline, WorkflowStepInline]
+    inlines = [WorkflowTransitionInline, WorkflowWaitInline, WorkflowStepInline]
     actions = ["refresh_live"]
 
     def get_queryset(self, request):
@@ -318,6 +327,16 @@ class WorkflowTransitionAdmin(ReadOnlyAdmin):
     list_display = ("execution", "from_phase", "to_phase", "skipped", "created_at")
     list_filter = ("to_phase", "skipped")
     search_fields = ("execution__workflow_id", "activity_id")
+    list_select_related = ("execution",)
+
+
+@admin.register(WorkflowWait)
+class WorkflowWaitAdmin(ReadOnlyAdmin):
+    """Who each report workflow waited on, and from when to when (the monitoring page sums these)."""
+
+    list_display = ("execution", "role", "phase", "started_at", "ended_at")
+    list_filter = ("role", "phase")
+    search_fields = ("execution__workflow_id",)
     list_select_related = ("execution",)
 
 

@@ -25,9 +25,12 @@ from synapse.pagination import PageNumberPagination
 from workflows.filters import (
     CompensationEntryFilter, WorkflowExecutionFilter, WorkflowRetryFilter, WorkflowVersionFilter,
 )
-from workflows.models import CompensationEntry, WorkflowExecution, WorkflowRetry, WorkflowVersion
+from workflows.models import CompensationEntry, CycleSchedule, WorkflowExecution, WorkflowRetry, WorkflowVersion
 from workflows.serializers import (
     CompensationEntrySerializer,
+    CycleScheduleActionSerializer,
+    CycleScheduleCreateSerializer,
+    CycleScheduleSerializer,
     WorkflowCancelSerializer,
     WorkflowCancelledSerializer,
     WorkflowExecutionSerializer,
@@ -41,6 +44,8 @@ from workflows.serializers import (
     WorkflowStartedSerializer,
     WorkflowStatusSerializer,
 )
+from workflows.schedules import schedule_create, schedule_pause, schedule_resume, schedule_trigger
+from workflows.selectors import schedules_visible_to
 from workflows.services import workflow_cancel, workflow_start, workflow_status
 
 
@@ -310,3 +315,54 @@ class WorkflowVersionListApi(_ExecutionsMixin, ListAPIView):
             .select_related("execution")
             .order_by("-first_seen_at", "-id")
         )
+
+
+# --- recurring cycles (issue 9, part 8): the same services as the cycle page and the admin ---------
+
+
+class CycleScheduleListApi(ListAPIView):
+    """GET: the recurring cycles you manage (all for an admin), with when each runs next."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+    serializer_class = CycleScheduleSerializer
+
+    @schema_safe(CycleSchedule)
+    def get_queryset(self):
+        return schedules_visible_to(user=self.request.user)
+
+
+class CycleScheduleCreateApi(APIView):
+    """POST {frequency, name?}: make the cycle recur (monthly or quarterly) from it as the template.
+
+    The Temporal Schedule is created in the same step: 503 (and nothing kept) when Temporal can't be
+    reached; 400 when the cycle has no reports.
+    """
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+
+    @extend_schema(request=CycleScheduleCreateSerializer, responses={201: CycleScheduleSerializer})
+    def post(self, request, cycle_id: int):
+        template = _cycle_visible(request, cycle_id)
+        require(can_manage_cycle(request.user, template), "Only the cycle's Test Manager can make it recur.")
+        data = CycleScheduleCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        schedule = schedule_create(user=request.user, template=template, **data.validated_data)
+        schedule = schedules_visible_to(user=request.user).get(pk=schedule.pk)
+        return Response(CycleScheduleSerializer(schedule).data, status=status.HTTP_201_CREATED)
+
+
+class CycleScheduleActionApi(APIView):
+    """POST {reason?} to pause, resume or trigger (run now: a cycle is created and started) a schedule."""
+
+    authentication_classes = API_AUTHENTICATION_CLASSES
+    OPERATIONS = {"pause": schedule_pause, "resume": schedule_resume, "trigger": schedule_trigger}
+
+    @extend_schema(request=CycleScheduleActionSerializer, responses={200: CycleScheduleSerializer})
+    def post(self, request, pk: int, operation: str):
+        schedule = schedules_visible_to(user=request.user).filter(pk=pk).first()
+        if schedule is None:
+            raise NotFoundError("No such schedule among those you manage.")
+        data = CycleScheduleActionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        self.OPERATIONS[operation](user=request.user, schedule=schedule, reason=data.validated_data["reason"])
+        return Response(CycleScheduleSerializer(schedules_visible_to(user=request.user).get(pk=pk)).data)

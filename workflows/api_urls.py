@@ -15,4 +15,9 @@ urlpatterns = [
     re_path(r"^workflow-compensation/?$", api.WorkflowCompensationListApi.as_view(), name="api-workflow-compensation"),
     re_path(r"^workflow-versions/?$", api.WorkflowVersionListApi.as_view(), name="api-workflow-versions"),
     re_path(r"^workflow-metrics/?$", api.WorkflowMetricsApi.as_view(), name="api-workflow-metrics"),
+    re_path(r"^workflow-schedules/?$", api.CycleScheduleListApi.as_view(), name="api-workflow-schedules"),
+    re_path(r"^cycles/(?P<cycle_id>\d+)/schedules/?$", api.CycleScheduleCreateApi.as_view(),
+            name="api-cycle-schedule-create"),
+    re_path(r"^workflow-schedules/(?P<pk>\d+)/(?P<operation>pause|resume|trigger)/?$",
+            api.CycleScheduleActionApi.as_view(), name="api-workflow-schedule-action"),
 ]

@@ -36,6 +36,11 @@ def charts_for(metrics: WorkflowMetrics) -> dict[str, str]:
         for waiting in metrics.waiting_by_role:
             chart.add(f"{waiting.who} ({waiting.reports})", [waiting.hours])
         charts["waiting"] = _svg(chart)
+    if metrics.waited_by_role:
+        chart = _chart(pygal.HorizontalBar, "Time waited, by role (hours, over every report's life)")
+        for waiting in metrics.waited_by_role:
+            chart.add(f"{waiting.who} ({waiting.reports})", [waiting.hours])
+        charts["waited"] = _svg(chart)
     weeks = sorted(set(metrics.throughput_by_week) | set(metrics.sla_breaches_by_week))
     if weeks:
         chart = _chart(pygal.Line, "Throughput and SLA breaches per week")

@@ -1,4 +1,4 @@
-"""The metrics service: phase durations, waiting time per role, bottlenecks, rates, weekly trends, cycle progress.
+"""The metrics service: phase durations, waiting time per role (now, and over reports' lives), bottlenecks, rates, weekly trends, cycle progress.
 
 Read from the business records (PhaseState: when each phase of each report
 started and ended) and the tracking tables (executions, steps, retries,
@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from cycles.models import CycleReport, PhaseState
 from cycles.selectors import cycles_visible_to
-from workflows.models import WorkflowAlert, WorkflowExecution, WorkflowRetry, WorkflowStep
+from workflows.models import WorkflowAlert, WorkflowExecution, WorkflowRetry, WorkflowStep, WorkflowWait
 from workflows.temporal.contracts import PHASE_ORDER, REPORT_WORKFLOW_TYPE
 
 
@@ -57,6 +57,7 @@ class CycleProgress:
 class WorkflowMetrics:
     phase_durations: list[PhaseDuration]
     waiting_by_role: list[Waiting]
+    waited_by_role: list[Waiting]
     bottleneck_phases: list[PhaseDuration]
     bottleneck_people: list[Waiting]
     completion_rate: float
@@ -128,6 +129,17 @@ def metrics_for(*, user, cycle=None, weeks: int = 12) -> WorkflowMetrics:
     waiting_by_role = [Waiting(who=r, reports=len(v), hours=round(sum(v), 2)) for r, v in sorted(by_role.items())]
     people = sorted(by_person.items(), key=lambda item: -max(item[1]))[:5]
 
+    # Time each role has kept reports waiting, over their whole lives (closed waits and those still open).
+    waited: dict[str, list[float]] = defaultdict(list)
+    waited_reports: dict[str, set[int]] = defaultdict(set)
+    for role, execution_id, started, ended in WorkflowWait.objects.filter(
+        execution__cycle_id__in=cycle_ids, execution__workflow_type=REPORT_WORKFLOW_TYPE,
+    ).values_list("role", "execution_id", "started_at", "ended_at"):
+        waited[role].append(_hours((ended or now) - started))
+        waited_reports[role].add(execution_id)
+    waited_by_role = [Waiting(who=r, reports=len(waited_reports[r]), hours=round(sum(v), 2))
+                      for r, v in sorted(waited.items())]
+
     executions = WorkflowExecution.objects.filter(cycle_id__in=cycle_ids, workflow_type=REPORT_WORKFLOW_TYPE)
     counts = executions.aggregate(
         total=Count("pk"),
@@ -163,6 +175,7 @@ def metrics_for(*, user, cycle=None, weeks: int = 12) -> WorkflowMetrics:
     return WorkflowMetrics(
         phase_durations=phase_durations,
         waiting_by_role=waiting_by_role,
+        waited_by_role=waited_by_role,
         bottleneck_phases=sorted(phase_durations, key=lambda d: -d.p90_hours)[:3],
         bottleneck_people=[Waiting(who=who, reports=len(v), hours=round(max(v), 2)) for who, v in people],
         completion_rate=round(counts["completed"] / counts["total"], 3) if counts["total"] else 0.0,

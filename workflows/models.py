@@ -52,6 +52,28 @@ class WorkflowExecution(models.Model):
         return f"{self.workflow_id} ({self.status})"
 
 
+class WorkflowWait(models.Model):
+    """A stretch of time a report workflow waited on one role, as its status answered it.
+
+    Opened when the live state (workflows.operations.execution_live_status, refreshed by the
+    worker's monitor every heartbeat) starts naming the role, closed when it stops; the
+    monitoring page sums them into the time each role has kept reports waiting.
+    """
+
+    execution = models.ForeignKey(WorkflowExecution, on_delete=models.CASCADE, related_name="waits")
+    role = models.CharField(max_length=60)
+    phase = models.CharField(max_length=40, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["execution", "started_at", "id"]
+        indexes = [models.Index(fields=["execution", "ended_at"]), models.Index(fields=["role"])]
+
+    def __str__(self):
+        return f"{self.execution.workflow_id} waited on {self.role} from {self.started_at:%Y-%m-%d %H:%M}"
+
+
 class WorkflowStep(models.Model):
     """One activity execution (all its attempts) inside a workflow run."""
 

@@ -29,7 +29,7 @@ from synapse.audit import audit_record
 from synapse.exceptions import ApplicationError, ConflictError, PermissionDeniedError, ServiceUnavailableError
 from workflows import alerts
 from workflows.compensation import compensation_run
-from workflows.models import WorkflowDecision, WorkflowExecution
+from workflows.models import WorkflowDecision, WorkflowExecution, WorkflowWait
 from workflows.temporal.client import TemporalUnavailable, bridge
 from workflows.temporal.contracts import (
     PHASE_ORDER,
@@ -97,7 +97,9 @@ def _require_running(execution: WorkflowExecution) -> None:
 
 
 def _close(execution: WorkflowExecution, status: str) -> None:
-    WorkflowExecution.objects.filter(pk=execution.pk).update(status=status, closed_at=timezone.now())
+    now = timezone.now()
+    WorkflowExecution.objects.filter(pk=execution.pk).update(status=status, closed_at=now)
+    WorkflowWait.objects.filter(execution=execution, ended_at__isnull=True).update(ended_at=now)
     execution.status = status
 
 
@@ -148,11 +150,24 @@ def execution_live_status(*, execution: WorkflowExecution) -> ReportStatus | Non
     changes = {"state": STATE_FAILED if failed else live.state, "waiting_on": live.waiting_on,
                "last_error": live.last_error, "current_phase": live.phase or execution.current_phase}
     if any(getattr(execution, name) != value for name, value in changes.items()):
-        changes["last_progress_at"] = timezone.now()
-        WorkflowExecution.objects.filter(pk=execution.pk).update(**changes)
+        now = changes["last_progress_at"] = timezone.now()
+        with transaction.atomic():
+            if execution.waiting_on != live.waiting_on:
+                _waits_move(execution, live.waiting_on, phase=changes["current_phase"], at=now)
+            WorkflowExecution.objects.filter(pk=execution.pk).update(**changes)
         for name, value in changes.items():
             setattr(execution, name, value)
     return live
+
+
+def _waits_move(execution: WorkflowExecution, waiting_on: str, *, phase: str, at) -> None:
+    """Close the waits of the roles the workflow no longer waits on; open one for each new role."""
+    roles = {role for role in waiting_on.split(", ") if role}
+    open_waits = WorkflowWait.objects.filter(execution=execution, ended_at__isnull=True)
+    open_waits.exclude(role__in=roles).update(ended_at=at)
+    still = set(open_waits.filter(role__in=roles).values_list("role", flat=True))
+    WorkflowWait.objects.bulk_create(WorkflowWait(execution=execution, role=role, phase=phase, started_at=at)
+                                     for role in sorted(roles - still))
 
 
 def execution_retry_phase(*, user, execution: WorkflowExecution, reason: str, phase: str = "") -> UpdateResult:

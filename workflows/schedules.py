@@ -30,17 +30,31 @@ from workflows.models import CycleSchedule, ScheduledCycleRun
 from workflows.operations import _call
 from workflows.temporal.contracts import RECURRING_CYCLE_WORKFLOW_TYPE, ScheduledCycleInput, cycle_schedule_id
 
+# The calendar: 06:00 UTC (Temporal's calendar zone by default) on the 1st of these months.
 MONTHS = {
-    CycleSchedule.Frequency.MONTHLY: [ScheduleRange(1, 12)],
-    CycleSchedule.Frequency.QUARTERLY: [ScheduleRange(1), ScheduleRange(4), ScheduleRange(7), ScheduleRange(10)],
+    CycleSchedule.Frequency.MONTHLY: tuple(range(1, 13)),
+    CycleSchedule.Frequency.QUARTERLY: (1, 4, 7, 10),
 }
+RUN_HOUR = 6
 
 
 def _spec(frequency: str) -> ScheduleSpec:
     return ScheduleSpec(calendars=[ScheduleCalendarSpec(
-        month=MONTHS[frequency], day_of_month=[ScheduleRange(1)], hour=[ScheduleRange(6)],
-        minute=[ScheduleRange(0)], second=[ScheduleRange(0)],
+        month=[ScheduleRange(m) for m in MONTHS[frequency]], day_of_month=[ScheduleRange(1)],
+        hour=[ScheduleRange(RUN_HOUR)], minute=[ScheduleRange(0)], second=[ScheduleRange(0)],
     )])
+
+
+def schedule_next_run(frequency: str, *, after: datetime.datetime | None = None) -> datetime.datetime:
+    """When the schedule's calendar fires next, computed from the same calendar (pages need no RPC for it)."""
+    after = after or timezone.now()
+    for ahead in range(13):
+        index = after.month - 1 + ahead
+        year, month = after.year + index // 12, index % 12 + 1
+        at = datetime.datetime(year, month, 1, RUN_HOUR, tzinfo=datetime.timezone.utc)
+        if month in MONTHS[frequency] and at > after:
+            return at
+    raise AssertionError(f"no month of {frequency!r} within a year")  # every frequency has one
 
 
 def _may_manage(user, schedule: CycleSchedule) -> bool:

@@ -1,10 +1,10 @@
 """Reads of the workflow tracking tables."""
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from cycles.permissions import is_admin
-from workflows.models import WorkflowAlert, WorkflowExecution
+from workflows.models import CycleSchedule, WorkflowAlert, WorkflowExecution
 
 
 def alerts_open_for_cycle(*, cycle) -> QuerySet[WorkflowAlert]:
@@ -27,3 +27,16 @@ def executions_visible_to(*, user) -> QuerySet[WorkflowExecution]:
     if is_admin(user):
         return executions
     return executions.filter(cycle__in=cycles_visible_to(user=user).values("pk"))
+
+
+def schedules_visible_to(*, user) -> QuerySet[CycleSchedule]:
+    """Recurring cycles the user manages: those whose template cycle is theirs (all for an admin)."""
+    from synapse.roles import Role, has_role
+
+    schedules = (CycleSchedule.objects.select_related("template", "created_by").annotate(cycles_made=Count("runs"))
+                 .order_by("name", "pk"))
+    if is_admin(user):
+        return schedules
+    if not has_role(user, Role.TEST_MANAGER):
+        return schedules.none()
+    return schedules.filter(template__test_manager=user)

@@ -1,7 +1,10 @@
 """API shapes of the workflow actions: start, cancel, status, and a decision's outcome."""
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cycles.models import Phase
+from workflows.models import CycleSchedule
 
 
 class WorkflowStartSerializer(serializers.Serializer):
@@ -168,7 +171,8 @@ class WorkflowMetricsSerializer(serializers.Serializer):
     """workflows.metrics.WorkflowMetrics.as_dict(): what the monitoring page draws."""
 
     phase_durations = _PhaseDurationSerializer(many=True)
-    waiting_by_role = _WaitingSerializer(many=True)
+    waiting_by_role = _WaitingSerializer(many=True, help_text="Running reports waiting on each role now, and since when.")
+    waited_by_role = _WaitingSerializer(many=True, help_text="Hours each role has kept reports waiting, over their lives.")
     bottleneck_phases = _PhaseDurationSerializer(many=True)
     bottleneck_people = _WaitingSerializer(many=True)
     completion_rate = serializers.FloatField()
@@ -178,3 +182,36 @@ class WorkflowMetricsSerializer(serializers.Serializer):
     sla_breaches_by_week = serializers.DictField(child=serializers.IntegerField())
     open_alerts = serializers.IntegerField()
     cycles = _CycleProgressSerializer(many=True)
+
+
+# --- recurring cycles (issue 9, part 8) ------------------------------------------------------------
+
+
+class CycleScheduleCreateSerializer(serializers.Serializer):
+    frequency = serializers.ChoiceField(choices=CycleSchedule.Frequency.choices)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="",
+                                 help_text="Each cycle is named '<name> <YYYY-MM>'; the template's name by default.")
+
+
+class CycleScheduleSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    template = serializers.IntegerField(source="template_id")
+    template_name = serializers.CharField(source="template.name")
+    frequency = serializers.ChoiceField(choices=CycleSchedule.Frequency.choices)
+    paused = serializers.BooleanField()
+    schedule_id = serializers.CharField(help_text="The Temporal Schedule's id.")
+    created_by = serializers.CharField(source="created_by.username")
+    created_at = serializers.DateTimeField()
+    cycles_made = serializers.IntegerField(help_text="Cycles this schedule has created.")
+    next_run = serializers.SerializerMethodField(help_text="When the calendar fires next (UTC), paused or not.")
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_next_run(self, schedule):
+        from workflows.schedules import schedule_next_run
+
+        return serializers.DateTimeField().to_representation(schedule_next_run(schedule.frequency))
+
+
+class CycleScheduleActionSerializer(serializers.Serializer):
+    reason = serializers.CharField(allow_blank=True, required=False, default="", max_length=1000)

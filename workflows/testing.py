@@ -20,6 +20,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from workflows.temporal.converter import DATA_CONVERTER
+
 BIN = Path(sys.executable).parent
 DEV_SERVER = BIN / "temporal"
 TEST_SERVER = BIN / "temporal-test-server"
@@ -46,9 +48,11 @@ class TemporalHarness:
     def start(self) -> None:
         async def start():
             if self.time_skipping:
-                return await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER))
+                return await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER),
+                                                                     data_converter=DATA_CONVERTER)
             return await WorkflowEnvironment.start_local(
                 dev_server_existing_path=str(DEV_SERVER),
+                data_converter=DATA_CONVERTER,
                 ui=False,
                 dev_server_log_level="error",
             )

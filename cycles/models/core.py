@@ -176,6 +176,10 @@ class CycleReport(models.Model):
     )
     workflow_id = models.CharField(max_length=200, blank=True, db_index=True)
     skipped_phases = models.JSONField(default=list, blank=True, help_text="Phases the workflow skipped.")
+    last_observation_number = models.PositiveIntegerField(
+        default=0, editable=False,
+        help_text="The last number given to an observation of this report: a number is never given twice, "
+                  "even after a merge or a reset removed the observation that had it.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -5,7 +5,7 @@ import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import Max, Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 from django.utils import timezone
 
 from cycles.exceptions import ApplicationError, ConflictError, PermissionDeniedError
@@ -43,7 +43,10 @@ def _failed_cells(cycle_report: CycleReport) -> QuerySet[TestResult]:
 
 
 def _next_number(cycle_report: CycleReport) -> int:
-    return (Observation.objects.filter(cycle_report=cycle_report).aggregate(n=Max("number"))["n"] or 0) + 1
+    """The report's next observation number; never one an observation had before (merged away or reset)."""
+    rows = CycleReport.objects.filter(pk=cycle_report.pk)
+    rows.update(last_observation_number=F("last_observation_number") + 1)
+    return rows.values_list("last_observation_number", flat=True).get()
 
 
 def _require_tester(user, cycle_report: CycleReport) -> None:
@@ -72,7 +75,6 @@ def observations_draft(*, cycle_report_id: int) -> tuple[int, int]:
             if cell.pk not in covered:
                 groups.setdefault((cell.attribute_id, cell.failure_kind or FailureKind.OTHER), []).append(cell)
         created = 0
-        number = _next_number(cycle_report)
         for (attribute_id, kind), cells in groups.items():
             observation = Observation.objects.filter(
                 cycle_report=cycle_report, attribute_id=attribute_id, failure_kind=kind, drafted=True
@@ -82,7 +84,7 @@ def observations_draft(*, cycle_report_id: int) -> tuple[int, int]:
                 label = FailureKind(kind).label
                 observation = Observation.objects.create(
                     cycle_report=cycle_report,
-                    number=number,
+                    number=_next_number(cycle_report),
                     title=f"{attribute.name}: {label.lower()}",
                     attribute=attribute,
                     failure_kind=kind,
@@ -94,7 +96,6 @@ def observations_draft(*, cycle_report_id: int) -> tuple[int, int]:
                     ),
                     drafted=True,
                 )
-                number += 1
                 created += 1
                 audit_record(actor=None, action="observation.draft", obj=observation,
                              after={"cells": [c.pk for c in cells], "kind": kind})

@@ -39,6 +39,12 @@ def test_the_tester_sees_the_matrix_with_progress_rules_and_evidence(client, pre
     assert "1 file covers it" in body  # each cell has its request's file
 
 
+def test_before_the_matrix_is_prepared_the_page_says_so_instead_of_0_of_0(client, matrix, users):  # noqa: F811
+    body = login(client, users["tester"]).get(page(matrix["cycle_report"])).content.decode()
+    assert "cells tested" not in body
+    assert "Prepared when Test Execution starts" in body or "Being prepared" in body
+
+
 def test_filters_show_failed_untested_or_one_attribute(client, prepared, users):
     cycle_report = prepared["cycle_report"]
     login(client, users["tester"])

@@ -163,6 +163,20 @@ def test_the_tester_edits_merges_and_splits_with_an_audit_trail(tested, users):
     assert {"observation.update", "observation.merge", "observation.split"} <= set(actions)
 
 
+def test_a_number_an_observation_had_is_never_given_again(tested, users):
+    """OBS-2 merged away must not come back as another finding: the audit trail names it."""
+    observations_draft(cycle_report_id=tested.pk)
+    first, second = Observation.objects.filter(cycle_report=tested).order_by("number")
+    assert (first.number, second.number) == (1, 2)
+    observation_merge(user=users["tester"], observations=[first, second])
+    added = observation_create(user=users["tester"], cycle_report=tested, title="Found beside the cells")
+    assert added.number == 3
+    cell = first.cells.first().pk
+    split = observation_split(user=users["tester"], observation=first, cell_ids=[cell])
+    assert split.number == 4
+    assert sorted(Observation.objects.filter(cycle_report=tested).values_list("number", flat=True)) == [1, 3, 4]
+
+
 def test_bad_shaping_is_refused_with_a_clear_message(tested, users, make_user):
     observations_draft(cycle_report_id=tested.pk)
     balance = _by_title(tested)["balance: value differs from the source"]

@@ -358,6 +358,25 @@ def _cycle_context(request, cycle: TestCycle) -> dict:
         "alerts": list(alerts_open_for_cycle(cycle=cycle)),
         "audit_events": audit_entries(cycle),
         **_cycle_results_context(request, cycle, manage),
+        **_cycle_schedules_context(request, cycle, manage),
+    }
+
+
+def _cycle_schedules_context(request, cycle: TestCycle, manage: bool) -> dict:
+    """The "Recurring" card: this cycle's schedules for its manager, and the schedule that made it."""
+    from workflows.forms import CycleScheduleForm
+    from workflows.models import ScheduledCycleRun
+    from workflows.schedules import schedule_next_run
+    from workflows.selectors import schedules_visible_to
+
+    schedules = list(schedules_visible_to(user=request.user).filter(template=cycle)) if manage else []
+    for schedule in schedules:
+        schedule.next_run = schedule_next_run(schedule.frequency)
+    made_by = ScheduledCycleRun.objects.filter(cycle=cycle).select_related("schedule__template").first()
+    return {
+        "schedules": schedules,
+        "schedule_form": CycleScheduleForm(initial={"name": cycle.name}) if manage and cycle.report_count else None,
+        "made_by_schedule": made_by.schedule if made_by else None,
     }
 
 

@@ -39,6 +39,7 @@ from workflows.models import (
     WorkflowStatusSnapshot,
     WorkflowStep,
     WorkflowTransition,
+    WorkflowWait,
 )
 
 pytestmark = pytest.mark.django_db
@@ -108,6 +109,7 @@ def every_model(users, cycle_report):
     WorkflowStep.objects.create(execution=execution, activity_id="1", activity_type="enter_phase",
                                 phase=Phase.PLANNING, status="completed", started_at=timezone.now(), duration_ms=12)
     WorkflowTransition.objects.create(execution=execution, from_phase="", to_phase=Phase.PLANNING, activity_id="1")
+    WorkflowWait.objects.create(execution=execution, role="Tester", phase=Phase.PLANNING, started_at=timezone.now())
     WorkflowDecision.objects.create(workflow_id=execution.workflow_id, update_name="submit_version",
                                     payload={"phase": "scoping"}, requested_by=users["tester"],
                                     cycle_report=cycle_report)

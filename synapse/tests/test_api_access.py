@@ -22,7 +22,7 @@ from cycles.models import (
     Sample, SamplingPlan, ScopingDecision,
 )
 from versioning.services import version_create
-from workflows.models import WorkflowExecution
+from workflows.models import CycleSchedule, WorkflowExecution
 
 pytestmark = pytest.mark.django_db
 
@@ -74,6 +74,9 @@ ENDPOINTS = [
     ("workflow.operate", "post", "/api/v1/workflow/reset/{workflow_id}", {"phase": "planning"}),
     ("workflow.operate", "post", "/api/v1/workflow/retry/{workflow_id}", {}),
     ("workflow.cancel_run", "post", "/api/v1/workflow/cancel-run/{workflow_id}", {}),
+    ("cycle.manage", "post", "/api/v1/cycles/{cycle}/schedules/", {"frequency": "yearly"}),
+    ("schedule.manage", "post", "/api/v1/workflow-schedules/{schedule}/pause/", {"reason": ["not text"]}),
+    ("schedule.manage", "post", "/api/v1/workflow-schedules/{schedule}/trigger/", {"reason": ["not text"]}),
     # Pages: the same table.
     ("cycle.read", "get", "/cycles/{cycle}/", None),
     ("cycle_report.read", "get", "/cycle-reports/{cr}/", None),
@@ -82,6 +85,8 @@ ENDPOINTS = [
     ("version.read", "get", "/versions/{version}/", None),
     ("request.read", "get", "/requests/{request}/", None),
     ("request.read", "get", "/requests/{request}/evidence/{evidence}/download/", None),
+    ("cycle.manage", "post", "/workflows/cycles/{cycle}/schedules/", None),
+    ("schedule.manage", "post", "/workflows/schedules/{schedule}/resume/", None),
 ]
 
 # Lists: the object is in the list exactly for the people the table lets read it.
@@ -92,6 +97,7 @@ LISTS = [
     ("cycle_report.read", "/api/v1/samples/", "sample"),
     ("version.read", "/api/v1/versions/", "version"),
     ("request.read", "/api/v1/requests/", "request"),
+    ("schedule.manage", "/api/v1/workflow-schedules/", "schedule"),
 ]
 
 
@@ -132,7 +138,9 @@ def world(users, cycle_report, settings, tmp_path):
     execution = WorkflowExecution.objects.create(
         workflow_id=f"cycle-{cycle.pk}-report-{cycle_report.report_id}", run_id="r1",
         workflow_type="ReportTestWorkflow", cycle=cycle, cycle_report=cycle_report)
-    return {"workflow_id": execution.workflow_id, "cycle": cycle.pk, "cr": cycle_report.pk, "attribute": attribute.pk, "population": population.pk,
+    schedule = CycleSchedule.objects.create(name="Recurring", template=cycle, frequency="monthly",
+                                            created_by=users["manager"], schedule_id=f"cycle-schedule-{cycle.pk}")
+    return {"schedule": schedule.pk, "workflow_id": execution.workflow_id, "cycle": cycle.pk, "cr": cycle_report.pk, "attribute": attribute.pk, "population": population.pk,
             "sample": sample.pk, "version": version.pk, "samples_version": samples_version.pk,
             "item": samples_version.items.get().pk, "request": request.pk, "evidence": evidence.pk}
 

@@ -16,7 +16,8 @@ PRODUCTION = {
 
 def run(args, **env) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("DEBUG", "SECRET_KEY", "SECURE_", "ALLOWED_HOSTS", "SESSION_", "CSRF_"))}
+             if not k.startswith(("DEBUG", "SECRET_KEY", "SECURE_", "ALLOWED_HOSTS", "SESSION_", "CSRF_",
+                                  "DJANGO_ALLOW_ASYNC_UNSAFE"))}
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
                           env={**clean, "DJANGO_SETTINGS_MODULE": "synapse.settings", **env})
 

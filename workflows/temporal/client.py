@@ -22,6 +22,8 @@ from django.conf import settings
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from workflows.temporal.converter import DATA_CONVERTER
+
 T = TypeVar("T")
 
 # Why Temporal could not take a call; each gives people a different reason.
@@ -48,6 +50,7 @@ async def connect(
         namespace=namespace or settings.TEMPORAL_NAMESPACE,
         api_key=api_key or None,
         tls=settings.TEMPORAL_TLS if tls is None else tls,
+        data_converter=DATA_CONVERTER,
         **({"runtime": runtime} if runtime is not None else {}),
     )
 

@@ -25,6 +25,10 @@ from workflows.temporal.contracts import (
     WorkflowFinishedResult,
     report_workflow_id,
 )
+
+with workflow.unsafe.imports_passed_through():
+    # The converter outside the sandbox raises this class: the workflow must see the same one.
+    from workflows.temporal.converter import UndecodablePayload
 from workflows.temporal.phases.base import DATABASE_TIMEOUT
 from workflows.temporal.report_workflow import ReportTestWorkflow
 
@@ -32,7 +36,7 @@ from workflows.temporal.report_workflow import ReportTestWorkflow
 PATCH_REMOVAL_COMPENSATION = "report-removal-compensation-v1"
 
 
-@workflow.defn(name=CYCLE_WORKFLOW_TYPE)
+@workflow.defn(name=CYCLE_WORKFLOW_TYPE, failure_exception_types=[UndecodablePayload])
 class TestCycleWorkflow:
     """Starts a ReportTestWorkflow per report (id cycle-<cycle>-report-<report>),
     waits for all of them and records how the cycle ended.

@@ -14,8 +14,12 @@ from workflows.temporal.contracts import (
     ScheduledCycleStartInput,
 )
 
+with workflow.unsafe.imports_passed_through():
+    # The converter outside the sandbox raises this class: the workflow must see the same one.
+    from workflows.temporal.converter import UndecodablePayload
 
-@workflow.defn(name=RECURRING_CYCLE_WORKFLOW_TYPE)
+
+@workflow.defn(name=RECURRING_CYCLE_WORKFLOW_TYPE, failure_exception_types=[UndecodablePayload])
 class RecurringCycleWorkflow:
     """One run per scheduled time: its id (the schedule's id plus the time) keys the cycle it creates,
     so a retry or a second delivery never creates two. No queries, signals or updates."""

@@ -43,6 +43,10 @@ from workflows.temporal.contracts import (
     WaitingOn,
     WorkflowFinishedResult,
 )
+
+with workflow.unsafe.imports_passed_through():
+    # The converter outside the sandbox raises this class: the workflow must see the same one.
+    from workflows.temporal.converter import UndecodablePayload
 from workflows.temporal.compensation import CompensationSteps
 from workflows.temporal.phases.data_owners import DataOwnerSteps
 from workflows.temporal.phases.finalize import FinalizeSteps
@@ -81,7 +85,7 @@ STATUS_AFTER = {SCOPING: "scoped", FINALIZE: "completed"}
 PATCH_FINISH_CANCELLED_IN_ACTIVITY = "finish-report-cancelled-in-activity"
 
 
-@workflow.defn(name=REPORT_WORKFLOW_TYPE)
+@workflow.defn(name=REPORT_WORKFLOW_TYPE, failure_exception_types=[UndecodablePayload])
 class ReportTestWorkflow(
     PlanningSteps, DataProfilingSteps, ScopingSteps, SampleSelectionSteps, DataOwnerSteps, RequestSteps,
     TestExecutionSteps, ObservationSteps, FinalizeSteps, CompensationSteps,

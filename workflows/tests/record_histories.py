@@ -244,8 +244,29 @@ async def record_finalize() -> None:
             (HERE / "cycle_with_removal.json").write_text((await cycle.fetch_history()).to_json())
 
 
+async def record_compensation() -> None:
+    """Scoping fails beyond its retries twice: compensated, waits, retried by an admin, then approved."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.temporal.contracts import DATA_PROFILING, PLANNING, SCOPING, ReportWorkflowInput
+    from workflows.temporal.report_workflow import ReportTestWorkflow
+    from workflows.testing import TEST_SERVER
+    from workflows.tests.test_report_workflow import FakeActivities, _worker, compensate_and_retry_scoping
+
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER)) as env:
+        queue = f"record-{uuid.uuid4().hex}"
+        async with _worker(env, FakeActivities(recommend_failures=2), queue):
+            handle = await env.client.start_workflow(
+                ReportTestWorkflow.run,
+                ReportWorkflowInput(1, 12, 22, skip_phases=[PLANNING, DATA_PROFILING], last_phase=SCOPING),
+                id="replay-compensate-and-retry", task_queue=queue)
+            await compensate_and_retry_scoping(env, handle)
+            (HERE / "report_compensate_and_retry.json").write_text((await handle.fetch_history()).to_json())
+
+
 RECORDINGS = {"before_test_execution": record, "profiling_review": record_profiling_review,
-              "test_execution": record_test_execution, "finalize": record_finalize}
+              "test_execution": record_test_execution, "finalize": record_finalize,
+              "compensation": record_compensation}
 
 
 if __name__ == "__main__":

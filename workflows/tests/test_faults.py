@@ -257,11 +257,22 @@ def assert_consistent(report) -> None:
     assert set(InformationRequest.objects.values_list("status", flat=True)) == {"accepted"}
     keys = list(RequestNotification.objects.values_list("key", flat=True))
     assert len(keys) == len(set(keys)), "an email went out twice"
-    wait_until(lambda: not WorkflowDecision.objects.filter(status__in=WorkflowDecision.OPEN).exists(),
-               timeout=30, what="every decision answered")
+    wait_for_every_decision_answered()
     refused = list(WorkflowDecision.objects.filter(status=WorkflowDecision.Status.REJECTED)
                    .values_list("update_name", "error"))
     assert refused == []
+
+
+def wait_for_every_decision_answered(timeout: float = 60) -> None:
+    """The outbox answers what was stored while Temporal was away (a bound for a loaded machine, not a target)."""
+    def open_decisions():
+        return list(WorkflowDecision.objects.filter(status__in=WorkflowDecision.OPEN)
+                    .values_list("update_name", "status", "attempts", "error"))
+
+    try:
+        wait_until(lambda: not open_decisions(), timeout=timeout, what="every decision answered")
+    except AssertionError as err:
+        raise AssertionError(f"{err}; still open: {open_decisions()}") from None
 
 
 def assert_sealed(report, *, from_start: bool = False) -> None:
@@ -285,8 +296,7 @@ def assert_sealed(report, *, from_start: bool = False) -> None:
     assert EvidencePackage.objects.filter(final_report=final).count() == 1
     keys = list(RequestNotification.objects.values_list("key", flat=True))
     assert len(keys) == len(set(keys)), "an email went out twice"
-    wait_until(lambda: not WorkflowDecision.objects.filter(status__in=WorkflowDecision.OPEN).exists(),
-               timeout=30, what="every decision answered")
+    wait_for_every_decision_answered()
     refused = list(WorkflowDecision.objects.filter(status=WorkflowDecision.Status.REJECTED)
                    .values_list("update_name", "error"))
     assert refused == []
@@ -409,6 +419,8 @@ def test_temporal_server_killed_mid_cycle_and_restarted_from_its_file(
     try:
         drive_report(users, cycle, scoped_report, between=between)
         assert_consistent(scoped_report)
+    except AssertionError as err:
+        raise AssertionError(f"{err}\n{diagnosis(worker)}") from err
     finally:
         worker.stop()
         server.kill()

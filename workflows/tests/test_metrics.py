@@ -81,3 +81,53 @@ def test_monitoring_page_charts_progress_and_refusal(client, users, cycle, histo
     client.force_login(users["tester"])
     refused = client.get(reverse("workflows:monitoring"))
     assert refused.status_code == 403 and "test managers and admins" in refused.content.decode()
+
+
+def test_the_time_each_role_keeps_a_report_waiting_is_recorded_as_its_status_moves(
+    users, cycle, cycle_report, monkeypatch,
+):
+    from temporalio.client import WorkflowExecutionStatus
+
+    from workflows import operations
+    from workflows.models import WorkflowWait
+    from workflows.temporal.contracts import ReportStatus
+
+    execution = WorkflowExecution.objects.create(
+        workflow_id="cycle-1-report-1", run_id="r1", workflow_type="ReportTestWorkflow", cycle=cycle,
+        cycle_report=cycle_report)
+    answers = iter([
+        ("planning", "awaiting_submission", "Tester"),
+        ("planning", "awaiting_decision", "Report Owner"),
+        ("sample_selection", "awaiting_submission", "Tester, Data Executive"),  # the parallel step
+        ("sample_selection", "awaiting_submission", "Tester, Data Executive"),  # no change: nothing new
+        ("request_for_information", "awaiting_evidence", "Data Owner"),
+    ])
+
+    def answer(ask):
+        phase, state, waiting_on = next(answers)
+        return WorkflowExecutionStatus.RUNNING, ReportStatus(cycle_report.pk, phase, state, waiting_on,
+                                                             active={phase: state})
+
+    monkeypatch.setattr(operations, "_call", answer)
+    for _ in range(5):
+        operations.execution_live_status(execution=execution)
+    waits = list(WorkflowWait.objects.order_by("id").values_list("role", "phase", "ended_at"))
+    assert [(role, phase, ended is not None) for role, phase, ended in waits] == [
+        ("Tester", "planning", True), ("Report Owner", "planning", True),
+        ("Data Executive", "sample_selection", True), ("Tester", "sample_selection", True),
+        ("Data Owner", "request_for_information", False),
+    ]
+
+    # The monitoring metric sums them over the report's life: 2 h on the tester, 3 h on the owner, ...
+    now = timezone.now()
+    for wait, (start, end) in zip(WorkflowWait.objects.order_by("id"), [(10, 8), (8, 5), (5, 4), (5, 3), (3, None)]):
+        WorkflowWait.objects.filter(pk=wait.pk).update(
+            started_at=now - datetime.timedelta(hours=start),
+            ended_at=None if end is None else now - datetime.timedelta(hours=end))
+    waited = {w.who: (w.reports, round(w.hours)) for w in metrics_for(user=users["manager"]).waited_by_role}
+    assert waited == {"Tester": (1, 4), "Report Owner": (1, 3), "Data Executive": (1, 1), "Data Owner": (1, 3)}
+
+    # The run closes: its open wait ends with it.
+    monkeypatch.setattr(operations, "_call", lambda ask: (WorkflowExecutionStatus.COMPLETED, None))
+    operations.execution_live_status(execution=execution)
+    assert not WorkflowWait.objects.filter(ended_at__isnull=True).exists()

@@ -87,8 +87,10 @@ class FakeActivities:
     """Records calls; versions are numbered per phase like the real service."""
 
     def __init__(self, *, draft_fails: bool = False, empty_submission_phases=(), owners_missing=(),
-                 requests=(501, 502)):
+                 requests=(501, 502), recommend_failures: int = 0):
         self.calls: list[tuple[str, object]] = []
+        # Scoping's recommendation fails (beyond its retries) this many times: the phase is compensated.
+        self.recommend_failures = recommend_failures
         self.owners_missing = list(owners_missing)
         self.request_status = {rid: "open" for rid in requests}
         self.versions: dict[int, tuple[str, int]] = {}
@@ -118,6 +120,9 @@ class FakeActivities:
         @activity.defn(name=ActivityName.RECOMMEND_SCOPE)
         async def recommend(inp: RecommendScopeInput) -> RecommendScopeResult:
             self.calls.append(("recommend", inp.cycle_report_id))
+            if self.recommend_failures:
+                self.recommend_failures -= 1
+                raise ApplicationError("The database refused the recommendations.", non_retryable=True)
             return RecommendScopeResult(created=3)
 
         @activity.defn(name=ActivityName.CREATE_VERSION)
@@ -403,6 +408,39 @@ async def test_failed_draft_leaves_manual_entry_and_refused_submission_can_retry
     assert result.skipped_phases == [DATA_PROFILING, SCOPING]
     assert ("enter", (DATA_PROFILING, True)) in fakes.calls
     assert ("recommend", 11) not in fakes.calls
+
+
+async def compensate_and_retry_scoping(env, handle) -> None:
+    """Scoping fails beyond its retries twice: each time it is compensated and waits for an admin's retry."""
+    from workflows.temporal.contracts import STATE_FAILED, UPDATE_RETRY_PHASE, RetryPhaseInput
+
+    for _ in range(2):
+        status = await _wait_state(env, handle, STATE_FAILED, SCOPING)
+        assert "refused the recommendations" in status.last_error
+        await handle.execute_update(UPDATE_RETRY_PHASE, RetryPhaseInput(SCOPING, 1, "fixed"), result_type=UpdateResult)
+    await _wait_state(env, handle, State.AWAITING_SUBMISSION, SCOPING)
+    version = await _submit(handle, SCOPING)
+    await _decide(handle, SCOPING, version.version_id, approve=True)
+    await handle.result()
+
+
+async def test_a_phase_failing_beyond_its_retries_is_compensated_and_waits_for_the_admin(env):
+    fakes = FakeActivities(recommend_failures=2)
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run,
+            ReportWorkflowInput(1, 12, 22, skip_phases=[PLANNING, DATA_PROFILING], last_phase=SCOPING),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue,
+        )
+        await compensate_and_retry_scoping(env, handle)
+
+    # Each failure was compensated once (rollback of Scoping), then the phase ran again from its start.
+    assert [c for c in fakes.calls if c[0] in ("compensate", "recommend")] == [
+        ("recommend", 12), ("compensate", (12, SCOPING, "phase_failed", None)),
+        ("recommend", 12), ("compensate", (12, SCOPING, "phase_failed", None)),
+        ("recommend", 12),
+    ]
 
 
 async def test_cycle_workflow_starts_a_child_per_report_and_rejects_a_second_start(env):
