@@ -501,17 +501,22 @@ def test_postgresql_unreachable_during_activities(faults, users, cycle, scoped_r
     worker = faults(DATABASE_URL=database_url(proxy.port))
     worker.start()
 
+    restore = threading.Timer(8, proxy.restore)
+
     def between(step):
         if step == "samples approved":
-            # The worker's activities (phase moves, sampling, requests) fail on the database for a while.
+            # The database goes away for the worker for 8 s while the executive completes the data owners
+            # (through the web's own connection): the activities that step sets off (the owners checked, the
+            # requests created and emailed) meet the outage for sure. Before, the cut came after the
+            # approval's activities had often finished and before any other began, and missed them.
             proxy.cut()
-            time.sleep(6)
-            proxy.restore()
+            restore.start()
 
     try:
         drive_report(users, cycle, scoped_report, between=between)
         assert_consistent(scoped_report)
     finally:
+        restore.cancel()
         proxy.close()
     # The outage did hit activities: they failed on the database and were retried.
     assert WorkflowStep.objects.filter(attempt__gt=1, status=WorkflowStep.Status.COMPLETED).exists()
