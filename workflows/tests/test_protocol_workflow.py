@@ -147,3 +147,27 @@ async def test_a_decision_on_a_version_still_being_made_waits_for_it(env):  # no
             await wrong.result()
         await handle.result()
     assert [c for c in fakes.calls if c[0] == "decision"] == [("decision", (SCOPING, 1, True))]
+
+
+async def test_messages_older_than_the_status_the_workflow_read_are_already_applied(env):  # noqa: F811
+    """The requests were created, answered and accepted before the workflow had the creating activity's
+    result (the worker killed meanwhile), so the workflow read "accepted": the data owner's and the tester's
+    messages, delivered after, are already applied, not waited on for 5 minutes and refused."""
+    fakes = FakeActivities(requests=(711,))
+    fakes.request_status[711] = "accepted"
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run,
+            ReportWorkflowInput(1, 71, 171, skip_phases=[PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION,
+                                                          DATA_OWNER_IDENTIFICATION]),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue,
+        )
+        await _wait_state(env, handle, State.AWAITING_SUBMISSION, TEST_EXECUTION)
+        # Before, this waited 5 minutes (of the workflow's time) for the request to be reopened, then was
+        # refused; a bound on the wall clock tells the two apart.
+        submitted = await asyncio.wait_for(_send(handle, "request_submitted", 711, "submitted"), timeout=30)
+        assert (submitted.accepted, submitted.duplicate) == (True, True), submitted
+        reviewed = await _send(handle, "request_reviewed", 711, "accepted")
+        assert reviewed.duplicate
+        await handle.terminate("test over")

@@ -59,6 +59,7 @@ class TestExecutionSteps(ReviewSteps):
     _extension_id: int
     _extension_number: int
     _extension_requests: list[int]
+    _requests_read: frozenset[int]
     # Extension id -> approved, for each decision applied; the extension being decided now (or 0).
     _extension_decisions: dict[int, bool]
     _deciding_extension: int
@@ -171,6 +172,8 @@ class TestExecutionSteps(ReviewSteps):
         for ref in decided.requests:
             self._requests[ref.request_id] = ref.status if ref.status in (OPEN, SUBMITTED, ACCEPTED, RETURNED) \
                 else OPEN
+        # Reopened: what it becomes now comes in messages again.
+        self._requests_read = self._requests_read - {ref.request_id for ref in decided.requests}
         self._versions.pop(TEST_EXECUTION, None)
         self._extension_requests = [ref.request_id for ref in decided.requests]
         self._states[TEST_EXECUTION] = State.AWAITING_EVIDENCE if decided.requests else State.AWAITING_SUBMISSION
