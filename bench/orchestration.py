@@ -4,13 +4,16 @@
                                             [--database-url postgres://postgres@127.0.0.1:5432/h11_orch]
 
 1. Synapse: one cycle of --reports reports, started with workflow_start, each
-   report driven through every phase on this branch (Planning, Data Profiling,
+   report driven through every phase (Planning, Data Profiling with its reviewed profile,
    Scoping, Sample Selection ‖ Data Owner Identification, Request for
-   Information, up to entering Test Execution, whose steps it does not drive yet) by a thread per
-   report that does each person's step through the service layer, as the pages
-   do: the tester submits, the owner approves, the tester uploads the population,
-   draws samples, the executive assigns data owners, each data owner uploads and
-   submits evidence, the tester accepts it. A step waits for the workflow the
+   Information, Test Execution, Observations, Finalize: the report signed off, its
+   package sealed and the cycle completed) by a thread per report that does each
+   person's step through the service layer, as the pages do: the tester submits,
+   the owner approves, the tester uploads the population, draws samples, the
+   executive assigns data owners, each data owner uploads and submits evidence,
+   the tester accepts it, passes the cells the rules left, submits the results
+   and the observations, and the test manager, report owner and data executive
+   sign. A step waits for the workflow the
    way a page shows it: the `status` query, every --poll seconds.
 2. Bare: as many temporalio workflows, each running the same number of no-op
    activities and taking the same number of updates (counted from the Synapse
@@ -207,8 +210,10 @@ class Driver:
         from django.core.files.uploadedfile import SimpleUploadedFile
         from django.db import connection
 
-        from cycles.models import Attribute, CycleReport, ScopingDecision
+        from cycles.models import Attribute, CycleReport, PopulationFile, ScopingDecision
         from cycles.services.profiling import population_file_upload
+        from cycles.services.profiling_checks import column_mappings_confirm_matched
+        from workflows.models import WorkflowStep
         from workflows.services import workflow_register_population
 
         try:
@@ -222,6 +227,11 @@ class Driver:
             )
             self.decide(lambda: workflow_register_population(user=self.p["tester"], population_file=population),
                         "register population")
+            # The profile is reviewed: the tester confirms the columns matched by name, submits, the owner approves.
+            population = self.wait(lambda: PopulationFile.objects.filter(
+                pk=population.pk, status=PopulationFile.Status.PROFILED).first(), "the population profiled")
+            column_mappings_confirm_matched(user=self.p["tester"], population_file=population)
+            self.submit_and_approve("data_profiling")
             self.wait(lambda: self.active("scoping") and ScopingDecision.objects.filter(
                 attribute__cycle_report_id=self.id).exists(), "scoping recommended")
             self.submit_and_approve("scoping")
@@ -236,12 +246,43 @@ class Driver:
             if errors:
                 raise errors[0]
             self._requests()
-            # Test Execution's own steps (issue 7, merged late) are not driven yet: the run ends when
-            # every report has entered it.
-            self.wait(lambda: CycleReport.objects.filter(pk=self.id, phase="test_execution").exists(),
-                      "test execution")
+            self._test_execution()
+            self.wait(lambda: self.active("observations") and WorkflowStep.objects.filter(
+                execution__cycle_report_id=self.id, activity_type="observations_draft",
+                status=WorkflowStep.Status.COMPLETED).exists(), "observations drafted")
+            self.submit_and_approve("observations")
+            self._sign_offs()
+            self.wait(lambda: CycleReport.objects.filter(pk=self.id, status="completed").exists(),
+                      "the report signed off and sealed")
         finally:
             connection.close()
+
+    def _test_execution(self):
+        """The matrix is prepared (and rules run) by the workflow; the tester passes every cell left and submits."""
+        from cycles.models import TestResult
+        from cycles.services.execution import test_results_bulk
+        from workflows.models import WorkflowStep
+
+        self.wait(lambda: self.active("test_execution") and WorkflowStep.objects.filter(
+            execution__cycle_report_id=self.id, activity_type="test_matrix_prepare",
+            status=WorkflowStep.Status.COMPLETED).exists(), "the test matrix")
+        untested = list(TestResult.objects.filter(cycle_report_id=self.id, result="not_tested")
+                        .values_list("pk", flat=True))
+        test_results_bulk(user=self.p["tester"], cycle_report=self.report(), result_ids=untested, action="pass")
+        self.submit_and_approve("test_execution")
+
+    def _sign_offs(self):
+        """The three signatures, each once the one before it is recorded (as the Final Report page offers them)."""
+        from cycles.models import FinalReport, SignOff
+        from workflows.services import workflow_sign_off
+
+        final = self.wait(lambda: FinalReport.objects.filter(cycle_report_id=self.id).first(), "the final report")
+        for number, (role, person) in enumerate((("test_manager", "manager"), ("report_owner", "owner"),
+                                                 ("data_executive", "executive"))):
+            self.wait(lambda: SignOff.objects.filter(final_report=final).count() == number,
+                      f"the sign-off before the {role}'s")
+            self.decide(lambda: workflow_sign_off(user=self.p[person], cycle_report=self.report(), role=role),
+                        f"{role} sign-off")
 
     def _samples(self):
         from django.db import connection
@@ -336,7 +377,7 @@ def start_worker(harness, task_queue: str, log: Path):
 
 
 def run_synapse(harness, args) -> tuple[float, int, int]:
-    """Seconds for every report to reach Test Execution; activities and updates per report."""
+    """Seconds for every report to be signed off and the cycle to complete; activities and updates per report."""
     import signal
 
     from django.conf import settings
@@ -355,12 +396,14 @@ def run_synapse(harness, args) -> tuple[float, int, int]:
         with ThreadPoolExecutor(max_workers=len(ids)) as pool:
             for future in [pool.submit(Driver(people, pk, args.poll).run) for pk in ids]:
                 future.result()
+
+        async def completed():
+            await harness.client.get_workflow_handle(f"cycle-{cycle.pk}").result()
+
+        harness.call(completed(), timeout=300)  # the cycle workflow completes once every report is signed off
         elapsed = time.perf_counter() - start
-
-        async def stop():
-            await harness.client.get_workflow_handle(f"cycle-{cycle.pk}").terminate("bench over")
-
-        harness.call(stop())
+        cycle.refresh_from_db()
+        assert cycle.status == "completed", cycle.status
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(60)

@@ -41,6 +41,10 @@ ACCESS: dict[str, frozenset[str]] = {
     "version_item.decide": frozenset({OWNER, APPROVER}),  # Sample Selection only
     # Data Owner Identification.
     "data_owners.assign": frozenset({EXECUTIVE}),
+    # Reassignments on a running cycle (issue 7): an attribute's data owner, with a reason, after
+    # "Assignments complete"; a report's tester, with a reason.
+    "data_owners.reassign": frozenset({EXECUTIVE}),
+    "cycle_report.reassign_tester": frozenset({ADMIN, CYCLE_MANAGER}),
     # Requests for Information and evidence.
     "request.read": frozenset({ADMIN, CYCLE_MANAGER, TESTER, OWNER, EXECUTIVE, REQUEST_DATA_OWNER}),
     "request.answer": frozenset({REQUEST_DATA_OWNER}),  # upload evidence, submit

@@ -529,6 +529,24 @@ class EvidenceAdmin(ReadOnlyAdmin):
     exclude = ("file",)  # served only through views that check permissions, never by a media link
 
 
+# --- Reassignments (issue 7): the history, read-only; the data executive's and test manager's pages make them
+
+from cycles.models import Reassignment  # noqa: E402
+
+
+@admin.register(Reassignment)
+class ReassignmentAdmin(ReadOnlyAdmin):
+    list_per_page = LIST_PER_PAGE
+    list_display = ("reassigned_at", "kind", "cycle_report", "attribute", "from_user", "to_user", "reassigned_by",
+                    "reason")
+    list_filter = ("kind",)
+    search_fields = ("reason", "attribute__name", "from_user__username", "to_user__username",
+                     "cycle_report__report__name")
+    list_select_related = ("cycle_report__report", "cycle_report__cycle", "attribute", "from_user", "to_user",
+                           "reassigned_by")
+    date_hierarchy = "reassigned_at"
+
+
 # --- Test Execution (issue 6): read-only here; the tester's page and the workflow change them ------
 
 from cycles.models import EvidenceLink, ExecutionRule, SampleExtension, TestResult, TestResultHistory  # noqa: E402

@@ -229,6 +229,17 @@ def scale_dataset_build(
         for r in requests if r.status == InformationRequest.Status.SUBMITTED for n in range(3)
     )
 
+    # Reassignments (issue 7): one per third of a reported attribute's owners, so the history grows with the set.
+    from cycles.models import Reassignment
+
+    Reassignment.objects.bulk_create(
+        Reassignment(kind=Reassignment.Kind.DATA_OWNER, cycle_report_id=a.attribute.cycle_report_id,
+                     attribute_id=a.attribute_id, from_user=owners[(n + 1) % len(owners)], to_user=a.data_owner,
+                     reason="On leave.", reassigned_by=u["executive"],
+                     request=request_of.get((a.attribute.cycle_report_id, a.data_owner_id)))
+        for n, a in enumerate(assignments) if a.attribute.cycle_report_id in {cr.pk for cr in in_rfi} and not n % 3
+    )
+
     # The audit trail the pages read, as the services write it.
     ct = ContentType.objects.get_for_models(CycleReport, DataOwnerAssignment, InformationRequest, Evidence, TestCycle)
     events = [AuditEvent(actor=u["manager"], action="cycle.create", content_type=ct[TestCycle],
@@ -303,6 +314,7 @@ SCALE_PAGES = [
     _page("cycles", "tester", "data owners", "cycles:data-owners", "parallel"),
     _page("cycles", "executive", "data owners (open)", "cycles:data-owners", "parallel"),
     _page("cycles", "tester", "report requests", "cycles:report-requests", "rfi"),
+    _page("cycles", "executive", "data owners (reassign)", "cycles:data-owners", "rfi"),
     _page("cycles", "manager", "request list", "cycles:request-list"),
     _page("cycles", "tester", "request list", "cycles:request-list"),
     _page("cycles", "data_owner", "request list", "cycles:request-list"),
@@ -319,6 +331,7 @@ SCALE_PAGES = [
     _api("cycles", "tester", "api report samples", "/api/v1/cycle-reports/{parallel}/samples/"),
     _api("cycles", "tester", "api report data owners", "/api/v1/cycle-reports/{parallel}/data-owners/"),
     _api("cycles", "tester", "api requests", "/api/v1/requests/"),
+    _api("cycles", "tester", "api report reassignments", "/api/v1/cycle-reports/{rfi}/reassignments/"),
     _api("cycles", "data_owner", "api requests", "/api/v1/requests/"),
     _api("cycles", "tester", "api reports", "/api/v1/reports/"),
     _api("cycles", "tester", "api lobs", "/api/v1/lobs/"),
@@ -332,7 +345,7 @@ ADMIN_CHANGELISTS = [
     ("cycles", "attribute"), ("cycles", "populationfile"), ("cycles", "profileresult"),
     ("cycles", "scopingdecision"), ("cycles", "phasestate"), ("cycles", "samplingplan"), ("cycles", "sample"),
     ("cycles", "samplesizerule"), ("cycles", "dataownerassignment"), ("cycles", "informationrequest"),
-    ("cycles", "requestnotification"), ("cycles", "evidence"),
+    ("cycles", "requestnotification"), ("cycles", "evidence"), ("cycles", "reassignment"),
     ("versioning", "version"), ("versioning", "versionitem"), ("versioning", "approval"),
     ("workflows", "workflowexecution"), ("workflows", "workflowstep"), ("workflows", "workflowtransition"),
     ("workflows", "workflowdecision"), ("workflows", "workflowalert"),

@@ -7,6 +7,7 @@ from workflows.models import CycleSchedule
 class CycleScheduleForm(forms.Form):
     name = forms.CharField(
         max_length=200, required=False, label="Name of the cycles",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. Retail loans quarterly"}),
         help_text="Each cycle is named “<name> <YYYY-MM>”; this cycle's name when left empty.",
     )
     frequency = forms.ChoiceField(choices=CycleSchedule.Frequency.choices, label="Recurs")

@@ -57,6 +57,7 @@ from workflows.temporal.contracts import (
     UPDATE_REGISTER_POPULATION,
     UPDATE_REMOVE_REPORT,
     UPDATE_SIGN_OFF,
+    UPDATE_REQUEST_ADDED,
     UPDATE_REQUEST_REVIEWED,
     UPDATE_REQUEST_SUBMITTED,
     UPDATE_SUBMIT_VERSION,
@@ -69,6 +70,7 @@ from workflows.temporal.contracts import (
     RegisterPopulationInput,
     RemoveReportInput,
     ReportStatus,
+    RequestAddedInput,
     RequestEventInput,
     RequestSchedule,
     SignOffInput,
@@ -87,6 +89,7 @@ UPDATE_INPUTS = {
     UPDATE_COMPLETE_DATA_OWNERS: CompleteDataOwnersInput,
     UPDATE_REQUEST_SUBMITTED: RequestEventInput,
     UPDATE_REQUEST_REVIEWED: RequestEventInput,
+    UPDATE_REQUEST_ADDED: RequestAddedInput,
     UPDATE_DECIDE_EXTENSION: DecideExtensionInput,
     UPDATE_SIGN_OFF: SignOffInput,
     UPDATE_REMOVE_REPORT: RemoveReportInput,
@@ -625,6 +628,27 @@ def request_decision_store(*, user, request, update_name: str) -> WorkflowDecisi
             decision_id=decision_id, request_id=request.pk, user_id=user.pk, status=request.status
         ),
     )
+
+
+def request_added_decision_store(*, user, request, from_request) -> WorkflowDecision | None:
+    """Store, inside the reassignment's transaction, the message that a request was split off
+    `from_request` for another data owner: the workflow starts chasing it. None when the report's
+    workflow was never started."""
+    cycle_report = request.cycle_report
+    if not cycle_report.workflow_id:
+        return None
+    return decision_store(
+        user=user, cycle_report=cycle_report, update_name=UPDATE_REQUEST_ADDED, subject=request_subject(request),
+        make_input=lambda decision_id: RequestAddedInput(
+            decision_id=decision_id, request_id=request.pk, user_id=user.pk, status=request.status,
+            from_request_id=from_request.pk,
+        ),
+    )
+
+
+def workflow_request_added(*, decision: WorkflowDecision) -> DecisionOutcome:
+    """Deliver the request_added message a reassignment stored with its split (after the commit)."""
+    return _raise_refusal(decision_deliver(decision=decision))
 
 
 def _request_event(*, user, request, update_name: str) -> DecisionOutcome:

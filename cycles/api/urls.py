@@ -7,6 +7,7 @@ from cycles.api import profiling as api_profiling
 from cycles.api import execution as api_execution
 from cycles.api import final_report as api_final_report
 from cycles.api import observations as api_observations
+from cycles.api import reassignments as api_reassignments
 from cycles.api import requests as api_requests
 from cycles.api import sampling as api_sampling
 
@@ -35,6 +36,12 @@ urlpatterns = [
          name="api-cycle-report-data-owners"),
     path("cycle-reports/<int:pk>/data-owners/bulk/", api_requests.CycleReportDataOwnersBulkApi.as_view(),
          name="api-cycle-report-data-owners-bulk"),
+    path("cycle-reports/<int:pk>/data-owners/reassign/", api_reassignments.CycleReportDataOwnerReassignApi.as_view(),
+         name="api-cycle-report-data-owners-reassign"),
+    path("cycle-reports/<int:pk>/tester/reassign/", api_reassignments.CycleReportTesterReassignApi.as_view(),
+         name="api-cycle-report-tester-reassign"),
+    path("cycle-reports/<int:pk>/reassignments/", api_reassignments.CycleReportReassignmentsApi.as_view(),
+         name="api-cycle-report-reassignments"),
     path("requests/<int:pk>/evidence/", api_requests.InformationRequestEvidenceApi.as_view(),
          name="api-request-evidence"),
     path("requests/<int:pk>/submit/", api_requests.InformationRequestSubmitApi.as_view(), name="api-request-submit"),

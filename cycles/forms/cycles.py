@@ -125,3 +125,23 @@ class VersionDecisionForm(forms.Form):
     @property
     def approve(self) -> bool:
         return self.cleaned_data["decision"] == self.APPROVE
+
+
+class TesterReassignForm(forms.Form):
+    """On a running cycle: another tester for a report, with a reason (issue 7)."""
+
+    cycle_report = forms.TypedChoiceField(coerce=int, choices=[], label="Report",
+                                          error_messages={"required": "Choose the report to reassign."})
+    tester = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label="New tester",
+                                    empty_label="— choose —", error_messages={"required": "Choose the new tester."})
+    reason = forms.CharField(label="Reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="Both testers see it, and the audit trail keeps it.",
+                             error_messages={"required": "Say why the report is reassigned."})
+
+    def __init__(self, *args, cycle_reports=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["cycle_report"].choices = [("", "— choose —")] + [
+            (cr.pk, f"{cr.report} (now {cr.tester})") for cr in cycle_reports
+        ]
+        self.fields["tester"].queryset = (
+            get_user_model().objects.filter(groups__name=Role.TESTER, is_active=True).order_by("username"))

@@ -118,3 +118,23 @@ class EvidenceReviewForm(forms.Form):
         return self.cleaned_data["decision"] == self.ACCEPT
 
 
+
+
+class DataOwnerReassignForm(forms.Form):
+    """After "Assignments complete": another data owner for one attribute, with a reason (issue 7)."""
+
+    attribute = forms.TypedChoiceField(coerce=int, choices=[], label="Attribute",
+                                       error_messages={"required": "Choose the attribute to reassign."})
+    data_owner = forms.ModelChoiceField(queryset=get_user_model().objects.none(), label="New data owner",
+                                        empty_label="— choose —",
+                                        error_messages={"required": "Choose the new data owner."})
+    reason = forms.CharField(label="Reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="Both data owners see it, and the audit trail keeps it.",
+                             error_messages={"required": "Say why the attribute is reassigned."})
+
+    def __init__(self, *args, attributes=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["attribute"].choices = [("", "— choose —")] + [
+            (a.pk, f"{a.name} (now {a.data_owner_assignment.data_owner})") for a in attributes
+        ]
+        self.fields["data_owner"].queryset = data_owners()

@@ -19,6 +19,7 @@ from cycles.models.requests import (  # noqa: F401
     DataOwnerAssignment,
     Evidence,
     InformationRequest,
+    Reassignment,
     RequestNotification,
 )
 from cycles.models.sampling import SampleSizeRule, SamplingPlan, Sample  # noqa: F401

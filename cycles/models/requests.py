@@ -45,9 +45,9 @@ class InformationRequest(models.Model):
 
     class Meta:
         ordering = ["cycle_report", "data_owner__username"]
-        constraints = [
-            models.UniqueConstraint(fields=["cycle_report", "data_owner"], name="uniq_request_per_owner")
-        ]
+        # One request per data owner when the requests go out; a reassignment (issue 7) may give an owner a
+        # second one, moved to them as it was, so this is an index and not a unique constraint.
+        indexes = [models.Index(fields=["cycle_report", "data_owner"], name="request_report_owner_idx")]
 
     def __str__(self):
         return f"Request to {self.data_owner} for {self.cycle_report.report}"
@@ -64,6 +64,7 @@ class RequestNotification(models.Model):
         RETURNED = "returned", "Returned"
         DATA_OWNERS = "data_owners", "Data owners requested"
         DATA_OWNER_SLA = "data_owner_sla", "Data owners not assigned by SLA"
+        REASSIGNED = "reassigned", "Reassigned"
 
     key = models.CharField(max_length=200, unique=True)
     request = models.ForeignKey(
@@ -119,3 +120,40 @@ class Evidence(models.Model):
 
     def __str__(self):
         return f"{self.original_name} v{self.version}"
+
+
+class Reassignment(models.Model):
+    """Work moved from one person to another on a running cycle, and why (issue 7).
+
+    A data owner reassignment moves an attribute (and its open request, or the part of it that
+    covers the attribute); a tester reassignment moves a report's work to another tester.
+    """
+
+    class Kind(models.TextChoices):
+        DATA_OWNER = "data_owner", "Data owner"
+        TESTER = "tester", "Tester"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    cycle_report = models.ForeignKey(CycleReport, on_delete=models.PROTECT, related_name="reassignments")
+    attribute = models.ForeignKey(Attribute, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    from_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    to_user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    reassigned_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reassigned_at = models.DateTimeField(auto_now_add=True)
+    request = models.ForeignKey(
+        InformationRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The open request the attribute was in when it was reassigned (none if requests were not out).",
+    )
+    new_request = models.ForeignKey(
+        InformationRequest, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The request split off for the new data owner; empty when the whole request moved.",
+    )
+
+    class Meta:
+        ordering = ["-reassigned_at", "-pk"]
+        indexes = [models.Index(fields=["cycle_report", "kind"])]
+
+    def __str__(self):
+        what = self.attribute.name if self.attribute_id and self.kind == self.Kind.DATA_OWNER else "tester"
+        return f"{what}: {self.from_user} → {self.to_user}"

@@ -111,6 +111,12 @@ def cycle_report_assign_tester(*, user, cycle_report: CycleReport, tester) -> Cy
         raise PermissionDeniedError("Only the cycle's Test Manager can assign testers.")
     if not has_role(tester, Role.TESTER):
         raise ApplicationError(f"{tester} is not a Tester.")
+    if (cycle_report.cycle.status == TestCycle.Status.RUNNING and cycle_report.tester_id
+            and cycle_report.tester_id != tester.pk):
+        # Work is under way: moving it is a reassignment, with a reason and both testers told (issue 7).
+        raise ConflictError(
+            f"{cycle_report.report} is being tested by {cycle_report.tester}: reassign it with a reason instead."
+        )
     with transaction.atomic():
         before = snapshot(cycle_report, ["tester_id"])
         cycle_report.tester = tester

@@ -309,3 +309,37 @@ def data_owner_sla_escalate(*, cycle_report_id: int) -> bool:
         template="cycles/email/data_owner_sla.txt",
         context=context,
     )
+
+
+def reassignment_notify(*, reassignment_id: int) -> int:
+    """Tell both people of a reassignment (issue 7): the one the work left and the one it went to.
+
+    One email each, keyed by the reassignment and the person; returns how many this call sent.
+    """
+    from cycles.models import Reassignment
+
+    reassignment = Reassignment.objects.select_related(
+        "cycle_report__cycle", "cycle_report__report__lob", "attribute", "from_user", "to_user", "reassigned_by",
+        "new_request", "request",
+    ).get(pk=reassignment_id)
+    cycle_report = reassignment.cycle_report
+    report = cycle_report.report
+    request = reassignment.new_request or reassignment.request
+    what = (f"the data owner of {reassignment.attribute.name}"
+            if reassignment.kind == Reassignment.Kind.DATA_OWNER else "the tester")
+    sent = 0
+    for person, gained in ((reassignment.from_user, False), (reassignment.to_user, True)):
+        subject = (f"You are now {what} for {report}" if gained
+                   else f"Reassigned: you are no longer {what} for {report}")
+        sent += notify(
+            key=f"reassign-{reassignment.pk}-{person.pk}",
+            cycle_report=cycle_report,
+            kind=RequestNotification.Kind.REASSIGNED,
+            recipients=[person],
+            subject=subject,
+            template="cycles/email/reassigned.txt",
+            context={"reassignment": reassignment, "person": person, "gained": gained, "what": what,
+                     "report": report, "cycle": cycle_report.cycle, "request": request},
+            request=request,
+        )
+    return sent

@@ -239,25 +239,27 @@ def information_requests_create(*, cycle_report_id: int, due_date: datetime.date
     with transaction.atomic():
         # Lock the report so two runs of the activity can't both create a request.
         CycleReport.objects.select_for_update().get(pk=cycle_report.pk)
+        existing = list(InformationRequest.objects.filter(cycle_report=cycle_report).order_by("pk"))
+        if existing:
+            # Created by an earlier run, all in one transaction; a reassignment may have moved or split
+            # them since (issue 7), so they are returned as they are now.
+            return existing
         for owner_id, attribute_ids in by_owner.items():
-            request, created = InformationRequest.objects.get_or_create(
-                cycle_report=cycle_report,
-                data_owner_id=owner_id,
-                defaults={"due_date": due_date, "sample_keys": sample_keys},
+            request = InformationRequest.objects.create(
+                cycle_report=cycle_report, data_owner_id=owner_id, due_date=due_date, sample_keys=sample_keys,
             )
-            if created:
-                request.attributes.set(attribute_ids)
-                audit_record(
-                    actor=None,
-                    action="information_request.create",
-                    obj=request,
-                    after={
-                        **snapshot(request, ["data_owner_id", "due_date", "status"]),
-                        "attributes": attribute_ids,
-                        "samples": len(sample_keys),
-                    },
-                    context={"cycle_report": cycle_report.pk},
-                )
+            request.attributes.set(attribute_ids)
+            audit_record(
+                actor=None,
+                action="information_request.create",
+                obj=request,
+                after={
+                    **snapshot(request, ["data_owner_id", "due_date", "status"]),
+                    "attributes": attribute_ids,
+                    "samples": len(sample_keys),
+                },
+                context={"cycle_report": cycle_report.pk},
+            )
             requests.append(request)
     return sorted(requests, key=lambda r: r.pk)
 

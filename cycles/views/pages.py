@@ -352,6 +352,7 @@ def _cycle_context(request, cycle: TestCycle) -> dict:
         "can_cancel": manage and cycle.status == TestCycle.Status.RUNNING and bool(cycle.workflow_id),
         "add_report_form": AddReportForm(cycle=cycle) if manage and is_draft else None,
         "testers": list(testers()) if manage else [],
+        "reassign_tester_form": _reassign_tester_form(cycle) if manage else None,
         "temporal_url": temporal_ui_url(cycle.workflow_id),
         "skip_phases": [Phase(p).label for p in (cycle.configuration or {}).get("skip_phases", []) if p in Phase.values],
         "live": cycle.status == TestCycle.Status.RUNNING,
@@ -375,9 +376,61 @@ def _cycle_schedules_context(request, cycle: TestCycle, manage: bool) -> dict:
     made_by = ScheduledCycleRun.objects.filter(cycle=cycle).select_related("schedule__template").first()
     return {
         "schedules": schedules,
-        "schedule_form": CycleScheduleForm(initial={"name": cycle.name}) if manage and cycle.report_count else None,
+        "schedule_form": CycleScheduleForm() if manage and cycle.report_count else None,
         "made_by_schedule": made_by.schedule if made_by else None,
     }
+
+
+def _reassignable_reports(cycle: TestCycle):
+    from cycles.models import CycleReportRemoval
+
+    removed = CycleReportRemoval.objects.filter(cycle_report__cycle=cycle).values("cycle_report_id")
+    return (CycleReport.objects.filter(cycle=cycle, tester__isnull=False)
+            .exclude(status__in=[CycleReport.Status.COMPLETED, CycleReport.Status.CANCELLED,
+                                 CycleReport.Status.FAILED])
+            .exclude(pk__in=removed).select_related("report", "tester").order_by("report__name", "pk"))
+
+
+def _reassign_tester_form(cycle: TestCycle, data=None):
+    """The test manager's Reassign form (issue 7), on a running cycle only."""
+    from cycles.forms.cycles import TesterReassignForm
+
+    if cycle.status != TestCycle.Status.RUNNING:
+        return None
+    return TesterReassignForm(data, cycle_reports=_reassignable_reports(cycle), auto_id="id_reassign_%s")
+
+
+@login_required
+@require_POST
+def cycle_reassign_tester_view(request, pk: int):
+    """On a running cycle: the test manager gives a report's work to another tester, with a reason."""
+    from cycles.services.reassignments import cycle_report_reassign_tester
+
+    cycle = _cycle_or_404(request.user, pk)
+    if not can_manage_cycle(request.user, cycle):
+        return refuse(request, "Only the cycle's Test Manager reassigns its testers.")
+    form = _reassign_tester_form(cycle, request.POST)
+    if form is None:
+        messages.error(request, "Testers are reassigned on a running cycle; before it starts, assign one instead.")
+        return redirect("cycles:cycle-detail", pk=cycle.pk)
+
+    def again(status: int):
+        context = _cycle_context(request, cycle)
+        context["reassign_tester_form"] = form
+        return render(request, "cycles/cycle_detail.html", context, status=status)
+
+    if not form.is_valid():
+        return again(400)
+    cycle_report = get_object_or_404(CycleReport, pk=form.cleaned_data["cycle_report"], cycle=cycle)
+    try:
+        cycle_report_reassign_tester(user=request.user, cycle_report=cycle_report, tester=form.cleaned_data["tester"],
+                                     reason=form.cleaned_data["reason"])
+    except ApplicationError as err:
+        form.add_error(None, err.message)
+        return again(err.status_code)
+    messages.success(request, f"{form.cleaned_data['tester']} now tests {cycle_report.report}; both testers are "
+                     "told by email.")
+    return redirect("cycles:cycle-detail", pk=cycle.pk)
 
 
 def _cycle_results_context(request, cycle: TestCycle, manage: bool) -> dict:

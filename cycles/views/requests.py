@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from cycles.forms.requests import (
     BulkDataOwnerForm,
     DataOwnerAssignForm,
+    DataOwnerReassignForm,
     EvidenceReviewForm,
     EvidenceUploadForm,
     data_owners,
@@ -37,6 +38,7 @@ from cycles.models import (
 from cycles.permissions import can_view_cycle_report, can_work_on
 from cycles.profiling import match_column
 from cycles.services.execution import request_coverage
+from cycles.services.reassignments import data_owner_reassign, reassignments_of
 from cycles.services.requests import (
     attributes_in_scope,
     data_owner_assign,
@@ -65,6 +67,7 @@ from versioning.models import VersionItem, VersionStatus
 from workflows.models import WorkflowDecision
 from workflows.services import (
     workflow_complete_data_owners,
+    workflow_request_added,
     workflow_request_reviewed,
     workflow_request_submitted,
 )
@@ -85,8 +88,14 @@ def is_report_data_executive(user, cycle_report: CycleReport) -> bool:
 # --- Data Owner Identification ------------------------------------------------------------------
 
 
+def _reassignable(cycle_report: CycleReport):
+    return (attributes_in_scope(cycle_report=cycle_report).filter(data_owner_assignment__isnull=False)
+            .select_related("data_owner_assignment__data_owner").order_by("name"))
+
+
 def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignForm | None = None,
-                 bulk_form: BulkDataOwnerForm | None = None) -> dict:
+                 bulk_form: BulkDataOwnerForm | None = None,
+                 reassign_form: DataOwnerReassignForm | None = None) -> dict:
     context = _phase_context(request, cycle_report, Phase.DATA_OWNER_IDENTIFICATION)
     # The data executive acts here, not the tester; the lock reason still says when the phase isn't open.
     can_assign = is_report_data_executive(request.user, cycle_report) and context["editable"]
@@ -125,8 +134,20 @@ def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignFo
     queued = WorkflowDecision.objects.filter(
         cycle_report=cycle_report, update_name=UPDATE_COMPLETE_DATA_OWNERS,
     ).exclude(status=WorkflowDecision.Status.REJECTED).exists()
+    # After "Assignments complete" the data executive reassigns with a reason (issue 7).
+    doi_done = PhaseState.objects.filter(
+        cycle_report=cycle_report, phase=Phase.DATA_OWNER_IDENTIFICATION, status=PhaseState.Status.COMPLETED
+    ).exists()
+    can_reassign = (doi_done and is_report_data_executive(request.user, cycle_report)
+                    and cycle_report.status not in ("completed", "cancelled", "failed"))
+    if can_reassign and reassign_form is None:
+        reassign_form = DataOwnerReassignForm(attributes=_reassignable(cycle_report), auto_id="id_reassign_%s")
+    reassignments = paginate(request, reassignments_of(cycle_report=cycle_report, kind="data_owner"),
+                             per_page=REQUESTS_PER_PAGE, param="reassignments_page")
     context.update(
         {
+            "reassign_form": reassign_form if can_reassign else None,
+            "reassignments": reassignments,
             "can_edit": can_assign,
             "can_assign": can_assign,
             "rows": rows,
@@ -243,6 +264,42 @@ def data_owners_complete(request, pk: int):
     else:
         _tell_workflow_complete(request, cycle_report)
     return redirect(_doi_url(cycle_report))
+
+
+@login_required
+@require_POST
+def data_owners_reassign(request, pk: int):
+    """After "Assignments complete": the data executive moves an attribute (and its open request) to
+    another data owner, with a reason."""
+    cycle_report = _cycle_report_or_404(request.user, pk)
+    if not is_report_data_executive(request.user, cycle_report):
+        return refuse(request, f"Only the data executive of {cycle_report.report.lob} reassigns data owners.")
+    form = DataOwnerReassignForm(request.POST, attributes=_reassignable(cycle_report), auto_id="id_reassign_%s")
+    if not form.is_valid():
+        return render(request, DOI_TEMPLATE, _doi_context(request, cycle_report, reassign_form=form), status=400)
+    attribute = get_object_or_404(Attribute, pk=form.cleaned_data["attribute"], cycle_report=cycle_report)
+    try:
+        result = data_owner_reassign(user=request.user, attribute=attribute, data_owner=form.cleaned_data["data_owner"],
+                                     reason=form.cleaned_data["reason"])
+    except ApplicationError as err:
+        # Shown beside what was typed, so the reason is not lost.
+        form.add_error(None, err.message)
+        return render(request, DOI_TEMPLATE, _doi_context(request, cycle_report, reassign_form=form),
+                      status=err.status_code)
+    moved = (" Its request was split: the new owner has a request for it alone." if result.split
+             else " Its open request moved with it." if result.request else "")
+    messages.success(request, f"{attribute.name}: {result.assignment.data_owner} is its data owner now.{moved} "
+                     "Both data owners are told by email.")
+    if result.decision is not None:
+        try:
+            outcome = workflow_request_added(decision=result.decision)
+        except ApplicationError as err:
+            messages.warning(request, f"The reassignment is saved, but the workflow refused the new request: "
+                             f"{err.message}")
+        else:
+            if not outcome.delivered:
+                messages.warning(request, outcome.message)
+    return redirect(_doi_url(cycle_report, "reassignments"))
 
 
 # --- Requests for Information: lists ------------------------------------------------------------

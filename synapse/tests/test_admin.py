@@ -94,6 +94,11 @@ def every_model(users, cycle_report):
     request.attributes.add(attribute)
     RequestNotification.objects.create(key="request-1", request=request, cycle_report=cycle_report, kind="request",
                                        recipients=["dataowner@example.com"], subject="Evidence wanted")
+    from cycles.models import Reassignment
+
+    Reassignment.objects.create(kind="data_owner", cycle_report=cycle_report, attribute=attribute,
+                                from_user=users["data_owner2"], to_user=users["data_owner"], reason="On leave",
+                                reassigned_by=users["executive"], request=request)
     Evidence.objects.create(request=request, file="evidence/1/1/abc", original_name="statement.pdf",
                             content_type="application/pdf", size_bytes=10, sha256="1" * 64,
                             uploaded_by=users["data_owner"])

@@ -66,6 +66,9 @@ ENDPOINTS = [
     ("version_item.decide", "post", "/api/v1/versions/{samples_version}/items/{item}/decide/", {"approve": False}),
     ("data_owners.assign", "post", "/api/v1/cycle-reports/{cr}/data-owners/", {}),
     ("data_owners.assign", "post", "/api/v1/cycle-reports/{cr}/data-owners/bulk/", {}),
+    ("data_owners.reassign", "post", "/api/v1/cycle-reports/{cr}/data-owners/reassign/", {}),
+    ("cycle_report.reassign_tester", "post", "/api/v1/cycle-reports/{cr}/tester/reassign/", {}),
+    ("cycle_report.read", "get", "/api/v1/cycle-reports/{cr}/reassignments/", None),
     ("request.read", "get", "/api/v1/requests/{request}/", None),
     ("request.answer", "post", "/api/v1/requests/{request}/evidence/", {}),
     ("request.review", "post", "/api/v1/evidence/{evidence}/review/", {}),
@@ -85,6 +88,8 @@ ENDPOINTS = [
     ("version.read", "get", "/versions/{version}/", None),
     ("request.read", "get", "/requests/{request}/", None),
     ("request.read", "get", "/requests/{request}/evidence/{evidence}/download/", None),
+    ("data_owners.reassign", "post", "/cycle-reports/{cr}/data-owners/reassign/", {}),
+    ("cycle_report.reassign_tester", "post", "/cycles/{cycle}/reassign-tester/", {}),
     ("cycle.manage", "post", "/workflows/cycles/{cycle}/schedules/", None),
     ("schedule.manage", "post", "/workflows/schedules/{schedule}/resume/", None),
 ]
@@ -152,7 +157,7 @@ def call(user, method, path, body):
         return getattr(client, method)(path, body, format="json") if body is not None else getattr(client, method)(path)
     client = Client()
     client.force_login(user)
-    return getattr(client, method)(path)
+    return getattr(client, method)(path, body) if body is not None else getattr(client, method)(path)
 
 
 def test_the_table_names_only_known_relations():

@@ -72,6 +72,8 @@ UPDATE_REGISTER_POPULATION = "register_population"
 UPDATE_COMPLETE_DATA_OWNERS = "complete_data_owner_identification"
 UPDATE_REQUEST_SUBMITTED = "request_submitted"
 UPDATE_REQUEST_REVIEWED = "request_reviewed"
+# Issue 7: part of a request moved to another data owner became a request of its own (a reassignment).
+UPDATE_REQUEST_ADDED = "request_added"
 QUERY_STATUS = "status"
 UPDATE_DECIDE_EXTENSION = "decide_sample_extension"
 
@@ -280,6 +282,19 @@ class RegisterPopulationInput:
 class CompleteDataOwnersInput:
     decision_id: str
     user_id: int
+
+
+@dataclass
+class RequestAddedInput:
+    """A data owner reassignment split a request: the attribute moved now has a request of its own,
+    to be chased like the others (its reminders and escalation go to its new data owner)."""
+
+    decision_id: str
+    request_id: int
+    user_id: int
+    status: str = "open"
+    # The request the attribute was taken from (it stays open for its other attributes).
+    from_request_id: int = 0
 
 
 @dataclass

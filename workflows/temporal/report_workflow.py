@@ -112,6 +112,8 @@ class ReportTestWorkflow(
       complete_data_owner_identification(CompleteDataOwnersInput): every
         in-scope attribute has a data owner.
       request_submitted(RequestEventInput): a data owner submitted evidence.
+      request_added(RequestAddedInput): a data owner reassignment split a
+        request; the new one is chased like the others.
       request_reviewed(RequestEventInput): the tester accepted or returned it.
       retry_phase(RetryPhaseInput): an admin runs a phase that failed beyond its
         retries (and was compensated) again from its start.
@@ -136,6 +138,8 @@ class ReportTestWorkflow(
         self._profiled = False
         self._owners_complete = False
         self._requests: dict[int, str] = {}
+        self._added_chases: list = []
+        self._rfi_due = None
         self._completed: list[str] = []
         self._skipped: list[str] = []
         self._claimed: set[str] = set()

@@ -14,7 +14,7 @@ from workflows.temporal.compensation import PATCH_PHASE_COMPENSATION
 from workflows.temporal.cycle_workflow import PATCH_REMOVAL_COMPENSATION, TestCycleWorkflow
 from workflows.temporal.phases.base import PATCH_CLAIM_WAITS
 from workflows.temporal.phases.profiling import PATCH_PROFILING_REVIEW
-from workflows.temporal.phases.requests import PATCH_REQUEST_READ_ACCEPTED
+from workflows.temporal.phases.requests import PATCH_REQUEST_ADDED, PATCH_REQUEST_READ_ACCEPTED
 from workflows.temporal.phases.reviews import PATCH_DECIDE_WAITS_FOR_SUBMISSION
 from workflows.temporal.phases.test_execution import PATCH_EXTENSION_ALREADY_APPLIED, PATCH_TEST_EXECUTION
 from workflows.temporal.interceptors import TrackingInterceptor
@@ -31,6 +31,7 @@ KNOWN_PATCHES = [
     PATCH_PHASE_COMPENSATION,
     PATCH_REMOVAL_COMPENSATION,
     PATCH_CLAIM_WAITS,
+    PATCH_REQUEST_ADDED,
     PATCH_EXTENSION_ALREADY_APPLIED,
     PATCH_DECIDE_WAITS_FOR_SUBMISSION,
     PATCH_REQUEST_READ_ACCEPTED,

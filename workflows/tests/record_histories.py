@@ -264,9 +264,58 @@ async def record_compensation() -> None:
             (HERE / "report_compensate_and_retry.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def record_request_added() -> None:
+    """Issue 7: a reassignment splits a request; request_added chases the new one and the phase waits for it."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.temporal.contracts import (
+        DATA_OWNER_IDENTIFICATION,
+        DATA_PROFILING,
+        PLANNING,
+        REQUEST_FOR_INFORMATION,
+        SAMPLE_SELECTION,
+        SCOPING,
+        ReportWorkflowInput,
+        RequestAddedInput,
+        RequestEventInput,
+        RequestSchedule,
+        UpdateResult,
+    )
+    from workflows.temporal.report_workflow import ReportTestWorkflow
+    from workflows.testing import TEST_SERVER
+    from workflows.tests.test_report_workflow import FakeActivities, _wait_until, _worker
+
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER)) as env:
+        fakes = FakeActivities(requests=(801, 802))
+        queue = f"record-{uuid.uuid4().hex}"
+        async with _worker(env, fakes, queue):
+            handle = await env.client.start_workflow(
+                ReportTestWorkflow.run,
+                ReportWorkflowInput(1, 41, 141, skip_phases=[PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION,
+                                                              DATA_OWNER_IDENTIFICATION],
+                                    last_phase=REQUEST_FOR_INFORMATION,
+                                    schedule=RequestSchedule(due_days=10, reminder_days_before=[3])),
+                id="replay-request-added", task_queue=queue)
+            await _wait_until(env, lambda: ("notify", (802, "request")) in fakes.calls)
+            await env.sleep(timedelta(days=2))
+            await handle.execute_update("request_added", RequestAddedInput("a", 803, 7, "open", 801),
+                                        result_type=UpdateResult)
+            fakes.request_status[803] = "open"
+            await env.sleep(timedelta(days=13))
+            for rid in (801, 802, 803):
+                fakes.request_status[rid] = "submitted"
+                await handle.execute_update("request_submitted", RequestEventInput(f"s{rid}", rid, 5),
+                                            result_type=UpdateResult)
+                fakes.request_status[rid] = "accepted"
+                await handle.execute_update("request_reviewed", RequestEventInput(f"r{rid}", rid, 5),
+                                            result_type=UpdateResult)
+            await handle.result()
+            (HERE / "report_request_added.json").write_text((await handle.fetch_history()).to_json())
+
+
 RECORDINGS = {"before_test_execution": record, "profiling_review": record_profiling_review,
               "test_execution": record_test_execution, "finalize": record_finalize,
-              "compensation": record_compensation}
+              "compensation": record_compensation, "request_added": record_request_added}
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from workflows.temporal.contracts import (
+    RequestAddedInput,
     COMPENSATE_PHASE_ACTIVITY,
     CompensateInput,
     CompensationResult,
@@ -262,6 +263,20 @@ async def _wait_state(env, handle, state: str, phase: str | None = None) -> Repo
     raise AssertionError(f"workflow never reached {phase}/{state}; last: {status}")
 
 
+async def _wait_active(env, handle, active: dict[str, str]) -> ReportStatus:
+    """Wait until the workflow's active phases are exactly `active` (the parallel step has two)."""
+    status = None
+    for _ in range(200):
+        try:
+            status = await _status(handle)
+        except RPCError:
+            status = None
+        if status and status.active == active:
+            return status
+        await env.sleep(0.05)
+    raise AssertionError(f"active phases never became {active}; last: {status}")
+
+
 def _worker(env, fakes: FakeActivities, queue: str) -> Worker:
     return Worker(
         env.client,
@@ -489,10 +504,10 @@ async def test_parallel_step_then_requests_with_reminders_escalation_and_return(
                                  data_owner_sla_days=5),
             id=f"wf-{uuid.uuid4()}", task_queue=queue,
         )
-        status = await _wait_state(env, handle, State.AWAITING_SUBMISSION, SAMPLE_SELECTION)
-        # Both phases of the step started before either finished.
-        assert status.active == {SAMPLE_SELECTION: State.AWAITING_SUBMISSION,
-                                 DATA_OWNER_IDENTIFICATION: State.AWAITING_ASSIGNMENT}
+        # Both phases of the step started before either finished (each may still be "starting" for a
+        # moment after the other is ready: wait for both).
+        both = {SAMPLE_SELECTION: State.AWAITING_SUBMISSION, DATA_OWNER_IDENTIFICATION: State.AWAITING_ASSIGNMENT}
+        status = await _wait_active(env, handle, both)
         assert status.waiting_on == "Tester, Data Executive"
         starts = [c for c in fakes.calls if c[0] in ("start", "complete")]
         assert starts[:2] == [("start", SAMPLE_SELECTION), ("start", DATA_OWNER_IDENTIFICATION)] or \
@@ -569,6 +584,57 @@ async def test_answer_before_due_cancels_every_reminder(env):
         fakes.request_status[601] = "accepted"
         await _event(handle, "request_reviewed", 601)
         await _wait_state(env, handle, State.AWAITING_SUBMISSION, TEST_EXECUTION)
+        await handle.terminate("test over")
+
+
+async def test_a_request_split_off_by_a_reassignment_is_chased_and_waited_for(env):
+    """Issue 7: request_added (a reassignment split a request) starts the new owner's timers; the phase
+    does not complete until that request is accepted too."""
+    fakes = FakeActivities(requests=(801, 802))
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run,
+            ReportWorkflowInput(1, 41, 141, skip_phases=[PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION,
+                                                          DATA_OWNER_IDENTIFICATION],
+                                schedule=RequestSchedule(due_days=10, reminder_days_before=[3],
+                                                         escalation_days_after=2)),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue,
+        )
+        await _wait_until(env, lambda: ("notify", (802, "request")) in fakes.calls)
+        await env.sleep(timedelta(days=2))
+        added = RequestAddedInput(str(uuid.uuid4()), 803, user_id=7, status="open", from_request_id=801)
+        result = await handle.execute_update("request_added", added, result_type=UpdateResult)
+        assert result.accepted and not result.duplicate
+        again = await handle.execute_update("request_added", added, result_type=UpdateResult)
+        assert again.duplicate
+        fakes.request_status[803] = "open"
+        await _wait_until(env, lambda: ("notify", (803, "request")) in fakes.calls)
+        assert (await _status(handle)).requests["803"] == "open"
+
+        # The first two are answered and accepted: the phase still waits for the one split off.
+        for rid in (801, 802):
+            fakes.request_status[rid] = "submitted"
+            await _event(handle, "request_submitted", rid)
+            fakes.request_status[rid] = "accepted"
+            await _event(handle, "request_reviewed", rid)
+        # Its reminder, due date and escalation come on the phase's timers (reminded 3 days before).
+        await env.sleep(timedelta(days=11))
+        await _wait_until(env, lambda: ("notify", (803, "escalation")) in fakes.calls)
+        chased = [kind for _, (rid, kind) in [c for c in fakes.calls if c[0] == "notify"] if rid == 803]
+        assert chased == ["request", "reminder-d3", "due", "escalation"]
+        status = await _status(handle)
+        assert status.active.get(REQUEST_FOR_INFORMATION) == State.AWAITING_EVIDENCE
+
+        fakes.request_status[803] = "submitted"
+        await _event(handle, "request_submitted", 803)
+        fakes.request_status[803] = "accepted"
+        await _event(handle, "request_reviewed", 803)
+        await _wait_state(env, handle, State.AWAITING_SUBMISSION, TEST_EXECUTION)
+        # Once the phase is over, nothing can be added to it.
+        refused = await _refused(handle.execute_update(
+            "request_added", RequestAddedInput(str(uuid.uuid4()), 804, user_id=7), result_type=UpdateResult))
+        assert "not running" in refused
         await handle.terminate("test over")
 
 

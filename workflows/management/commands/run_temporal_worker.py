@@ -4,7 +4,9 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import os
 import signal
+import sys
 import threading
 
 from django.conf import settings
@@ -54,7 +56,11 @@ class Command(BaseCommand):
             asyncio.run(self._run(options))
         except ConnectionError as err:
             self.stderr.write(f"run_temporal_worker: {err}")
-            raise SystemExit(2) from err
+            self.stderr.flush()
+            sys.stdout.flush()
+            # Exit at once: the SDK's Rust runtime is still up, and tearing it down in the interpreter's
+            # shutdown sometimes aborts the process (SIGABRT) instead of exiting with this code.
+            os._exit(2)
 
     async def _connect(self, retries: int, runtime=None):
         from workflows.temporal.client import connect

@@ -10,12 +10,14 @@ from temporalio.exceptions import ApplicationError
 from workflows.temporal import retry
 from workflows.temporal.contracts import (
     REQUEST_FOR_INFORMATION,
+    UPDATE_REQUEST_ADDED,
     UPDATE_REQUEST_REVIEWED,
     UPDATE_REQUEST_SUBMITTED,
     Ack,
     ActivityName,
     CreateRequestsInput,
     NotifyRequestInput,
+    RequestAddedInput,
     RequestEventInput,
     RequestsCreated,
     RequestStatusInput,
@@ -38,16 +40,26 @@ REOPEN_WAIT = timedelta(minutes=5)
 # or stopped meanwhile) is already past every message stored before it: those are already applied, not
 # waited on for 5 minutes and refused (issue 10, seen by bench/faults_live.py).
 PATCH_REQUEST_READ_ACCEPTED = "request-read-accepted-is-applied"
+# workflow.patched id: the phase also waits for requests added by a data owner reassignment (issue 7).
+PATCH_REQUEST_ADDED = "rfi-request-added-v1"
 
 
 class RequestSteps(PhaseSteps):
-    """Updates: request_submitted, request_reviewed. Timers per request: the reminders before and on
-    the due date and the escalation after it, each cancelled by the answer."""
+    """Updates: request_submitted, request_reviewed, request_added. Timers per request: the reminders
+    before and on the due date and the escalation after it, each cancelled by the answer.
+
+    A request moved whole to another data owner is the same request: its emails read the data owner
+    when they are sent, so the workflow needs no message. A request split by a reassignment (part of
+    its attributes to another owner) adds a request: request_added starts chasing it, and the phase
+    waits for it too.
+    """
 
     _requests: dict[int, str]
     # Requests whose status was read from the database (the creating activity's result), not told by a
     # message; a class default so old workflows need no new field.
     _requests_read: frozenset[int] = frozenset()
+    _added_chases: list
+    _rfi_due: object
 
     async def _chase(self, request_id: int, due, round_suffix: str = "") -> None:
         """Remind and escalate on timers until the request is answered; repeat if it comes back.
@@ -92,8 +104,35 @@ class RequestSteps(PhaseSteps):
         for ref in created.requests:
             self._requests.setdefault(ref.request_id, ref.status)
         self._requests_read = frozenset(ref.request_id for ref in created.requests)
+        self._rfi_due = due
         self._states[REQUEST_FOR_INFORMATION] = State.AWAITING_EVIDENCE
         await asyncio.gather(*(self._chase(request_id, due) for request_id in list(self._requests)))
+        if workflow.patched(PATCH_REQUEST_ADDED):
+            # A request added while the others were chased is waited for too (its chase is a task of
+            # the update's handler); the one it was split from was open then, so this runs first.
+            await workflow.wait_condition(lambda: all(task.done() for task in self._added_chases))
+            await asyncio.gather(*self._added_chases)
+
+    @workflow.update(name=UPDATE_REQUEST_ADDED)
+    async def request_added(self, inp: RequestAddedInput) -> UpdateResult:
+        # Created with the requests' creation still running: wait for it (validated below).
+        await workflow.wait_condition(lambda: self._states.get(REQUEST_FOR_INFORMATION) != State.STARTING)
+        if inp.request_id in self._requests:
+            return UpdateResult(accepted=True, duplicate=True,
+                                message="Already applied: the workflow chases the moved request.")
+        if self._states.get(REQUEST_FOR_INFORMATION) != State.AWAITING_EVIDENCE:
+            raise ApplicationError("Requests for Information is not running: no request can be added.",
+                                   type="NotWaiting")
+        self._requests[inp.request_id] = inp.status or OPEN
+        self._added_chases.append(asyncio.ensure_future(self._chase(inp.request_id, self._rfi_due)))
+        return UpdateResult(accepted=True, message="The moved request is chased like the others.")
+
+    @request_added.validator
+    def _validate_request_added(self, inp: RequestAddedInput) -> None:
+        if inp.request_id in self._requests:
+            return  # already applied: the handler says so
+        if self._states.get(REQUEST_FOR_INFORMATION) not in (State.STARTING, State.AWAITING_EVIDENCE):
+            raise ValueError("Requests for Information is not running: no request can be added.")
 
     async def _refresh_request(self, inp: RequestEventInput, expected: tuple[str, ...]) -> UpdateResult:
         """Messages stored before issue 10 carry no status: ask the database, as they did then."""
