@@ -1,6 +1,6 @@
 """The cost of Synapse's orchestration against bare Temporal, on the same dev server in the same run.
 
-    .venv/bin/python bench/orchestration.py [--reports 20] [--poll 0.05]
+    .venv/bin/python bench/orchestration.py [--reports 20] [--workers 1] [--poll 0.05]
                                             [--database-url postgres://postgres@127.0.0.1:5432/h11_orch]
 
 1. Synapse: one cycle of --reports reports, started with workflow_start, each
@@ -388,8 +388,12 @@ def run_synapse(harness, args) -> tuple[float, int, int]:
 
     people, cycle = make_people(args.reports)
     ids = list(CycleReport.objects.filter(cycle=cycle).values_list("pk", flat=True))
-    log = Path(tempfile.mkdtemp(prefix="synapse-bench-worker-")) / "worker.log"
-    worker, out = start_worker(harness, settings.TEMPORAL_TASK_QUEUE, log)
+    logs = Path(tempfile.mkdtemp(prefix="synapse-bench-worker-"))
+    # Several worker processes on the one task queue, as a deployment scales (docs/operators.md): each
+    # process runs its activities under one GIL, so CPU-heavy ones (the PDF report) want more than one.
+    workers = [start_worker(harness, settings.TEMPORAL_TASK_QUEUE, logs / f"worker-{i}.log")
+               for i in range(args.workers)]
+    log = logs
     try:
         start = time.perf_counter()
         workflow_start(user=people["manager"], cycle=cycle)
@@ -405,13 +409,16 @@ def run_synapse(harness, args) -> tuple[float, int, int]:
         cycle.refresh_from_db()
         assert cycle.status == "completed", cycle.status
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(60)
-        out.close()
+        for worker, _ in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker, out in workers:
+            worker.wait(60)
+            out.close()
     steps = WorkflowStep.objects.filter(execution__cycle_report_id=ids[0]).count()
     updates = WorkflowDecision.objects.filter(cycle_report_id=ids[0], status=WorkflowDecision.Status.DELIVERED).count()
     refused = WorkflowDecision.objects.filter(status=WorkflowDecision.Status.REJECTED).count()
-    print(f"  {refused} decision(s) refused as early and sent again, over {len(ids)} reports; worker log {log}")
+    print(f"  {refused} decision(s) refused as early and sent again, over {len(ids)} reports; "
+          f"{args.workers} worker process(es), logs in {log}")
     return elapsed, steps, updates
 
 
@@ -502,6 +509,7 @@ def main() -> int:
     parser.add_argument("--reports", type=int, default=20)
     parser.add_argument("--poll", type=float, default=0.05, help="seconds between status queries of a waiting step")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/h11_orch")
+    parser.add_argument("--workers", type=int, default=1, help="Synapse worker processes on the task queue")
     args = parser.parse_args()
     if not args.database_url.startswith("postgres"):
         print("bench/orchestration.py measures PostgreSQL: give --database-url postgres://...", file=sys.stderr)
@@ -538,7 +546,7 @@ def main() -> int:
         settings.TEMPORAL_TASK_QUEUE = f"bench-{uuid.uuid4().hex[:8]}"
         synapse_s, activities, updates = run_synapse(harness, args)
         print(f"Synapse: {args.reports} reports through every phase in {synapse_s:.1f} s "
-              f"({activities} activities and {updates} updates per report)")
+              f"({activities} activities and {updates} updates per report, {args.workers} worker process(es))")
         bare_s = run_bare(harness, args.reports, activities, updates)
         print(f"bare Temporal: {args.reports} workflows of {activities} activities and {updates} updates "
               f"in {bare_s:.1f} s")

@@ -845,8 +845,12 @@ def workflows_reconcile(*, cycle_report_ids: list[int] | None = None) -> Reconci
 
     Repairs: decisions not answered yet are delivered (in each workflow's order); a request whose
     status the workflow doesn't have, with no message on its way, gets a message carrying the
-    database's status. Alerts (once per key): a workflow that is gone while its cycle runs, a
-    request the workflow doesn't know, a request the workflow has ahead of the database.
+    database's status; a version submitted or decided, a sample extension decided or a sign-off
+    recorded by the workflow's activity whose result the workflow never took in gets its step sent
+    again with the original decision's id (workflows.reconciliation). Alerts (once per key): a
+    workflow that is gone while its cycle runs, a request the workflow doesn't know, a request the
+    workflow has ahead of the database, and a reviewed phase, extension or sign-off on which the
+    workflow and the database disagree in a way the database can't settle.
     """
     from cycles.models import InformationRequest
 
@@ -904,8 +908,53 @@ def workflows_reconcile(*, cycle_report_ids: list[int] | None = None) -> Reconci
             outcome = _deliver_repair(decision)
             report.repaired.append(f"{cycle_report.workflow_id}: request {request.pk} {known} -> "
                                    f"{request.status} ({outcome})")
+        try:
+            _reconcile_steps(cycle_report, status, report)
+        except TemporalUnavailable as err:
+            report.unavailable = f"{err.explanation}."
+            break
     logger.info("reconciliation: %s", report)
     return report
+
+
+def _reconcile_steps(cycle_report: CycleReport, status: ReportStatus, report: ReconcileReport) -> None:
+    """Reviewed phases, the sample extension and sign-offs (workflows.reconciliation), once no message of the
+    report is on its way. A finding counts only if a second look at the workflow still shows it, so a step
+    carried out between the status query and the database read is not taken for a disagreement."""
+    from django.contrib.auth import get_user_model
+
+    from workflows.reconciliation import steps_reconcile
+
+    def quiet() -> bool:
+        return not WorkflowDecision.objects.filter(workflow_id=cycle_report.workflow_id,
+                                                   status__in=WorkflowDecision.OPEN).exists()
+
+    if not quiet():
+        return
+    found = steps_reconcile(cycle_report=cycle_report, status=status)
+    if not (found.repairs or found.alerts):
+        return
+    try:
+        again = _query_status(cycle_report)
+    except ConflictError:
+        return  # the workflow could not answer now; the next round looks again
+    if again is None or not quiet():
+        return
+    confirmed = steps_reconcile(cycle_report=cycle_report, status=again)
+    first_repairs = {r.what for r in found.repairs}
+    first_alerts = {key for key, _ in found.alerts}
+    for key, message in confirmed.alerts:
+        if key in first_alerts:
+            report.alerts.append(_reconcile_alert(cycle_report, key, message))
+    users = get_user_model().objects.in_bulk([r.user_id for r in confirmed.repairs])
+    for repair in confirmed.repairs:
+        if repair.what not in first_repairs:
+            continue
+        decision = decision_store(user=users[repair.user_id], cycle_report=cycle_report,
+                                  update_name=repair.update_name, make_input=repair.make_input,
+                                  subject=repair.subject)
+        outcome = _deliver_repair(decision)
+        report.repaired.append(f"{cycle_report.workflow_id}: {repair.what} ({outcome})")
 
 
 def _deliver_repair(decision: WorkflowDecision) -> str:

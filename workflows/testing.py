@@ -7,6 +7,9 @@ WorkflowService, whose client connects to this server like in production.
 from __future__ import annotations
 
 import asyncio
+import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -157,3 +160,132 @@ def wait_until(predicate, *, timeout: float = 30, interval: float = 0.1, what: s
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+# --- the product's processes, for tests and bench/faults_live.py that kill and restart them -------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def database_url(port: int | None = None) -> str:
+    """The URL of the database Django uses now (optionally through another port), for a child process."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{port or db['PORT'] or 5432}/{db['NAME']}"
+
+
+WORKER_TEST_ARGS = ("--outbox-interval", "1", "--reconcile-interval", "0", "--connect-retries", "120")
+
+
+class WorkerProcess:
+    """manage.py run_temporal_worker in a process of its own, its output in a log file (one per start)."""
+
+    def __init__(self, env: dict, log_dir: Path, args: tuple[str, ...] = WORKER_TEST_ARGS) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.args = args
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = self.log_dir / f"worker-{self.starts}.log"
+        self.log = log
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "manage.py", "run_temporal_worker", *self.args],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, text=True,
+            )
+        wait_until(lambda: "task_queue=" in log.read_text() or self.proc.poll() is not None,
+                   timeout=60, what="the worker to start")
+        assert self.proc.poll() is None, log.read_text()[-2000:]
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(40)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class WebProcess:
+    """The web server as `make run` starts it (daphne on synapse.asgi), its output in a log file per start."""
+
+    def __init__(self, env: dict, log_dir: Path, port: int | None = None) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.starts += 1
+        self.log = self.log_dir / f"web-{self.starts}.log"
+        with open(self.log, "w") as out:
+            self.proc = subprocess.Popen(
+                [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "synapse.asgi:application"],
+                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, text=True,
+            )
+        wait_until(lambda: port_open(self.port) or self.proc.poll() is not None, timeout=60,
+                   what="the web server to listen")
+        assert self.proc.poll() is None, self.log.read_text()[-2000:]
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    stop = kill
+
+
+class DevServer:
+    """`temporal server start-dev` with its state in a file, so it can be stopped and restarted."""
+
+    def __init__(self, db_file: Path, port: int | None = None) -> None:
+        self.binary = str(DEV_SERVER)
+        self.db_file = db_file
+        self.port = port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "server", "start-dev", "--port", str(self.port), "--ui-port", str(free_port()),
+             "--headless", "--db-filename", str(self.db_file), "--log-level", "error",
+             "--ip", "127.0.0.1"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        wait_until(lambda: port_open(self.port), timeout=60, what="the dev server to listen")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)

@@ -1,12 +1,9 @@
-"""Per-column statistics of a population file, computed by polars.
+"""Per-column statistics of a population file, computed by polars: the building blocks.
 
-The file is scanned once: one group-by per column, (value, count) of every
-distinct value, all collected together on the streaming engine, which shares
-the scan, uses both cores and never holds the whole file in memory. Every
-statistic (nulls, distinct count, min/max, top values, format violations,
-rule failures) is then computed over those distinct values rather than the
-rows. The only other read is a small sample of the first rows, to detect the
-type of columns no attribute describes.
+What a column is checked as (its plan), type detection from a sample of the
+first rows, reading a file lazily, and the shape of a column's profile. The
+pass over the rows is cycles.profiling.scan: one read, in chunks, computing
+every statistic and every rule's failures in bounded memory.
 
 CSV and XLSX cells are read as text on purpose: a value that does not parse
 as the column's type ("abc" in an integer column, 2024-02-30 in a date column)
@@ -163,13 +160,11 @@ def _read_error_message(fmt: str, exc: Exception) -> str:
 def profile_population(
     path: str | Path, fmt: str, expectations: dict[str, ColumnExpectation] | None = None
 ) -> list[ColumnProfile]:
-    """Read and profile a file; a read or parse failure becomes PopulationReadError."""
-    path = Path(path)
-    try:
-        sample = _csv_sample(path, _csv_separator(path)) if fmt == "csv" else None
-        return profile_frame(read_population(path, fmt), expectations, sample=sample)
-    except READ_ERRORS as exc:
-        raise PopulationReadError(_read_error_message(fmt, exc)) from exc
+    """Read and profile a file in one pass (cycles.profiling.scan); a read or parse failure becomes PopulationReadError."""
+    from cycles.profiling import scan
+
+    profiles, _ = scan.profile_file(path, fmt, expectations, [])
+    return profiles
 
 
 def match_column(name: str, names) -> str | None:
@@ -268,36 +263,14 @@ class _ColumnPlan:
         return not (self.source_dtype.is_nested() or self.source_dtype == pl.Object)
 
 
-def _value_counts(lazy: pl.LazyFrame, plans: list[_ColumnPlan], extra=()) -> list[pl.DataFrame]:
-    """(value, count) of every distinct value of every column, nulls and empty text included.
-
-    One group-by per column, collected together on the streaming engine: the
-    file is scanned once and never held whole in memory, and each later
-    statistic is computed over distinct values instead of rows.
-    """
-    queries = []
-    for plan in plans:
-        key = pl.col(plan.name)
-        if plan.is_text and plan.source_dtype != pl.String:
-            key = key.cast(pl.String)  # categories are counted by their text
-        queries.append(lazy.select(key.alias("value")).group_by("value").agg(pl.len().alias("count")))
-    queries.extend(extra)
-    if not queries:
-        return []
-    return pl.collect_all(queries, engine="streaming")
-
-
-def _typed_values(plan: _ColumnPlan) -> tuple[pl.Expr, pl.Expr | None]:
-    """The column's distinct values in its checked type (as "typed"), and which violate it.
-
-    The second expression reads the "typed" column, so the parse runs once.
-    """
-    value, typed = pl.col("value"), pl.col("typed")
+def typed_values(plan: _ColumnPlan, value: pl.Expr) -> tuple[pl.Expr, pl.Expr | None]:
+    """The column's values (value) in its checked type, and which of its present values violate it."""
     checked_as = plan.checked_as
     if plan.is_text:
         if checked_as == STRING:
             return value, None
-        return _parse(value, checked_as, plan.date_format), typed.is_null()
+        typed = _parse(value, checked_as, plan.date_format)
+        return typed, typed.is_null()
     source_type = _semantic_type(plan.source_dtype)
     if checked_as in (STRING, source_type) or (checked_as, source_type) == (DECIMAL, INTEGER):
         return value, None
@@ -305,53 +278,8 @@ def _typed_values(plan: _ColumnPlan) -> tuple[pl.Expr, pl.Expr | None]:
         number = value.cast(pl.Float64)
         return value, number != number.floor()
     # e.g. a parquet integer column whose attribute says date: judge its text.
-    return _parse(value.cast(pl.String, strict=False), checked_as, plan.date_format), typed.is_null()
-
-
-def _summarise(plan: _ColumnPlan, counts: pl.DataFrame, rows: int) -> ColumnProfile:
-    value = pl.col("value")
-    if plan.is_text:
-        # An empty cell is a missing value, whatever the file format made of it.
-        kept = counts.filter(value.is_not_null() & (value.str.len_bytes() > 0))
-    else:
-        kept = counts.filter(value.is_not_null())
-    nulls = rows - int(kept["count"].sum())
-    distinct = kept.height
-    top = kept.top_k(TOP_N, by=["count", "value"], reverse=[False, True])
-    top_values = sorted(
-        ({"value": _text(v), "count": n} for v, n in top.iter_rows()),
-        key=lambda item: (-item["count"], item["value"]),
-    )
-    typed, violates = _typed_values(plan)
-    stats = (
-        kept.with_columns(typed.alias("typed"))
-        .select(
-            pl.col("typed").min().alias("min"),
-            pl.col("typed").max().alias("max"),
-            (pl.col("count").filter(violates).sum() if violates is not None else pl.lit(0)).alias("violations"),
-        )
-        .row(0, named=True)
-    )
-
-    rules = {}
-    if plan.expectation and plan.expectation.mandatory:
-        rules["mandatory"] = nulls
-    if plan.expectation and plan.expectation.primary_key:
-        rules["primary_key"] = rows - nulls - distinct  # rows repeating an earlier key
-    return ColumnProfile(
-        name=plan.name,
-        dtype=plan.detected,
-        source_dtype=str(plan.source_dtype),
-        checked_as=plan.checked_as,
-        row_count=rows,
-        null_count=nulls,
-        distinct_count=distinct,
-        min_value=_text(stats["min"]),
-        max_value=_text(stats["max"]),
-        top_values=top_values,
-        format_violations=int(stats["violations"] or 0),
-        rule_failures=rules,
-    )
+    typed = _parse(value.cast(pl.String, strict=False), checked_as, plan.date_format)
+    return typed, typed.is_null()
 
 
 def _summarise_uncountable(plan: _ColumnPlan, lazy: pl.LazyFrame, rows: int) -> ColumnProfile:
@@ -410,45 +338,10 @@ def profile_frame(
     sample, the frame's first rows if the caller has them cheaper, is used to
     detect the type of text columns.
     """
-    profiles, _, _ = profile_frame_with(frame, expectations, sample=sample)
+    from cycles.profiling import scan, sources
+
+    source = sources.frame_source(frame)
+    if sample is not None:
+        source.sample = sample
+    profiles, _ = scan.run(source, expectations, [])
     return profiles
-
-
-def profile_frame_with(
-    frame: pl.DataFrame | pl.LazyFrame,
-    expectations: dict[str, ColumnExpectation] | None = None,
-    *,
-    sample: pl.DataFrame | None = None,
-    queries=None,
-) -> tuple[list[ColumnProfile], dict[str, pl.DataFrame], list[pl.DataFrame]]:
-    """profile_frame, each column's (value, count) table, and the results of more queries, all in one pass.
-
-    queries, a function of the lazy frame giving a list of lazy queries over
-    it, is collected together with the statistics, so the file is scanned
-    once for both.
-    """
-    expectations = expectations or {}
-    lazy = frame.lazy()
-    schema = lazy.collect_schema()
-    text_columns = [name for name, dtype in schema.items() if dtype == pl.String]
-    if text_columns and (sample is None or sample.columns != schema.names()):
-        sample = lazy.select(text_columns).head(SAMPLE_ROWS).collect()
-    detections = _detect_text_types(sample, text_columns) if text_columns else {}
-    plans = []
-    for name, dtype in schema.items():
-        key = match_column(name, expectations)
-        plans.append(_plan(name, dtype, detections.get(name), expectations[key] if key is not None else None))
-
-    countable = [plan for plan in plans if plan.is_countable]
-    extra = list(queries(lazy)) if queries is not None else []
-    collected = _value_counts(lazy, countable, extra)
-    counts = dict(zip((plan.name for plan in countable), collected[: len(countable)]))
-    if countable:
-        rows = int(counts[countable[0].name]["count"].sum())
-    else:
-        rows = lazy.select(pl.len()).collect().item()
-    profiles = [
-        _summarise(plan, counts[plan.name], rows) if plan.is_countable else _summarise_uncountable(plan, lazy, rows)
-        for plan in plans
-    ]
-    return profiles, counts, collected[len(countable):]

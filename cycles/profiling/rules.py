@@ -10,26 +10,19 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 
+from cycles.profiling import scan, sources
 from cycles.profiling.engine import (
     DATE,
     DATE_FORMATS,
     DECIMAL,
     INTEGER,
-    READ_ERRORS,
     STRING,
     ColumnExpectation,
     ColumnProfile,
-    PopulationReadError,
-    _csv_sample,
-    _csv_separator,
     _parse,
-    _read_error_message,
-    profile_frame_with,
-    read_population,
 )
 
 RANGE, ALLOWED_VALUES, PATTERN, NOT_NULL, UNIQUE, COMPARE = (
@@ -37,8 +30,8 @@ RANGE, ALLOWED_VALUES, PATTERN, NOT_NULL, UNIQUE, COMPARE = (
 )
 KINDS = (RANGE, ALLOWED_VALUES, PATTERN, NOT_NULL, UNIQUE, COMPARE)
 COMPARISONS = ("<", "<=", "=", ">=", ">")
-EXAMPLES = 5
-ROW_NUMBER = "__row_number"
+EXAMPLES = scan.EXAMPLES
+ROW_NUMBER = scan.ROW_NUMBER
 
 
 class RuleError(ValueError):
@@ -59,10 +52,7 @@ class RuleSpec:
     date_format: str | None = None
 
 
-@dataclass
-class RuleOutcome:
-    failing: int
-    examples: list[int]  # 1-based row numbers of the first failing rows
+RuleOutcome = scan.Outcome  # failing rows, and the 1-based row numbers of the first few
 
 
 def _empty(column: str, dtype: pl.DataType | None) -> pl.Expr:
@@ -81,7 +71,7 @@ def _typed(column: str, data_type: str, dtype: pl.DataType | None, date_format: 
             formats = [date_format] if date_format else list(DATE_FORMATS)
             return pl.coalesce([_parse(text, DATE, f) for f in formats])
         if data_type in (INTEGER, DECIMAL):
-            return _parse(text.str.replace_all(",", ""), DECIMAL, None)
+            return _parse(text.str.replace_all(",", "", literal=True), DECIMAL, None)
         return _parse(text, data_type, date_format)
     if data_type in (INTEGER, DECIMAL) and dtype.is_numeric():
         return value.cast(pl.Float64)
@@ -183,132 +173,61 @@ def failing(spec: RuleSpec, schema: dict[str, pl.DataType]) -> pl.Expr:
     raise RuleError(f"{spec.kind!r} is not a kind of rule.")
 
 
-def _value_key(column: str, dtype: pl.DataType | None) -> pl.Expr:
-    """The column as the profile's (value, count) tables hold it: categories as their text."""
-    value = pl.col(column)
-    if isinstance(dtype, (pl.Categorical, pl.Enum)):
-        return value.cast(pl.String)
-    return value
+def failing_count(spec: RuleSpec, schema: dict[str, pl.DataType]) -> pl.Expr:
+    """How many rows break the rule: failing(spec).sum(), cheaper for a range over numbers written as text.
 
-
-def _value_counts(lazy: pl.LazyFrame, columns, schema) -> list[pl.LazyFrame]:
-    return [
-        lazy.select(_value_key(column, schema.get(column)).alias("value")).group_by("value").agg(pl.len().alias("count"))
-        for column in columns
-    ]
-
-
-def _failing_values(spec: RuleSpec, counts: pl.DataFrame) -> tuple[int, pl.Series]:
-    """A single-column rule judged over the column's distinct values: failing rows, and the values that fail."""
-    if spec.kind == UNIQUE:
-        text = pl.col("value").cast(pl.String).str.strip_chars() if counts.schema["value"] == pl.String else None
-        frame = counts.with_columns((text if text is not None else pl.col("value")).alias("key"))
-        frame = frame.filter(~_empty("value", counts.schema["value"]))
-        frame = frame.filter(pl.col("count").sum().over("key") > 1)
-        return int(frame["count"].sum()), frame["value"]
-    frame = counts.rename({"value": spec.column, "count": "__count"}) if spec.column != "__count" else None
-    if frame is None:  # a column named like our own count column
-        frame = counts.rename({"value": spec.column, "count": "__count_"})
-    count_column = frame.columns[1]
-    frame = frame.filter(failing(spec, dict(frame.schema)))
-    return int(frame[count_column].sum()), frame[spec.column]
-
-
-def _compare_query(lazy: pl.LazyFrame, compare: list[RuleSpec], examples: int) -> pl.LazyFrame:
-    """Comparisons of two columns, row by row: failing rows (n<i>) and the first few row numbers (e<i>)."""
-    schema = dict(lazy.collect_schema())
-    masks = [failing(spec, schema) for spec in compare]
-    return lazy.with_row_index(ROW_NUMBER, offset=1).select(
-        [mask.sum().alias(f"n{i}") for i, mask in enumerate(masks)]
-        + [pl.col(ROW_NUMBER).filter(mask).head(examples).implode().alias(f"e{i}") for i, mask in enumerate(masks)]
-    )
-
-
-def _evaluate(
-    lazy: pl.LazyFrame,
-    specs: list[RuleSpec],
-    examples: int,
-    counts: dict[str, pl.DataFrame] | None = None,
-    compared: pl.DataFrame | None = None,
-) -> dict[int, RuleOutcome]:
-    """Each rule's failing rows. counts, the profile's (value, count) per column, saves counting again.
-
-    Rules on one column are judged over its distinct values (their counts
-    summed), comparisons row by row; a second, narrow read finds the first
-    failing row numbers, only for the rules that fail.
+    Most such values parse as they are; only those that don't are trimmed and
+    rid of thousands separators first (which leaves a value that parses
+    unchanged), so the costly text work runs on the few, not on every row.
     """
-    schema = dict(lazy.collect_schema())
-    specs = [s for s in specs if s.column in schema]
+    dtype = schema.get(spec.column)
+    p = spec.params
+    if spec.kind != RANGE or spec.data_type not in (INTEGER, DECIMAL) or not (dtype is None or dtype == pl.String):
+        return failing(spec, schema).sum()
+    value = pl.col(spec.column)
+    direct = _parse(value, DECIMAL, None)
+    rest = _parse(value.filter(direct.is_null() & value.is_not_null()).str.strip_chars()
+                  .str.replace_all(",", "", literal=True), DECIMAL, None)
+
+    def outside(number: pl.Expr) -> pl.Expr:
+        out = pl.lit(False)
+        if p.get("min") is not None:
+            out = out | (number < _literal(p["min"], spec.data_type))
+        if p.get("max") is not None:
+            out = out | (number > _literal(p["max"], spec.data_type))
+        return out.fill_null(False).sum()
+
+    return outside(direct) + outside(rest)
+
+
+def evaluate_rules(lazy: pl.LazyFrame | pl.DataFrame, specs: list[RuleSpec], *,
+                   examples: int = EXAMPLES) -> dict[int, RuleOutcome]:
+    """How many rows of a frame break each rule, and the 1-based row numbers of the first few."""
     if not specs:
         return {}
-    single = [s for s in specs if s.kind != COMPARE]
-    compare = [s for s in specs if s.kind == COMPARE]
-    counts = dict(counts or {})
-    missing = list(dict.fromkeys(s.column for s in single if s.column not in counts))
-    numbered = lazy.with_row_index(ROW_NUMBER, offset=1)
-    queries = _value_counts(lazy, missing, schema)
-    if compare and compared is None:
-        queries.append(_compare_query(lazy, compare, examples))
-    collected = pl.collect_all(queries, engine="streaming") if queries else []
-    counts.update(zip(missing, collected))
-    if compare and compared is None:
-        compared = collected[-1]
-
-    outcomes: dict[int, RuleOutcome] = {}
-    if compare:
-        row = compared.row(0, named=True)
-        for i, spec in enumerate(compare):
-            outcomes[spec.id] = RuleOutcome(failing=int(row[f"n{i}"] or 0), examples=[int(n) for n in row[f"e{i}"]])
-
-    wanted = {}
-    for spec in single:
-        count, values = _failing_values(spec, counts[spec.column])
-        outcomes[spec.id] = RuleOutcome(failing=count, examples=[])
-        if count:
-            key = _value_key(spec.column, schema.get(spec.column))
-            hit = key.is_in(values.drop_nulls().implode())
-            if values.null_count():
-                hit = hit | key.is_null()
-            wanted[spec.id] = hit
-    if wanted:
-        found = numbered.select(
-            [pl.col(ROW_NUMBER).filter(hit).head(examples).implode().alias(str(rule_id)) for rule_id, hit in wanted.items()]
-        ).collect(engine="streaming").row(0, named=True)
-        for rule_id in wanted:
-            outcomes[rule_id].examples = [int(n) for n in found[str(rule_id)]]
-    return {spec.id: outcomes[spec.id] for spec in specs}
+    _, outcomes = scan.run(sources.frame_source(lazy), None, specs, statistics=False, examples=examples)
+    return outcomes
 
 
-def evaluate_rules(lazy: pl.LazyFrame, specs: list[RuleSpec], *, examples: int = EXAMPLES) -> dict[int, RuleOutcome]:
-    """How many rows break each rule, and the 1-based row numbers of the first few."""
+def evaluate_rules_in_file(path, fmt: str, specs: list[RuleSpec], *, examples: int = EXAMPLES
+                           ) -> dict[int, RuleOutcome]:
+    """evaluate_rules over a stored file, read in chunks (rules only, no statistics)."""
     if not specs:
         return {}
-    return _evaluate(lazy, specs, examples)
+    _, outcomes = scan.profile_file(path, fmt, None, specs, statistics=False, examples=examples)
+    return outcomes
 
 
 def profile_with_rules(
     path, fmt: str, expectations: dict[str, ColumnExpectation] | None, specs: list[RuleSpec],
     *, examples: int = EXAMPLES,
 ) -> tuple[list[ColumnProfile], dict[int, RuleOutcome]]:
-    """The file's column profiles and each rule's failing rows.
+    """The file's column profiles and each rule's failing rows, from one pass over the file.
 
-    Statistics and the failing counts come from one pass over the file (the
-    rules read the profile's counts of distinct values); a narrow second read
-    finds example rows, only when a rule fails.
+    A second pass is made only to count repeated keys exactly, or to find
+    example rows of a uniqueness rule that fails (see cycles.profiling.scan).
     """
-    path = Path(path)
-    try:
-        sample = _csv_sample(path, _csv_separator(path)) if fmt == "csv" else None
-        lazy = read_population(path, fmt)
-        schema = lazy.collect_schema()
-        compare = [s for s in specs if s.kind == COMPARE and s.column in schema]
-        profiles, counts, extra = profile_frame_with(
-            lazy, expectations, sample=sample,
-            queries=(lambda frame: [_compare_query(frame, compare, examples)]) if compare else None,
-        )
-        return profiles, _evaluate(lazy, specs, examples, counts, extra[0] if compare else None) if specs else {}
-    except READ_ERRORS as exc:
-        raise PopulationReadError(_read_error_message(fmt, exc)) from exc
+    return scan.profile_file(path, fmt, expectations, specs, examples=examples)
 
 
 def flagged(specs: list[RuleSpec], schema: dict[str, pl.DataType]) -> pl.Expr | None:

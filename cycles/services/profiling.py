@@ -33,7 +33,6 @@ from cycles.profiling import (
     ColumnExpectation,
     PopulationReadError,
     detect_csv_separator,
-    profile_population,
     read_population,
 )
 from synapse.audit import audit_record, snapshot
@@ -348,12 +347,15 @@ def population_file_profile(*, population_file_id: int) -> PopulationFile:
     blanks are recorded as a problem for the tester, never worked around.
     An unreadable file is marked failed and raises InvalidFileError.
     """
+    from cycles.profiling.rules import profile_with_rules
     from cycles.services.profiling_checks import (
         columns_map,
         key_check,
         mapping_warning,
+        rule_results,
+        rule_specs,
         rules_draft_for_report,
-        rules_evaluate,
+        rules_for_file,
     )
 
     try:
@@ -374,14 +376,21 @@ def population_file_profile(*, population_file_id: int) -> PopulationFile:
         for column, a in attributes.items()
     }
 
+    # Rules are drafted from the attributes alone, so they are counted in the profile's one pass over the file.
+    rules_draft_for_report(cycle_report=population_file.cycle_report)
+    rules = rules_for_file(population_file)
+    specs = rule_specs(population_file, rules)
     started = time.perf_counter()
     try:
-        profiles = profile_population(population_file.file.path, population_file.format, expectations)
+        profiles, outcomes = profile_with_rules(
+            population_file.file.path, population_file.format, expectations, specs
+        )
     except PopulationReadError as exc:
         _mark_failed(population_file.pk, str(exc))
         raise InvalidFileError(str(exc)) from exc
     seconds = time.perf_counter() - started
 
+    per_column = rule_results(specs, rules, outcomes)
     results = []
     for profile in profiles:
         results.append(
@@ -398,6 +407,7 @@ def population_file_profile(*, population_file_id: int) -> PopulationFile:
                 top_values=[{"value": _clip(t["value"]), "count": t["count"]} for t in profile.top_values],
                 format_violations=profile.format_violations,
                 rule_failures=profile.rule_failures,
+                rule_results=per_column.get(profile.name, []),
             )
         )
     with transaction.atomic():
@@ -423,8 +433,6 @@ def population_file_profile(*, population_file_id: int) -> PopulationFile:
             after=snapshot(population_file, ["row_count", "columns", "status", "profile_seconds", "key_problem",
                                              "mapping_warning"]),
         )
-    rules_draft_for_report(cycle_report=population_file.cycle_report)
-    rules_evaluate(population_file=population_file)
     population_file.refresh_from_db()
     return population_file
 

@@ -20,8 +20,8 @@ from cycles.models import (
     ProfilingRule,
 )
 from cycles.permissions import can_work_on
-from cycles.profiling import match_column, read_population
-from cycles.profiling.rules import RuleError, RuleSpec, check_params, evaluate_rules
+from cycles.profiling import match_column
+from cycles.profiling.rules import RuleError, RuleSpec, check_params, evaluate_rules_in_file
 from cycles.services.artifacts import phase_is_active, phase_lock_reason, phase_require_editable
 from synapse.audit import audit_record, snapshot
 
@@ -341,14 +341,15 @@ def rule_specs(population_file: PopulationFile, rules=None) -> list[RuleSpec]:
     return specs
 
 
-def rules_evaluate(*, population_file: PopulationFile) -> int:
-    """Count each rule's failing rows in the file and store them on the columns' profiles; returns the rule count."""
-    rules = list(
+def rules_for_file(population_file: PopulationFile) -> list[ProfilingRule]:
+    return list(
         ProfilingRule.objects.filter(attribute__cycle_report_id=population_file.cycle_report_id)
         .select_related("attribute")
     )
-    specs = rule_specs(population_file, rules)
-    outcomes = evaluate_rules(read_population(population_file.file.path, population_file.format), specs)
+
+
+def rule_results(specs: list[RuleSpec], rules: list[ProfilingRule], outcomes: dict) -> dict[str, list[dict]]:
+    """What ProfileResult.rule_results holds, per column: each rule's label, failing rows and example rows."""
     by_id = {r.pk: r for r in rules}
     per_column: dict[str, list[dict]] = {}
     for spec in specs:
@@ -359,6 +360,18 @@ def rules_evaluate(*, population_file: PopulationFile) -> int:
             "rule": spec.id, "label": by_id[spec.id].label, "kind": spec.kind,
             "failing": outcome.failing, "examples": outcome.examples,
         })
+    return per_column
+
+
+def rules_evaluate(*, population_file: PopulationFile) -> int:
+    """Count each rule's failing rows in the file and store them on the columns' profiles; returns the rule count.
+
+    Profiling counts the rules in its own pass; this is for counting them again after the tester changed them.
+    """
+    rules = rules_for_file(population_file)
+    specs = rule_specs(population_file, rules)
+    outcomes = evaluate_rules_in_file(population_file.file.path, population_file.format, specs)
+    per_column = rule_results(specs, rules, outcomes)
     with transaction.atomic():
         for result in ProfileResult.objects.select_for_update().filter(population_file=population_file):
             result.rule_results = per_column.get(result.column_name, [])

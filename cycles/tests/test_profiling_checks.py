@@ -321,3 +321,23 @@ def test_the_page_labels_every_mapping_and_rule_field(storage, users, loans_repo
     inputs = {re.search(r'\bid="([^"]+)"', f).group(1) for f in fields if 'type="hidden"' not in f and ' id="' in f}
     labelled = set(re.findall(r'<label[^>]*for="([^"]+)"', page))
     assert inputs - labelled == set()
+
+
+def test_the_page_marks_estimated_distinct_counts_and_keeps_the_keys_exact(storage, users, loans_report, client,
+                                                                             monkeypatch):
+    from cycles.profiling import scan
+    from cycles.views import pages
+
+    # Past the exact tally (here 3 values) a column's distinct values are estimated; a key's never are.
+    monkeypatch.setattr(scan, "COUNTED_MAX", 3)
+    monkeypatch.setattr(pages, "COUNTED_MAX", 3)
+    population_file = profiled(users["tester"], loans_report)
+    results = {r.column_name: r for r in population_file.profile_results.all()}
+    assert results["loan_number"].distinct_count == 3  # ML1, ML2, ML5: exact, as the key check needs
+    assert results["servicer_id"].top_values == []
+    client.force_login(users["tester"])
+
+    page = client.get(reverse("cycles:data-profiling", args=[loans_report.pk])).content.decode()
+
+    assert page.count("too many distinct values to rank") == 6  # every column but the key
+    assert "≈&nbsp;5" in page

@@ -42,6 +42,7 @@ from cycles.models import (
     SamplingPlan,
     TestCycle,
 )
+from cycles.profiling.scan import COUNTED_MAX
 from cycles.permissions import can_create_cycle, can_manage_cycle, can_work_on
 from cycles.selectors import (
     FINISHED_STATUSES,
@@ -763,6 +764,9 @@ def _profiling_context(request, cycle_report: CycleReport, form: PopulationUploa
             PROFILE_CHECK_WORDS.get(rule, rule): count for rule, count in (result.rule_failures or {}).items() if count
         }
         result.failing_checks = [r for r in result.rule_results or [] if r["failing"]]
+        # Past the exact tally the engine estimates a column's distinct values (a primary key's stay exact).
+        result.distinct_estimated = result.distinct_count > COUNTED_MAX and not (
+            result.attribute and result.attribute.primary_key)
         top = max((t["count"] for t in result.top_values), default=0)
         result.bars = [
             {**t, "pct": round(100 * t["count"] / top) if top else 0,

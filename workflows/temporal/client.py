@@ -74,6 +74,11 @@ def unavailable_reason(err: BaseException) -> str | None:
     if isinstance(err, RPCError):
         if err.status == RPCStatusCode.FAILED_PRECONDITION and "poller" in str(err).lower():
             return NO_WORKER  # "no poller seen for task queue recently"
+        if err.status == RPCStatusCode.FAILED_PRECONDITION and "workflow task in failed state" in str(err).lower():
+            # WorkflowNotReady: the workflow's last task timed out or failed (its worker was killed while it
+            # held it) and no task has completed since; queries and updates are answered again once the
+            # task is retried, within seconds. Seen by bench/faults_live.py as 500s on the status API.
+            return BUSY
         if err.status in UNAVAILABLE_CODES:
             return UNREACHABLE if err.status == RPCStatusCode.UNAVAILABLE else BUSY
     if isinstance(err, (asyncio.TimeoutError, TimeoutError)):

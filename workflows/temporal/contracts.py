@@ -239,6 +239,11 @@ class ReportStatus:
     test_progress: dict[str, int] = field(default_factory=dict)
     # A sample extension waiting for the report owner, or 0.
     pending_extension_id: int = 0
+    # What reconciliation compares with the database (issue 10): each reviewed phase's version the
+    # workflow has (submitted or decided), the final report it generated (or 0) and the roles signed on it.
+    versions: dict[str, int] = field(default_factory=dict)
+    final_report_id: int = 0
+    signatures: list[str] = field(default_factory=list)
     # Set by the workflow service, never by the workflow: when the answer is the last one stored
     # (Temporal or the worker away), when it was read (ISO time) and why it isn't live.
     as_of: str = ""

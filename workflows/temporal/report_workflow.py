@@ -149,6 +149,8 @@ class ReportTestWorkflow(
         self._extension_id = 0
         self._extension_number = 0
         self._extension_requests: list[int] = []
+        self._extension_decisions: dict[int, bool] = {}
+        self._deciding_extension = 0
         self._generation = 0
         self._final_report_id: int | None = None
         self._signatures: dict[str, int] = {}
@@ -279,4 +281,7 @@ class ReportTestWorkflow(
             test_progress={"total": self._test_progress.total, "done": self._test_progress.done,
                            **self._test_progress.counts},
             pending_extension_id=self._extension_id,
+            versions=dict(self._versions),
+            final_report_id=self._final_report_id or 0,
+            signatures=list(self._signatures),
         )

@@ -14,8 +14,9 @@ from workflows.temporal.compensation import PATCH_PHASE_COMPENSATION
 from workflows.temporal.cycle_workflow import PATCH_REMOVAL_COMPENSATION, TestCycleWorkflow
 from workflows.temporal.phases.base import PATCH_CLAIM_WAITS
 from workflows.temporal.phases.profiling import PATCH_PROFILING_REVIEW
-from workflows.temporal.phases.requests import PATCH_REQUEST_ADDED
-from workflows.temporal.phases.test_execution import PATCH_TEST_EXECUTION
+from workflows.temporal.phases.requests import PATCH_REQUEST_ADDED, PATCH_REQUEST_READ_ACCEPTED
+from workflows.temporal.phases.reviews import PATCH_DECIDE_WAITS_FOR_SUBMISSION
+from workflows.temporal.phases.test_execution import PATCH_EXTENSION_ALREADY_APPLIED, PATCH_TEST_EXECUTION
 from workflows.temporal.interceptors import TrackingInterceptor
 from workflows.temporal.recurring_workflow import RecurringCycleWorkflow
 from workflows.temporal.report_workflow import PATCH_FINISH_CANCELLED_IN_ACTIVITY, ReportTestWorkflow
@@ -31,6 +32,9 @@ KNOWN_PATCHES = [
     PATCH_REMOVAL_COMPENSATION,
     PATCH_CLAIM_WAITS,
     PATCH_REQUEST_ADDED,
+    PATCH_EXTENSION_ALREADY_APPLIED,
+    PATCH_DECIDE_WAITS_FOR_SUBMISSION,
+    PATCH_REQUEST_READ_ACCEPTED,
 ]
 
 

@@ -12,12 +12,9 @@ import os
 import random
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -30,11 +27,15 @@ from cycles.models import (
     FinalReport,
     InformationRequest,
     PhaseState,
+    PopulationFile,
+    ProfileResult,
     RequestNotification,
     SignOff,
     TestResult as Cell,
 )
 from cycles.services.execution import test_results_bulk as results_bulk
+from cycles.services.profiling import population_file_upload
+from cycles.services.profiling_checks import column_mappings_confirm_matched
 from cycles.services.requests import (
     data_owners_assign_bulk,
     evidence_review,
@@ -43,70 +44,27 @@ from cycles.services.requests import (
     information_request_submit,
 )
 from cycles.services.sampling import samples_draw
+from synapse.exceptions import ServiceUnavailableError
 from versioning.models import Version, VersionStatus
 from workflows.models import WorkflowDecision, WorkflowStep
 from workflows.services import (
     workflow_complete_data_owners,
     workflow_decide_version,
+    workflow_register_population,
     workflow_request_reviewed,
     workflow_request_submitted,
     workflow_sign_off,
     workflow_start,
+    workflow_status,
     workflow_submit_version,
 )
 from workflows.temporal.client import bridge
-from workflows.testing import point_settings_at, wait_until
+from workflows.testing import DevServer, WorkerProcess, database_url, point_settings_at, wait_until
 from workflows.tests.test_integration_requests import scoped_report  # noqa: F401 - fixture
 
-ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("FAULT_SEED", "10"))
 SKIP = ["planning", "data_profiling", "scoping"]
 pytestmark = [pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
-
-
-def database_url(port: int | None = None) -> str:
-    db = connection.settings_dict
-    if db["ENGINE"].endswith("sqlite3"):
-        return f"sqlite:///{db['NAME']}"
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{port or db['PORT'] or 5432}/{db['NAME']}"
-
-
-class WorkerProcess:
-    """manage.py run_temporal_worker in a process of its own, its output in a log file."""
-
-    def __init__(self, env: dict, log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self.proc: subprocess.Popen | None = None
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        log = self.log_dir / f"worker-{self.starts}.log"
-        self.log = log
-        with open(log, "w") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "manage.py", "run_temporal_worker", "--outbox-interval", "1",
-                 "--reconcile-interval", "0", "--connect-retries", "120"],
-                cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT, text=True,
-            )
-        wait_until(lambda: "task_queue=" in log.read_text() or self.proc.poll() is not None,
-                   timeout=60, what="the worker to start")
-        assert self.proc.poll() is None, log.read_text()[-2000:]
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(40)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
 
 def worker_env(harness, settings, **extra) -> dict:
@@ -131,16 +89,20 @@ def active(cycle_report, phase: str) -> bool:
     return PhaseState.objects.filter(cycle_report=cycle_report, phase=phase, status="active").exists()
 
 
-def drive_report(users, cycle, report, *, between=lambda step: None, through_finalize: bool = False) -> None:
+def drive_report(users, cycle, report, *, between=lambda step: None, through_finalize: bool = False,
+                 skip=SKIP) -> None:
     """Take a scoped report from its start to Test Execution the way people do, whatever the worker does;
     with through_finalize, on through Test Execution, Observations and the three sign-offs to the seal.
+    With skip=[] the report starts unplanned and Planning, Data Profiling and Scoping are driven too.
 
     Each step is taken once, as a person would; when its message can't be delivered at once it stays
     stored and the worker's outbox delivers it. `between(step)` runs after each step (to inject faults).
     """
     tester, owner, executive, data_owner = users["tester"], users["owner"], users["executive"], users["data_owner"]
-    workflow_start(user=users["manager"], cycle=cycle, skip_phases=SKIP)
+    workflow_start(user=users["manager"], cycle=cycle, skip_phases=list(skip))
     between("started")
+    if "planning" not in skip:
+        drive_the_start(users, report, between=between)
     wait_until(lambda: hasattr(fresh(report), "sampling_plan"), timeout=90, what="sampling plan")
     samples_draw(user=tester, cycle_report=fresh(report))
     workflow_submit_version(user=tester, cycle_report=fresh(report), phase="sample_selection")
@@ -170,6 +132,54 @@ def drive_report(users, cycle, report, *, between=lambda step: None, through_fin
     wait_until(lambda: in_test_execution(report), timeout=120, what="Test Execution")
     if through_finalize:
         drive_to_the_seal(users, report, between=between)
+
+
+def live_state(user, report, phase: str) -> str:
+    """The phase's state as the workflow says it now (the page shows it; '' while only a stored one is known)."""
+    try:
+        status = workflow_status(user=user, cycle_report=fresh(report))
+    except ServiceUnavailableError:  # the worker is away and no answer was stored yet
+        return ""
+    return status.active.get(phase, "") if status and not status.unavailable else ""
+
+
+def wait_live(user, report, phase: str, state: str) -> None:
+    wait_until(lambda: live_state(user, report, phase) == state, timeout=120, interval=0.3,
+               what=f"{phase} {state}")
+
+
+def submit_and_approve(users, report, phase: str, *, between, name: str) -> None:
+    """The tester submits when the page offers it; the owner decides the version the page shows."""
+    wait_live(users["tester"], report, phase, "awaiting_submission")
+    workflow_submit_version(user=users["tester"], cycle_report=fresh(report), phase=phase)
+    between(f"{name} submitted")
+    version = wait_until(lambda: Version.objects.filter(cycle_report=report, phase=phase,
+                                                        status=VersionStatus.SUBMITTED).first(),
+                         timeout=120, what=f"{phase} version")
+    workflow_decide_version(user=users["owner"], version=version, approve=True)
+    between(f"{name} approved")
+
+
+def drive_the_start(users, report, *, between) -> None:
+    """Planning, Data Profiling (reviewed) and Scoping, each step taken once when the page would offer it."""
+    tester = users["tester"]
+    submit_and_approve(users, report, "planning", between=between, name="planning")
+    wait_live(tester, report, "data_profiling", "awaiting_upload")
+    population = population_file_upload(
+        user=tester, cycle_report=fresh(report),
+        uploaded_file=SimpleUploadedFile("population.csv", POPULATION, content_type="text/csv"))
+    workflow_register_population(user=tester, population_file=population)
+    between("population uploaded")
+    wait_live(tester, report, "data_profiling", "awaiting_submission")
+    column_mappings_confirm_matched(user=tester, population_file=population)
+    submit_and_approve(users, report, "data_profiling", between=between, name="profiling")
+    submit_and_approve(users, report, "scoping", between=between, name="scoping")
+
+
+POPULATION = ("\n".join(
+    ["account_id,customer_name,balance,origination_date,is_delinquent"]
+    + [f"A{i:04d},Customer {i},{100 + i},2024-01-{1 + i % 28:02d},{'true' if i % 9 == 0 else 'false'}"
+       for i in range(200)]) + "\n").encode()
 
 
 def drive_to_the_seal(users, report, *, between) -> None:
@@ -206,7 +216,9 @@ def drive_to_the_seal(users, report, *, between) -> None:
 SIGNERS = (("test_manager", "manager"), ("report_owner", "owner"), ("data_executive", "executive"))
 # The steps drive_report takes with through_finalize, by phase.
 PHASE_STEPS = (
-    ("started",), ("samples submitted", "samples approved"), ("data owners complete",),
+    ("started",), ("planning submitted", "planning approved"),
+    ("population uploaded", "profiling submitted", "profiling approved"), ("scoping submitted", "scoping approved"),
+    ("samples submitted", "samples approved"), ("data owners complete",),
     ("evidence submitted", "evidence accepted"), ("tests submitted", "tests approved"),
     ("observations submitted", "observations approved"),
     ("test_manager signed", "report_owner signed", "data_executive signed"),
@@ -263,14 +275,21 @@ def wait_for_every_decision_answered(timeout: float = 60) -> None:
         raise AssertionError(f"{err}; still open: {open_decisions()}") from None
 
 
-def assert_sealed(report) -> None:
+def assert_sealed(report, *, from_start: bool = False) -> None:
     """After Test Execution: every version approved once, three signatures, one package, nothing refused."""
     report = fresh(report)
     assert report.status == "completed"
-    for phase in ("sample_selection", "test_execution", "observations"):
+    reviewed = ("planning", "data_profiling", "scoping") if from_start else ()
+    for phase in (*reviewed, "sample_selection", "test_execution", "observations"):
         versions = Version.objects.filter(cycle_report=report, phase=phase)
         assert [v.status for v in versions] == [VersionStatus.APPROVED], phase
     assert InformationRequest.objects.filter(cycle_report=report).count() == 1
+    if from_start:
+        assert PopulationFile.objects.filter(cycle_report=report).count() == 1
+        assert Attribute.objects.filter(cycle_report=report).count() == 5  # drafted once, one per field
+        profiled = list(ProfileResult.objects.filter(population_file__cycle_report=report)
+                        .values_list("column_name", flat=True))
+        assert len(profiled) == len(set(profiled)) == 5, profiled
     final = FinalReport.objects.get(cycle_report=report)
     assert list(SignOff.objects.filter(final_report=final).values_list("role", "decision")) == [
         (role, "signed") for role, _ in SIGNERS]
@@ -284,7 +303,18 @@ def assert_sealed(report) -> None:
 
 
 @pytest.fixture
-def faults(temporal_harness, settings, transactional_db, cycle, scoped_report, tmp_path):  # noqa: F811
+def unplanned_report(users, cycle, cycle_report, settings, tmp_path):
+    """A report at its very start (the random-kill test drives Planning, Profiling and Scoping too)."""
+    settings.MEDIA_ROOT = str(tmp_path)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    cycle.configuration = {**cycle.configuration, "rfi_due_days": 10, "reminder_days_before": [3, 1],
+                           "escalation_days_after": 2, "data_owner_sla_days": 5}
+    cycle.save(update_fields=["configuration"])
+    return cycle_report
+
+
+@pytest.fixture
+def faults(temporal_harness, settings, transactional_db, cycle, tmp_path):
     point_settings_at(temporal_harness, settings)
     settings.TEMPORAL_BREAKER_SECONDS = 3
     bridge.reset()
@@ -309,10 +339,11 @@ def faults(temporal_harness, settings, transactional_db, cycle, scoped_report, t
     temporal_harness.call(terminate())
 
 
-def test_worker_sigkilled_at_random_points_of_a_report(faults, users, cycle, scoped_report):  # noqa: F811
-    """SIGKILL the worker at a seeded random moment after a seeded step of each phase, from the start through
-    every phase to the sealed package (inside the activities and updates the step set off, or the
-    outbox's delivery of it); a new worker starts at once, while people keep working."""
+def test_worker_sigkilled_at_random_points_of_a_report(faults, users, cycle, unplanned_report):
+    """SIGKILL the worker at a seeded random moment after a seeded step of each phase, from the very start
+    (Planning, Data Profiling with its review, Scoping) through every phase to the sealed package (inside
+    the activities and updates the step set off, or the outbox's delivery of it); a new worker starts at
+    once, while people keep working."""
     rng = random.Random(SEED)
     worker = faults()
     worker.start()
@@ -337,14 +368,14 @@ def test_worker_sigkilled_at_random_points_of_a_report(faults, users, cycle, sco
         restarts[-1].start()
 
     try:
-        drive_report(users, cycle, scoped_report, between=between, through_finalize=True)
+        drive_report(users, cycle, unplanned_report, between=between, through_finalize=True, skip=[])
     except AssertionError as err:
         raise AssertionError(f"{err} (seed {SEED}, kills {kills})\n{diagnosis(worker)}") from err
     finally:
         for thread in restarts:
             thread.join(90)
     assert sorted(kills) == sorted(chosen), kills
-    assert_sealed(scoped_report)
+    assert_sealed(unplanned_report, from_start=True)
     # Each killed attempt was retried after seconds (heartbeats, short timeouts), not after the old
     # 300 s start-to-close timeout: the report's whole life above is bounded by drive_report's waits.
 
@@ -363,47 +394,6 @@ def test_two_workers_on_one_queue_one_killed(faults, users, cycle, scoped_report
 
 
 # --- Temporal's dev server stopped and restarted with its database file -----------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class DevServer:
-    """`temporal server start-dev` with its state in a file, so it can be stopped and restarted."""
-
-    def __init__(self, db_file: Path) -> None:
-        from workflows.testing import DEV_SERVER
-
-        self.binary = str(DEV_SERVER)
-        self.db_file = db_file
-        self.port = free_port()
-        self.proc: subprocess.Popen | None = None
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.binary, "server", "start-dev", "--port", str(self.port), "--ui-port", str(free_port()),
-             "--headless", "--db-filename", str(self.db_file), "--log-level", "error",
-             "--ip", "127.0.0.1"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-
-        def up():
-            with socket.socket() as sock:
-                return sock.connect_ex(("127.0.0.1", self.port)) == 0
-
-        wait_until(up, timeout=60, what="the dev server to listen")
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
 
 
 def test_temporal_server_killed_mid_cycle_and_restarted_from_its_file(
@@ -511,17 +501,22 @@ def test_postgresql_unreachable_during_activities(faults, users, cycle, scoped_r
     worker = faults(DATABASE_URL=database_url(proxy.port))
     worker.start()
 
+    restore = threading.Timer(8, proxy.restore)
+
     def between(step):
         if step == "samples approved":
-            # The worker's activities (phase moves, sampling, requests) fail on the database for a while.
+            # The database goes away for the worker for 8 s while the executive completes the data owners
+            # (through the web's own connection): the activities that step sets off (the owners checked, the
+            # requests created and emailed) meet the outage for sure. Before, the cut came after the
+            # approval's activities had often finished and before any other began, and missed them.
             proxy.cut()
-            time.sleep(6)
-            proxy.restore()
+            restore.start()
 
     try:
         drive_report(users, cycle, scoped_report, between=between)
         assert_consistent(scoped_report)
     finally:
+        restore.cancel()
         proxy.close()
     # The outage did hit activities: they failed on the database and were retried.
     assert WorkflowStep.objects.filter(attempt__gt=1, status=WorkflowStep.Status.COMPLETED).exists()

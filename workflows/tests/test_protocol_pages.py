@@ -57,3 +57,35 @@ def test_reconcile_command_says_when_temporal_cant_be_asked(away):
 
     with pytest.raises(CommandError, match="can't be reached"):
         call_command("reconcile_workflows")
+
+
+def test_a_workflow_whose_task_failed_is_busy_not_an_error(users, away, cycle, monkeypatch):
+    """After its worker is killed holding a workflow task, Temporal answers queries and updates with
+    FAILED_PRECONDITION "Workflow Task in failed state" until the task is retried: the status API gives the
+    stored status, and a person's step is saved for the outbox, instead of a 500."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from versioning.models import Version
+    from workflows.models import WorkflowDecision
+    from workflows.services import workflow_submit_version
+    from workflows.temporal.client import BUSY, NO_WORKER, unavailable_reason
+
+    not_ready = RPCError("Unable to query workflow due to Workflow Task in failed state.",
+                         RPCStatusCode.FAILED_PRECONDITION, b"")
+    assert unavailable_reason(not_ready) == BUSY
+
+    def run(fn, **kwargs):
+        raise not_ready
+
+    monkeypatch.setattr(bridge, "run", run)
+    body = client_for(users["tester"]).get(f"/api/v1/workflow/status/{cycle.pk}").json()
+    (report,) = body["reports"]
+    assert report["live"]["state"] == State.AWAITING_DECISION and report["live"]["as_of"]
+    assert "busy" in report["live_error"]
+
+    cycle_report = CycleReport.objects.select_related("report__lob", "cycle", "tester").get(pk=away.pk)
+    monkeypatch.setattr("cycles.services.artifacts.phase_artifact_items", lambda **kwargs: [])
+    outcome = workflow_submit_version(user=users["tester"], cycle_report=cycle_report, phase="planning")
+    assert not outcome.delivered and outcome.reason in (BUSY, NO_WORKER)
+    assert WorkflowDecision.objects.get().status == WorkflowDecision.Status.PENDING
+    assert not Version.objects.exists()

@@ -11,7 +11,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateStage
 
 from workflows.temporal.contracts import (
     DATA_OWNER_IDENTIFICATION,
@@ -22,6 +22,7 @@ from workflows.temporal.contracts import (
     SCOPING,
     TEST_EXECUTION,
     CompleteDataOwnersInput,
+    DecideVersionInput,
     RequestEventInput,
     ReportWorkflowInput,
     State,
@@ -111,4 +112,62 @@ async def test_decisions_already_applied_are_answered_as_such(env):
         repeat = await handle.execute_update("complete_data_owner_identification",
                                              CompleteDataOwnersInput("o2", 3), result_type=UpdateResult)
         assert repeat.duplicate
+        await handle.terminate("test over")
+
+
+async def test_a_decision_on_a_version_still_being_made_waits_for_it(env):  # noqa: F811
+    """The owner approves the version the activity wrote before the workflow took in its result (seconds when
+    the worker dies in between): the decision waits for the submission to finish, then applies; a decision on
+    another version is still refused."""
+    fakes = FakeActivities(requests=())
+    fakes.hold_versions = asyncio.Event()
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run,
+            ReportWorkflowInput(1, 81, 181, skip_phases=[PLANNING, DATA_PROFILING, SAMPLE_SELECTION],
+                                last_phase=SCOPING),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue,
+        )
+        await _wait_state(env, handle, State.AWAITING_SUBMISSION, SCOPING)
+        submitting = asyncio.create_task(_submit(handle, SCOPING))
+        await _wait_until(env, lambda: ("version", (SCOPING, 1)) in fakes.calls)  # written, not yet returned
+        assert (await _status(handle)).state == State.SUBMITTING
+        # Both are admitted while the version is being made (before, the first was refused as "no version
+        # waiting for a decision").
+        deciding, wrong = [await handle.start_update(
+            "decide_version", DecideVersionInput(str(uuid.uuid4()), SCOPING, version_id, user_id=2, approve=True),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=UpdateResult) for version_id in (100, 999)]
+        fakes.hold_versions.set()
+        submitted = await submitting
+        assert submitted.version_id == 100
+        approved = await deciding.result()
+        assert (approved.accepted, approved.duplicate, approved.message) == (True, False, "Version 1 approved.")
+        with pytest.raises(WorkflowUpdateFailedError):
+            await wrong.result()
+        await handle.result()
+    assert [c for c in fakes.calls if c[0] == "decision"] == [("decision", (SCOPING, 1, True))]
+
+
+async def test_messages_older_than_the_status_the_workflow_read_are_already_applied(env):  # noqa: F811
+    """The requests were created, answered and accepted before the workflow had the creating activity's
+    result (the worker killed meanwhile), so the workflow read "accepted": the data owner's and the tester's
+    messages, delivered after, are already applied, not waited on for 5 minutes and refused."""
+    fakes = FakeActivities(requests=(711,))
+    fakes.request_status[711] = "accepted"
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run,
+            ReportWorkflowInput(1, 71, 171, skip_phases=[PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION,
+                                                          DATA_OWNER_IDENTIFICATION]),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue,
+        )
+        await _wait_state(env, handle, State.AWAITING_SUBMISSION, TEST_EXECUTION)
+        # Before, this waited 5 minutes (of the workflow's time) for the request to be reopened, then was
+        # refused; a bound on the wall clock tells the two apart.
+        submitted = await asyncio.wait_for(_send(handle, "request_submitted", 711, "submitted"), timeout=30)
+        assert (submitted.accepted, submitted.duplicate) == (True, True), submitted
+        reviewed = await _send(handle, "request_reviewed", 711, "accepted")
+        assert reviewed.duplicate
         await handle.terminate("test over")

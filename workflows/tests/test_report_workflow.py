@@ -101,6 +101,8 @@ class FakeActivities:
         # Test Execution: extension ids the next submissions propose (popped one per submission).
         self.extensions: list[int] = []
         self.extension_requests = {}
+        # When set, a version is "written" (recorded) but its activity returns only once the event is set.
+        self.hold_versions = None
 
     def all(self):
         @activity.defn(name=ActivityName.ENTER_PHASE)
@@ -134,6 +136,8 @@ class FakeActivities:
             version_id = len(self.versions) + 100
             self.versions[version_id] = (inp.phase, number)
             self.calls.append(("version", (inp.phase, number)))
+            if self.hold_versions is not None:
+                await self.hold_versions.wait()
             return VersionRef(version_id, number, "submitted")
 
         @activity.defn(name=ActivityName.RECORD_DECISION)

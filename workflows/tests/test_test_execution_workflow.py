@@ -157,3 +157,31 @@ async def test_skipping_test_execution_runs_no_matrix(env):  # noqa: F811
 
     assert TEST_EXECUTION in result.skipped_phases
     assert not [c for c in fakes.calls if c[0] == "matrix"]
+
+
+async def test_an_extension_decided_again_is_already_applied_and_carried_out_once(env):  # noqa: F811
+    """The owner's second click (another decision, the same answer) while the first is carried out, and a
+    repeat after it: both already applied; the opposite answer afterwards is refused (issue 10)."""
+    import asyncio
+
+    fakes = FakeActivities(requests=())
+    fakes.extensions = [99]
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(ReportTestWorkflow.run, _input(5), id=f"wf-{uuid.uuid4()}",
+                                                 task_queue=queue)
+        await _wait_state(env, handle, State.AWAITING_SUBMISSION, TEST_EXECUTION)
+        submitted = await _submit(handle, TEST_EXECUTION)
+        first, second = await asyncio.gather(
+            _decide_extension(handle, 99, approve=False, notes="Known timing difference"),
+            _decide_extension(handle, 99, approve=False, notes="Known timing difference"),
+        )
+        assert sorted([first.duplicate, second.duplicate]) == [False, True]
+        again = await _decide_extension(handle, 99, approve=False, notes="Known timing difference")
+        assert again.duplicate and again.message.startswith("Already applied")
+        assert "already rejected" in await _refused(_decide_extension(handle, 99, approve=True))
+        assert (await _status(handle)).state == State.AWAITING_DECISION
+        await _decide(handle, TEST_EXECUTION, submitted.version_id, approve=True)
+        await handle.result()
+
+    assert [c for c in fakes.calls if c[0] == "extension"] == [("extension", (99, False))]

@@ -19,6 +19,11 @@ from workflows.temporal.contracts import (
 )
 from workflows.temporal.phases.base import PhaseSteps, cause
 
+# A decision that arrives while its version is still being made (the owner sees the version the
+# activity wrote before the workflow took in its result: a worker killed in between makes that
+# seconds) waits for the submission to finish instead of being refused (issue 10).
+PATCH_DECIDE_WAITS_FOR_SUBMISSION = "decide-waits-for-submission"
+
 
 class ReviewSteps(PhaseSteps):
     """Updates: submit_version, decide_version."""
@@ -118,9 +123,16 @@ class ReviewSteps(PhaseSteps):
     @workflow.update(name=UPDATE_DECIDE_VERSION)
     async def decide_version(self, inp: DecideVersionInput) -> UpdateResult:
         if self._decided.get(inp.version_id) is inp.approve:
-            return UpdateResult(accepted=True, duplicate=True, version_id=inp.version_id,
-                                message="Already applied: this version was already "
-                                f"{'approved' if inp.approve else 'sent back'}.")
+            return self._decided_answer(inp)
+        if self._states.get(inp.phase) == State.SUBMITTING and workflow.patched(PATCH_DECIDE_WAITS_FOR_SUBMISSION):
+            await workflow.wait_condition(lambda: self._states.get(inp.phase) != State.SUBMITTING)
+            if self._decided.get(inp.version_id) is inp.approve:
+                return self._decided_answer(inp)
+            if self._states.get(inp.phase) != State.AWAITING_DECISION or inp.version_id != self._versions.get(
+                inp.phase
+            ):
+                raise ApplicationError(f"{inp.phase} has no version waiting for a decision, or not that one.",
+                                       type="NotWaiting")
         self._states[inp.phase] = State.DECIDING
         try:
             ref = await self._activity(
@@ -148,12 +160,19 @@ class ReviewSteps(PhaseSteps):
             message = f"Version {ref.number} sent back to the tester."
         return UpdateResult(accepted=True, message=message, version_id=ref.version_id, version_number=ref.number)
 
+    def _decided_answer(self, inp: DecideVersionInput) -> UpdateResult:
+        return UpdateResult(accepted=True, duplicate=True, version_id=inp.version_id,
+                            message="Already applied: this version was already "
+                            f"{'approved' if inp.approve else 'sent back'}.")
+
     @decide_version.validator
     def _validate_decide(self, inp: DecideVersionInput) -> None:
         if self._decided.get(inp.version_id) is inp.approve:
             return  # already applied: the handler says so
         if inp.phase not in self._states:
             raise ValueError(f"The report is not in {inp.phase} now.")
+        if self._states[inp.phase] == State.SUBMITTING and inp.version_id not in self._decided:
+            return  # its version may be the one being made: the handler waits for it, then checks
         if self._states[inp.phase] != State.AWAITING_DECISION:
             raise ValueError(f"{inp.phase} has no version waiting for a decision.")
         if inp.version_id != self._versions.get(inp.phase):

@@ -39,6 +39,9 @@ from workflows.temporal.phases.reviews import ReviewSteps
 
 # Workflows that reached Test Execution before the phase had steps wait there for good.
 PATCH_TEST_EXECUTION = "test-execution-phase"
+# A sample extension's decision that was already applied is answered as such (issue 10), not refused
+# nor carried out twice; a second message for the extension being decided waits for the first's outcome.
+PATCH_EXTENSION_ALREADY_APPLIED = "extension-decision-already-applied"
 
 
 class TestExecutionSteps(ReviewSteps):
@@ -56,6 +59,10 @@ class TestExecutionSteps(ReviewSteps):
     _extension_id: int
     _extension_number: int
     _extension_requests: list[int]
+    _requests_read: frozenset[int]
+    # Extension id -> approved, for each decision applied; the extension being decided now (or 0).
+    _extension_decisions: dict[int, bool]
+    _deciding_extension: int
 
     async def _test_execution(self) -> None:
         if not workflow.patched(PATCH_TEST_EXECUTION):
@@ -120,9 +127,26 @@ class TestExecutionSteps(ReviewSteps):
         self._states[TEST_EXECUTION] = State.AWAITING_EXTENSION_DECISION
         return f"Version {ref.number} submitted. {proposal.message} The report owner decides it first."
 
+    def _extension_answer(self, inp: DecideExtensionInput) -> UpdateResult:
+        """The answer to a decision of an extension already decided: already applied, or refused if it differs."""
+        approved = self._extension_decisions[inp.extension_id]
+        done = "approved" if approved else "rejected"
+        if approved is not inp.approve:
+            raise ApplicationError(f"That extension was already {done}.", type="DecisionRefused")
+        return UpdateResult(accepted=True, duplicate=True, message=f"Already applied: the extension was {done}.")
+
     @workflow.update(name=UPDATE_DECIDE_EXTENSION)
     async def decide_sample_extension(self, inp: DecideExtensionInput) -> UpdateResult:
+        if workflow.patched(PATCH_EXTENSION_ALREADY_APPLIED):
+            if self._deciding_extension == inp.extension_id:
+                # The same step sent again while the first is carried out: its outcome answers this one.
+                await workflow.wait_condition(lambda: self._deciding_extension != inp.extension_id)
+            if inp.extension_id in self._extension_decisions:
+                return self._extension_answer(inp)
+            if self._states.get(TEST_EXECUTION) != State.AWAITING_EXTENSION_DECISION:
+                raise ApplicationError("No sample extension is waiting for a decision.", type="NotWaiting")
         self._states[TEST_EXECUTION] = State.DECIDING
+        self._deciding_extension = inp.extension_id
         due = workflow.now() + self._days(self._input.schedule.due_days)
         try:
             decided = await self._activity(
@@ -136,6 +160,9 @@ class TestExecutionSteps(ReviewSteps):
         except ActivityError as err:
             self._states[TEST_EXECUTION] = State.AWAITING_EXTENSION_DECISION
             raise ApplicationError(cause(err), type="DecisionRefused") from err
+        finally:
+            self._deciding_extension = 0
+        self._extension_decisions[inp.extension_id] = decided.approved
         self._extension_id = 0
         if not decided.approved:
             # The owner accepts the failures as they are: the submitted results go on to their decision.
@@ -145,6 +172,8 @@ class TestExecutionSteps(ReviewSteps):
         for ref in decided.requests:
             self._requests[ref.request_id] = ref.status if ref.status in (OPEN, SUBMITTED, ACCEPTED, RETURNED) \
                 else OPEN
+        # Reopened: what it becomes now comes in messages again.
+        self._requests_read = self._requests_read - {ref.request_id for ref in decided.requests}
         self._versions.pop(TEST_EXECUTION, None)
         self._extension_requests = [ref.request_id for ref in decided.requests]
         self._states[TEST_EXECUTION] = State.AWAITING_EVIDENCE if decided.requests else State.AWAITING_SUBMISSION
@@ -156,6 +185,8 @@ class TestExecutionSteps(ReviewSteps):
 
     @decide_sample_extension.validator
     def _validate_decide_extension(self, inp: DecideExtensionInput) -> None:
+        if inp.extension_id in self._extension_decisions or inp.extension_id == self._deciding_extension:
+            return  # already applied (or being applied): the handler answers
         if self._states.get(TEST_EXECUTION) != State.AWAITING_EXTENSION_DECISION:
             raise ValueError("No sample extension is waiting for a decision.")
         if inp.extension_id != self._extension_id:
