@@ -110,6 +110,15 @@ def scale_pair(db, settings):
     return scale_pair_build()
 
 
+@pytest.fixture
+def storage(settings, tmp_path):
+    """Media and upload temp folders of this test only (to see what an upload stored, or left behind)."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-tmp")
+    (tmp_path / "upload-tmp").mkdir()
+    return tmp_path
+
+
 CHROMIUM = "/usr/bin/chromium"
 
 

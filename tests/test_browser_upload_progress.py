@@ -30,14 +30,6 @@ WATCH = """
 """
 
 
-@pytest.fixture
-def storage(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-tmp")
-    (tmp_path / "upload-tmp").mkdir()
-    return tmp_path
-
-
 def watch_progress(person: Person) -> list[tuple[str, float]]:
     seen: list[tuple[str, float]] = []
     person.page.expose_function("recordProgress", lambda state, value: seen.append((state, value)))

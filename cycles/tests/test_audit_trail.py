@@ -9,7 +9,7 @@ from django.urls import reverse
 from cycles.models import Attribute, Phase
 from cycles.services.scoping import scoping_decide, scoping_recommend
 from cycles.tests.test_profiling_checks import profiled
-from cycles.tests.test_profiling_checks import loans_report, storage  # noqa: F401
+from cycles.tests.test_profiling_checks import loans_report  # noqa: F401
 
 
 @pytest.fixture

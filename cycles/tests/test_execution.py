@@ -87,14 +87,6 @@ def matrix(cycle_report, users, storage):
     return {"requests": requests, "evidence": evidence, "attributes": attributes, "cycle_report": cycle_report}
 
 
-@pytest.fixture
-def storage(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-tmp")
-    (tmp_path / "upload-tmp").mkdir()
-    return tmp_path
-
-
 def cell(cycle_report, key, name):
     return TestResult.objects.get(cycle_report=cycle_report, sample__key=key, attribute__name=name)
 

@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 from cycles.models import Attribute, SampleExtension, TestResult
 from cycles.services import execution as ex
 from cycles.services.requests import evidence_upload
-from cycles.tests.test_execution import PDF, cell, make_samples, matrix, storage  # noqa: F401  (fixtures)
+from cycles.tests.test_execution import PDF, cell, make_samples, matrix  # noqa: F401  (fixtures)
 from cycles.tests.test_requests import requests_ready
 from synapse.testing import problem
 

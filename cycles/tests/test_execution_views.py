@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from cycles.models import Sample, SampleExtension, SamplingPlan, TestResult, TestResultHistory
 from cycles.services import execution as ex
-from cycles.tests.test_execution import cell, matrix, storage  # noqa: F401  (fixtures)
+from cycles.tests.test_execution import cell, matrix  # noqa: F401  (fixtures)
 
 
 def login(client, user):

@@ -26,7 +26,7 @@ from cycles.services.final_report import (
     sign_off_record,
 )
 from cycles.services.observations import observation_remediation_move, observation_update
-from cycles.tests.test_observations import approved_observations, build_tested_report, enter, storage  # noqa: F401
+from cycles.tests.test_observations import approved_observations, build_tested_report, enter  # noqa: F401
 from versioning.models import VersionStatus
 from versioning.services import version_create
 from workflows.models import WorkflowDecision

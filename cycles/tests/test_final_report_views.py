@@ -12,7 +12,7 @@ from cycles.models import Observation, Phase, TestCycle
 from cycles.services.final_report import final_report_generate, sign_off_record
 from cycles.services.observations import observations_draft
 from cycles.services.package import package_build
-from cycles.tests.test_observations import approved_observations, build_tested_report, enter, storage  # noqa: F401
+from cycles.tests.test_observations import approved_observations, build_tested_report, enter  # noqa: F401
 from cycles.tests.test_package import _history
 from workflows.models import WorkflowDecision
 

@@ -71,12 +71,6 @@ def smtp_server(settings):
 
 
 @pytest.fixture
-def storage(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    return tmp_path
-
-
-@pytest.fixture
 def requests(cycle_report, users, storage):
     return requests_ready(cycle_report, users)
 

@@ -95,14 +95,6 @@ def approved_observations(cycle_report, users):
 
 
 @pytest.fixture
-def storage(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-tmp")
-    (tmp_path / "upload-tmp").mkdir()
-    return tmp_path
-
-
-@pytest.fixture
 def tested(cycle_report, users, storage):
     build_tested_report(cycle_report, users)
     return cycle_report

@@ -11,7 +11,7 @@ from cycles.models import Evidence, EvidencePackage, Phase
 from cycles.services.final_report import final_report_generate
 from cycles.services.package import package_build, package_verify
 from cycles.tests.test_final_report import _sign_all
-from cycles.tests.test_observations import approved_observations, build_tested_report, enter, storage  # noqa: F401
+from cycles.tests.test_observations import approved_observations, build_tested_report, enter  # noqa: F401
 
 HISTORY = json.dumps({"events": [{"eventId": "1", "eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED"}]})
 

@@ -193,15 +193,6 @@ def test_a_ragged_csv_is_a_read_error(tmp_path):
 # -- uploading ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def storage(settings, tmp_path):
-    """Media and upload temp folders of this test only, to see what a failed upload leaves."""
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-tmp")
-    (tmp_path / "upload-tmp").mkdir()
-    return tmp_path
-
-
 def stored_files(storage):
     return [p for p in storage.rglob("*") if p.is_file()]
 

@@ -44,14 +44,6 @@ ATTRIBUTES = [
 
 
 @pytest.fixture
-def storage(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-tmp")
-    (tmp_path / "upload-tmp").mkdir()
-    return tmp_path
-
-
-@pytest.fixture
 def loans_report(cycle_report):
     cycle_report.phase = Phase.DATA_PROFILING
     cycle_report.save(update_fields=["phase"])

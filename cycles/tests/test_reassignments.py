@@ -34,14 +34,6 @@ def set_phase(cycle_report, phase, status):
 
 
 @pytest.fixture
-def storage(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-tmp")
-    (tmp_path / "upload-tmp").mkdir()
-    return tmp_path
-
-
-@pytest.fixture
 def running(cycle_report, users, storage):
     """Requests out after "Assignments complete": dataowner has account_id + balance, dataowner2 customer_name."""
     requests = requests_ready(cycle_report, users)

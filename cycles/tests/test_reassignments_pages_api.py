@@ -4,7 +4,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from cycles.models import CycleReport, DataOwnerAssignment, InformationRequest, Reassignment
-from cycles.tests.test_reassignments import data_owner3, running, running_cycle, storage  # noqa: F401 - fixtures
+from cycles.tests.test_reassignments import data_owner3, running, running_cycle  # noqa: F401 - fixtures
 from synapse.testing import problem
 from workflows.models import WorkflowDecision
 

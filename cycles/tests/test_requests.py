@@ -105,14 +105,6 @@ def upload(name, content, content_type="application/octet-stream"):
 
 
 @pytest.fixture
-def storage(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-tmp")
-    (tmp_path / "upload-tmp").mkdir()
-    return tmp_path
-
-
-@pytest.fixture
 def attributes(cycle_report, users):
     open_doi(cycle_report)
     return scoped_attributes(cycle_report, users["tester"])

@@ -46,14 +46,6 @@ def stored_files(tmp_path) -> list[Path]:
 
 
 @pytest.fixture
-def storage(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-tmp")
-    (tmp_path / "upload-tmp").mkdir()
-    return tmp_path
-
-
-@pytest.fixture
 def doi(cycle_report, users):
     """The parallel step: both phases active, three attributes in scope, one out."""
     cycle_report.phase = Phase.SAMPLE_SELECTION
