@@ -9,11 +9,12 @@ from django.views.decorators.http import require_POST
 
 from cycles.permissions import can_manage_cycle, is_admin
 from cycles.selectors import cycles_visible_to
+from cycles.views.pages import refuse
 from synapse.exceptions import ApplicationError
 from synapse.roles import Role, has_role
 from workflows.charts import charts_for
-from workflows.metrics import metrics_for
 from workflows.forms import CycleScheduleForm, ScheduleActionForm
+from workflows.metrics import metrics_for
 from workflows.models import WorkflowAlert
 from workflows.schedules import (
     schedule_create, schedule_next_run, schedule_pause, schedule_resume, schedule_trigger,
@@ -49,10 +50,6 @@ def monitoring(request):
     })
 
 
-def _refused(request, message: str):
-    return render(request, "cycles/refused.html", {"message": message}, status=403)
-
-
 @login_required
 @require_POST
 def schedule_create_view(request, cycle_pk: int):
@@ -61,7 +58,7 @@ def schedule_create_view(request, cycle_pk: int):
     if cycle is None:
         raise Http404("No such cycle among those you can see.")
     if not can_manage_cycle(request.user, cycle):
-        return _refused(request, "Only the cycle's Test Manager can make it recur.")
+        return refuse(request, "Only the cycle's Test Manager can make it recur.")
     form = CycleScheduleForm(request.POST)
     if not form.is_valid():
         messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
