@@ -12,7 +12,6 @@ from cycles.tests.test_observations import (  # noqa: F401
     approved_observations,
     build_tested_report,
     enter,
-    storage,
 )
 from cycles.tests.test_package import _history
 from synapse.testing import problem
