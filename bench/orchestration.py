@@ -85,6 +85,75 @@ def fresh_database() -> None:
     call_command("migrate", verbosity=0)
 
 
+# --- CPU time: where the seconds go ---------------------------------------------------------------
+
+
+def _cpu_of(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds of the processes a run uses, sampled every `every` seconds until stop().
+
+    Named processes (a worker, the dev server) by pid; PostgreSQL's backends by the database
+    name in their title (a backend ends when its connection closes: its last sample counts).
+    This process counts by process_time() (people's threads, the client, the bare worker).
+    """
+
+    def __init__(self, pids: dict[str, int], database: str, every: float = 0.5):
+        self.pids, self.database, self.every = pids, database, every
+        self.start = {name: _cpu_of(pid) or 0.0 for name, pid in pids.items()}
+        self.last = dict(self.start)
+        self.backends: dict[int, tuple[float, float]] = {}  # pid: (first sample, last sample)
+        self.own = time.process_time()
+        self._stop = threading.Event()
+        self._sample()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="cpu-meter")
+        self._thread.start()
+
+    def _sample(self) -> None:
+        for name, pid in self.pids.items():
+            value = _cpu_of(pid)
+            if value is not None:
+                self.last[name] = value
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                title = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if title.startswith(b"postgres: ") and f" {self.database} ".encode() in title:
+                value = _cpu_of(int(entry.name))
+                if value is not None:
+                    first = self.backends.get(int(entry.name), (value, value))[0]
+                    self.backends[int(entry.name)] = (first, value)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            self._sample()
+
+    def stop(self) -> dict[str, float]:
+        """{what: CPU seconds} since the meter started."""
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        spent = {name: self.last[name] - self.start[name] for name in self.pids}
+        spent["this process"] = time.process_time() - self.own
+        spent["PostgreSQL"] = sum(last - first for first, last in self.backends.values())
+        return spent
+
+
+def cpu_line(spent: dict[str, float]) -> str:
+    return "CPU s: " + ", ".join(f"{name} {seconds:.1f}" for name, seconds in spent.items()) + \
+        f"; total {sum(spent.values()):.1f}"
+
+
 # --- Synapse: the people, through the service layer --------------------------------------------
 
 
@@ -376,9 +445,11 @@ def start_worker(harness, task_queue: str, log: Path):
     return process, out
 
 
-def run_synapse(harness, args) -> tuple[float, int, int]:
-    """Seconds for every report to be signed off and the cycle to complete; activities and updates per report."""
+def run_synapse(harness, args) -> tuple[float, int, int, dict]:
+    """Seconds for every report to be signed off and the cycle to complete; activities and updates per report;
+    CPU seconds by process."""
     import signal
+    from importlib import import_module
 
     from django.conf import settings
 
@@ -386,6 +457,9 @@ def run_synapse(harness, args) -> tuple[float, int, int]:
     from workflows.models import WorkflowDecision, WorkflowStep
     from workflows.services import workflow_start
 
+    # The people's threads stand for web processes, which have loaded their pages (and the services behind
+    # them: sampling brings in scipy, a second of importing) before anyone asks for one.
+    import_module(settings.ROOT_URLCONF)
     people, cycle = make_people(args.reports)
     ids = list(CycleReport.objects.filter(cycle=cycle).values_list("pk", flat=True))
     logs = Path(tempfile.mkdtemp(prefix="synapse-bench-worker-"))
@@ -394,6 +468,8 @@ def run_synapse(harness, args) -> tuple[float, int, int]:
     workers = [start_worker(harness, settings.TEMPORAL_TASK_QUEUE, logs / f"worker-{i}.log")
                for i in range(args.workers)]
     log = logs
+    meter = CpuMeter({**{f"worker {i}": w.pid for i, (w, _) in enumerate(workers)},
+                      "Temporal server": harness.server_pid()}, settings.DATABASES["default"]["NAME"])
     try:
         start = time.perf_counter()
         workflow_start(user=people["manager"], cycle=cycle)
@@ -406,6 +482,7 @@ def run_synapse(harness, args) -> tuple[float, int, int]:
 
         harness.call(completed(), timeout=300)  # the cycle workflow completes once every report is signed off
         elapsed = time.perf_counter() - start
+        spent = meter.stop()
         cycle.refresh_from_db()
         assert cycle.status == "completed", cycle.status
     finally:
@@ -419,7 +496,7 @@ def run_synapse(harness, args) -> tuple[float, int, int]:
     refused = WorkflowDecision.objects.filter(status=WorkflowDecision.Status.REJECTED).count()
     print(f"  {refused} decision(s) refused as early and sent again, over {len(ids)} reports; "
           f"{args.workers} worker process(es), logs in {log}")
-    return elapsed, steps, updates
+    return elapsed, steps, updates, spent
 
 
 # --- bare Temporal -----------------------------------------------------------------------------
@@ -473,7 +550,7 @@ class BareWorkflow:
         return inp.activities
 
 
-def run_bare(harness, reports: int, activities: int, updates: int) -> float:
+def run_bare(harness, reports: int, activities: int, updates: int) -> tuple[float, dict]:
     from temporalio.worker import Worker
 
     workflow_cls, noop = BareWorkflow, bare_noop
@@ -484,6 +561,7 @@ def run_bare(harness, reports: int, activities: int, updates: int) -> float:
         worker = Worker(harness.client, task_queue=queue, workflows=[workflow_cls], activities=[noop],
                         activity_executor=executor, max_concurrent_activities=MAX_ACTIVITIES)
         async with worker:
+            meter = CpuMeter({"Temporal server": harness.server_pid()}, "-")
             start = time.perf_counter()
 
             async def one(i: int):
@@ -495,8 +573,9 @@ def run_bare(harness, reports: int, activities: int, updates: int) -> float:
 
             await asyncio.gather(*(one(i) for i in range(reports)))
             elapsed = time.perf_counter() - start
+            spent = meter.stop()
         executor.shutdown()
-        return elapsed
+        return elapsed, spent
 
     return harness.call(drive(), timeout=600)
 
@@ -538,18 +617,33 @@ def main() -> int:
 
             self.env = self.call(start(), timeout=120)
 
+        def server_pid(self) -> int:
+            """The dev server: the child of this process that runs the temporal binary."""
+            for entry in Path("/proc").iterdir():
+                if entry.name.isdigit() and _cpu_of(int(entry.name)) is not None:
+                    try:
+                        ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                        cmd = (entry / "cmdline").read_bytes()
+                    except (OSError, ValueError, IndexError):
+                        continue
+                    if ppid == os.getpid() and str(db_file).encode() in cmd:
+                        return int(entry.name)
+            raise RuntimeError("the Temporal dev server process was not found")
+
     harness = FileBackedHarness()
     harness.start()
     try:
         settings.TEMPORAL_ADDRESS = harness.address
         settings.TEMPORAL_NAMESPACE = "default"
         settings.TEMPORAL_TASK_QUEUE = f"bench-{uuid.uuid4().hex[:8]}"
-        synapse_s, activities, updates = run_synapse(harness, args)
+        synapse_s, activities, updates, spent = run_synapse(harness, args)
         print(f"Synapse: {args.reports} reports through every phase in {synapse_s:.1f} s "
               f"({activities} activities and {updates} updates per report, {args.workers} worker process(es))")
-        bare_s = run_bare(harness, args.reports, activities, updates)
+        print(f"  {cpu_line(spent)}")
+        bare_s, spent = run_bare(harness, args.reports, activities, updates)
         print(f"bare Temporal: {args.reports} workflows of {activities} activities and {updates} updates "
               f"in {bare_s:.1f} s")
+        print(f"  {cpu_line(spent)}")
     finally:
         harness.stop()
     ratio = synapse_s / bare_s

@@ -25,7 +25,17 @@ def _report_of(workflow_id: str):
     return CycleReport.objects.filter(workflow_id=workflow_id).values_list("pk", "cycle_id").first() or (None, None)
 
 
+# Report runs whose row has its report and cycle, by (workflow id, run id): the later activities of the run
+# need no lookup (those fields never change once set; the phase, which does, is read afresh when needed).
+# Bounded: a long-lived worker forgets the oldest runs first.
+_executions: dict[tuple[str, str], WorkflowExecution] = {}
+EXECUTIONS_REMEMBERED = 5000
+
+
 def _execution(info, inp) -> WorkflowExecution:
+    known = _executions.get((info.workflow_id, info.workflow_run_id))
+    if known is not None:
+        return known
     defaults = {"workflow_type": info.workflow_type}
     cycle_report_id = getattr(inp, "cycle_report_id", None)
     cycle_id = getattr(inp, "cycle_id", None)
@@ -52,7 +62,20 @@ def _execution(info, inp) -> WorkflowExecution:
         missing = {name: value for name, value in defaults.items() if value and not getattr(execution, name)}
         if missing:
             WorkflowExecution.objects.filter(pk=execution.pk).update(**missing)
+            for name, value in missing.items():
+                setattr(execution, name, value)
+    if info.workflow_type == REPORT_WORKFLOW_TYPE and execution.cycle_report_id and execution.cycle_id:
+        if len(_executions) >= EXECUTIONS_REMEMBERED:
+            try:
+                del _executions[next(iter(_executions))]
+            except (KeyError, RuntimeError, StopIteration):  # another activity thread changed it meanwhile
+                pass
+        _executions[(info.workflow_id, info.workflow_run_id)] = execution
     return execution
+
+
+def _forget(info) -> None:
+    _executions.pop((info.workflow_id, info.workflow_run_id), None)
 
 
 def execution_started(*, workflow_id: str, run_id: str, workflow_type: str, cycle_id: int | None = None,
@@ -84,17 +107,31 @@ def _record_version(execution: WorkflowExecution) -> None:
 
 def step_started(info, inp) -> WorkflowStep:
     execution = _execution(info, inp)
+    try:
+        return _step_started(info, inp, execution)
+    except Exception:
+        _forget(info)  # the remembered row may be gone (deleted by an admin): look it up afresh next time
+        raise
+
+
+def _current_phase(execution: WorkflowExecution) -> str:
+    """The run's phase as the database has it now (a remembered row's may be older; another worker moves it)."""
+    return WorkflowExecution.objects.filter(pk=execution.pk).values_list("current_phase", flat=True).first() or ""
+
+
+def _step_started(info, inp, execution: WorkflowExecution) -> WorkflowStep:
     _record_version(execution)
     step, created = WorkflowStep.objects.get_or_create(
         execution=execution,
         activity_id=info.activity_id,
         defaults={
             "activity_type": info.activity_type,
-            "phase": getattr(inp, "phase", "") or execution.current_phase,
+            "phase": getattr(inp, "phase", "") or _current_phase(execution),
             "attempt": info.attempt,
             "started_at": timezone.now(),
         },
     )
+    step.execution = execution
     if not created:
         step.attempt = info.attempt
         step.status = WorkflowStep.Status.RUNNING
@@ -130,9 +167,8 @@ def step_finished(step: WorkflowStep, result) -> None:
         # A step of a phase that had failed beyond its retries went through: the cause is gone.
         from workflows import alerts
 
-        execution = WorkflowExecution.objects.only("workflow_id").get(pk=step.execution_id)
-        alerts.alerts_resolve(kind=alerts.PHASE_FAILED, key_prefix=alerts.phase_failed_key(execution.workflow_id,
-                                                                                           step.phase))
+        alerts.alerts_resolve(kind=alerts.PHASE_FAILED, key_prefix=alerts.phase_failed_key(
+            step.execution.workflow_id, step.phase))
     if isinstance(result, PhaseTransitionResult):
         _publish_progress(step.execution_id)
 

@@ -254,24 +254,27 @@ def _body_cached(final_report: FinalReport, sign_offs) -> str:
     return body
 
 
-_fonts = threading.local()
-
-
-def _font_config():
-    """WeasyPrint's font configuration, made once per thread: making it is a third of a small report's
-    rendering time (the worker renders in its activity threads; one configuration is not shared across them)."""
-    if getattr(_fonts, "config", None) is None:
-        from weasyprint.text.fonts import FontConfiguration
-
-        _fonts.config = FontConfiguration()
-    return _fonts.config
+_fonts_lock = threading.Lock()
+_fonts = None
 
 
 def final_report_pdf(final_report: FinalReport, *, sign_offs=None) -> bytes:
+    """The report as a PDF (WeasyPrint), one rendering at a time per process.
+
+    WeasyPrint's font configuration is a third of a small report's rendering when made afresh; one is
+    made per process and reused. It is not safe to share between threads rendering at once, and the
+    rendering holds the GIL nearly throughout, so renderings take turns instead of each of the worker's
+    activity threads making (and keeping) a configuration of its own.
+    """
+    global _fonts
     from weasyprint import HTML
+    from weasyprint.text.fonts import FontConfiguration
 
     html = final_report_html(final_report, document=True, sign_offs=sign_offs)
-    return HTML(string=html).write_pdf(font_config=_font_config())
+    with _fonts_lock:
+        if _fonts is None:
+            _fonts = FontConfiguration()
+        return HTML(string=html).write_pdf(font_config=_fonts)
 
 
 def final_report_generate(*, cycle_report_id: int, generation: int, workflow_id: str = "") -> FinalReport:
