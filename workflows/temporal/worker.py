@@ -13,7 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from workflows.temporal.activities import ALL_ACTIVITIES
 from workflows.temporal.compensation import PATCH_PHASE_COMPENSATION
 from workflows.temporal.cycle_workflow import PATCH_REMOVAL_COMPENSATION, TestCycleWorkflow
-from workflows.temporal.phases.base import PATCH_CLAIM_WAITS
+from workflows.temporal.phases.base import PATCH_CLAIM_WAITS, PATCH_LOCAL_ACTIVITIES
 from workflows.temporal.phases.profiling import PATCH_PROFILING_REVIEW
 from workflows.temporal.phases.requests import PATCH_REQUEST_ADDED, PATCH_REQUEST_READ_ACCEPTED
 from workflows.temporal.phases.reviews import PATCH_DECIDE_WAITS_FOR_SUBMISSION
@@ -44,6 +44,7 @@ KNOWN_PATCHES = [
     PATCH_EXTENSION_ALREADY_APPLIED,
     PATCH_DECIDE_WAITS_FOR_SUBMISSION,
     PATCH_REQUEST_READ_ACCEPTED,
+    PATCH_LOCAL_ACTIVITIES,
 ]
 
 
