@@ -1,12 +1,13 @@
 """What every phase's steps share: the workflow's state, activities, and claims on a phase."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
 
 from workflows.temporal import retry
 from workflows.temporal.contracts import ActivityName, ReportWorkflowInput
@@ -37,10 +38,11 @@ LONG_WORK = {
 # Short, database-only, idempotent steps (a phase completed, a status set, a decision or signature recorded):
 # since PATCH_LOCAL_ACTIVITIES they run as local activities, in the worker that runs the workflow task and
 # within it, recorded in the history by a marker: no task queue round trip and no workflow task of their own
-# each (a third of a report's activities). Same retry policy, same timeout, same tracking row (the worker's
+# each (a third of a report's activities). Same retry policy and timeout; tracked like any activity (the worker's
 # interceptor sees local activities too). Entering a phase stays an ordinary activity: an admin's reset
 # finds the point to go back to by its scheduled event and input. Long or outside work (LLM, profiling,
 # versions, email, the report and its package) stays ordinary too: a local activity holds the workflow task.
+# Only the first attempt is local: after a failure the others go through the server (see _activity).
 LOCAL_ACTIVITIES = {
     ActivityName.COMPLETE_PHASE,
     ActivityName.SET_REPORT_STATUS,
@@ -87,8 +89,19 @@ class PhaseSteps:
     async def _activity(self, name: str, arg, result_type, policy: RetryPolicy = retry.DATABASE):
         timeouts = activity_timeouts(name, policy, self._input.activity_timeout_seconds)
         if name in LOCAL_ACTIVITIES and workflow.patched(PATCH_LOCAL_ACTIVITIES):
-            return await workflow.execute_local_activity(
-                name, arg, result_type=result_type, retry_policy=policy, **timeouts)
+            # One local attempt. If it fails, the policy's other attempts run as an ordinary activity: a
+            # database outage is retried with the server's backoff and never holds the workflow task, and a
+            # refusal (non-retryable) fails there again as the ActivityError callers handle (a failed local
+            # activity surfaces as its bare cause); the activity is idempotent, so trying it again is safe.
+            try:
+                return await workflow.execute_local_activity(
+                    name, arg, result_type=result_type, retry_policy=dataclasses.replace(policy, maximum_attempts=1),
+                    **timeouts)
+            except FailureError as err:
+                if is_cancelled_exception(err):
+                    raise
+            if policy.maximum_attempts:
+                policy = dataclasses.replace(policy, maximum_attempts=max(1, policy.maximum_attempts - 1))
         return await workflow.execute_activity(name, arg, result_type=result_type, retry_policy=policy, **timeouts)
 
     def _days(self, days: float) -> timedelta:
