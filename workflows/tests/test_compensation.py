@@ -227,3 +227,20 @@ def test_removing_a_report_from_the_running_cycle_compensates_the_phase_it_was_i
     assert entry.triggered_by == users["manager"] and entry.undone == {"scoping_decisions": 2, "notified": 3}
     assert not ScopingDecision.objects.filter(attribute__cycle_report=cycle_report).exists()
     assert CycleReport.objects.get(pk=cycle_report.pk).status == CycleReport.Status.CANCELLED
+
+
+def test_a_local_database_step_that_fails_once_is_retried_through_the_server(users, cycle, cycle_report, run_with_fault):
+    """Setting the report's status runs as a local activity (one attempt inside the workflow task); when that
+    attempt fails, the policy's other attempts run as an ordinary activity, and the phase goes on uncompensated."""
+    calls = run_with_fault(ActivityName.SET_REPORT_STATUS, times=1)
+    workflow_start(user=users["manager"], cycle=cycle, skip_phases=skip_all_but("test_execution"))
+
+    wait_until(lambda: WorkflowStep.objects.filter(activity_type=ActivityName.SET_REPORT_STATUS,
+                                                   status=WorkflowStep.Status.COMPLETED).exists(),
+               timeout=60, what="the report's status set on the second attempt")
+    assert calls["n"] == 2  # the failed local attempt, then the ordinary activity that worked
+    assert not CompensationEntry.objects.filter(cycle_report=cycle_report).exists()
+    steps = list(WorkflowStep.objects.filter(execution__cycle_report=cycle_report,
+                                             activity_type=ActivityName.SET_REPORT_STATUS)
+                 .order_by("started_at").values_list("status", "attempt"))
+    assert steps == [(WorkflowStep.Status.FAILED, 1), (WorkflowStep.Status.COMPLETED, 1)]
