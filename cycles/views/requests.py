@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Case, Count, Q, When
+from django.db.models import Case, F, Func, IntegerField, OuterRef, Q, Subquery, When
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -51,6 +51,7 @@ from cycles.services.requests import (
     evidence_upload,
     information_request_review,
     information_request_submit,
+    information_requests_listed,
     information_requests_visible_to,
 )
 from cycles.views.pages import (
@@ -304,10 +305,19 @@ def data_owners_reassign(request, pk: int):
 # --- Requests for Information: lists ------------------------------------------------------------
 
 
+def _count(qs):
+    """COUNT(*) of a queryset correlated to the outer row: one number per row, no GROUP BY of the outer query."""
+    return Subquery(qs.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"),
+                    output_field=IntegerField())
+
+
 def _with_counts(qs):
+    # A subquery per row rather than a join and GROUP BY over every visible request: PostgreSQL runs it for
+    # the rows a page shows only, after the sort and the limit.
+    evidence = Evidence.objects.filter(request=OuterRef("pk"))
     return qs.annotate(
-        evidence_count=Count("evidence", distinct=True),
-        pending_count=Count("evidence", filter=Q(evidence__status=Evidence.Status.PENDING), distinct=True),
+        evidence_count=_count(evidence),
+        pending_count=_count(evidence.filter(status=Evidence.Status.PENDING)),
     )
 
 
@@ -315,7 +325,7 @@ def _with_counts(qs):
 @require_GET
 def request_list(request):
     """Every request the user may see (a data owner's own), open ones first, by due date; filtered and paged."""
-    requests = information_requests_visible_to(user=request.user)
+    requests = information_requests_listed(information_requests_visible_to(user=request.user))
     status = request.GET.get("status", "")
     if status in InformationRequest.Status.values:
         requests = requests.filter(status=status)
