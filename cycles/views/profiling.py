@@ -40,7 +40,8 @@ RULES_PER_PAGE = 25
 def profiling_review_context(request, cycle_report: CycleReport, current: PopulationFile | None, can_edit: bool):
     """What the Data Profiling page shows of mapping, key and rules (forms only when the tester can edit)."""
     if current is None:
-        return {"mapping_rows": [], "rule_rows": [], "open_points": profiling_open_points(cycle_report=cycle_report)}
+        return {"mapping_rows": [], "rule_rows": [],
+                "open_points": profiling_open_points(cycle_report=cycle_report, current=None)}
     mapping_page = paginate(
         request, current.mappings.select_related("attribute", "decided_by").order_by("attribute__name", "pk"),
         per_page=MAPPINGS_PER_PAGE, param="mappings",
@@ -96,7 +97,7 @@ def profiling_review_context(request, cycle_report: CycleReport, current: Popula
         "rule_page": rule_page,
         "new_rule_form": RuleForm(attributes=attributes, prefix="new") if can_edit and attributes else None,
         "key_form": key_form,
-        "open_points": profiling_open_points(cycle_report=cycle_report),
+        "open_points": profiling_open_points(cycle_report=cycle_report, current=current),
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Case, F, Func, IntegerField, OuterRef, Q, Subquery, When
+from django.db.models import Case, Count, F, Func, IntegerField, OuterRef, Q, Subquery, When
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -106,7 +106,10 @@ def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignFo
         .order_by("name")
     )
     bound_id = bound.data.get("attribute") if bound is not None else None
-    page = paginate(request, in_scope, per_page=ROWS_PER_PAGE)
+    # The rows and those still without a data owner, counted in one query.
+    counts = in_scope.order_by().aggregate(
+        total=Count("pk"), missing=Count("pk", filter=Q(data_owner_assignment__isnull=True)))
+    page = paginate(request, in_scope, per_page=ROWS_PER_PAGE, count=counts["total"])
     if bound_id and str(bound_id).isdigit() and not any(str(a.pk) == str(bound_id) for a in page.object_list):
         # Show the page that holds the row whose form was refused.
         name = in_scope.filter(pk=bound_id).values_list("name", flat=True).first()
@@ -129,8 +132,7 @@ def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignFo
                     auto_id=f"id_%s_{attribute.pk}", choices=owner_choices,
                 )
         rows.append({"attribute": attribute, "assignment": assignment, "form": form})
-    total = page.paginator.count
-    missing = in_scope.filter(data_owner_assignment__isnull=True).count() if total else 0
+    total, missing = counts["total"], counts["missing"]
     queued = WorkflowDecision.objects.filter(
         cycle_report=cycle_report, update_name=UPDATE_COMPLETE_DATA_OWNERS,
     ).exclude(status=WorkflowDecision.Status.REJECTED).exists()
