@@ -207,7 +207,8 @@ class InformationRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
     @schema_safe(InformationRequest)
     def get_queryset(self):
         requests = information_requests_visible_to(user=self.request.user).order_by("due_date", "pk")
-        return information_requests_listed(requests) if self.action == "list" else requests
+        # A page's attributes are read by its serializer (InformationRequestListSerializer), not prefetched.
+        return information_requests_listed(requests, attributes=False) if self.action == "list" else requests
 
 
 def request_body(user, pk: int, workflow: dict) -> dict:

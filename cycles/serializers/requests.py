@@ -9,7 +9,7 @@ from rest_framework import serializers
 from cycles.models import Attribute, DataOwnerAssignment, Evidence, InformationRequest
 from cycles.serializers.common import UserField, UserSummarySerializer
 from synapse.roles import Role
-from cycles.services.requests import evidence_latest
+from cycles.services.requests import evidence_latest, request_attribute_rows
 
 # --- Data Owner Identification --------------------------------------------------------------------
 
@@ -122,15 +122,29 @@ class RequestAttributesField(serializers.Field):
     """The request's attributes in RequestAttributeSerializer's shape, built as plain dicts.
 
     A page of the request list holds up to fifty requests of some twenty attributes each: a nested serializer
-    per attribute was most of the list's time.
+    per attribute, and a model instance per attribute, were most of the list's time. A list reads them for
+    the whole page at once (InformationRequestListSerializer); one request reads its own.
     """
 
     def __init__(self, **kwargs):
-        super().__init__(read_only=True, **kwargs)
+        super().__init__(read_only=True, source="*", **kwargs)
 
-    def to_representation(self, attributes):
-        rows = attributes.all() if isinstance(attributes, Manager) else attributes
-        return [{"id": a.pk, "name": a.name, "description": a.description} for a in rows]
+    def to_representation(self, request):
+        rows = getattr(request, "attribute_rows", None)
+        if rows is not None:
+            return rows
+        return [{"id": a.pk, "name": a.name, "description": a.description} for a in request.attributes.all()]
+
+
+class InformationRequestListSerializer(serializers.ListSerializer):
+    """A page of requests: the attributes of all of them in one query, as plain rows."""
+
+    def to_representation(self, data):
+        requests = list(data.all() if isinstance(data, Manager) else data)
+        rows = request_attribute_rows(r.pk for r in requests)
+        for request in requests:
+            request.attribute_rows = rows.get(request.pk, [])
+        return super().to_representation(requests)
 
 
 class InformationRequestSerializer(serializers.ModelSerializer):
@@ -148,6 +162,7 @@ class InformationRequestSerializer(serializers.ModelSerializer):
             "due_date", "attributes", "sample_count", "created_at", "submitted_at", "accepted_at", "escalated_at",
         ]
         read_only_fields = fields
+        list_serializer_class = InformationRequestListSerializer
 
     def get_sample_count(self, request) -> int:
         return len(request.sample_keys or [])
