@@ -53,6 +53,7 @@ from cycles.services.requests import (
     information_request_submit,
     information_requests_listed,
     information_requests_visible_to,
+    request_attribute_rows,
 )
 from cycles.views.pages import (
     _cycle_report_or_404,
@@ -323,11 +324,21 @@ def _with_counts(qs):
     )
 
 
+def _with_attribute_rows(requests) -> list[InformationRequest]:
+    """The requests, each with ``attribute_rows`` (its attributes' id, name and description by name) for
+    cycles/_request_rows.html: read for all of them in one query, without a model instance per attribute."""
+    requests = list(requests)
+    rows = request_attribute_rows(r.pk for r in requests)
+    for r in requests:
+        r.attribute_rows = rows.get(r.pk, [])
+    return requests
+
+
 @login_required
 @require_GET
 def request_list(request):
     """Every request the user may see (a data owner's own), open ones first, by due date; filtered and paged."""
-    requests = information_requests_listed(information_requests_visible_to(user=request.user))
+    requests = information_requests_listed(information_requests_visible_to(user=request.user), attributes=False)
     status = request.GET.get("status", "")
     if status in InformationRequest.Status.values:
         requests = requests.filter(status=status)
@@ -342,7 +353,7 @@ def request_list(request):
     )
     page = paginate(request, requests, per_page=REQUESTS_PER_PAGE)
     return render(request, "cycles/requests_list.html", {
-        "requests": page.object_list, "page_obj": page, "today": timezone.localdate(),
+        "requests": _with_attribute_rows(page.object_list), "page_obj": page, "today": timezone.localdate(),
         "status": status, "report": report, "statuses": InformationRequest.Status.choices,
     })
 
@@ -353,9 +364,9 @@ def report_requests(request, pk: int):
     """The Request for Information phase of one report: its requests and their state."""
     cycle_report = _cycle_report_or_404(request.user, pk)
     context = _phase_context(request, cycle_report, Phase.REQUEST_FOR_INFORMATION)
-    requests = list(
+    requests = _with_attribute_rows(
         _with_counts(information_requests_visible_to(user=request.user).filter(cycle_report=cycle_report))
-        .order_by("data_owner__username")
+        .prefetch_related(None).order_by("data_owner__username")
     )
     context.update(
         {
