@@ -738,9 +738,11 @@ def _profiling_context(request, cycle_report: CycleReport, form: PopulationUploa
     from cycles.views.profiling import profiling_review_context
 
     context = _phase_context(request, cycle_report, Phase.DATA_PROFILING)
-    current = population_file_current(cycle_report=cycle_report)
+    files = list(cycle_report.population_files.select_related("uploaded_by", "key_resolved_by")
+                 .order_by("-uploaded_at", "-pk"))
+    # As population_file_current, from the files the page lists anyway: the newest profiled one.
+    current = next((f for f in files if f.status == PopulationFile.Status.PROFILED), None)
     context["population_file"] = current
-    files = list(cycle_report.population_files.select_related("uploaded_by").order_by("-uploaded_at", "-pk"))
     context["pending_file"] = next(
         (f for f in files if f.status in (PopulationFile.Status.UPLOADED, PopulationFile.Status.PROFILING)
          and (current is None or f.uploaded_at > current.uploaded_at)),
