@@ -461,6 +461,7 @@ SCALE_PAGES = [
     _page("cycles", "manager", "request list", "cycles:request-list"),
     _page("cycles", "tester", "request list", "cycles:request-list"),
     _page("cycles", "data_owner", "request list", "cycles:request-list"),
+    _page("cycles", "manager", "request list (filtered)", "cycles:request-list", "?status=open&report=report&page=2"),
     _page("cycles", "tester", "request detail (evidence)", "cycles:request-detail", "request"),
     _page("versioning", "owner", "version: sample selection", "versioning:version-detail", "sample_version"),
     _page("versioning", "owner", "version: planning", "versioning:version-detail", "planning_version"),
@@ -476,6 +477,7 @@ SCALE_PAGES = [
     _api("cycles", "tester", "api requests", "/api/v1/requests/"),
     _api("cycles", "tester", "api report reassignments", "/api/v1/cycle-reports/{rfi}/reassignments/"),
     _api("cycles", "data_owner", "api requests", "/api/v1/requests/"),
+    _api("cycles", "tester", "api requests (filtered)", "/api/v1/requests/?status=open"),
     _api("cycles", "tester", "api reports", "/api/v1/reports/"),
     # The later phases: Test Execution, Observation Management, Finalize, and the cycle's results.
     _page("cycles", "tester", "test execution", "cycles:test-execution", "execution"),
@@ -521,6 +523,14 @@ SCALE_PAGES += [_page(app, "admin", f"admin {model} list", f"admin:{app}_{model}
                 for app, model in ADMIN_CHANGELISTS]
 SCALE_PAGES += [_page(app, "admin", f"admin {model} change ({key})", f"admin:{app}_{model}_change", key)
                 for app, model, key in ADMIN_CHANGES]
+# The big tables' changelists searched and filtered: no longer the whole table, so counted exactly.
+SCALE_PAGES += [
+    _page("cycles", "admin", "admin attribute list (searched)", "admin:cycles_attribute_changelist", "?q=field"),
+    _page("cycles", "admin", "admin testresult list (filtered)", "admin:cycles_testresult_changelist",
+          "?result__exact=pass"),
+    _page("versioning", "admin", "admin versionitem list (filtered)", "admin:versioning_versionitem_changelist",
+          "?decision__exact=approved"),
+]
 
 
 def scale_handles(ds: ScaleDataset) -> dict:
