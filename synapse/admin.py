@@ -5,8 +5,8 @@ from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.paginator import Paginator
 from django.db import connections, models
-from django.utils.functional import cached_property
 from django.forms.models import BaseInlineFormSet
+from django.utils.functional import cached_property
 from django.utils.html import format_html_join
 
 from synapse.models import ApiToken, AuditEvent, User
