@@ -46,6 +46,10 @@ class CycleReportTestResultsApi(ListAPIView):
             "attribute": ("attribute_id", query_int),
         })
 
+    def filter_queryset(self, queryset):
+        # Paged in the matrix's order without sorting the report's every cell (MatrixCells).
+        return execution_services.MatrixCells(super().filter_queryset(queryset))
+
 
 class CycleReportTestExecutionApi(APIView):
     """GET: progress (cells done / total, per result) and, per attribute, failures against the allowed deviations."""

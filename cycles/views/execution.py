@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -77,7 +77,7 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
         user=request.user, cycle_report=cycle_report, failed_only=filters["show"] == "failed",
         untested_only=filters["show"] == "untested", attribute_id=filters["attribute"] or None,
     )
-    page = Paginator(cells, CELLS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(execution_services.MatrixCells(cells), CELLS_PER_PAGE).get_page(request.GET.get("page"))
     execution_services.test_results_history_counts(page.object_list)
     coverage = evidence_by_cell(cycle_report=cycle_report,
                                 cells={(cell.sample_id, cell.attribute_id) for cell in page.object_list})
@@ -88,12 +88,7 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
         .select_related("execution_rule").order_by("name")
     )
     checks = {row["attribute"].pk: row for row in sample_extension_check(cycle_report=cycle_report)}
-    counts = {}
-    for attribute_id, result, n in (
-        TestResult.objects.filter(cycle_report=cycle_report).values_list("attribute_id", "result")
-        .order_by().annotate(n=Count("pk"))
-    ):
-        counts.setdefault(attribute_id, {})[result] = n
+    counts = execution_services.result_counts_by_attribute(cycle_report=cycle_report)
     for attribute in attributes:
         attribute.rule = getattr(attribute, "execution_rule", None)
         attribute.counts = counts.get(attribute.pk, {})
