@@ -439,7 +439,9 @@ def cycle_results_summary(*, user, cycle) -> dict:
     signed = {
         fr.cycle_report_id: fr
         for fr in FinalReport.objects.filter(cycle_report_id__in=ids, status=FinalReport.Status.SIGNED)
-        .select_related("package")
+        # The summary shows when each was signed and its package: not the report's stored figures and HTML
+        # (hundreds of KB each, decoded for nothing).
+        .select_related("package").defer("data", "html")
     }
     removed = dict(
         CycleReport.objects.filter(pk__in=ids, removal__isnull=False).values_list("pk", "removal__reason"))
