@@ -652,13 +652,23 @@ def evidence_by_cell(
 
     ``cells`` narrows the answer to those pairs (a page of the matrix), so a page doesn't walk the whole report.
     """
+    requests = InformationRequest.objects.filter(cycle_report=cycle_report)
+    attributes = Attribute.objects.only("pk")
+    if cells is not None:
+        # Only the requests (and their attributes) that ask for an attribute of the given cells.
+        wanted_attributes = {a for _, a in cells}
+        requests = requests.filter(pk__in=InformationRequest.attributes.through.objects.filter(
+            attribute_id__in=wanted_attributes).values("informationrequest_id"))
+        attributes = attributes.filter(pk__in=wanted_attributes)
     requests = list(
-        InformationRequest.objects.filter(cycle_report=cycle_report).only("pk", "sample_keys").prefetch_related(
-            Prefetch("attributes", queryset=Attribute.objects.only("pk")), "evidence__links"
-        )
+        requests.only("pk", "sample_keys").prefetch_related(Prefetch("attributes", queryset=attributes),
+                                                            "evidence__links")
     )
-    sample_ids = dict(Sample.objects.filter(cycle_report=cycle_report).values_list("key", "pk"))
     wanted_samples = {s for s, _ in cells} if cells is not None else None
+    samples = Sample.objects.filter(cycle_report=cycle_report)
+    if wanted_samples is not None:
+        samples = samples.filter(pk__in=wanted_samples)
+    sample_ids = dict(samples.values_list("key", "pk"))
     out: dict[tuple[int, int], list[Evidence]] = {}
     for request in requests:
         attribute_ids = [a.pk for a in request.attributes.all()]

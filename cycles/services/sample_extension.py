@@ -48,8 +48,15 @@ def sample_extension_pending(*, cycle_report: CycleReport) -> SampleExtension | 
     return SampleExtension.objects.filter(cycle_report=cycle_report, status=SampleExtension.Status.PROPOSED).first()
 
 
-def sample_extension_check(*, cycle_report: CycleReport) -> list[dict]:
-    """Per in-scope attribute with cells: failures, cells tested, deviations allowed, and whether it exceeds."""
+def sample_extension_check(
+    *, cycle_report: CycleReport, attributes: list[Attribute] | None = None,
+    counts_by_attribute: dict[int, dict[str, int]] | None = None,
+) -> list[dict]:
+    """Per in-scope attribute with cells: failures, cells tested, deviations allowed, and whether it exceeds.
+
+    ``attributes`` (the in-scope ones, by name) and ``counts_by_attribute`` (result_counts_by_attribute):
+    a page that has read them already passes them rather than have them read again.
+    """
     plan = SamplingPlan.objects.filter(cycle_report=cycle_report).first()
     if plan is None:
         return []
@@ -64,10 +71,15 @@ def sample_extension_check(*, cycle_report: CycleReport) -> list[dict]:
     # Cells and failures of every attribute from the stored counts, not by counting the cells.
     counts = {
         attribute_id: (sum(by_result.values()), by_result.get(TestResultValue.FAIL, 0))
-        for attribute_id, by_result in result_counts_by_attribute(cycle_report=cycle_report).items()
+        for attribute_id, by_result in (
+            result_counts_by_attribute(cycle_report=cycle_report) if counts_by_attribute is None
+            else counts_by_attribute
+        ).items()
     }
+    if attributes is None:
+        attributes = Attribute.objects.filter(cycle_report=cycle_report, scoping__in_scope=True).order_by("name")
     rows = []
-    for attribute in Attribute.objects.filter(cycle_report=cycle_report, scoping__in_scope=True).order_by("name"):
+    for attribute in attributes:
         size, failures = counts.get(attribute.pk, (0, 0))
         if not size:
             continue

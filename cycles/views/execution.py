@@ -83,14 +83,18 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
                                 cells={(cell.sample_id, cell.attribute_id) for cell in page.object_list})
     for cell in page.object_list:
         cell.covering = coverage.get((cell.sample_id, cell.attribute_id), [])
-    attributes = list(
-        Attribute.objects.filter(cycle_report=cycle_report, scoping__in_scope=True)
-        .select_related("execution_rule").order_by("name")
-    )
-    checks = {row["attribute"].pk: row for row in sample_extension_check(cycle_report=cycle_report)}
+    # Every in-scope attribute by name (the filter, the rule form, the extension check); its rule, counts and
+    # check for the table's page of them only.
+    attributes = list(Attribute.objects.filter(cycle_report=cycle_report, scoping__in_scope=True)
+                      .only("pk", "name", "cycle_report").order_by("name"))
+    attribute_page = paginate(request, attributes, per_page=ATTRIBUTES_PER_PAGE, param="attributes")
     counts = execution_services.result_counts_by_attribute(cycle_report=cycle_report)
-    for attribute in attributes:
-        attribute.rule = getattr(attribute, "execution_rule", None)
+    checks = {row["attribute"].pk: row for row in sample_extension_check(
+        cycle_report=cycle_report, attributes=attributes, counts_by_attribute=counts)}
+    rules = {rule.attribute_id: rule for rule in ExecutionRule.objects.filter(
+        attribute__in=[a.pk for a in attribute_page.object_list]).order_by()}
+    for attribute in attribute_page.object_list:
+        attribute.rule = rules.get(attribute.pk)
         attribute.counts = counts.get(attribute.pk, {})
         attribute.check = checks.get(attribute.pk)
     can_edit = context["can_edit"]
@@ -103,7 +107,7 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
         "cells": page.object_list,
         "attributes": attributes,
         # The attributes' table (a row per in-scope attribute: hundreds) a page at a time.
-        "attribute_page": paginate(request, attributes, per_page=ATTRIBUTES_PER_PAGE, param="attributes"),
+        "attribute_page": attribute_page,
         "matrix_progress": execution_services.test_execution_progress(cycle_report=cycle_report),
         "rule_form": (rule_form or ExecutionRuleForm(attributes=attributes, columns=_columns(cycle_report)))
         if can_edit else None,
