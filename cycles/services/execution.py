@@ -505,6 +505,7 @@ def test_results_for(
     failed_only: bool = False,
     untested_only: bool = False,
     attribute_id: int | None = None,
+    sample_id: int | None = None,
 ) -> QuerySet[TestResult]:
     """The report's cells the user may see, filtered, with what a matrix row shows."""
     if not can_view_cycle_report(user, cycle_report):
@@ -516,6 +517,8 @@ def test_results_for(
         cells = cells.filter(result=TestResultValue.NOT_TESTED)
     if attribute_id:
         cells = cells.filter(attribute_id=attribute_id)
+    if sample_id:
+        cells = cells.filter(sample_id=sample_id)
     return (
         cells.select_related("sample", "attribute", "tested_by")
         .prefetch_related("evidence")

@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,6 +25,7 @@ from cycles.models import (
     ExecutionRule,
     Phase,
     PopulationFile,
+    Sample,
     SampleExtension,
     TestResult,
     TestResultValue,
@@ -37,6 +38,7 @@ from cycles.views.pages import _cycle_report_or_404, _flash_outcome, _phase_cont
 from cycles.views.sampling import object_q, related_audit_entries
 from synapse.exceptions import ApplicationError
 from synapse.pagination import paginate
+from synapse.widgets import PythonSelect
 
 TEMPLATE = "cycles/test_execution.html"
 CELL_TEMPLATE = "cycles/test_execution_cell.html"
@@ -45,15 +47,24 @@ ATTRIBUTES_PER_PAGE = 25
 FILTERS = {"": "All cells", "failed": "Failed only", "untested": "Not yet tested"}
 
 
+def _id(raw) -> int:
+    try:
+        return max(int(raw or 0), 0)
+    except ValueError:
+        return 0
+
+
 def _filters(request) -> dict:
     show = request.GET.get("show", "")
     if show not in FILTERS:
         show = ""
-    try:
-        attribute_id = int(request.GET.get("attribute") or 0)
-    except ValueError:
-        attribute_id = 0
-    return {"show": show, "attribute": attribute_id}
+    return {"show": show, "attribute": _id(request.GET.get("attribute")), "sample": _id(request.GET.get("sample"))}
+
+
+def _filter_select(name: str, everything: str, choices, value: int) -> str:
+    """One of the matrix's filters (hundreds of attributes, a hundred samples), written in Python."""
+    return PythonSelect(attrs={"id": f"filter-{name}"}, choices=[("", everything), *choices]).render(
+        name, str(value or ""))
 
 
 def _page_url(cycle_report, filters: dict | None = None, anchor: str = "") -> str:
@@ -76,6 +87,7 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
     cells = execution_services.test_results_for(
         user=request.user, cycle_report=cycle_report, failed_only=filters["show"] == "failed",
         untested_only=filters["show"] == "untested", attribute_id=filters["attribute"] or None,
+        sample_id=filters["sample"] or None,
     )
     page = Paginator(execution_services.MatrixCells(cells), CELLS_PER_PAGE).get_page(request.GET.get("page"))
     execution_services.test_results_history_counts(page.object_list)
@@ -106,6 +118,12 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
         "page": page,
         "cells": page.object_list,
         "attributes": attributes,
+        "attribute_filter": _filter_select("attribute", "All attributes", ((a.pk, a.name) for a in attributes),
+                                           filters["attribute"]),
+        # Sample by sample: every sample of the matrix, in its order.
+        "sample_filter": _filter_select("sample", "All samples", Sample.objects.filter(
+            Exists(TestResult.objects.filter(sample=OuterRef("pk"))), cycle_report=cycle_report)
+            .order_by("row_index", "pk").values_list("pk", "key"), filters["sample"]),
         # The attributes' table (a row per in-scope attribute: hundreds) a page at a time.
         "attribute_page": attribute_page,
         "matrix_progress": execution_services.test_execution_progress(cycle_report=cycle_report),
@@ -182,7 +200,8 @@ def _cell_context(request, cycle_report, cell, form=None) -> dict:
         "covering": covering,
         "history": list(cell.history.select_related("tested_by", "replaced_by")),
         "back": _page_url(cycle_report, {"show": request.GET.get("show", ""),
-                                         "attribute": request.GET.get("attribute", "")}),
+                                         "attribute": request.GET.get("attribute", ""),
+                                         "sample": request.GET.get("sample", "")}),
         "row_fields": list((cell.sample.row_data or {}).items())[:12],
     })
     return context
@@ -210,7 +229,8 @@ def result_edit(request, pk: int, result_id: int):
                       status=err.status_code)
     messages.success(request, f"Sample {cell.sample.key} × {cell.attribute.name}: {cell.get_result_display()}.")
     return redirect(_page_url(cycle_report, {"show": request.POST.get("show", ""),
-                                             "attribute": request.POST.get("attribute_filter", "")},
+                                             "attribute": request.POST.get("attribute_filter", ""),
+                                             "sample": request.POST.get("sample_filter", "")},
                               anchor=f"cell-{cell.pk}"))
 
 
@@ -223,7 +243,8 @@ def results_bulk(request, pk: int):
         return refuse(request, "Only the report's assigned tester records its test results.")
     ids = TestResult.objects.filter(cycle_report=cycle_report).values_list("pk", flat=True)
     form = BulkResultsForm(request.POST, cell_ids=list(ids))
-    filters = {"show": request.POST.get("show", ""), "attribute": request.POST.get("attribute_filter", "")}
+    filters = {"show": request.POST.get("show", ""), "attribute": request.POST.get("attribute_filter", ""),
+               "sample": request.POST.get("sample_filter", "")}
     if not form.is_valid():
         messages.error(request, "Choose an action and cells of this report's matrix.")
         return redirect(_page_url(cycle_report, filters))
