@@ -428,7 +428,9 @@ def cycle_results_summary(*, user, cycle) -> dict:
     from cycles.models import Severity
     from cycles.selectors import cycle_reports_visible_to
 
-    cycle_reports = list(cycle_reports_visible_to(user=user).filter(cycle=cycle).order_by("report__name"))
+    # A row shows the report's name and links by id: nothing else of the report, its cycle or its people is read.
+    cycle_reports = list(cycle_reports_visible_to(user=user).filter(cycle=cycle).select_related(None)
+                         .select_related("report").only("pk", "report__name").order_by("report__name"))
     ids = [cr.pk for cr in cycle_reports]
     results = results_by_report(ids)
     severities = {
