@@ -513,6 +513,7 @@ ADMIN_CHANGELISTS = [
     ("workflows", "workflowexecution"), ("workflows", "workflowstep"), ("workflows", "workflowtransition"),
     ("workflows", "workflowdecision"), ("workflows", "workflowalert"),
     ("cycles", "columnmapping"), ("cycles", "profilingrule"), ("cycles", "testresult"), ("cycles", "observation"),
+    ("cycles", "testresultcount"),
     ("cycles", "finalreport"), ("cycles", "signoff"),
 ]
 ADMIN_CHANGES = [

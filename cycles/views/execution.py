@@ -17,6 +17,9 @@ from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.text import Truncator
+from django.utils.timezone import localtime
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cycles.forms.execution import BulkResultsForm, ExecutionRuleForm, ExtensionDecisionForm, TestResultForm
@@ -95,6 +98,12 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
                                 cells={(cell.sample_id, cell.attribute_id) for cell in page.object_list})
     for cell in page.object_list:
         cell.covering = coverage.get((cell.sample_id, cell.attribute_id), [])
+        # What a row shows, formatted here rather than by a filter per cell in the template.
+        cell.expected_text = Truncator(cell.expected_value or "∅").chars(40)
+        cell.observed_text = Truncator(cell.observed_value or "—").chars(40)
+        cell.comment_text = Truncator(cell.comment or cell.rule_detail).chars(80)
+        cell.tested_text = (f"{cell.tested_by or 'rule'} · {date_format(localtime(cell.tested_at), 'Y-m-d H:i')}"
+                            if cell.tested_at else "")
     # Every in-scope attribute by name (the filter, the rule form, the extension check); its rule, counts and
     # check for the table's page of them only.
     attributes = list(Attribute.objects.filter(cycle_report=cycle_report, scoping__in_scope=True)
