@@ -141,3 +141,19 @@ def test_pieces_read_by_position_are_whole_records_and_cover_the_file(tmp_path, 
         whole = pl.read_csv(path, infer_schema=False, new_columns=["a", "b", "c"]) if records else None
         if whole is not None:
             assert pl.concat(parsed).equals(whole)
+
+
+@pytest.mark.parametrize("distinct", [40, 3_000, 200_000])
+def test_distinct_values_past_the_tally_are_estimated_within_two_percent(monkeypatch, distinct):
+    """The sketch's registers are kept across chunks (every value seen once or many times counts once)."""
+    monkeypatch.setattr(sources, "CHUNK_ROWS", 7_919)
+    monkeypatch.setattr(scan, "COUNTED_MAX", 10)
+    rng = random.Random(distinct)
+    values = [f"ACC{rng.getrandbits(48):014d}" for _ in range(distinct)]
+    rows = values + [rng.choice(values) for _ in range(distinct // 2)]
+    rng.shuffle(rows)
+
+    (profile,) = scan.run(sources.frame_source(pl.DataFrame({"account": rows})), {}, [])[0]
+
+    assert abs(profile.distinct_count - len(set(values))) <= max(1, len(set(values)) // 50)
+    assert profile.row_count == len(rows) and profile.top_values == []
