@@ -253,12 +253,9 @@ def run(
         masks = {s.id: failing(s, schema) for s in row_rules}
         reductions += [failing_count(s, schema).alias(f"\0r{s.id}") for s in row_rules]
         queries = [chunk.lazy().select(reductions)] if reductions else []
-        # Every exact tally in one query: (value, count) per column, nulls and empty text included.
-        if exact:
-            queries.append(chunk.lazy().select([
-                _value(c.plan).alias("value").value_counts(name="count").implode().alias(f"\0t{i}")
-                for i, c in enumerate(exact)
-            ]))
+        # Each exact tally: (value, count), nulls and empty text included.
+        queries += [chunk.lazy().select(_value(c.plan).alias("value").value_counts(name="count")).unnest("value")
+                    .with_columns(pl.col("count").cast(pl.UInt32)) for c in exact]
         queries += [_sketch_query(chunk.lazy().select(_hash(_value(c.plan).filter(_kept(c.plan))).alias("h")))
                     for c in wide]
         tallied_keys = [k for k in keys.values() if k.trimmed or k.column not in columns or not columns[k.column].exact]
@@ -282,12 +279,7 @@ def run(
             fails[rule_id] += count
             if count and rule_id in wanted:
                 lookups[rule_id] = pl.col(ROW_NUMBER).filter(mask).head(examples).implode().alias(str(rule_id))
-        tallied = next(results) if exact else None
-        chunk_tallies = {
-            c.plan.name: tallied.select(pl.col(f"\0t{i}").explode().struct.unnest()).filter(
-                pl.col("count").is_not_null()).with_columns(pl.col("count").cast(pl.UInt32))
-            for i, c in enumerate(exact)
-        }
+        chunk_tallies = {c.plan.name: next(results) for c in exact}
         for column in wide:
             _sketch_add(column, next(results))
         for key in tallied_keys:
