@@ -604,7 +604,14 @@ class ReassignmentAdmin(ReadOnlyAdmin):
 
 # --- Test Execution (issue 6): read-only here; the tester's page and the workflow change them ------
 
-from cycles.models import EvidenceLink, ExecutionRule, SampleExtension, TestResult, TestResultHistory  # noqa: E402
+from cycles.models import (  # noqa: E402
+    EvidenceLink,
+    ExecutionRule,
+    SampleExtension,
+    TestResult,
+    TestResultCount,
+    TestResultHistory,
+)
 
 
 class TestResultHistoryInline(ReadOnlyTabularInline):
@@ -631,6 +638,20 @@ class TestResultAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator  # a cell per sample × attribute: hundreds of thousands of rows
     inlines = [TestResultHistoryInline]
+
+
+@admin.register(TestResultCount)
+class TestResultCountAdmin(ReadOnlyAdmin):
+    """The matrix's stored counts, kept by database triggers (cycles migration 0012): to look at, never to edit."""
+
+    __test__ = False  # not a pytest class
+    list_per_page = LIST_PER_PAGE
+    list_display = ("cycle_report", "attribute", "result", "n")
+    list_filter = ("result",)
+    search_fields = ("attribute__name", "cycle_report__report__name")
+    list_select_related = ("cycle_report__report", "cycle_report__cycle", "attribute")
+    ordering = ("-pk",)
+    show_full_result_count = False
 
 
 @admin.register(TestResultHistory)

@@ -346,7 +346,7 @@ def _cycle_rows(request, cycle: TestCycle, manage: bool):
     if manage:
         qs = CycleReport.objects.filter(cycle=cycle).select_related(
             "cycle", "cycle__test_manager", "report", "report__owner", "report__lob", "tester"
-        )
+        ).defer("report__fields")
     else:
         qs = cycle_reports_visible_to(user=request.user).filter(cycle=cycle)
     page = paginate(request, qs.order_by("report__name", "pk"), per_page=CYCLE_ROWS_PER_PAGE)
@@ -404,7 +404,8 @@ def _reassignable_reports(cycle: TestCycle):
     return (CycleReport.objects.filter(cycle=cycle, tester__isnull=False)
             .exclude(status__in=[CycleReport.Status.COMPLETED, CycleReport.Status.CANCELLED,
                                  CycleReport.Status.FAILED])
-            .exclude(pk__in=removed).select_related("report", "tester").order_by("report__name", "pk"))
+            .exclude(pk__in=removed).select_related("report", "tester").defer("report__fields")
+            .order_by("report__name", "pk"))
 
 
 def _reassign_tester_form(cycle: TestCycle, data=None):
