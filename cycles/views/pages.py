@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import floatformat, truncatechars
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import Truncator
@@ -771,9 +772,11 @@ def _profiling_context(request, cycle_report: CycleReport, form: PopulationUploa
         result.distinct_estimated = result.distinct_count > COUNTED_MAX and not (
             result.attribute and result.attribute.primary_key)
         top = max((t["count"] for t in result.top_values), default=0)
+        # A bar's label and share as the template's filters wrote them (truncatechars, floatformat), in the view.
         result.bars = [
             {**t, "pct": round(100 * t["count"] / top) if top else 0,
-             "share": 100 * t["count"] / result.row_count if result.row_count else 0}
+             "label": truncatechars("∅" if t.get("value", "") is None else t.get("value", ""), 18),
+             "share_text": floatformat(100 * t["count"] / result.row_count if result.row_count else 0, 1)}
             for t in result.top_values
         ]
     context["profile_results"] = results
