@@ -11,7 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q
+from django.db.models import Count, Func, IntegerField, Q
 from django.urls import reverse
 from django.utils.html import format_html_join
 
@@ -43,7 +43,13 @@ from cycles.services.cycles import (
     lob_create,
     report_create,
 )
-from synapse.admin import ReadOnlyAdmin, ReadOnlyTabularInline
+from synapse.admin import (
+    BIG_TABLE_ORDERING,
+    EstimatedCountPaginator,
+    ListCostAdmin,
+    ReadOnlyAdmin,
+    ReadOnlyTabularInline,
+)
 from synapse.exceptions import ApplicationError
 from synapse.roles import Role
 from workflows.admin import temporal_ui_link
@@ -94,7 +100,7 @@ class ServiceModelForm(forms.ModelForm):
             self.saved_by_service = True
 
 
-class ServiceModelAdmin(admin.ModelAdmin):
+class ServiceModelAdmin(ListCostAdmin):
     """Saves through ServiceModelForm. No inlines: their formsets validate after the service has written."""
 
     def get_form(self, request, obj=None, **kwargs):
@@ -160,6 +166,20 @@ class ReportAdminForm(ServiceModelForm):
         )
 
 
+class JSONArrayLength(Func):
+    """The number of items of a JSON array column (0 when it holds anything else), counted by the database."""
+
+    output_field = IntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template=(
+            "CASE WHEN jsonb_typeof(%(expressions)s) = 'array' THEN jsonb_array_length(%(expressions)s) ELSE 0 END"
+        ), **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template="COALESCE(json_array_length(%(expressions)s), 0)", **extra)
+
+
 @admin.register(Report)
 class ReportAdmin(ServiceModelAdmin):
     form = ReportAdminForm
@@ -168,10 +188,15 @@ class ReportAdmin(ServiceModelAdmin):
     list_filter = ("lob", "frequency", "regulation")
     search_fields = ("name", "regulation", "description", "owner__username", "owner__last_name")
     list_select_related = ("lob", "owner")
+    # The list counts the fields in the database: the field list is some 20 KB of JSON a report.
+    changelist_defer = ("fields", "description")
 
-    @admin.display(description="Fields")
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(field_total=JSONArrayLength("fields"))
+
+    @admin.display(description="Fields", ordering="field_total")
     def field_count(self, report):
-        return len(report.fields or [])
+        return report.field_total
 
 
 # --- cycles ----------------------------------------------------------------------
@@ -349,6 +374,9 @@ class CycleReportAdmin(ServiceModelAdmin):
 @admin.register(Attribute)
 class AttributeAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    ordering = BIG_TABLE_ORDERING
+    show_full_result_count = False
+    changelist_defer = ("description",)
     list_display = ("name", "cycle_report", "data_type", "mandatory", "primary_key", "cde", "historical_issues",
                     "risk_score", "source", "updated_at")
     list_filter = ("data_type", "mandatory", "primary_key", "cde", "historical_issues", "source")
@@ -370,6 +398,7 @@ class ProfileResultInline(ReadOnlyTabularInline):
 @admin.register(PopulationFile)
 class PopulationFileAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    changelist_defer = ("columns", "key_problem", "key_reason", "mapping_warning", "error")
     list_display = ("original_name", "cycle_report", "format", "size_bytes", "row_count", "status",
                     "uploaded_by", "uploaded_at", "profile_seconds")
     list_filter = ("format", "status")
@@ -382,6 +411,9 @@ class PopulationFileAdmin(ReadOnlyAdmin):
 @admin.register(ProfileResult)
 class ProfileResultAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    ordering = BIG_TABLE_ORDERING
+    show_full_result_count = False
+    changelist_defer = ("top_values", "rule_failures", "rule_results")
     list_display = ("column_name", "population_file", "attribute", "dtype", "row_count", "null_count",
                     "distinct_count", "format_violations")
     list_filter = ("dtype",)
@@ -392,6 +424,9 @@ class ProfileResultAdmin(ReadOnlyAdmin):
 @admin.register(ScopingDecision)
 class ScopingDecisionAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    ordering = BIG_TABLE_ORDERING
+    show_full_result_count = False
+    changelist_defer = ("rationale",)
     list_display = ("attribute", "report", "in_scope", "decided_by", "updated_at")
     list_filter = ("in_scope",)
     search_fields = ("attribute__name", "rationale", "attribute__cycle_report__report__name")
@@ -408,6 +443,8 @@ class ScopingDecisionAdmin(ReadOnlyAdmin):
 @admin.register(ColumnMapping)
 class ColumnMappingAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    ordering = BIG_TABLE_ORDERING
+    show_full_result_count = False
     list_display = ("attribute", "column_name", "status", "population_file", "decided_by", "decided_at")
     list_filter = ("status",)
     search_fields = ("attribute__name", "column_name", "population_file__original_name")
@@ -417,6 +454,8 @@ class ColumnMappingAdmin(ReadOnlyAdmin):
 @admin.register(ProfilingRule)
 class ProfilingRuleAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    ordering = BIG_TABLE_ORDERING
+    show_full_result_count = False
     list_display = ("attribute", "kind", "label", "source", "created_by", "updated_at")
     list_filter = ("kind", "source")
     search_fields = ("attribute__name", "source_detail")
@@ -459,6 +498,9 @@ class SamplingPlanAdmin(ReadOnlyAdmin):
 @admin.register(Sample)
 class SampleAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    ordering = BIG_TABLE_ORDERING
+    show_full_result_count = False
+    changelist_defer = ("row_data", "reason")
     list_display = ("key", "cycle_report", "row_index", "stratum", "method", "seed", "added_by", "added_at")
     list_filter = ("method",)
     search_fields = ("key", "stratum", "reason", "cycle_report__report__name")
@@ -471,6 +513,8 @@ class SampleAdmin(ReadOnlyAdmin):
 @admin.register(DataOwnerAssignment)
 class DataOwnerAssignmentAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    ordering = BIG_TABLE_ORDERING
+    show_full_result_count = False
     list_display = ("attribute", "report", "data_owner", "assigned_by", "assigned_at")
     search_fields = ("attribute__name", "data_owner__username", "attribute__cycle_report__report__name")
     list_select_related = ("attribute__cycle_report__report", "attribute__cycle_report__cycle", "data_owner",
@@ -500,6 +544,7 @@ class RequestNotificationInline(ReadOnlyTabularInline):
 @admin.register(InformationRequest)
 class InformationRequestAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    changelist_defer = ("sample_keys",)
     list_display = ("cycle_report", "data_owner", "due_date", "status", "created_at", "submitted_at",
                     "escalated_at")
     list_filter = ("status", "due_date")
@@ -523,6 +568,9 @@ class RequestNotificationAdmin(ReadOnlyAdmin):
 @admin.register(Evidence)
 class EvidenceAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    ordering = BIG_TABLE_ORDERING
+    show_full_result_count = False
+    changelist_defer = ("review_note",)
     list_display = ("original_name", "version", "request", "status", "size_bytes", "uploaded_by", "uploaded_at",
                     "reviewed_by")
     list_filter = ("status",)
@@ -539,19 +587,31 @@ from cycles.models import Reassignment  # noqa: E402
 @admin.register(Reassignment)
 class ReassignmentAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    ordering = BIG_TABLE_ORDERING  # the model's newest first (-reassigned_at) has no index to serve it
+    show_full_result_count = False
     list_display = ("reassigned_at", "kind", "cycle_report", "attribute", "from_user", "to_user", "reassigned_by",
                     "reason")
     list_filter = ("kind",)
     search_fields = ("reason", "attribute__name", "from_user__username", "to_user__username",
                      "cycle_report__report__name")
-    list_select_related = ("cycle_report__report", "cycle_report__cycle", "attribute", "from_user", "to_user",
-                           "reassigned_by")
+    list_select_related = ("cycle_report__report", "cycle_report__cycle", "attribute")
     date_hierarchy = "reassigned_at"
+
+    def get_queryset(self, request):
+        # The three people from a small table of their own: joined too, the query took longer to plan than to run.
+        return super().get_queryset(request).prefetch_related("from_user", "to_user", "reassigned_by")
 
 
 # --- Test Execution (issue 6): read-only here; the tester's page and the workflow change them ------
 
-from cycles.models import EvidenceLink, ExecutionRule, SampleExtension, TestResult, TestResultHistory  # noqa: E402
+from cycles.models import (  # noqa: E402
+    EvidenceLink,
+    ExecutionRule,
+    SampleExtension,
+    TestResult,
+    TestResultCount,
+    TestResultHistory,
+)
 
 
 class TestResultHistoryInline(ReadOnlyTabularInline):
@@ -574,9 +634,24 @@ class TestResultAdmin(ReadOnlyAdmin):
     list_select_related = ("sample", "attribute", "cycle_report__report", "cycle_report__cycle", "tested_by")
     # Newest first by key: the model's order (report, sample row, attribute name) sorts every cell of every
     # report through two joins before the first page; and no second count of the whole table when filtered.
+    ordering = BIG_TABLE_ORDERING
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator  # a cell per sample × attribute: hundreds of thousands of rows
+    inlines = [TestResultHistoryInline]
+
+
+@admin.register(TestResultCount)
+class TestResultCountAdmin(ReadOnlyAdmin):
+    """The matrix's stored counts, kept by database triggers (cycles migration 0012): to look at, never to edit."""
+
+    __test__ = False  # not a pytest class
+    list_per_page = LIST_PER_PAGE
+    list_display = ("cycle_report", "attribute", "result", "n")
+    list_filter = ("result",)
+    search_fields = ("attribute__name", "cycle_report__report__name")
+    list_select_related = ("cycle_report__report", "cycle_report__cycle", "attribute")
     ordering = ("-pk",)
     show_full_result_count = False
-    inlines = [TestResultHistoryInline]
 
 
 @admin.register(TestResultHistory)
@@ -658,6 +733,7 @@ class SignOffInline(ReadOnlyTabularInline):
 @admin.register(FinalReport)
 class FinalReportAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    changelist_defer = ("data", "html")
     list_display = ("cycle_report", "number", "status", "generated_at", "signed_at", "pdf_sha256")
     list_filter = ("status",)
     search_fields = ("cycle_report__report__name", "pdf_sha256")
@@ -685,6 +761,7 @@ class CycleReportRemovalAdmin(ReadOnlyAdmin):
 @admin.register(SignOff)
 class SignOffAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    changelist_defer = ("meaning", "notes")
     list_display = ("final_report", "role", "decision", "printed_name", "signed_at", "send_back_to")
     list_filter = ("role", "decision")
     search_fields = ("printed_name", "final_report__cycle_report__report__name")

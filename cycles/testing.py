@@ -429,11 +429,11 @@ def _page(app, role, label, name, *args):
     from django.urls import reverse
 
     # An argument names a handle of the data set, or is given as is with a leading "="; one starting with "?"
-    # is the query string.
+    # is the query string (with {handle}s in it).
     query = "".join(a for a in args if a.startswith("?"))
     args = [a for a in args if not a.startswith("?")]
     return ScalePage(app, role, label, lambda h: reverse(
-        name, args=[a[1:] if a.startswith("=") else h[a] for a in args]) + query)
+        name, args=[a[1:] if a.startswith("=") else h[a] for a in args]) + query.format(**h))
 
 
 def _api(app, role, label, path):
@@ -461,6 +461,7 @@ SCALE_PAGES = [
     _page("cycles", "manager", "request list", "cycles:request-list"),
     _page("cycles", "tester", "request list", "cycles:request-list"),
     _page("cycles", "data_owner", "request list", "cycles:request-list"),
+    _page("cycles", "manager", "request list (filtered)", "cycles:request-list", "?status=open&report=report&page=2"),
     _page("cycles", "tester", "request detail (evidence)", "cycles:request-detail", "request"),
     _page("versioning", "owner", "version: sample selection", "versioning:version-detail", "sample_version"),
     _page("versioning", "owner", "version: planning", "versioning:version-detail", "planning_version"),
@@ -476,17 +477,24 @@ SCALE_PAGES = [
     _api("cycles", "tester", "api requests", "/api/v1/requests/"),
     _api("cycles", "tester", "api report reassignments", "/api/v1/cycle-reports/{rfi}/reassignments/"),
     _api("cycles", "data_owner", "api requests", "/api/v1/requests/"),
+    _api("cycles", "tester", "api requests (filtered)", "/api/v1/requests/?status=open"),
     _api("cycles", "tester", "api reports", "/api/v1/reports/"),
     # The later phases: Test Execution, Observation Management, Finalize, and the cycle's results.
     _page("cycles", "tester", "test execution", "cycles:test-execution", "execution"),
     _page("cycles", "tester", "test execution (failed)", "cycles:test-execution", "execution", "?show=failed"),
     _page("cycles", "owner", "test execution (done)", "cycles:test-execution", "observations"),
+    # Working through the matrix: a later page of cells, every cell of one sample (its second).
+    _page("cycles", "tester", "test execution (page 2)", "cycles:test-execution", "execution", "?page=2"),
+    _page("cycles", "tester", "test execution (one sample)", "cycles:test-execution", "execution",
+          "?sample={execution_sample}"),
     _page("cycles", "tester", "observations", "cycles:observations", "observations"),
     _page("cycles", "owner", "observations (approved)", "cycles:observations", "finalize"),
     _page("cycles", "owner", "final report", "cycles:final-report", "finalize"),
     _page("cycles", "executive", "final report", "cycles:final-report", "finalize"),
     _api("cycles", "tester", "api test execution", "/api/v1/cycle-reports/{execution}/test-execution/"),
     _api("cycles", "tester", "api test results", "/api/v1/cycle-reports/{execution}/test-results/"),
+    _api("cycles", "tester", "api test results (page 2)",
+         "/api/v1/cycle-reports/{execution}/test-results/?page_size=10&page=2"),
     _api("cycles", "tester", "api sample extensions", "/api/v1/cycle-reports/{execution}/sample-extensions/"),
     _api("cycles", "tester", "api observations", "/api/v1/cycle-reports/{observations}/observations/"),
     _api("cycles", "owner", "api final report", "/api/v1/cycle-reports/{finalize}/final-report/"),
@@ -507,6 +515,7 @@ ADMIN_CHANGELISTS = [
     ("workflows", "workflowexecution"), ("workflows", "workflowstep"), ("workflows", "workflowtransition"),
     ("workflows", "workflowdecision"), ("workflows", "workflowalert"),
     ("cycles", "columnmapping"), ("cycles", "profilingrule"), ("cycles", "testresult"), ("cycles", "observation"),
+    ("cycles", "testresultcount"),
     ("cycles", "finalreport"), ("cycles", "signoff"),
 ]
 ADMIN_CHANGES = [
@@ -521,6 +530,14 @@ SCALE_PAGES += [_page(app, "admin", f"admin {model} list", f"admin:{app}_{model}
                 for app, model in ADMIN_CHANGELISTS]
 SCALE_PAGES += [_page(app, "admin", f"admin {model} change ({key})", f"admin:{app}_{model}_change", key)
                 for app, model, key in ADMIN_CHANGES]
+# The big tables' changelists searched and filtered: no longer the whole table, so counted exactly.
+SCALE_PAGES += [
+    _page("cycles", "admin", "admin attribute list (searched)", "admin:cycles_attribute_changelist", "?q=field"),
+    _page("cycles", "admin", "admin testresult list (filtered)", "admin:cycles_testresult_changelist",
+          "?result__exact=pass"),
+    _page("versioning", "admin", "admin versionitem list (filtered)", "admin:versioning_versionitem_changelist",
+          "?decision__exact=approved"),
+]
 
 
 def scale_handles(ds: ScaleDataset) -> dict:
@@ -532,6 +549,7 @@ def scale_handles(ds: ScaleDataset) -> dict:
             DataOwnerAssignment,
             FinalReport,
             Observation,
+            Sample,
             ScopingDecision,
         )
         from versioning.models import Version
@@ -547,6 +565,8 @@ def scale_handles(ds: ScaleDataset) -> dict:
             .order_by("pk").first().pk,
             "report": CycleReport.objects.values_list("report_id", flat=True).get(pk=ds.parallel_id),
             "execution": ds.execution_id, "observations": ds.observations_id, "finalize": ds.finalize_id,
+            "execution_sample": Sample.objects.filter(cycle_report_id=ds.execution_id).order_by("row_index", "pk")
+            .values_list("pk", flat=True)[1],
             "observation": Observation.objects.filter(cycle_report_id=ds.finalize_id).order_by("number").first().pk,
             "final_report": FinalReport.objects.filter(cycle_report_id=ds.finalize_id).order_by("-number").first().pk,
         }

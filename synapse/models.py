@@ -53,7 +53,13 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["content_type", "object_id", "-created_at"])]
+        indexes = [
+            models.Index(fields=["content_type", "object_id", "-created_at"]),
+            # A phase's trail gathers its rows' events by the report or request their services record in context
+            # (cycles.views.sampling.related_audit_entries): without these, every phase page scans the trail.
+            models.Index(models.F("content_type"), models.F("context__cycle_report"), name="audit_type_cycle_report"),
+            models.Index(models.F("content_type"), models.F("context__request"), name="audit_type_request"),
+        ]
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.object_repr}"

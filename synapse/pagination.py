@@ -14,13 +14,17 @@ class PageNumberPagination(pagination.PageNumberPagination):
     max_page_size = 500
 
 
-def paginate(request, items, *, per_page: int, param: str = "page") -> Page:
+def paginate(request, items, *, per_page: int, param: str = "page", count: int | None = None) -> Page:
     """The requested page of items (the last one if the number is past the end, the first if it isn't one).
 
     The page knows its query parameter and the rest of the query string, so
     ``partials/pagination.html`` links keep the filters and the other lists' pages.
+    ``count``: the number of items when the caller has counted them already (with other figures, in one query).
     """
-    page = Paginator(items, per_page).get_page(request.GET.get(param))
+    paginator = Paginator(items, per_page)
+    if count is not None:
+        paginator.count = count  # Paginator.count is a cached property: this is its value, not asked again
+    page = paginator.get_page(request.GET.get(param))
     others = request.GET.copy()
     others.pop(param, None)
     page.param = param

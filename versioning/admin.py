@@ -6,7 +6,7 @@ and not once it is approved (the model and database triggers refuse that too).
 """
 from django.contrib import admin
 
-from synapse.admin import ReadOnlyAdmin, ReadOnlyTabularInline
+from synapse.admin import BIG_TABLE_ORDERING, ListCostAdmin, ReadOnlyAdmin, ReadOnlyTabularInline
 from versioning.models import Approval, Version, VersionItem, VersionStatus
 from workflows.admin import temporal_ui_link
 
@@ -35,7 +35,7 @@ class ApprovalInline(ReadOnlyTabularInline):
 
 
 @admin.register(Version)
-class VersionAdmin(admin.ModelAdmin):
+class VersionAdmin(ListCostAdmin):
     list_per_page = LIST_PER_PAGE
     list_display = ("__str__", "cycle_report", "phase", "number", "status", "author", "created_at", "submitted_at",
                     "decided_at")
@@ -68,6 +68,9 @@ class VersionAdmin(admin.ModelAdmin):
 @admin.register(VersionItem)
 class VersionItemAdmin(ReadOnlyAdmin):
     list_per_page = LIST_PER_PAGE
+    ordering = BIG_TABLE_ORDERING
+    show_full_result_count = False
+    changelist_defer = ("data", "decision_note")
     list_display = ("key", "version", "decision", "decided_by", "decided_at")
     list_filter = ("decision", "version__phase", "version__status")
     search_fields = ("key", "decision_note", "version__cycle_report__report__name")

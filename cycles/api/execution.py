@@ -32,7 +32,7 @@ ONLY_TESTER = "Only the tester assigned to this report records its test results.
 
 
 class CycleReportTestResultsApi(ListAPIView):
-    """GET: the report's cells, paginated; ?result=fail|not_tested|…, ?attribute=<id>."""
+    """GET: the report's cells, paginated; ?result=fail|not_tested|…, ?attribute=<id>, ?sample=<id>."""
 
     authentication_classes = API_AUTHENTICATION_CLASSES
     serializer_class = TestResultSerializer
@@ -44,7 +44,12 @@ class CycleReportTestResultsApi(ListAPIView):
         return apply_query_filters(cells, self.request, {
             "result": ("result", query_choice(list(TestResultValue.values))),
             "attribute": ("attribute_id", query_int),
+            "sample": ("sample_id", query_int),
         })
+
+    def filter_queryset(self, queryset):
+        # Paged in the matrix's order without sorting the report's every cell (MatrixCells).
+        return execution_services.MatrixCells(super().filter_queryset(queryset))
 
 
 class CycleReportTestExecutionApi(APIView):

@@ -51,6 +51,7 @@ from cycles.services.requests import (
     evidence_upload,
     information_request_review,
     information_request_submit,
+    information_requests_listed,
     information_requests_visible_to,
 )
 from synapse.authentication import API_AUTHENTICATION_CLASSES
@@ -205,7 +206,9 @@ class InformationRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
 
     @schema_safe(InformationRequest)
     def get_queryset(self):
-        return information_requests_visible_to(user=self.request.user).order_by("due_date", "pk")
+        requests = information_requests_visible_to(user=self.request.user).order_by("due_date", "pk")
+        # A page's attributes are read by its serializer (InformationRequestListSerializer), not prefetched.
+        return information_requests_listed(requests, attributes=False) if self.action == "list" else requests
 
 
 def request_body(user, pk: int, workflow: dict) -> dict:

@@ -23,7 +23,9 @@ def remediation_owner_choices() -> list[tuple[int, str]]:
 
 
 def cell_choices(cells) -> ReadyChoices:
-    return ReadyChoices((str(c.pk), f"{c.sample.key} × {c.attribute.name}") for c in cells)
+    """Failed cells as choices: cells, or (pk, sample key, attribute name) rows."""
+    return ReadyChoices((str(c[0]), f"{c[1]} × {c[2]}") if isinstance(c, tuple)
+                        else (str(c.pk), f"{c.sample.key} × {c.attribute.name}") for c in cells)
 
 
 def owner_choices(owners) -> ReadyChoices:

@@ -30,6 +30,7 @@ from cycles.models.execution import (  # noqa: F401
     SampleExtension,
     TestMethod,
     TestResult,
+    TestResultCount,
     TestResultHistory,
     TestResultValue,
 )

@@ -154,7 +154,9 @@ class TestResult(models.Model):
                 condition=Q(result="fail") | Q(failure_kind=""), name="failure_kind_only_on_fail"
             ),
         ]
-        indexes = [models.Index(fields=["cycle_report", "result"]), models.Index(fields=["cycle_report", "attribute"])]
+        indexes = [models.Index(fields=["cycle_report", "result"]), models.Index(fields=["cycle_report", "attribute"]),
+                   # The matrix's cells per sample, from the index alone (cycles.services.execution.MatrixCells).
+                   models.Index(fields=["cycle_report", "sample"], name="testresult_report_sample")]
 
     def __str__(self):
         return f"{self.sample} × {self.attribute}: {self.get_result_display()}"
@@ -162,6 +164,30 @@ class TestResult(models.Model):
     @property
     def is_done(self) -> bool:
         return self.result != TestResultValue.NOT_TESTED
+
+
+class TestResultCount(models.Model):
+    """How many of a report's cells of one attribute hold one result: the matrix's figures without counting it.
+
+    Kept by database triggers on cycles_testresult (cycles migration 0012), in the transaction of the
+    write, whoever writes (services, bulk inserts, queryset updates, deletes), so it is always exact.
+    Read it, never write it: cycles.services.execution.result_counts and friends.
+    """
+
+    __test__ = False
+
+    cycle_report = models.ForeignKey(CycleReport, on_delete=models.CASCADE, related_name="+")
+    attribute = models.ForeignKey(Attribute, on_delete=models.CASCADE, related_name="+")
+    result = models.CharField(max_length=20, choices=TestResultValue.choices)
+    n = models.IntegerField(default=0, help_text="Cells of this report and attribute holding this result.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cycle_report", "attribute", "result"], name="uniq_test_result_count"),
+        ]
+
+    def __str__(self):
+        return f"{self.attribute}: {self.n} {self.result}"
 
 
 class TestResultHistory(models.Model):

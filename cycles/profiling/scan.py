@@ -30,6 +30,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from cycles.profiling import engine, sources
@@ -49,7 +50,7 @@ from cycles.profiling.engine import (
 )
 from cycles.profiling.sources import Source
 
-# Chunks' tallies and sketches are merged this many at a time.
+# Chunks' tallies are merged this many at a time.
 MERGE_EVERY = 8
 # A column's exact (value, count) tally is kept up to this many distinct values.
 COUNTED_MAX = 50_000
@@ -73,8 +74,8 @@ class _Column:
     lows: list = field(default_factory=list)
     highs: list = field(default_factory=list)
     counts: pl.DataFrame | None = None  # (value, count) while exact
-    sketch: pl.DataFrame | None = None  # HyperLogLog registers (register, rank) once it outgrew the tally
-    pending: list[pl.DataFrame] = field(default_factory=list)  # chunks' tallies or sketches not merged yet
+    sketch: np.ndarray | None = None  # HyperLogLog registers once it outgrew the tally
+    pending: list[pl.DataFrame] = field(default_factory=list)  # chunks' tallies not merged yet
     rows_tallied: int = 0  # rows the exact tally covers
 
     @property
@@ -128,39 +129,33 @@ SKETCH_REGISTERS = 1 << SKETCH_BITS
 
 
 def _sketch_query(hashes: pl.LazyFrame) -> pl.LazyFrame:
-    """Per register (the hash's first bits), the highest rank (leading zeros + 1) of the rest of the hashes."""
+    """Per hash, its register (the hash's first bits) and rank (leading zeros of the rest + 1)."""
     h = pl.col("h")
     rest_bits = 64 - SKETCH_BITS
     rest = h % (1 << rest_bits)
     return hashes.select(
         (h // (1 << rest_bits)).cast(pl.UInt32).alias("register"),
         (rest.bitwise_leading_zeros().cast(pl.Int16) - SKETCH_BITS + 1).cast(pl.UInt8).alias("rank"),
-    ).group_by("register").agg(pl.col("rank").max())
+    )
 
 
-_EMPTY_SKETCH = pl.DataFrame(schema={"register": pl.UInt32, "rank": pl.UInt8})
+def _new_sketch() -> np.ndarray:
+    """HyperLogLog registers, each the highest rank seen (0: never hit)."""
+    return np.zeros(SKETCH_REGISTERS, dtype=np.uint8)
 
 
 def _sketch_add(column: _Column, ranks: pl.DataFrame) -> None:
-    column.pending.append(ranks)
-    if len(column.pending) >= MERGE_EVERY:
-        _sketch_merge(column)
-
-
-def _sketch_merge(column: _Column) -> None:
-    if column.pending:
-        parts, column.pending = [column.sketch, *column.pending], []
-        column.sketch = pl.concat(parts).group_by("register").agg(pl.col("rank").max())
+    # An unbuffered per-register maximum, far cheaper than a group-by of the chunk's hashes.
+    np.maximum.at(column.sketch, ranks["register"].to_numpy(), ranks["rank"].to_numpy())
 
 
 def _sketch_estimate(column: _Column) -> int:
-    _sketch_merge(column)
-    sketch = column.sketch
+    registers = column.sketch
     m = SKETCH_REGISTERS
     alpha = 0.7213 / (1 + 1.079 / m)
-    # Registers never hit hold rank 0 and add 2^0 each.
-    zeros = m - sketch.height
-    total = zeros + float(sketch.select((2.0 ** -pl.col("rank").cast(pl.Float64)).sum()).item())
+    zeros = int(np.count_nonzero(registers == 0))
+    # A register never hit holds rank 0 and adds 2^0.
+    total = float(np.ldexp(1.0, -registers.astype(np.int32)).sum())
     estimate = alpha * m * m / total
     if estimate <= 2.5 * m and zeros:
         estimate = m * math.log(m / zeros)  # few values: count the empty registers instead
@@ -258,12 +253,9 @@ def run(
         masks = {s.id: failing(s, schema) for s in row_rules}
         reductions += [failing_count(s, schema).alias(f"\0r{s.id}") for s in row_rules]
         queries = [chunk.lazy().select(reductions)] if reductions else []
-        # Every exact tally in one query: (value, count) per column, nulls and empty text included.
-        if exact:
-            queries.append(chunk.lazy().select([
-                _value(c.plan).alias("value").value_counts(name="count").implode().alias(f"\0t{i}")
-                for i, c in enumerate(exact)
-            ]))
+        # Each exact tally: (value, count), nulls and empty text included.
+        queries += [chunk.lazy().select(_value(c.plan).alias("value").value_counts(name="count")).unnest("value")
+                    .with_columns(pl.col("count").cast(pl.UInt32)) for c in exact]
         queries += [_sketch_query(chunk.lazy().select(_hash(_value(c.plan).filter(_kept(c.plan))).alias("h")))
                     for c in wide]
         tallied_keys = [k for k in keys.values() if k.trimmed or k.column not in columns or not columns[k.column].exact]
@@ -287,12 +279,7 @@ def run(
             fails[rule_id] += count
             if count and rule_id in wanted:
                 lookups[rule_id] = pl.col(ROW_NUMBER).filter(mask).head(examples).implode().alias(str(rule_id))
-        tallied = next(results) if exact else None
-        chunk_tallies = {
-            c.plan.name: tallied.select(pl.col(f"\0t{i}").explode().struct.unnest()).filter(
-                pl.col("count").is_not_null()).with_columns(pl.col("count").cast(pl.UInt32))
-            for i, c in enumerate(exact)
-        }
+        chunk_tallies = {c.plan.name: next(results) for c in exact}
         for column in wide:
             _sketch_add(column, next(results))
         for key in tallied_keys:
@@ -381,7 +368,7 @@ def _add_tally(column: _Column, tally: pl.DataFrame, rows: int) -> pl.DataFrame 
     if column.counts.height > COUNTED_MAX:
         _tally_stats(column, column.counts)
         kept = column.counts.filter(_kept(_rename(column.plan, "value")))
-        column.sketch = _EMPTY_SKETCH
+        column.sketch = _new_sketch()
         column.counts = None
         _sketch_add(column, _sketch_query(kept.lazy().select(_hash(pl.col("value")).alias("h"))).collect())
         return kept

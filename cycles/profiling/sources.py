@@ -8,6 +8,7 @@ read in slices of CHUNK_ROWS rows.
 """
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -51,33 +52,73 @@ def _record_end(data: bytes, end: int) -> int:
 
 
 def _csv_records(path: Path, chunk_bytes: int) -> Iterator[bytes]:
-    """The file's bytes after the header, in pieces that each end between records."""
-    with open(path, "rb") as handle:
-        carry = b""
-        header_done = False
-        while True:
-            block = handle.read(chunk_bytes)
-            data = carry + block
-            if not block:
-                if not header_done:
-                    return
-                if data:
-                    yield data
-                return
-            if not header_done:
-                start = _first_record_end(data)
-                if start < 0:
-                    carry = data
-                    continue
-                data = data[start:]
-                header_done = True
-            cut = _record_end(data, len(data))
+    """The file's bytes after the header, in pieces that each end between records.
+
+    Each piece is read once, by position, already ending just after a
+    newline (found first by a small read near where the piece should end),
+    so no piece is joined to a carried-over tail or sliced: those copies
+    cost more CPU than reading the file. A piece holding a quote is checked
+    for a record cut inside a quoted value, and then ends at its last
+    record boundary instead; the next piece starts there.
+    """
+    with open(path, "rb", buffering=0) as handle:
+        fd = handle.fileno()
+        size = os.fstat(fd).st_size
+        position = _header_end(fd, size)
+        if position < 0:
+            return
+        while position < size:
+            end = size if position + chunk_bytes >= size else _newline_before(fd, position, position + chunk_bytes)
+            while True:
+                data = os.pread(fd, end - position, position)
+                if len(data) < end - position:  # the file shrank while being read
+                    end = position + len(data)
+                cut = len(data) if end >= size or data.find(b'"') < 0 else _record_end(data, len(data))
+                if cut > 0 or end >= size:
+                    break
+                # One record (a quoted value with newlines) longer than the piece: read a longer piece.
+                end = size if end + chunk_bytes >= size else _newline_before(fd, end, end + chunk_bytes)
             if cut <= 0:
-                carry = data  # one record longer than the block: read on
-                continue
-            carry = data[cut:]
-            if cut:
-                yield data[:cut]
+                cut = len(data)
+            if not data:
+                return
+            yield data if cut == len(data) else data[:cut]
+            position += cut
+
+
+# Bytes read at a time when looking for a newline near the end of a piece.
+_PROBE_BYTES = 1 << 16
+
+
+def _newline_before(fd: int, start: int, end: int) -> int:
+    """Just past the last newline in the file's bytes [start, end); or past the first one after end (or EOF)."""
+    probe_end = end
+    while probe_end > start:
+        probe_start = max(start, probe_end - _PROBE_BYTES)
+        found = os.pread(fd, probe_end - probe_start, probe_start).rfind(b"\n")
+        if found >= 0:
+            return probe_start + found + 1
+        probe_end = probe_start
+    # No newline in the whole piece: it ends with the record that runs past it.
+    while True:
+        probe = os.pread(fd, _PROBE_BYTES, end)
+        if not probe:
+            return end
+        found = probe.find(b"\n")
+        if found >= 0:
+            return end + found + 1
+        end += len(probe)
+
+
+def _header_end(fd: int, size: int) -> int:
+    """Just past the header record (a newline outside quotes); -1 when the file has no complete header."""
+    length = 1 << 20
+    while True:
+        head = os.pread(fd, length, 0)
+        end = _first_record_end(head)
+        if end >= 0 or len(head) >= size:
+            return end
+        length *= 2
 
 
 def _first_record_end(data: bytes) -> int:

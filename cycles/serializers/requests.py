@@ -1,13 +1,15 @@
 """API shapes of Data Owner Identification, Requests for Information and evidence."""
 import datetime
 
+from django.db.models import Manager
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from cycles.models import Attribute, DataOwnerAssignment, Evidence, InformationRequest
 from cycles.serializers.common import UserField, UserSummarySerializer
 from synapse.roles import Role
-from cycles.services.requests import evidence_latest
+from cycles.services.requests import evidence_latest, request_attribute_rows
 
 # --- Data Owner Identification --------------------------------------------------------------------
 
@@ -115,12 +117,42 @@ class RequestAttributeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_field(RequestAttributeSerializer(many=True))
+class RequestAttributesField(serializers.Field):
+    """The request's attributes in RequestAttributeSerializer's shape, built as plain dicts.
+
+    A page of the request list holds up to fifty requests of some twenty attributes each: a nested serializer
+    per attribute, and a model instance per attribute, were most of the list's time. A list reads them for
+    the whole page at once (InformationRequestListSerializer); one request reads its own.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(read_only=True, source="*", **kwargs)
+
+    def to_representation(self, request):
+        rows = getattr(request, "attribute_rows", None)
+        if rows is not None:
+            return rows
+        return [{"id": a.pk, "name": a.name, "description": a.description} for a in request.attributes.all()]
+
+
+class InformationRequestListSerializer(serializers.ListSerializer):
+    """A page of requests: the attributes of all of them in one query, as plain rows."""
+
+    def to_representation(self, data):
+        requests = list(data.all() if isinstance(data, Manager) else data)
+        rows = request_attribute_rows(r.pk for r in requests)
+        for request in requests:
+            request.attribute_rows = rows.get(request.pk, [])
+        return super().to_representation(requests)
+
+
 class InformationRequestSerializer(serializers.ModelSerializer):
     report_name = serializers.CharField(source="cycle_report.report.name", read_only=True)
     cycle_name = serializers.CharField(source="cycle_report.cycle.name", read_only=True)
     data_owner = UserSummarySerializer(read_only=True)
     status_display = serializers.CharField(source="get_status_display", read_only=True)
-    attributes = RequestAttributeSerializer(many=True, read_only=True)
+    attributes = RequestAttributesField()
     sample_count = serializers.SerializerMethodField()
 
     class Meta:
@@ -130,6 +162,7 @@ class InformationRequestSerializer(serializers.ModelSerializer):
             "due_date", "attributes", "sample_count", "created_at", "submitted_at", "accepted_at", "escalated_at",
         ]
         read_only_fields = fields
+        list_serializer_class = InformationRequestListSerializer
 
     def get_sample_count(self, request) -> int:
         return len(request.sample_keys or [])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, QuerySet, Sum
 from django.utils import timezone
 
 from cycles.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
@@ -29,6 +29,7 @@ from cycles.models import (
     Sample,
     TestMethod,
     TestResult,
+    TestResultCount,
     TestResultHistory,
     TestResultValue,
 )
@@ -313,12 +314,29 @@ def _extension_cells(cycle_report: CycleReport) -> dict[str, set[int]]:
     return cells
 
 
+def result_counts(cycle_report_ids) -> dict[int, dict[str, int]]:
+    """{cycle report id: {result: cells}} from the stored counts (TestResultCount), not the cells."""
+    counts: dict[int, dict[str, int]] = {}
+    for cr_id, result, n in (
+        TestResultCount.objects.filter(cycle_report_id__in=list(cycle_report_ids), n__gt=0)
+        .values_list("cycle_report_id", "result").annotate(total=Sum("n")).order_by()
+    ):
+        counts.setdefault(cr_id, {})[result] = n
+    return counts
+
+
+def result_counts_by_attribute(*, cycle_report: CycleReport) -> dict[int, dict[str, int]]:
+    """{attribute id: {result: cells}} of one report, from the stored counts."""
+    counts: dict[int, dict[str, int]] = {}
+    for attribute_id, result, n in TestResultCount.objects.filter(cycle_report=cycle_report, n__gt=0) \
+            .values_list("attribute_id", "result", "n"):
+        counts.setdefault(attribute_id, {})[result] = n
+    return counts
+
+
 def test_execution_progress(*, cycle_report: CycleReport) -> dict:
     """Cells done / total and the count of each result."""
-    counts = dict(
-        # order_by(): the model's ordering would join the samples and attributes into the grouping.
-        TestResult.objects.filter(cycle_report=cycle_report).values_list("result").annotate(n=Count("*")).order_by()
-    )
+    counts = result_counts([cycle_report.pk]).get(cycle_report.pk, {})
     total = sum(counts.values())
     untested = counts.get(TestResultValue.NOT_TESTED, 0)
     return {
@@ -487,6 +505,7 @@ def test_results_for(
     failed_only: bool = False,
     untested_only: bool = False,
     attribute_id: int | None = None,
+    sample_id: int | None = None,
 ) -> QuerySet[TestResult]:
     """The report's cells the user may see, filtered, with what a matrix row shows."""
     if not can_view_cycle_report(user, cycle_report):
@@ -498,11 +517,69 @@ def test_results_for(
         cells = cells.filter(result=TestResultValue.NOT_TESTED)
     if attribute_id:
         cells = cells.filter(attribute_id=attribute_id)
+    if sample_id:
+        cells = cells.filter(sample_id=sample_id)
     return (
         cells.select_related("sample", "attribute", "tested_by")
         .prefetch_related("evidence")
         .order_by("sample__row_index", "attribute__name")
     )
+
+
+# The matrix's order: sample by sample (population row), then attribute name.
+MATRIX_ORDER = ("sample__row_index", "sample_id", "attribute__name", "pk")
+
+
+class MatrixCells:
+    """A filtered matrix in its order, read a slice at a time without sorting every cell of the report.
+
+    What Paginator (and so the API's pagination) needs: count() and slices. Sorting a report's tens of
+    thousands of cells by sample row and attribute name to show fifty cost over 100 ms at 300 attributes ×
+    100 samples; here one grouped query counts the filtered cells per sample (from an index), and a slice
+    reads only the cells of the few samples it spans, in order.
+    """
+
+    def __init__(self, cells: QuerySet[TestResult]):
+        self.cells = cells.order_by()
+        self._per_sample: list[tuple[int, int]] | None = None
+
+    def per_sample(self) -> list[tuple[int, int]]:
+        """(sample id, filtered cells of that sample) in the matrix's sample order."""
+        if self._per_sample is None:
+            counts = dict(self.cells.values_list("sample_id").annotate(n=Count("*")).order_by())
+            order = Sample.objects.filter(pk__in=list(counts)).order_by("row_index", "pk").values_list("pk", flat=True)
+            self._per_sample = [(pk, counts[pk]) for pk in order]
+        return self._per_sample
+
+    def count(self) -> int:
+        return sum(n for _, n in self.per_sample())
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index:index + 1][0]
+        start, stop, _ = index.indices(self.count())
+        if stop <= start:
+            return []
+        spanned, skip, seen = [], 0, 0
+        for sample_id, n in self.per_sample():
+            if seen + n > start and seen < stop:
+                if not spanned:
+                    skip = start - seen
+                spanned.append(sample_id)
+            seen += n
+            if seen >= stop:
+                break
+        return list(
+            self.cells.filter(sample_id__in=spanned)
+            .select_related("sample", "attribute", "tested_by").prefetch_related("evidence")
+            .order_by(*MATRIX_ORDER)[skip:skip + stop - start]
+        )
+
+    def __iter__(self):
+        return iter(self[:])
 
 
 def test_result_get(*, user, result_id: int) -> TestResult:
@@ -578,13 +655,23 @@ def evidence_by_cell(
 
     ``cells`` narrows the answer to those pairs (a page of the matrix), so a page doesn't walk the whole report.
     """
+    requests = InformationRequest.objects.filter(cycle_report=cycle_report)
+    attributes = Attribute.objects.only("pk")
+    if cells is not None:
+        # Only the requests (and their attributes) that ask for an attribute of the given cells.
+        wanted_attributes = {a for _, a in cells}
+        requests = requests.filter(pk__in=InformationRequest.attributes.through.objects.filter(
+            attribute_id__in=wanted_attributes).values("informationrequest_id"))
+        attributes = attributes.filter(pk__in=wanted_attributes)
     requests = list(
-        InformationRequest.objects.filter(cycle_report=cycle_report).only("pk", "sample_keys").prefetch_related(
-            Prefetch("attributes", queryset=Attribute.objects.only("pk")), "evidence__links"
-        )
+        requests.only("pk", "sample_keys").prefetch_related(Prefetch("attributes", queryset=attributes),
+                                                            "evidence__links")
     )
-    sample_ids = dict(Sample.objects.filter(cycle_report=cycle_report).values_list("key", "pk"))
     wanted_samples = {s for s, _ in cells} if cells is not None else None
+    samples = Sample.objects.filter(cycle_report=cycle_report)
+    if wanted_samples is not None:
+        samples = samples.filter(pk__in=wanted_samples)
+    sample_ids = dict(samples.values_list("key", "pk"))
     out: dict[tuple[int, int], list[Evidence]] = {}
     for request in requests:
         attribute_ids = [a.pk for a in request.attributes.all()]
@@ -729,16 +816,11 @@ def test_execution_version_items(*, cycle_report: CycleReport) -> list[tuple[str
 
 def failures_by_attribute(*, cycle_report: CycleReport) -> dict[int, int]:
     """Failed cells per in-scope attribute id."""
-    return dict(
-        TestResult.objects.filter(cycle_report=cycle_report, result=TestResultValue.FAIL)
-        .values_list("attribute_id")
-        .annotate(n=Count("pk"))
-    )
+    return {attribute_id: counts[TestResultValue.FAIL]
+            for attribute_id, counts in result_counts_by_attribute(cycle_report=cycle_report).items()
+            if TestResultValue.FAIL in counts}
 
 
 def cells_per_attribute(*, cycle_report: CycleReport) -> dict[int, int]:
-    return dict(
-        TestResult.objects.filter(cycle_report=cycle_report).values_list("attribute_id").annotate(n=Count("pk"))
-        .order_by()
-    )
-
+    return {attribute_id: sum(counts.values())
+            for attribute_id, counts in result_counts_by_attribute(cycle_report=cycle_report).items()}

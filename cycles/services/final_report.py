@@ -34,10 +34,12 @@ from cycles.models import (
     SignOff,
     SignOffRole,
     TestResult,
+    TestResultCount,
     TestResultValue,
 )
 from cycles.models.reporting import SEND_BACK_TARGETS, SIGN_OFF_MEANING, SIGN_OFF_ORDER
 from cycles.permissions import can_sign_off
+from cycles.services.execution import result_counts
 from synapse.audit import audit_record
 
 BODY_CACHE_SECONDS = 3600
@@ -74,12 +76,11 @@ def _jsonable(data: dict) -> dict:
 
 
 def results_by_attribute(cycle_report_ids) -> dict[int, dict[str, dict[str, int]]]:
-    """{cycle report id: {attribute name: {result: count}}} in one query."""
+    """{cycle report id: {attribute name: {result: count}}} in one query, from the stored counts."""
     counts: dict[int, dict[str, dict[str, int]]] = {}
     for cr_id, name, result, n in (
-        TestResult.objects.filter(cycle_report_id__in=list(cycle_report_ids))
-        .values_list("cycle_report_id", "attribute__name", "result")
-        .annotate(n=Count("pk"))
+        TestResultCount.objects.filter(cycle_report_id__in=list(cycle_report_ids), n__gt=0)
+        .values_list("cycle_report_id", "attribute__name", "result", "n")
         .order_by("cycle_report_id", "attribute__name", "result")
     ):
         counts.setdefault(cr_id, {}).setdefault(name, {})[result] = n
@@ -88,14 +89,7 @@ def results_by_attribute(cycle_report_ids) -> dict[int, dict[str, dict[str, int]
 
 def results_by_report(cycle_report_ids) -> dict[int, dict[str, int]]:
     """{cycle report id: {result: count}} in one query (a cycle's summary needs no per-attribute rows)."""
-    counts: dict[int, dict[str, int]] = {}
-    for cr_id, result, n in (
-        TestResult.objects.filter(cycle_report_id__in=list(cycle_report_ids))
-        # COUNT(*): answered from the (cycle_report, result) index alone, without reading the rows.
-        .values_list("cycle_report_id", "result").annotate(n=Count("*")).order_by()
-    ):
-        counts.setdefault(cr_id, {})[result] = n
-    return counts
+    return result_counts(cycle_report_ids)
 
 
 def chart_rows(results: dict[str, dict[str, int]], *, width: int = CHART_WIDTH) -> list[dict]:
@@ -437,7 +431,9 @@ def cycle_results_summary(*, user, cycle) -> dict:
     from cycles.models import Severity
     from cycles.selectors import cycle_reports_visible_to
 
-    cycle_reports = list(cycle_reports_visible_to(user=user).filter(cycle=cycle).order_by("report__name"))
+    # A row shows the report's name and links by id: nothing else of the report, its cycle or its people is read.
+    cycle_reports = list(cycle_reports_visible_to(user=user).filter(cycle=cycle).select_related(None)
+                         .select_related("report").only("pk", "report__name").order_by("report__name"))
     ids = [cr.pk for cr in cycle_reports]
     results = results_by_report(ids)
     severities = {
@@ -448,7 +444,9 @@ def cycle_results_summary(*, user, cycle) -> dict:
     signed = {
         fr.cycle_report_id: fr
         for fr in FinalReport.objects.filter(cycle_report_id__in=ids, status=FinalReport.Status.SIGNED)
-        .select_related("package")
+        # The summary shows when each was signed and its package: not the report's stored figures and HTML
+        # (hundreds of KB each, decoded for nothing).
+        .select_related("package").defer("data", "html")
     }
     removed = dict(
         CycleReport.objects.filter(pk__in=ids, removal__isnull=False).values_list("pk", "removal__reason"))

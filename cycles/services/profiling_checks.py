@@ -424,11 +424,18 @@ def population_rules_recheck(*, user, population_file: PopulationFile) -> int:
 # --- what keeps the phase from completing -----------------------------------------------------------
 
 
-def profiling_open_points(*, cycle_report: CycleReport) -> list[str]:
-    """What the tester must settle before Data Profiling can be submitted (empty: ready)."""
+_UNREAD = object()
+
+
+def profiling_open_points(*, cycle_report: CycleReport, current: PopulationFile | None = _UNREAD) -> list[str]:
+    """What the tester must settle before Data Profiling can be submitted (empty: ready).
+
+    ``current``: the report's current population file when the caller has read it already.
+    """
     from cycles.services.profiling import population_file_current
 
-    current = population_file_current(cycle_report=cycle_report)
+    if current is _UNREAD:
+        current = population_file_current(cycle_report=cycle_report)
     if current is None:
         return ["Upload the population file and wait for its profile."]
     points = []
@@ -440,11 +447,11 @@ def profiling_open_points(*, cycle_report: CycleReport) -> list[str]:
     # Names only, asked of the database: a report's mappings are hundreds of rows, nearly all settled.
     unsettled = list(
         current.mappings.exclude(status__in=[ColumnMapping.Status.CONFIRMED, ColumnMapping.Status.NOT_IN_FILE])
-        .values_list("attribute__name", flat=True)
+        .order_by().values_list("attribute__name", flat=True)  # sorted below with the others
     )
     unsettled += list(
         Attribute.objects.filter(cycle_report=cycle_report).exclude(mappings__population_file=current)
-        .values_list("name", flat=True)
+        .order_by().values_list("name", flat=True)
     )
     if unsettled:
         points.append(

@@ -13,7 +13,6 @@ import datetime
 import uuid
 
 from django.db import transaction
-from django.db.models import Count, Q
 from django.utils import timezone
 
 from cycles.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
@@ -25,10 +24,10 @@ from cycles.models import (
     Sample,
     SampleExtension,
     SamplingPlan,
-    TestResult,
     TestResultValue,
 )
 from cycles.permissions import can_approve
+from cycles.services.execution import result_counts_by_attribute
 from cycles.sampling.extension import allowed_deviations, extended_sample_size
 from synapse.audit import audit_record, snapshot
 
@@ -49,8 +48,15 @@ def sample_extension_pending(*, cycle_report: CycleReport) -> SampleExtension | 
     return SampleExtension.objects.filter(cycle_report=cycle_report, status=SampleExtension.Status.PROPOSED).first()
 
 
-def sample_extension_check(*, cycle_report: CycleReport) -> list[dict]:
-    """Per in-scope attribute with cells: failures, cells tested, deviations allowed, and whether it exceeds."""
+def sample_extension_check(
+    *, cycle_report: CycleReport, attributes: list[Attribute] | None = None,
+    counts_by_attribute: dict[int, dict[str, int]] | None = None,
+) -> list[dict]:
+    """Per in-scope attribute with cells: failures, cells tested, deviations allowed, and whether it exceeds.
+
+    ``attributes`` (the in-scope ones, by name) and ``counts_by_attribute`` (result_counts_by_attribute):
+    a page that has read them already passes them rather than have them read again.
+    """
     plan = SamplingPlan.objects.filter(cycle_report=cycle_report).first()
     if plan is None:
         return []
@@ -62,14 +68,18 @@ def sample_extension_check(*, cycle_report: CycleReport) -> list[dict]:
         SampleExtension.objects.filter(cycle_report=cycle_report, status=SampleExtension.Status.REJECTED)
         .values_list("attributes", flat=True)
     )
-    # Cells and failures of every attribute in one query, not two per attribute.
+    # Cells and failures of every attribute from the stored counts, not by counting the cells.
     counts = {
-        row["attribute_id"]: (row["size"], row["failures"])
-        for row in TestResult.objects.filter(cycle_report=cycle_report).values("attribute_id").order_by()
-        .annotate(size=Count("pk"), failures=Count("pk", filter=Q(result=TestResultValue.FAIL)))
+        attribute_id: (sum(by_result.values()), by_result.get(TestResultValue.FAIL, 0))
+        for attribute_id, by_result in (
+            result_counts_by_attribute(cycle_report=cycle_report) if counts_by_attribute is None
+            else counts_by_attribute
+        ).items()
     }
+    if attributes is None:
+        attributes = Attribute.objects.filter(cycle_report=cycle_report, scoping__in_scope=True).order_by("name")
     rows = []
-    for attribute in Attribute.objects.filter(cycle_report=cycle_report, scoping__in_scope=True).order_by("name"):
+    for attribute in attributes:
         size, failures = counts.get(attribute.pk, (0, 0))
         if not size:
             continue

@@ -397,3 +397,66 @@ def test_the_matrix_is_submitted_only_when_every_cell_is_tested(matrix, users):
     assert items["S-002|balance"]["expected_value"] == "250.50"
     assert items["S-002|balance"]["result"] == "pass"
 
+
+
+# --- the stored counts and paging through the matrix -------------------------------------------------------
+
+
+def counted_by_trigger(cycle_report) -> dict:
+    from cycles.models import TestResultCount
+
+    return {(c.attribute_id, c.result): c.n for c in TestResultCount.objects.filter(cycle_report=cycle_report)
+            if c.n}
+
+
+def counted_live(cycle_report) -> dict:
+    from django.db.models import Count
+
+    return {(a, r): n for a, r, n in TestResult.objects.filter(cycle_report=cycle_report)
+            .values_list("attribute_id", "result").annotate(n=Count("pk")).order_by()}
+
+
+def test_the_stored_counts_follow_every_write_to_the_matrix(matrix, users):
+    """Bulk insert, rules, a manual result, a bulk action, a queryset update and a delete: the counts
+    the pages read stay those of the cells."""
+    cycle_report = matrix["cycle_report"]
+    assert counted_by_trigger(cycle_report) == {}
+    execution_rule_set(user=users["tester"], attribute=matrix["attributes"]["balance"], kind="equality",
+                       source_column="balance_src")
+    ex.test_matrix_prepare(cycle_report_id=cycle_report.pk)
+    assert counted_by_trigger(cycle_report) == counted_live(cycle_report)
+    assert (matrix["attributes"]["balance"].pk, "fail") in counted_by_trigger(cycle_report)
+
+    ex.test_result_record(user=users["tester"], result=cell(cycle_report, "S-001", "account_id"), outcome="fail",
+                          comment="Wrong account.", failure_kind=FailureKind.MISMATCH)
+    ids = list(TestResult.objects.filter(attribute__name="customer_name").values_list("pk", flat=True))
+    ex.test_results_bulk(user=users["tester"], cycle_report=cycle_report, result_ids=ids, action="pass")
+    assert counted_by_trigger(cycle_report) == counted_live(cycle_report)
+
+    TestResult.objects.filter(cycle_report=cycle_report, result="fail").update(result="inconclusive", failure_kind="")
+    assert counted_by_trigger(cycle_report) == counted_live(cycle_report)
+    TestResult.objects.filter(cycle_report=cycle_report, sample__key="S-003").delete()
+    assert counted_by_trigger(cycle_report) == counted_live(cycle_report)
+    progress = ex.test_execution_progress(cycle_report=cycle_report)
+    assert (progress["total"], progress["pass"], progress["inconclusive"]) == (6, 3, 2)
+    in_scope = set(TestResult.objects.filter(cycle_report=cycle_report).values_list("attribute_id", flat=True))
+    assert ex.cells_per_attribute(cycle_report=cycle_report) == {pk: 2 for pk in in_scope}
+
+
+@pytest.mark.parametrize("filters", [{}, {"failed_only": True}, {"untested_only": True}, {"attribute": "balance"}])
+def test_the_matrix_read_a_slice_at_a_time_is_the_whole_matrix_in_order(matrix, users, filters):
+    cycle_report = matrix["cycle_report"]
+    execution_rule_set(user=users["tester"], attribute=matrix["attributes"]["balance"], kind="equality",
+                       source_column="balance_src")
+    ex.test_matrix_prepare(cycle_report_id=cycle_report.pk)
+    if "attribute" in filters:
+        filters = {"attribute_id": matrix["attributes"][filters["attribute"]].pk}
+    cells = ex.test_results_for(user=users["tester"], cycle_report=cycle_report, **filters)
+    expected = [c.pk for c in cells.order_by("sample__row_index", "attribute__name")]
+
+    paged = ex.MatrixCells(cells)
+    assert paged.count() == len(expected) > 0
+    for size in (1, 2, 4, 50):
+        assert [c.pk for start in range(0, len(expected), size) for c in paged[start:start + size]] == expected
+    assert [c.pk for c in paged[len(expected) - 1:len(expected) + 5]] == expected[-1:]
+    assert paged[len(expected):len(expected) + 5] == []

@@ -78,6 +78,37 @@ def test_the_query_count_does_not_grow_with_the_cells(client, prepared, users):
     assert len(large) == len(small)
 
 
+def test_the_pages_of_cells_and_one_sample_at_a_time_reach_every_cell_in_order(client, prepared, users, monkeypatch):
+    import re
+
+    from cycles.views import execution as views
+
+    monkeypatch.setattr(views, "CELLS_PER_PAGE", 4)
+    cycle_report = prepared["cycle_report"]
+    expected = [c.pk for c in TestResult.objects.filter(cycle_report=cycle_report)
+                .order_by("sample__row_index", "attribute__name")]
+    login(client, users["tester"])
+
+    def cells_of(body):
+        return [int(pk) for pk in re.findall(r'<tr id="cell-(\d+)"', body)]
+
+    first = client.get(page(cycle_report)).content.decode()
+    assert "Page 1 of 3" in first and "9 shown" in first
+    assert [pk for n in (1, 2, 3) for pk in cells_of(client.get(page(cycle_report, page=n)).content.decode())] \
+        == expected
+    s2 = Sample.objects.get(cycle_report=cycle_report, key="S-002")
+    assert f'<option value="{s2.pk}">S-002</option>' in first  # the sample filter lists the matrix's samples
+    one = client.get(page(cycle_report, sample=s2.pk)).content.decode()
+    assert cells_of(one) == [c for c in expected if TestResult.objects.get(pk=c).sample_id == s2.pk]
+    assert f'<option value="{s2.pk}" selected>S-002</option>' in one
+
+    # A result recorded from the sample's page comes back to it.
+    target = cell(cycle_report, "S-002", "account_id")
+    back = client.post(reverse("cycles:test-result", args=[cycle_report.pk, target.pk]),
+                       {"outcome": "pass", "observed_value": "S-002", "sample_filter": s2.pk})
+    assert back.status_code == 302 and f"sample={s2.pk}" in back["Location"]
+
+
 def test_recording_a_failure_needs_a_comment_and_keeps_the_cell_unchanged(client, prepared, users):
     cycle_report = prepared["cycle_report"]
     target = cell(cycle_report, "S-001", "customer_name")

@@ -87,3 +87,39 @@ def test_version_items_are_paged_and_an_item_decision_returns_to_its_page(big):
     assert response.status_code == 302
     assert response["Location"].endswith(f"?items=2#item-{last.pk}")
     assert last.key in owner.get(response["Location"]).content.decode()
+
+
+def test_data_owners_page_counts_its_rows_and_those_without_an_owner(big):
+    from cycles.models import Attribute, DataOwnerAssignment
+
+    executive = as_role(big, "executive")
+    url = reverse("cycles:data-owners", args=[big.parallel_id])
+    in_scope = Attribute.objects.filter(cycle_report_id=big.parallel_id, scoping__in_scope=True)
+    total = in_scope.count()
+    missing = in_scope.filter(data_owner_assignment__isnull=True).count()
+    assert total > 25  # more than a page
+    html = executive.get(url).content.decode()
+    assert f"{total} in-scope attributes · {missing} without an owner" in html
+    assert 'href="?page=2"' in page_links(html)[0]
+    # One more assigned: one fewer without an owner, the same rows.
+    DataOwnerAssignment.objects.filter(attribute__in=in_scope).first().delete()
+    html = executive.get(url + "?page=2").content.decode()
+    assert f"{total} in-scope attributes · {missing + 1} without an owner" in html
+    assert html.count('type="checkbox" name="attributes"') == min(total - 25, 25)  # the second page's rows
+
+
+def test_data_profiling_counts_mappings_and_those_to_confirm(big):
+    from cycles.models import ColumnMapping, CycleReport, Phase, PhaseState, PopulationFile
+
+    # Back in Data Profiling, so the tester confirms matches here.
+    CycleReport.objects.filter(pk=big.parallel_id).update(phase=Phase.DATA_PROFILING)
+    PhaseState.objects.filter(cycle_report_id=big.parallel_id).exclude(phase=Phase.PLANNING).delete()
+    PhaseState.objects.create(cycle_report_id=big.parallel_id, phase=Phase.DATA_PROFILING)
+    current = PopulationFile.objects.get(cycle_report_id=big.parallel_id)
+    mappings = ColumnMapping.objects.filter(population_file=current)
+    mappings.filter(pk__in=list(mappings.values_list("pk", flat=True)[:7])).update(
+        status=ColumnMapping.Status.MATCHED)
+    html = as_role(big, "tester").get(reverse("cycles:data-profiling", args=[big.parallel_id])).content.decode()
+    assert f'Columns of the attributes <span class="count">{mappings.count()}</span>' in html
+    assert 'href="?mappings=2#mapping"' in "".join(page_links(html))
+    assert "Confirm the 7 matches by name" in html

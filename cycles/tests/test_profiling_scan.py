@@ -119,3 +119,41 @@ def test_rules_over_a_parquet_file_in_slices(tmp_path, monkeypatch):
 
     assert profile_with_rules(path, "parquet", EXPECT, SPECS) == whole
     assert whole[1] == _row_by_row(frame, SPECS)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pieces_read_by_position_are_whole_records_and_cover_the_file(tmp_path, seed):
+    """Quoted newlines, doubled quotes, records longer than a piece, no newline at the end: the pieces
+    are the file after its header, in order, each parsing on its own into whole records."""
+    rng = random.Random(seed)
+    cells = ["a", "", "plain text", '"with\nnewline"', '"said ""hi"""', '"' + "long\n" * 30 + '"', "12,5".join('""')]
+    header = '"h\n1",h2,h3\n'
+    records = [",".join(rng.choice(cells) for _ in range(3)) for _ in range(rng.randint(0, 60))]
+    body = "\n".join(records) + rng.choice(["\n", ""])
+    path = tmp_path / "pieces.csv"
+    path.write_bytes((header + body).encode())
+
+    for chunk_bytes in (1, 7, 40, 1 << 20):
+        pieces = list(sources._csv_records(path, chunk_bytes))
+        assert b"".join(pieces) == body.encode()
+        parsed = [pl.read_csv(p, has_header=False, infer_schema=False, new_columns=["a", "b", "c"])
+                  for p in pieces]
+        whole = pl.read_csv(path, infer_schema=False, new_columns=["a", "b", "c"]) if records else None
+        if whole is not None:
+            assert pl.concat(parsed).equals(whole)
+
+
+@pytest.mark.parametrize("distinct", [40, 3_000, 200_000])
+def test_distinct_values_past_the_tally_are_estimated_within_two_percent(monkeypatch, distinct):
+    """The sketch's registers are kept across chunks (every value seen once or many times counts once)."""
+    monkeypatch.setattr(sources, "CHUNK_ROWS", 7_919)
+    monkeypatch.setattr(scan, "COUNTED_MAX", 10)
+    rng = random.Random(distinct)
+    values = [f"ACC{rng.getrandbits(48):014d}" for _ in range(distinct)]
+    rows = values + [rng.choice(values) for _ in range(distinct // 2)]
+    rng.shuffle(rows)
+
+    (profile,) = scan.run(sources.frame_source(pl.DataFrame({"account": rows})), {}, [])[0]
+
+    assert abs(profile.distinct_count - len(set(values))) <= max(1, len(set(values)) // 50)
+    assert profile.row_count == len(rows) and profile.top_values == []

@@ -178,6 +178,29 @@ def test_a_data_owner_sees_only_their_own_requests(client, users, requests):
     assert as_user(client, users["data_owner"]).get(report_page).status_code == 404
 
 
+def test_the_request_list_row_shows_files_attributes_report_and_cycle(client, users, requests, storage):
+    """Each row: the report and cycle, the attributes by name, the files and those waiting for review."""
+    mine, theirs = requests["dataowner"], requests["dataowner2"]
+    evidence_upload(user=users["data_owner"], request=mine,
+                    files=[upload("statement.pdf", PDF), upload("screen.png", PNG)])
+    evidence_upload(user=users["data_owner"], request=mine, files=[upload("statement.pdf", PDF)])  # version 2
+    reviewed = Evidence.objects.filter(request=mine, original_name="screen.png").get()
+    Evidence.objects.filter(pk=reviewed.pk).update(status=Evidence.Status.ACCEPTED)
+    html = as_user(client, users["tester"]).get(reverse("cycles:request-list")).content.decode()
+    rows = {r: html.split(detail(r))[0].rsplit("<tr>", 1)[-1] for r in (mine, theirs)}
+    # Three files (two versions of one), two of them still to review; the other request has none.
+    assert '<td class="num">3 <span class="small muted">(2 to review)</span></td>' in rows[mine]
+    assert '<td class="num">0</td>' in rows[theirs]
+    assert rows[mine].index(">account_id<") < rows[mine].index(">balance<")
+    assert ">customer_name<" in rows[theirs] and ">customer_name<" not in rows[mine]
+    assert str(mine.cycle_report.report) in rows[mine] and str(mine.cycle_report.cycle) in rows[mine]
+    api = as_user(client, users["tester"]).get("/api/v1/requests/").json()["results"]
+    listed = next(r for r in api if r["id"] == mine.pk)
+    assert [a["name"] for a in listed["attributes"]] == ["account_id", "balance"]
+    assert set(listed["attributes"][0]) == {"id", "name", "description"}
+    assert listed["report_name"] == mine.cycle_report.report.name and listed["sample_count"] == 3
+
+
 def test_the_request_page_shows_what_is_wanted(client, users, requests):
     html = as_user(client, users["data_owner"]).get(detail(requests["dataowner"])).content.decode()
     assert "3 samples × 2 attributes" in html

@@ -13,10 +13,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
 from django.core.paginator import Paginator
-from django.db.models import Count, Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.text import Truncator
+from django.utils.timezone import localtime
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cycles.forms.execution import BulkResultsForm, ExecutionRuleForm, ExtensionDecisionForm, TestResultForm
@@ -25,6 +28,7 @@ from cycles.models import (
     ExecutionRule,
     Phase,
     PopulationFile,
+    Sample,
     SampleExtension,
     TestResult,
     TestResultValue,
@@ -37,6 +41,7 @@ from cycles.views.pages import _cycle_report_or_404, _flash_outcome, _phase_cont
 from cycles.views.sampling import object_q, related_audit_entries
 from synapse.exceptions import ApplicationError
 from synapse.pagination import paginate
+from synapse.widgets import PythonSelect
 
 TEMPLATE = "cycles/test_execution.html"
 CELL_TEMPLATE = "cycles/test_execution_cell.html"
@@ -45,15 +50,24 @@ ATTRIBUTES_PER_PAGE = 25
 FILTERS = {"": "All cells", "failed": "Failed only", "untested": "Not yet tested"}
 
 
+def _id(raw) -> int:
+    try:
+        return max(int(raw or 0), 0)
+    except ValueError:
+        return 0
+
+
 def _filters(request) -> dict:
     show = request.GET.get("show", "")
     if show not in FILTERS:
         show = ""
-    try:
-        attribute_id = int(request.GET.get("attribute") or 0)
-    except ValueError:
-        attribute_id = 0
-    return {"show": show, "attribute": attribute_id}
+    return {"show": show, "attribute": _id(request.GET.get("attribute")), "sample": _id(request.GET.get("sample"))}
+
+
+def _filter_select(name: str, everything: str, choices, value: int) -> str:
+    """One of the matrix's filters (hundreds of attributes, a hundred samples), written in Python."""
+    return PythonSelect(attrs={"id": f"filter-{name}"}, choices=[("", everything), *choices]).render(
+        name, str(value or ""))
 
 
 def _page_url(cycle_report, filters: dict | None = None, anchor: str = "") -> str:
@@ -76,26 +90,32 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
     cells = execution_services.test_results_for(
         user=request.user, cycle_report=cycle_report, failed_only=filters["show"] == "failed",
         untested_only=filters["show"] == "untested", attribute_id=filters["attribute"] or None,
+        sample_id=filters["sample"] or None,
     )
-    page = Paginator(cells, CELLS_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(execution_services.MatrixCells(cells), CELLS_PER_PAGE).get_page(request.GET.get("page"))
     execution_services.test_results_history_counts(page.object_list)
     coverage = evidence_by_cell(cycle_report=cycle_report,
                                 cells={(cell.sample_id, cell.attribute_id) for cell in page.object_list})
     for cell in page.object_list:
         cell.covering = coverage.get((cell.sample_id, cell.attribute_id), [])
-    attributes = list(
-        Attribute.objects.filter(cycle_report=cycle_report, scoping__in_scope=True)
-        .select_related("execution_rule").order_by("name")
-    )
-    checks = {row["attribute"].pk: row for row in sample_extension_check(cycle_report=cycle_report)}
-    counts = {}
-    for attribute_id, result, n in (
-        TestResult.objects.filter(cycle_report=cycle_report).values_list("attribute_id", "result")
-        .order_by().annotate(n=Count("pk"))
-    ):
-        counts.setdefault(attribute_id, {})[result] = n
-    for attribute in attributes:
-        attribute.rule = getattr(attribute, "execution_rule", None)
+        # What a row shows, formatted here rather than by a filter per cell in the template.
+        cell.expected_text = Truncator(cell.expected_value or "∅").chars(40)
+        cell.observed_text = Truncator(cell.observed_value or "—").chars(40)
+        cell.comment_text = Truncator(cell.comment or cell.rule_detail).chars(80)
+        cell.tested_text = (f"{cell.tested_by or 'rule'} · {date_format(localtime(cell.tested_at), 'Y-m-d H:i')}"
+                            if cell.tested_at else "")
+    # Every in-scope attribute by name (the filter, the rule form, the extension check); its rule, counts and
+    # check for the table's page of them only.
+    attributes = list(Attribute.objects.filter(cycle_report=cycle_report, scoping__in_scope=True)
+                      .only("pk", "name", "cycle_report").order_by("name"))
+    attribute_page = paginate(request, attributes, per_page=ATTRIBUTES_PER_PAGE, param="attributes")
+    counts = execution_services.result_counts_by_attribute(cycle_report=cycle_report)
+    checks = {row["attribute"].pk: row for row in sample_extension_check(
+        cycle_report=cycle_report, attributes=attributes, counts_by_attribute=counts)}
+    rules = {rule.attribute_id: rule for rule in ExecutionRule.objects.filter(
+        attribute__in=[a.pk for a in attribute_page.object_list]).order_by()}
+    for attribute in attribute_page.object_list:
+        attribute.rule = rules.get(attribute.pk)
         attribute.counts = counts.get(attribute.pk, {})
         attribute.check = checks.get(attribute.pk)
     can_edit = context["can_edit"]
@@ -107,8 +127,14 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
         "page": page,
         "cells": page.object_list,
         "attributes": attributes,
+        "attribute_filter": _filter_select("attribute", "All attributes", ((a.pk, a.name) for a in attributes),
+                                           filters["attribute"]),
+        # Sample by sample: every sample of the matrix, in its order.
+        "sample_filter": _filter_select("sample", "All samples", Sample.objects.filter(
+            Exists(TestResult.objects.filter(sample=OuterRef("pk"))), cycle_report=cycle_report)
+            .order_by("row_index", "pk").values_list("pk", "key"), filters["sample"]),
         # The attributes' table (a row per in-scope attribute: hundreds) a page at a time.
-        "attribute_page": paginate(request, attributes, per_page=ATTRIBUTES_PER_PAGE, param="attributes"),
+        "attribute_page": attribute_page,
         "matrix_progress": execution_services.test_execution_progress(cycle_report=cycle_report),
         "rule_form": (rule_form or ExecutionRuleForm(attributes=attributes, columns=_columns(cycle_report)))
         if can_edit else None,
@@ -183,7 +209,8 @@ def _cell_context(request, cycle_report, cell, form=None) -> dict:
         "covering": covering,
         "history": list(cell.history.select_related("tested_by", "replaced_by")),
         "back": _page_url(cycle_report, {"show": request.GET.get("show", ""),
-                                         "attribute": request.GET.get("attribute", "")}),
+                                         "attribute": request.GET.get("attribute", ""),
+                                         "sample": request.GET.get("sample", "")}),
         "row_fields": list((cell.sample.row_data or {}).items())[:12],
     })
     return context
@@ -211,7 +238,8 @@ def result_edit(request, pk: int, result_id: int):
                       status=err.status_code)
     messages.success(request, f"Sample {cell.sample.key} × {cell.attribute.name}: {cell.get_result_display()}.")
     return redirect(_page_url(cycle_report, {"show": request.POST.get("show", ""),
-                                             "attribute": request.POST.get("attribute_filter", "")},
+                                             "attribute": request.POST.get("attribute_filter", ""),
+                                             "sample": request.POST.get("sample_filter", "")},
                               anchor=f"cell-{cell.pk}"))
 
 
@@ -224,7 +252,8 @@ def results_bulk(request, pk: int):
         return refuse(request, "Only the report's assigned tester records its test results.")
     ids = TestResult.objects.filter(cycle_report=cycle_report).values_list("pk", flat=True)
     form = BulkResultsForm(request.POST, cell_ids=list(ids))
-    filters = {"show": request.POST.get("show", ""), "attribute": request.POST.get("attribute_filter", "")}
+    filters = {"show": request.POST.get("show", ""), "attribute": request.POST.get("attribute_filter", ""),
+               "sample": request.POST.get("sample_filter", "")}
     if not form.is_valid():
         messages.error(request, "Choose an action and cells of this report's matrix.")
         return redirect(_page_url(cycle_report, filters))

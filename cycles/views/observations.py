@@ -74,17 +74,21 @@ def _fields(form: ObservationForm) -> dict:
 def observations_page(request, pk: int):
     cycle_report = _cycle_report_or_404(request.user, pk)
     context = _phase_context(request, cycle_report, Phase.OBSERVATIONS)
-    observations = list(observations_visible(user=request.user, cycle_report=cycle_report))
+    # Every observation's number and title (the count, the pages, the merge form), then a page of them with
+    # their cells and history; failed cells are read as ids and labels, not model instances (hundreds of them
+    # at 300 attributes).
+    visible = observations_visible(user=request.user, cycle_report=cycle_report)
+    every = list(visible.prefetch_related(None).select_related(None).only("pk", "number", "title", "cycle_report"))
+    page = paginate(request, every, per_page=OBSERVATIONS_PER_PAGE)
     failed = list(TestResult.objects.filter(cycle_report=cycle_report, result=TestResultValue.FAIL)
-                  .select_related("sample", "attribute").only("pk", "sample__key", "attribute__name")
-                  .order_by("attribute__name", "sample__row_index"))
-    covered = {c.pk for o in observations for c in o.cells.all()}
+                  .order_by("attribute__name", "sample__row_index").values_list("pk", "sample__key", "attribute__name"))
+    covered = set(Observation.cells.through.objects.filter(observation__cycle_report=cycle_report)
+                  .values_list("testresult_id", flat=True))
     owners = owner_choices(remediation_owner_choices()) if context["can_edit"] else []
     # Built once for every observation's form (each lists every failed cell).
     choices = cell_choices(failed) if context["can_edit"] else []
-    page = paginate(request, observations, per_page=OBSERVATIONS_PER_PAGE)
     rows = []
-    for observation in page.object_list:
+    for observation in visible.filter(pk__in=[o.pk for o in page.object_list]):
         rows.append({
             "observation": observation,
             "form": ObservationForm.for_observation(observation, cells=choices, owners=owners)
@@ -94,14 +98,14 @@ def observations_page(request, pk: int):
             "remediation_form": RemediationForm() if observation.status in ("open", "in_progress")
             and can_move_remediation(request.user, observation) else None,
         })
+    count = len(every)
     context.update({
         "rows": rows,
         "page_obj": page,
-        "observation_count": len(observations),
-        "loose_cells": [c for c in failed if c.pk not in covered],
+        "observation_count": count,
+        "loose_cells": [f"{key} × {name}" for pk, key, name in failed if pk not in covered],
         "failed_count": len(failed),
-        "merge_form": MergeForm(observations=observations) if context["can_edit"] and len(observations) > 1
-        else None,
+        "merge_form": MergeForm(observations=every) if context["can_edit"] and count > 1 else None,
         "new_form": ObservationForm(prefix="new", cells=choices, owners=owners) if context["can_edit"] else None,
     })
     return render(request, TEMPLATE, context)

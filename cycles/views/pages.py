@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import floatformat, truncatechars
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import Truncator
@@ -346,7 +347,7 @@ def _cycle_rows(request, cycle: TestCycle, manage: bool):
     if manage:
         qs = CycleReport.objects.filter(cycle=cycle).select_related(
             "cycle", "cycle__test_manager", "report", "report__owner", "report__lob", "tester"
-        )
+        ).defer("report__fields")
     else:
         qs = cycle_reports_visible_to(user=request.user).filter(cycle=cycle)
     page = paginate(request, qs.order_by("report__name", "pk"), per_page=CYCLE_ROWS_PER_PAGE)
@@ -404,7 +405,8 @@ def _reassignable_reports(cycle: TestCycle):
     return (CycleReport.objects.filter(cycle=cycle, tester__isnull=False)
             .exclude(status__in=[CycleReport.Status.COMPLETED, CycleReport.Status.CANCELLED,
                                  CycleReport.Status.FAILED])
-            .exclude(pk__in=removed).select_related("report", "tester").order_by("report__name", "pk"))
+            .exclude(pk__in=removed).select_related("report", "tester").defer("report__fields")
+            .order_by("report__name", "pk"))
 
 
 def _reassign_tester_form(cycle: TestCycle, data=None):
@@ -738,9 +740,11 @@ def _profiling_context(request, cycle_report: CycleReport, form: PopulationUploa
     from cycles.views.profiling import profiling_review_context
 
     context = _phase_context(request, cycle_report, Phase.DATA_PROFILING)
-    current = population_file_current(cycle_report=cycle_report)
+    files = list(cycle_report.population_files.select_related("uploaded_by", "key_resolved_by")
+                 .order_by("-uploaded_at", "-pk"))
+    # As population_file_current, from the files the page lists anyway: the newest profiled one.
+    current = next((f for f in files if f.status == PopulationFile.Status.PROFILED), None)
     context["population_file"] = current
-    files = list(cycle_report.population_files.select_related("uploaded_by").order_by("-uploaded_at", "-pk"))
     context["pending_file"] = next(
         (f for f in files if f.status in (PopulationFile.Status.UPLOADED, PopulationFile.Status.PROFILING)
          and (current is None or f.uploaded_at > current.uploaded_at)),
@@ -768,9 +772,11 @@ def _profiling_context(request, cycle_report: CycleReport, form: PopulationUploa
         result.distinct_estimated = result.distinct_count > COUNTED_MAX and not (
             result.attribute and result.attribute.primary_key)
         top = max((t["count"] for t in result.top_values), default=0)
+        # A bar's label and share as the template's filters wrote them (truncatechars, floatformat), in the view.
         result.bars = [
             {**t, "pct": round(100 * t["count"] / top) if top else 0,
-             "share": 100 * t["count"] / result.row_count if result.row_count else 0}
+             "label": truncatechars("∅" if t.get("value", "") is None else t.get("value", ""), 18),
+             "share_text": floatformat(100 * t["count"] / result.row_count if result.row_count else 0, 1)}
             for t in result.top_values
         ]
     context["profile_results"] = results

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -40,10 +40,14 @@ RULES_PER_PAGE = 25
 def profiling_review_context(request, cycle_report: CycleReport, current: PopulationFile | None, can_edit: bool):
     """What the Data Profiling page shows of mapping, key and rules (forms only when the tester can edit)."""
     if current is None:
-        return {"mapping_rows": [], "rule_rows": [], "open_points": profiling_open_points(cycle_report=cycle_report)}
+        return {"mapping_rows": [], "rule_rows": [],
+                "open_points": profiling_open_points(cycle_report=cycle_report, current=None)}
+    # The mappings and those matched by name but not confirmed yet, counted in one query.
+    mapping_counts = current.mappings.order_by().aggregate(
+        total=Count("pk"), unconfirmed=Count("pk", filter=Q(status=ColumnMapping.Status.MATCHED)))
     mapping_page = paginate(
         request, current.mappings.select_related("attribute", "decided_by").order_by("attribute__name", "pk"),
-        per_page=MAPPINGS_PER_PAGE, param="mappings",
+        per_page=MAPPINGS_PER_PAGE, param="mappings", count=mapping_counts["total"],
     )
     mapping_rows = []
     for mapping in mapping_page.object_list:
@@ -91,12 +95,12 @@ def profiling_review_context(request, cycle_report: CycleReport, current: Popula
     return {
         "mapping_rows": mapping_rows,
         "mapping_page": mapping_page,
-        "unconfirmed_count": current.mappings.filter(status=ColumnMapping.Status.MATCHED).count(),
+        "unconfirmed_count": mapping_counts["unconfirmed"],
         "rule_rows": rule_rows,
         "rule_page": rule_page,
         "new_rule_form": RuleForm(attributes=attributes, prefix="new") if can_edit and attributes else None,
         "key_form": key_form,
-        "open_points": profiling_open_points(cycle_report=cycle_report),
+        "open_points": profiling_open_points(cycle_report=cycle_report, current=current),
     }
 
 

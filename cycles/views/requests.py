@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Case, Count, Q, When
+from django.db.models import Case, Count, F, Func, IntegerField, OuterRef, Q, Subquery, When
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -51,7 +51,9 @@ from cycles.services.requests import (
     evidence_upload,
     information_request_review,
     information_request_submit,
+    information_requests_listed,
     information_requests_visible_to,
+    request_attribute_rows,
 )
 from cycles.views.pages import (
     _cycle_report_or_404,
@@ -89,8 +91,12 @@ def is_report_data_executive(user, cycle_report: CycleReport) -> bool:
 
 
 def _reassignable(cycle_report: CycleReport):
+    # The select names each attribute and its data owner: hundreds of rows, of which nothing else is read.
     return (attributes_in_scope(cycle_report=cycle_report).filter(data_owner_assignment__isnull=False)
-            .select_related("data_owner_assignment__data_owner").order_by("name"))
+            .select_related("data_owner_assignment__data_owner").order_by("name")
+            .only("id", "name", "data_owner_assignment__id", "data_owner_assignment__attribute_id",
+                  "data_owner_assignment__data_owner_id", "data_owner_assignment__data_owner__username",
+                  "data_owner_assignment__data_owner__first_name", "data_owner_assignment__data_owner__last_name"))
 
 
 def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignForm | None = None,
@@ -105,7 +111,10 @@ def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignFo
         .order_by("name")
     )
     bound_id = bound.data.get("attribute") if bound is not None else None
-    page = paginate(request, in_scope, per_page=ROWS_PER_PAGE)
+    # The rows and those still without a data owner, counted in one query.
+    counts = in_scope.order_by().aggregate(
+        total=Count("pk"), missing=Count("pk", filter=Q(data_owner_assignment__isnull=True)))
+    page = paginate(request, in_scope, per_page=ROWS_PER_PAGE, count=counts["total"])
     if bound_id and str(bound_id).isdigit() and not any(str(a.pk) == str(bound_id) for a in page.object_list):
         # Show the page that holds the row whose form was refused.
         name = in_scope.filter(pk=bound_id).values_list("name", flat=True).first()
@@ -128,8 +137,7 @@ def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignFo
                     auto_id=f"id_%s_{attribute.pk}", choices=owner_choices,
                 )
         rows.append({"attribute": attribute, "assignment": assignment, "form": form})
-    total = page.paginator.count
-    missing = in_scope.filter(data_owner_assignment__isnull=True).count() if total else 0
+    total, missing = counts["total"], counts["missing"]
     queued = WorkflowDecision.objects.filter(
         cycle_report=cycle_report, update_name=UPDATE_COMPLETE_DATA_OWNERS,
     ).exclude(status=WorkflowDecision.Status.REJECTED).exists()
@@ -304,18 +312,37 @@ def data_owners_reassign(request, pk: int):
 # --- Requests for Information: lists ------------------------------------------------------------
 
 
+def _count(qs):
+    """COUNT(*) of a queryset correlated to the outer row: one number per row, no GROUP BY of the outer query."""
+    return Subquery(qs.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n"),
+                    output_field=IntegerField())
+
+
 def _with_counts(qs):
+    # A subquery per row rather than a join and GROUP BY over every visible request: PostgreSQL runs it for
+    # the rows a page shows only, after the sort and the limit.
+    evidence = Evidence.objects.filter(request=OuterRef("pk"))
     return qs.annotate(
-        evidence_count=Count("evidence", distinct=True),
-        pending_count=Count("evidence", filter=Q(evidence__status=Evidence.Status.PENDING), distinct=True),
+        evidence_count=_count(evidence),
+        pending_count=_count(evidence.filter(status=Evidence.Status.PENDING)),
     )
+
+
+def _with_attribute_rows(requests) -> list[InformationRequest]:
+    """The requests, each with ``attribute_rows`` (its attributes' id, name and description by name) for
+    cycles/_request_rows.html: read for all of them in one query, without a model instance per attribute."""
+    requests = list(requests)
+    rows = request_attribute_rows(r.pk for r in requests)
+    for r in requests:
+        r.attribute_rows = rows.get(r.pk, [])
+    return requests
 
 
 @login_required
 @require_GET
 def request_list(request):
     """Every request the user may see (a data owner's own), open ones first, by due date; filtered and paged."""
-    requests = information_requests_visible_to(user=request.user)
+    requests = information_requests_listed(information_requests_visible_to(user=request.user), attributes=False)
     status = request.GET.get("status", "")
     if status in InformationRequest.Status.values:
         requests = requests.filter(status=status)
@@ -330,7 +357,7 @@ def request_list(request):
     )
     page = paginate(request, requests, per_page=REQUESTS_PER_PAGE)
     return render(request, "cycles/requests_list.html", {
-        "requests": page.object_list, "page_obj": page, "today": timezone.localdate(),
+        "requests": _with_attribute_rows(page.object_list), "page_obj": page, "today": timezone.localdate(),
         "status": status, "report": report, "statuses": InformationRequest.Status.choices,
     })
 
@@ -341,9 +368,9 @@ def report_requests(request, pk: int):
     """The Request for Information phase of one report: its requests and their state."""
     cycle_report = _cycle_report_or_404(request.user, pk)
     context = _phase_context(request, cycle_report, Phase.REQUEST_FOR_INFORMATION)
-    requests = list(
+    requests = _with_attribute_rows(
         _with_counts(information_requests_visible_to(user=request.user).filter(cycle_report=cycle_report))
-        .order_by("data_owner__username")
+        .prefetch_related(None).order_by("data_owner__username")
     )
     context.update(
         {

@@ -1,5 +1,6 @@
 """The admin: every model registered and rendering, read-only where history lives, writes through services."""
 import datetime
+import re
 
 import pytest
 from django.apps import apps
@@ -377,3 +378,77 @@ def test_started_cycles_cannot_be_deleted(superuser_client, cycle):
     TestCycle.objects.filter(pk=cycle.pk).update(status=TestCycle.Status.RUNNING, started_at=datetime.datetime.now(
         tz=datetime.timezone.utc))
     assert superuser_client.get(url(cycle, "delete", cycle.pk)).status_code == 403
+
+
+# --- changelists that cost the same however long the table (issue 11) ------------------------------------
+
+
+def _main_select(captured, table: str) -> str:
+    return next(q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT") and
+                f'FROM "{table}"' in q["sql"] and "COUNT(" not in q["sql"])
+
+
+def test_a_changelist_reads_no_json_or_long_text_its_rows_do_not_show(superuser_client, every_model):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        page = superuser_client.get(url(Attribute, "changelist"))
+    assert page.status_code == 200
+    sql = _main_select(captured, "cycles_attribute")
+    # The report and the cycle are joined for each row's name, without the report's field list or the
+    # cycle's configuration; the attribute's own description isn't a column of the list either.
+    assert '"cycles_report"."name"' in sql and '"cycles_testcycle"."name"' in sql
+    assert '"cycles_report"."fields"' not in sql and '"cycles_testcycle"."configuration"' not in sql
+    assert '"cycles_attribute"."description"' not in sql
+    assert "account_id" in page.content.decode()
+    # Newest first, by the primary key's index, not through the cycle, report and name.
+    assert sql.rstrip().endswith('ORDER BY "cycles_attribute"."id" DESC LIMIT 50') or \
+        'ORDER BY "cycles_attribute"."id" DESC' in sql
+    # The change page still reads the whole row.
+    attribute = Attribute.objects.get(name="account_id")
+    Attribute.objects.filter(pk=attribute.pk).update(description="The account's key.")
+    assert "The account&#x27;s key." in superuser_client.get(url(attribute, "change", attribute.pk)).content.decode()
+
+
+def test_the_report_list_counts_fields_in_the_database(superuser_client, cycle_report):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    report = cycle_report.report
+    Report.objects.filter(pk=report.pk).update(fields=[{"name": f"f{i}"} for i in range(7)])
+    other = Report.objects.create(name="No fields yet", regulation="X", owner=report.owner, lob=report.lob)
+    with CaptureQueriesContext(connection) as captured:
+        page = superuser_client.get(url(Report, "changelist"))
+    assert '"cycles_report"."fields",' not in _main_select(captured, "cycles_report")
+    rows = re.findall(r"<tr>.*?</tr>", page.content.decode(), re.S)
+    assert any(f">{report.name}</a>" in row and '<td class="field-field_count">7</td>' in row for row in rows)
+    assert any(f">{other.name}</a>" in row and '<td class="field-field_count">0</td>' in row for row in rows)
+
+
+def test_a_whole_big_table_is_counted_by_estimate_and_a_filtered_list_exactly(every_model):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from synapse.admin import EstimatedCountPaginator
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the estimate is PostgreSQL's")
+    for i in range(5):
+        Attribute.objects.create(cycle_report=Attribute.objects.first().cycle_report, name=f"extra_{i}")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE cycles_attribute")
+    exact = Attribute.objects.count()
+
+    class FromFive(EstimatedCountPaginator):
+        estimate_from = 5
+
+    with CaptureQueriesContext(connection) as captured:
+        assert FromFive(Attribute.objects.order_by("-pk"), 2).count == exact  # ANALYZE just counted them all
+    assert "reltuples" in captured.captured_queries[0]["sql"]
+    assert not any("COUNT(" in q["sql"] for q in captured.captured_queries)
+    with CaptureQueriesContext(connection) as captured:
+        assert FromFive(Attribute.objects.filter(name__startswith="extra_"), 2).count == 5
+    assert "COUNT(" in captured.captured_queries[-1]["sql"]
+    # Under the threshold the whole table is counted exactly too.
+    assert EstimatedCountPaginator(Attribute.objects.all(), 2).count == exact
