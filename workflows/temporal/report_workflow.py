@@ -160,18 +160,26 @@ class ReportTestWorkflow(
         self._signed_decisions: set[str] = set()
         self._submitted: dict[str, int] = {}
         self._registered_files: set[int] = set()
+        self._entering: set[str] = set()
 
     # --- phase transitions ----------------------------------------------------
 
     async def _enter(self, phase: str, *, skipped: bool = False, set_current: bool = True) -> None:
-        await self._activity(
-            ActivityName.ENTER_PHASE,
-            EnterPhaseInput(
-                cycle_report_id=self._input.cycle_report_id, phase=phase, from_phase=self._phase,
-                skipped=skipped, set_current=set_current,
-            ),
-            PhaseTransitionResult,
-        )
+        # The activity commits the phase as open before the workflow has its result: a step a person takes
+        # on that phase meanwhile is taken and waits for it (see _entering in PhaseSteps), not refused.
+        if not skipped:
+            self._entering.add(phase)
+        try:
+            await self._activity(
+                ActivityName.ENTER_PHASE,
+                EnterPhaseInput(
+                    cycle_report_id=self._input.cycle_report_id, phase=phase, from_phase=self._phase,
+                    skipped=skipped, set_current=set_current,
+                ),
+                PhaseTransitionResult,
+            )
+        finally:
+            self._entering.discard(phase)
         if skipped:
             self._skipped.append(phase)
             return

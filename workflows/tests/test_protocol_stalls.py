@@ -25,7 +25,9 @@ from workflows.temporal.contracts import (
     ActivityName,
     CompleteDataOwnersInput,
     DataOwnersCheck,
+    EnterPhaseInput,
     PhaseInput,
+    PhaseTransitionResult,
     RegisterPopulationInput,
     ReportWorkflowInput,
     SignOffInput,
@@ -235,3 +237,60 @@ async def test_the_cycle_workflows_database_writes_time_out_in_seconds_not_300(e
     assert [s.activity_type.name for s in scheduled] == [ActivityName.SET_CYCLE_STATUS]
     assert fakes.cycle_status == "completed"
     assert scheduled[0].start_to_close_timeout.ToSeconds() == 10
+
+
+class GatedEnter(FakeActivities):
+    """Entering `phase` records it (as the real activity commits the phase as open) and then waits for the gate."""
+
+    def __init__(self, phase: str, **kwargs):
+        super().__init__(**kwargs)
+        self.phase = phase
+        self.entering = asyncio.Event()
+        self.gate = asyncio.Event()
+
+    def all(self):
+        @activity.defn(name=ActivityName.ENTER_PHASE)
+        async def enter(inp: EnterPhaseInput) -> PhaseTransitionResult:
+            self.calls.append(("enter", (inp.phase, inp.skipped)))
+            if inp.phase == self.phase and not inp.skipped:
+                self.entering.set()
+                await self.gate.wait()
+            return PhaseTransitionResult(inp.cycle_report_id, inp.from_phase, inp.phase, inp.skipped)
+
+        others = [a for a in super().all() if activity._Definition.must_from_callable(a).name != ActivityName.ENTER_PHASE]
+        return [*others, enter]
+
+
+@pytest.mark.parametrize("phase", [DATA_PROFILING, DATA_OWNER_IDENTIFICATION])
+async def test_a_step_sent_while_its_phase_is_being_entered_waits_for_it(env, phase):
+    """The database shows the phase open once the entering activity commits, before the workflow has its
+    result: the population file registered or the data owners completed in that moment used to be refused
+    ("The report is in Planning, not Data Profiling"); now it is taken and carried out once the phase is open."""
+    fakes = GatedEnter(phase)
+    queue = f"q-{uuid.uuid4().hex}"
+    skip = [p for p in (PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION) if p != phase]
+    inp = ReportWorkflowInput(1, 90, 190, skip_phases=skip, last_phase=phase)
+    async with Worker(env.client, task_queue=queue, workflows=[ReportTestWorkflow], activities=fakes.all(),
+                      activity_executor=ThreadPoolExecutor(2)):
+        handle = await env.client.start_workflow(ReportTestWorkflow.run, inp, id=f"wf-{uuid.uuid4()}",
+                                                 task_queue=queue)
+        await asyncio.wait_for(fakes.entering.wait(), STUCK)
+        if phase == DATA_PROFILING:
+            step = handle.execute_update("register_population", RegisterPopulationInput("d1", 14, 1),
+                                         result_type=UpdateResult)
+        else:
+            step = handle.execute_update(UPDATE_COMPLETE_DATA_OWNERS, CompleteDataOwnersInput("o1", 3),
+                                         result_type=UpdateResult)
+        sent = asyncio.ensure_future(step)
+        await asyncio.sleep(1)  # the step reaches the workflow while the phase is still being entered
+        assert not sent.done()
+        fakes.gate.set()
+        result = await asyncio.wait_for(sent, STUCK)
+        assert result.accepted and not result.duplicate, result.message
+        if phase == DATA_PROFILING:
+            assert result.message.startswith("Profiled")
+            assert (await _status(handle)).active[DATA_PROFILING] == State.AWAITING_SUBMISSION
+            await handle.terminate("test over")
+        else:
+            done = await asyncio.wait_for(handle.result(), STUCK)
+            assert DATA_OWNER_IDENTIFICATION in done.completed_phases

@@ -85,6 +85,10 @@ class PhaseSteps:
     _errors: dict[str, str]
     _approved: set[str]
     _claimed: set[str]
+    # Phases whose entering activity runs: the database shows them open, the workflow is not there yet.
+    # Steps whose phase is being entered are taken and wait for it (register_population, the data
+    # owners' completion) instead of being refused as early.
+    _entering: set[str]
 
     async def _activity(self, name: str, arg, result_type, policy: RetryPolicy = retry.DATABASE):
         timeouts = activity_timeouts(name, policy, self._input.activity_timeout_seconds)

@@ -57,8 +57,9 @@ class DataOwnerSteps(PhaseSteps):
             self._claimed.discard(DATA_OWNER_IDENTIFICATION)
 
     def _owners_moved_on(self) -> bool:
-        return self._owners_complete or self._states.get(DATA_OWNER_IDENTIFICATION) not in (
-            State.STARTING, State.AWAITING_ASSIGNMENT)
+        return self._owners_complete or (
+            DATA_OWNER_IDENTIFICATION not in self._entering
+            and self._states.get(DATA_OWNER_IDENTIFICATION) not in (State.STARTING, State.AWAITING_ASSIGNMENT))
 
     async def _complete_data_owners(self) -> UpdateResult:
         check = await self._activity(
@@ -79,5 +80,7 @@ class DataOwnerSteps(PhaseSteps):
     def _validate_owners(self, inp: CompleteDataOwnersInput) -> None:
         if self._owners_complete:
             return  # already applied: the handler says so
+        if DATA_OWNER_IDENTIFICATION in self._entering:
+            return  # the database shows the phase open: the handler waits for the workflow to get there
         if self._states.get(DATA_OWNER_IDENTIFICATION) not in (State.STARTING, State.AWAITING_ASSIGNMENT):
             raise ValueError("Data owner identification is not waiting for assignments.")

@@ -55,6 +55,14 @@ class DataProfilingSteps(ReviewSteps):
 
     @workflow.update(name=UPDATE_REGISTER_POPULATION)
     async def register_population(self, inp: RegisterPopulationInput) -> UpdateResult:
+        if DATA_PROFILING in self._entering:
+            # Taken while Data Profiling was being entered: wait for it to open, then check again.
+            await workflow.wait_condition(lambda: DATA_PROFILING not in self._entering)
+            if inp.population_file_id not in self._registered_files:
+                try:
+                    self._validate_population(inp)
+                except ValueError as err:
+                    raise ApplicationError(str(err), type="NotWaiting") from err
         if inp.population_file_id in self._registered_files:
             return UpdateResult(accepted=True, duplicate=True,
                                 message="Already applied: this population file is profiled or being profiled.")
@@ -89,6 +97,8 @@ class DataProfilingSteps(ReviewSteps):
     def _validate_population(self, inp: RegisterPopulationInput) -> None:
         if inp.population_file_id in self._registered_files:
             return  # already applied: the handler says so
+        if DATA_PROFILING in self._entering:
+            return  # the database shows the phase open: the handler waits for the workflow to get there
         if self._profiling_reviewed:
             phase = self._population_phase()
             state = self._states.get(phase)
