@@ -189,34 +189,16 @@ async def record_finalize() -> None:
     """Observations with a send-back of the signed report to Observations, three sign-offs, the package."""
     from temporalio.testing import WorkflowEnvironment
 
-    from workflows.temporal.contracts import FINALIZE, OBSERVATIONS, ReportWorkflowInput, State
-    from workflows.temporal.report_workflow import ReportTestWorkflow
+    from workflows.temporal.contracts import FINALIZE, OBSERVATIONS, State
     from workflows.testing import TEST_SERVER
-    from workflows.tests.test_finalize_workflow import (
-        BEFORE_OBSERVATIONS,
-        FinalizeFakes,
-        _approve_observations,
-        _sign,
-    )
+    from workflows.tests.test_finalize_workflow import BEFORE_OBSERVATIONS, FinalizeFakes, _sign
     from workflows.tests.test_report_workflow import _wait_state, _worker
 
     async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER)) as env:
         queue = f"record-{uuid.uuid4().hex}"
         async with _worker(env, FinalizeFakes(), queue):
-            handle = await env.client.start_workflow(
-                ReportTestWorkflow.run,
-                ReportWorkflowInput(1, 10, 20, skip_phases=BEFORE_OBSERVATIONS, last_phase=FINALIZE),
-                id="replay-observations-and-finalize", task_queue=queue)
-            await _approve_observations(env, handle)
-            await _wait_state(env, handle, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
-            await _sign(handle, "test_manager")
-            await _sign(handle, "report_owner", sign=False, send_back_to=OBSERVATIONS, notes="OBS-2 is high")
-            await _approve_observations(env, handle)
-            await _wait_state(env, handle, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
-            for role in ("test_manager", "report_owner", "data_executive"):
-                await _sign(handle, role)
-            await handle.result()
-            (HERE / "report_observations_and_finalize.json").write_text((await handle.fetch_history()).to_json())
+            history = await _observations_and_finalize(env, queue, "replay-observations-and-finalize")
+            (HERE / "report_observations_and_finalize.json").write_text(history.to_json())
 
             # A cycle of two reports: one removed with a reason, the other signed off; the cycle completes.
             from workflows.temporal.contracts import (
@@ -313,40 +295,43 @@ async def record_request_added() -> None:
             (HERE / "report_request_added.json").write_text((await handle.fetch_history()).to_json())
 
 
+async def _observations_and_finalize(env, queue: str, workflow_id: str):
+    """Observations approved, a send-back of the signed report to Observations, then three sign-offs: the history."""
+    from workflows.temporal.contracts import FINALIZE, OBSERVATIONS, ReportWorkflowInput, State
+    from workflows.temporal.report_workflow import ReportTestWorkflow
+    from workflows.tests.test_finalize_workflow import BEFORE_OBSERVATIONS, _approve_observations, _sign
+    from workflows.tests.test_report_workflow import _wait_state
+
+    handle = await env.client.start_workflow(
+        ReportTestWorkflow.run,
+        ReportWorkflowInput(1, 10, 20, skip_phases=BEFORE_OBSERVATIONS, last_phase=FINALIZE),
+        id=workflow_id, task_queue=queue)
+    await _approve_observations(env, handle)
+    await _wait_state(env, handle, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
+    await _sign(handle, "test_manager")
+    await _sign(handle, "report_owner", sign=False, send_back_to=OBSERVATIONS, notes="OBS-2 is high")
+    await _approve_observations(env, handle)
+    await _wait_state(env, handle, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
+    for role in ("test_manager", "report_owner", "data_executive"):
+        await _sign(handle, role)
+    await handle.result()
+    return await handle.fetch_history()
+
+
 async def record_local_activities() -> None:
     """The Observations and Finalize path of record_finalize (decisions, a send-back that reopens a phase,
     three signatures, phases completed, the report finished) since the short database steps run as local
     activities (patch local-database-activities): their markers replay against today's code."""
     from temporalio.testing import WorkflowEnvironment
 
-    from workflows.temporal.contracts import FINALIZE, OBSERVATIONS, ReportWorkflowInput, State
-    from workflows.temporal.report_workflow import ReportTestWorkflow
     from workflows.testing import TEST_SERVER
-    from workflows.tests.test_finalize_workflow import (
-        BEFORE_OBSERVATIONS,
-        FinalizeFakes,
-        _approve_observations,
-        _sign,
-    )
-    from workflows.tests.test_report_workflow import _wait_state, _worker
+    from workflows.tests.test_finalize_workflow import FinalizeFakes
+    from workflows.tests.test_report_workflow import _worker
 
     async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER)) as env:
         queue = f"record-{uuid.uuid4().hex}"
         async with _worker(env, FinalizeFakes(), queue):
-            handle = await env.client.start_workflow(
-                ReportTestWorkflow.run,
-                ReportWorkflowInput(1, 10, 20, skip_phases=BEFORE_OBSERVATIONS, last_phase=FINALIZE),
-                id="replay-local-activities", task_queue=queue)
-            await _approve_observations(env, handle)
-            await _wait_state(env, handle, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
-            await _sign(handle, "test_manager")
-            await _sign(handle, "report_owner", sign=False, send_back_to=OBSERVATIONS, notes="OBS-2 is high")
-            await _approve_observations(env, handle)
-            await _wait_state(env, handle, State.AWAITING_TEST_MANAGER_SIGN_OFF, FINALIZE)
-            for role in ("test_manager", "report_owner", "data_executive"):
-                await _sign(handle, role)
-            await handle.result()
-            history = await handle.fetch_history()
+            history = await _observations_and_finalize(env, queue, "replay-local-activities")
             assert any(e.HasField("marker_recorded_event_attributes") for e in history.events)
             (HERE / "report_local_activities.json").write_text(history.to_json())
 
