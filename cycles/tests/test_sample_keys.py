@@ -61,10 +61,12 @@ def test_the_key_column_the_tester_chose_names_the_samples(selection, population
     population.save()
 
     drawn = samples_draw(user=users["tester"], cycle_report=selection)
-    added = sample_add_manual(user=users["tester"], cycle_report=selection, key="S029", reason="largest loan")
+    # A row the draw (seeded afresh each run) did not take.
+    row = next(i for i in reversed(range(ROWS)) if f"S{i:03d}" not in {s.key for s in drawn})
+    added = sample_add_manual(user=users["tester"], cycle_report=selection, key=f"S{row:03d}", reason="largest loan")
 
     assert all(s.key == s.row_data["servicer_id"] for s in drawn)
-    assert added.row_index == 29
+    assert added.row_index == row
 
 
 def test_accepted_row_numbers_count_from_one_and_say_why_a_key_is_refused(selection, population, users):
@@ -77,8 +79,11 @@ def test_accepted_row_numbers_count_from_one_and_say_why_a_key_is_refused(select
     assert all(s.key == str(s.row_index + 1) for s in drawn)
     with pytest.raises(ApplicationError, match="because the tester chose row numbers in Data Profiling: Loan numbers"):
         sample_add_manual(user=users["tester"], cycle_report=selection, key="ML100000012", reason="by hand")
-    first = sample_add_manual(user=users["tester"], cycle_report=selection, key="1", reason="first row")
-    assert first.row_data["loan_number"] == "ML100000000"
+    # The first row the draw (seeded afresh each run) did not take, with a loan number of its own
+    # (rows 8 and 10 repeat one or leave it blank); row n is the file's (n - 1)th data row.
+    row = next(n for n in range(1, ROWS + 1) if n not in (8, 10) and str(n) not in {s.key for s in drawn})
+    picked = sample_add_manual(user=users["tester"], cycle_report=selection, key=str(row), reason="by hand")
+    assert picked.row_data["loan_number"] == f"ML1000000{row - 1:02d}"
 
 
 def test_a_risk_based_draw_targets_rows_that_break_a_rule(selection, population, users):
