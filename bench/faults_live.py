@@ -33,7 +33,6 @@ import argparse
 import logging
 import os
 import random
-import statistics
 import sys
 import tempfile
 import threading
@@ -47,6 +46,8 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchdb import fresh_database  # noqa: E402 (bench/ is the script's own folder)
 
 RESTART_TARGET = 30.0  # seconds a report may wait after a new worker started
 TEMPORAL_DOWN = 60.0
@@ -64,23 +65,6 @@ def setup_django(args, media: str) -> None:
     import django
 
     django.setup()
-
-
-def fresh_database() -> None:
-    import psycopg
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
-
-    name = settings.DATABASES["default"]["NAME"]
-    if name in ("postgres", "template0", "template1"):
-        sys.exit(f"Refusing to drop the database {name!r}.")
-    params = {k: v for k, v in connection.get_connection_params().items() if k in ("host", "port", "user", "password")}
-    connection.close()
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    call_command("migrate", verbosity=0)
 
 
 # --- the stack -------------------------------------------------------------------------------------------

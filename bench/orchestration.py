@@ -52,6 +52,8 @@ from temporalio import activity, workflow
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchdb import fresh_database  # noqa: E402 (bench/ is the script's own folder)
+
 TARGET_RATIO = 2.0
 MAX_ACTIVITIES = 20
 
@@ -69,21 +71,6 @@ def setup(args, media: str) -> None:
     import django
 
     django.setup()
-
-
-def fresh_database() -> None:
-    import psycopg
-    from django.conf import settings
-    from django.core.management import call_command
-    from django.db import connection
-
-    name = settings.DATABASES["default"]["NAME"]
-    params = {k: v for k, v in connection.get_connection_params().items() if k in ("host", "port", "user", "password")}
-    connection.close()
-    with psycopg.connect(dbname="postgres", autocommit=True, **params) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    call_command("migrate", verbosity=0)
 
 
 # --- CPU time: where the seconds go ---------------------------------------------------------------
