@@ -98,6 +98,9 @@ class CpuMeter:
         self.start = {name: _cpu_of(pid) or 0.0 for name, pid in pids.items()}
         self.last = dict(self.start)
         self.backends: dict[int, tuple[float, float]] = {}  # pid: (first sample, last sample)
+        # Processes the named ones start (the worker's PDF rendering processes): pid: last sample. They
+        # start after the meter, so all their CPU counts.
+        self.children: dict[int, float] = {}
         self.own = time.process_time()
         self._stop = threading.Event()
         self._sample()
@@ -109,18 +112,30 @@ class CpuMeter:
             value = _cpu_of(pid)
             if value is not None:
                 self.last[name] = value
+        parents: dict[int, int] = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
                 title = (entry / "cmdline").read_bytes()
-            except OSError:
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
                 continue
             if title.startswith(b"postgres: ") and f" {self.database} ".encode() in title:
                 value = _cpu_of(int(entry.name))
                 if value is not None:
                     first = self.backends.get(int(entry.name), (value, value))[0]
                     self.backends[int(entry.name)] = (first, value)
+
+        named = {pid for name, pid in self.pids.items() if name.startswith("worker")}
+        for pid in parents:
+            ancestor = parents.get(pid)
+            while ancestor and ancestor not in named and ancestor in parents:
+                ancestor = parents[ancestor]
+            if ancestor in named:
+                value = _cpu_of(pid)
+                if value is not None:
+                    self.children[pid] = value
 
     def _run(self) -> None:
         while not self._stop.wait(self.every):
@@ -133,6 +148,8 @@ class CpuMeter:
         self._sample()
         spent = {name: self.last[name] - self.start[name] for name in self.pids}
         spent["this process"] = time.process_time() - self.own
+        if self.children:
+            spent["PDF processes"] = sum(self.children.values())
         spent["PostgreSQL"] = sum(last - first for first, last in self.backends.values())
         return spent
 

@@ -4,6 +4,7 @@ Every setting has a default that runs the embedded product: SQLite, the local
 Temporal dev server, an in-memory Channels layer, the offline LLM provider and
 console email. Production sets the environment variables listed in README.md.
 """
+import os
 from pathlib import Path
 
 import environ
@@ -267,6 +268,9 @@ WORKFLOW_UNDELIVERED_AFTER_MINUTES = env.int("WORKFLOW_UNDELIVERED_AFTER_MINUTES
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=10)
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)  # 0: off
 TEMPORAL_SDK_METRICS_ADDRESS = env("TEMPORAL_SDK_METRICS_ADDRESS", default="")  # e.g. 0.0.0.0:9465
+# Processes of its own the worker renders final report PDFs in (0: in the worker's process). WeasyPrint
+# holds the GIL while it lays a report out; in the worker's process it stalls every other activity.
+PDF_RENDER_PROCESSES = env.int("PDF_RENDER_PROCESSES", default=min(os.cpu_count() or 1, 4))
 LOG_FORMAT = env("LOG_FORMAT", default="plain")  # "json": one JSON object per line
 
 # LLM provider for drafting attributes: offline (deterministic, no network),

@@ -167,6 +167,10 @@ class WorkflowDecision(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sending_until = models.DateTimeField(
+        null=True, blank=True,
+        help_text="While someone sends it and waits for the answer: the outbox leaves it to them until then.",
+    )
 
     class Meta:
         ordering = ["created_at"]

@@ -420,8 +420,21 @@ def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True, fin
         except (asyncio.TimeoutError, RPCTimeoutOrCancelledError):
             return None  # still carrying it out: the outbox collects the answer
 
-    WorkflowDecision.objects.filter(pk=decision.pk).update(attempts=F("attempts") + 1, last_attempt_at=timezone.now())
+    # Leased while this sender waits for the answer: the outbox sending it too would only wait beside it.
+    now = timezone.now()
+    lease = now + datetime.timedelta(seconds=deadline + finish.total_seconds() + 1)
+    WorkflowDecision.objects.filter(pk=decision.pk).update(attempts=F("attempts") + 1, last_attempt_at=now,
+                                                           sending_until=lease)
     decision.attempts += 1
+    try:
+        return _sent(decision, update, deadline, finish, trip)
+    finally:
+        WorkflowDecision.objects.filter(pk=decision.pk, sending_until=lease).update(sending_until=None)
+
+
+def _sent(decision: WorkflowDecision, update, deadline: float, finish: datetime.timedelta, trip: bool
+          ) -> DecisionOutcome:
+    """_send's answer, stored."""
     try:
         result = bridge.run(update, timeout=deadline + finish.total_seconds(), connect_timeout=deadline)
     except WorkflowUpdateFailedError as err:
@@ -492,7 +505,9 @@ def decision_deliver(*, decision: WorkflowDecision, deadline: float | None = Non
     """Deliver a stored decision after its transaction committed, its workflow's earlier ones first."""
     deadline = deadline or settings.TEMPORAL_DECISION_TIMEOUT
     ends = time.monotonic() + deadline
-    decision.refresh_from_db()
+    # Only what a sender may have changed: a whole refresh would also drop the person and report the caller
+    # loaded with it, and storing the answer would read them again.
+    decision.refresh_from_db(fields=["status", "result", "error", "attempts", "delivered_at", "last_attempt_at"])
     if decision.status not in WorkflowDecision.OPEN:
         return _stored_outcome(decision)
     earlier = WorkflowDecision.objects.filter(
@@ -779,7 +794,8 @@ def _deliver_workflow_queue(decision_ids: list, deadline: float) -> int:
     delivered = 0
     try:
         for pk in decision_ids:
-            decision = WorkflowDecision.objects.select_related("requested_by", "cycle_report").get(pk=pk)
+            decision = WorkflowDecision.objects.select_related(
+                "requested_by", "cycle_report__report", "cycle_report__cycle").get(pk=pk)
             if decision.status not in WorkflowDecision.OPEN:
                 continue
             outcome = _send(decision, deadline=deadline, trip=False, finish=deadline)
@@ -800,11 +816,18 @@ def decisions_deliver_pending(*, limit: int = 500, deadline: float | None = None
     """
     deadline = deadline or settings.TEMPORAL_OUTBOX_MESSAGE_TIMEOUT
     queues: dict[str, list] = {}
-    for pk, workflow_id in (
+    being_sent: set[str] = set()
+    now = timezone.now()
+    for pk, workflow_id, sending_until in (
         WorkflowDecision.objects.filter(status__in=WorkflowDecision.OPEN)
-        .order_by("created_at").values_list("pk", "workflow_id")[:limit]
+        .order_by("created_at").values_list("pk", "workflow_id", "sending_until")[:limit]
     ):
-        queues.setdefault(workflow_id, []).append(pk)
+        # A decision its sender still waits on is theirs to answer (until their wait is over); the
+        # workflow's later ones wait behind it, as they would behind one not answered.
+        if sending_until is not None and sending_until > now:
+            being_sent.add(workflow_id)
+        if workflow_id not in being_sent:
+            queues.setdefault(workflow_id, []).append(pk)
     if not queues:
         return 0
     if bridge.open_reason():

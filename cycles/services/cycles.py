@@ -177,7 +177,9 @@ def cycle_report_enter_phase(
     if phase not in PHASE_VALUES:
         raise ApplicationError(f"Unknown phase {phase!r}.")
     with transaction.atomic():
-        cycle_report = CycleReport.objects.select_for_update().get(pk=cycle_report_id)
+        # With its report and cycle, which the audit entry names (only the report's row is locked).
+        cycle_report = (CycleReport.objects.select_for_update(of=("self",)).select_related("report", "cycle")
+                        .get(pk=cycle_report_id))
         previous = cycle_report.phase
         if workflow_id and not cycle_report.workflow_id:
             # The web process records it after Temporal accepts the start; if that write was
@@ -210,9 +212,9 @@ def cycle_report_enter_phase(
 def cycle_report_complete_phase(*, cycle_report_id: int, phase: str, context: dict | None = None) -> PhaseState:
     """Mark a phase of the cycle report completed (idempotent)."""
     with transaction.atomic():
-        state, _ = PhaseState.objects.select_for_update().get_or_create(
-            cycle_report_id=cycle_report_id, phase=phase
-        )
+        state, _ = (PhaseState.objects.select_for_update(of=("self",))
+                    .select_related("cycle_report__report", "cycle_report__cycle")
+                    .get_or_create(cycle_report_id=cycle_report_id, phase=phase))
         if state.status == PhaseState.Status.COMPLETED:
             return state
         state.status = PhaseState.Status.COMPLETED

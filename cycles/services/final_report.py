@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -248,27 +247,11 @@ def _body_cached(final_report: FinalReport, sign_offs) -> str:
     return body
 
 
-_fonts_lock = threading.Lock()
-_fonts = None
-
-
 def final_report_pdf(final_report: FinalReport, *, sign_offs=None) -> bytes:
-    """The report as a PDF (WeasyPrint), one rendering at a time per process.
+    """The report as a PDF (WeasyPrint): in the worker's rendering processes, else in this one (cycles.pdf)."""
+    from cycles import pdf
 
-    WeasyPrint's font configuration is a third of a small report's rendering when made afresh; one is
-    made per process and reused. It is not safe to share between threads rendering at once, and the
-    rendering holds the GIL nearly throughout, so renderings take turns instead of each of the worker's
-    activity threads making (and keeping) a configuration of its own.
-    """
-    global _fonts
-    from weasyprint import HTML
-    from weasyprint.text.fonts import FontConfiguration
-
-    html = final_report_html(final_report, document=True, sign_offs=sign_offs)
-    with _fonts_lock:
-        if _fonts is None:
-            _fonts = FontConfiguration()
-        return HTML(string=html).write_pdf(font_config=_fonts)
+    return pdf.render(final_report_html(final_report, document=True, sign_offs=sign_offs))
 
 
 def final_report_generate(*, cycle_report_id: int, generation: int, workflow_id: str = "") -> FinalReport:

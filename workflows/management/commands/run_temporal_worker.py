@@ -35,6 +35,8 @@ class Command(BaseCommand):
                             help="Seconds between deliveries of decisions not answered yet (the outbox).")
         parser.add_argument("--reconcile-interval", type=float, default=settings.TEMPORAL_RECONCILE_INTERVAL,
                             help="Seconds between reconciliations of workflows with the database (0: never).")
+        parser.add_argument("--pdf-processes", type=int, default=settings.PDF_RENDER_PROCESSES,
+                            help="Processes that render final report PDFs beside the worker's (0: in the worker).")
         parser.add_argument("--metrics-port", type=int, default=settings.WORKER_METRICS_PORT,
                             help="Serve Synapse's worker metrics for Prometheus on this port (0: off).")
         parser.add_argument("--sdk-metrics-address", default=settings.TEMPORAL_SDK_METRICS_ADDRESS,
@@ -89,6 +91,9 @@ class Command(BaseCommand):
 
             start_http_server(options["metrics_port"])
         client = await self._connect(options["connect_retries"], runtime=runtime)
+        from cycles import pdf
+
+        pdf.start_pool(options["pdf_processes"])
         worker, executor = build_worker(
             client,
             task_queue=options["task_queue"],
@@ -121,6 +126,7 @@ class Command(BaseCommand):
         outbox_stop.set()
         monitor.join(timeout=10)
         executor.shutdown(wait=True)
+        pdf.stop_pool()
         self.stdout.write("Worker stopped.")
 
 

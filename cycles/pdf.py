@@ -1,0 +1,103 @@
+"""HTML to PDF with WeasyPrint: in this process, or in a pool of processes of its own (the worker).
+
+WeasyPrint's layout is pure Python and holds the GIL nearly throughout. Rendered in the worker's own
+process, every report's PDF takes its turn on one core while the workflow tasks, the other activities and
+their heartbeats wait for the GIL: at the end of a cycle twenty reports' PDFs queued behind one another.
+`start_pool(n)` (the worker calls it) gives the rendering n processes of its own, started by a fork server
+so no child inherits the worker's threads, each loading WeasyPrint and its fonts once. Without a pool
+(the web, tests, commands) a rendering runs here, one at a time per process.
+
+This module imports nothing of Django: the pool's processes import it, and only it and WeasyPrint.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+logger = logging.getLogger(__name__)
+
+_fonts = None
+_fonts_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+class RenderingFailed(RuntimeError):
+    """The rendering process died (killed, out of memory): the pool is started again; try again."""
+
+
+def render_here(html: str) -> bytes:
+    """The PDF of `html`, rendered in this process (one rendering at a time: the fonts are shared)."""
+    global _fonts
+    from weasyprint import HTML
+    from weasyprint.text.fonts import FontConfiguration
+
+    # Made afresh, the font configuration is a third of a small report's rendering: one per process.
+    # It is not safe to share between threads rendering at once.
+    with _fonts_lock:
+        if _fonts is None:
+            _fonts = FontConfiguration()
+        return HTML(string=html).write_pdf(font_config=_fonts)
+
+
+def _warm() -> int:
+    """Run in each new process of the pool: load WeasyPrint and its fonts before the first report waits."""
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)  # a line per step of every rendering otherwise
+    render_here("<p>warm</p>")
+    return multiprocessing.current_process().pid
+
+
+def start_pool(processes: int) -> None:
+    """Render in `processes` processes of their own from now on (0: in this process)."""
+    global _pool_size
+    with _pool_lock:
+        _stop_locked()
+        _pool_size = processes
+        _start_locked(processes)
+
+
+def stop_pool() -> None:
+    global _pool_size
+    with _pool_lock:
+        _stop_locked()
+        _pool_size = 0
+
+
+def _stop_locked() -> None:
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=True, cancel_futures=True)
+        _pool = None
+
+
+def pool_size() -> int:
+    return _pool_size
+
+
+def render(html: str) -> bytes:
+    """The PDF of `html`: in the pool when one is started, else here."""
+    pool = _pool
+    if pool is None:
+        return render_here(html)
+    try:
+        return pool.submit(render_here, html).result()
+    except BrokenProcessPool as err:
+        # A rendering process died; its pool takes no more work. The next rendering gets a new pool.
+        with _pool_lock:
+            if _pool is pool:
+                logger.warning("a PDF rendering process died; starting the pool again")
+                _stop_locked()
+                _start_locked(_pool_size)
+        raise RenderingFailed("The PDF rendering process stopped unexpectedly; the rendering is tried again.") \
+            from err
+
+
+def _start_locked(processes: int) -> None:
+    global _pool
+    if processes > 0:
+        _pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("forkserver"),
+                                    initializer=_warm)

@@ -1,0 +1,92 @@
+"""The outbox leaves a decision to the sender still waiting for its answer, and keeps each workflow's order.
+
+Before, every round of the worker's outbox also sent the decisions people's requests were delivering at that
+moment (they are open until answered): each an extra update, a thread and a database connection, a quarter of
+all the decisions of bench/orchestration.py sent twice.
+"""
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from workflows import services
+from workflows.models import WorkflowDecision
+from workflows.temporal.client import bridge
+from workflows.temporal.contracts import UPDATE_REQUEST_SUBMITTED, UpdateResult
+
+pytestmark = pytest.mark.django_db
+
+
+def stored(users, cycle_report, workflow_id: str, *, sending_until=None) -> WorkflowDecision:
+    decision = WorkflowDecision.objects.create(
+        workflow_id=workflow_id, update_name=UPDATE_REQUEST_SUBMITTED, requested_by=users["data_owner"],
+        cycle_report=cycle_report, sending_until=sending_until,
+        payload={"decision_id": "", "request_id": 1, "user_id": users["data_owner"].pk, "status": "submitted"},
+    )
+    decision.payload["decision_id"] = str(decision.pk)
+    decision.save(update_fields=["payload"])
+    return decision
+
+
+@pytest.fixture
+def queues(monkeypatch):
+    """The queues the outbox hands its senders, one list of decision ids per workflow, in order."""
+    seen: dict[tuple, list] = {}
+
+    def deliver(ids, deadline):
+        seen[tuple(ids)] = list(ids)
+        return len(ids)
+
+    monkeypatch.setattr(services, "_deliver_workflow_queue", deliver)
+    monkeypatch.setattr(bridge, "open_reason", lambda: "")
+    return seen
+
+
+def test_a_decision_being_sent_and_those_behind_it_wait_for_its_sender(users, cycle_report, queues):
+    soon = timezone.now() + datetime.timedelta(seconds=15)
+    being_sent = stored(users, cycle_report, "w-1", sending_until=soon)
+    behind = stored(users, cycle_report, "w-1")
+    other = stored(users, cycle_report, "w-2")
+
+    assert services.decisions_deliver_pending() == 1
+    assert list(queues) == [(other.pk,)]
+
+    # The sender died mid-wait: once its lease is over, the outbox takes the workflow's decisions, in order.
+    queues.clear()
+    WorkflowDecision.objects.filter(pk=being_sent.pk).update(sending_until=timezone.now() - datetime.timedelta(seconds=1))
+    assert services.decisions_deliver_pending() == 3
+    assert sorted(queues) == sorted([(being_sent.pk, behind.pk), (other.pk,)])
+
+
+def test_sending_leases_the_decision_until_it_is_answered(users, cycle_report, monkeypatch):
+    decision = stored(users, cycle_report, "w-1")
+    leases = []
+
+    def run(fn, **kwargs):
+        leases.append(WorkflowDecision.objects.get(pk=decision.pk).sending_until)
+        return UpdateResult(accepted=True, message="Submitted.")
+
+    monkeypatch.setattr(bridge, "run", run)
+    outcome = services._send(decision, deadline=2, finish=15)
+    assert outcome.delivered and outcome.decision.status == WorkflowDecision.Status.DELIVERED
+    # While it waited, the outbox would have left the decision alone; answered, the lease is gone.
+    assert leases[0] > timezone.now() + datetime.timedelta(seconds=15)
+    assert WorkflowDecision.objects.get(pk=decision.pk).sending_until is None
+
+
+def test_a_sender_that_gets_no_answer_gives_the_decision_back_to_the_outbox(users, cycle_report, monkeypatch, queues):
+    from workflows.temporal.client import TemporalUnavailable
+
+    decision = stored(users, cycle_report, "w-1")
+
+    def run(fn, **kwargs):
+        raise TemporalUnavailable("unreachable")
+
+    monkeypatch.setattr(bridge, "run", run)
+    monkeypatch.setattr(services, "unavailable_reason", lambda err: services.UNREACHABLE)
+    outcome = services._send(decision, deadline=2, finish=15)
+    assert not outcome.delivered
+    assert WorkflowDecision.objects.get(pk=decision.pk).sending_until is None
+    assert services.decisions_deliver_pending() == 1 and list(queues) == [(decision.pk,)]
