@@ -44,6 +44,35 @@ def render_here(html: str) -> bytes:
         return HTML(string=html).write_pdf(font_config=_fonts)
 
 
+# Where the page's footer goes in replace_last_page's html: "page n of n", n the document's page count.
+LAST_PAGE_LABEL = "@@last-page-label@@"
+
+
+def replace_last_page_here(document: bytes, html: str) -> bytes | None:
+    """`document` with its last page replaced by the one page `html` renders to (None if it isn't one page).
+
+    The pages before it are `document`'s own objects, copied as they are (pypdf).
+    """
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    original = PdfReader(io.BytesIO(document))
+    count = len(original.pages)
+    page = PdfReader(io.BytesIO(render_here(html.replace(LAST_PAGE_LABEL, f"page {count} of {count}"))))
+    if len(page.pages) != 1:
+        return None
+    writer = PdfWriter()
+    for kept in original.pages[:-1]:
+        writer.add_page(kept)
+    writer.add_page(page.pages[0])
+    if original.metadata:
+        writer.add_metadata(dict(original.metadata))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
 def _warm() -> int:
     """Run in each new process of the pool: load WeasyPrint and its fonts before the first report waits."""
     logging.getLogger("weasyprint").setLevel(logging.WARNING)  # a line per step of every rendering otherwise
@@ -80,11 +109,20 @@ def pool_size() -> int:
 
 def render(html: str) -> bytes:
     """The PDF of `html`: in the pool when one is started, else here."""
+    return _run(render_here, html)
+
+
+def replace_last_page(document: bytes, html: str) -> bytes | None:
+    """replace_last_page_here, in the pool when one is started."""
+    return _run(replace_last_page_here, document, html)
+
+
+def _run(fn, *args):
     pool = _pool
     if pool is None:
-        return render_here(html)
+        return fn(*args)
     try:
-        return pool.submit(render_here, html).result()
+        return pool.submit(fn, *args).result()
     except BrokenProcessPool as err:
         # A rendering process died; its pool takes no more work. The next rendering gets a new pool.
         with _pool_lock:

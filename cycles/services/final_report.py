@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -55,6 +56,8 @@ CHART_WIDTH = 420
 
 
 # --- seal -------------------------------------------------------------------
+
+logger = logging.getLogger(__name__)
 
 
 def cycle_report_is_sealed(cycle_report: CycleReport) -> bool:
@@ -247,11 +250,49 @@ def _body_cached(final_report: FinalReport, sign_offs) -> str:
     return body
 
 
+# In a generation's data: its PDF has the sign-offs alone on its last page (generations from before don't).
+SIGNATURE_PAGE = "pdf_signature_page"
+
+
 def final_report_pdf(final_report: FinalReport, *, sign_offs=None) -> bytes:
-    """The report as a PDF (WeasyPrint): in the worker's rendering processes, else in this one (cycles.pdf)."""
+    """The report as a PDF (WeasyPrint): in the worker's rendering processes, else in this one (cycles.pdf).
+
+    Without signatures (a new generation) the whole document is rendered, the sign-offs alone on its last
+    page. Signed, it is the generation's stored PDF, the pages the signers were given (its SHA-256 checked
+    against the one recorded), with that last page rendered again with their signatures: laying the whole
+    report out again cost four times as much, and would make pages the signers never saw.
+    """
     from cycles import pdf
 
+    if sign_offs is None:
+        sign_offs = _signed(final_report)
+    generated = _generated_pdf(final_report) if sign_offs and final_report.data.get(SIGNATURE_PAGE) else None
+    if generated is not None:
+        context = final_report_context(final_report, sign_offs=sign_offs)
+        page = render_to_string("cycles/final_report_document.html", {
+            **context, "body": render_to_string("cycles/final_report_signatures.html", context),
+            "page_label": pdf.LAST_PAGE_LABEL,
+        })
+        signed = pdf.replace_last_page(generated, page)
+        if signed is not None:
+            return signed
     return pdf.render(final_report_html(final_report, document=True, sign_offs=sign_offs))
+
+
+def _generated_pdf(final_report: FinalReport) -> bytes | None:
+    """The generation's PDF as stored, if it is the one whose SHA-256 was recorded (else None)."""
+    if not final_report.pdf or not final_report.pdf_sha256:
+        return None
+    try:
+        with final_report.pdf.open("rb") as fh:
+            content = fh.read()
+    except (OSError, ValueError):
+        content = b""
+    if hashlib.sha256(content).hexdigest() != final_report.pdf_sha256:
+        logger.warning("final report %s: the stored PDF is missing or not the one generated; rendering it whole",
+                       final_report.pk)
+        return None
+    return content
 
 
 def final_report_generate(*, cycle_report_id: int, generation: int, workflow_id: str = "") -> FinalReport:
@@ -263,7 +304,7 @@ def final_report_generate(*, cycle_report_id: int, generation: int, workflow_id:
     cycle_report = CycleReport.objects.select_related("cycle__test_manager", "report__owner", "report__lob",
                                                        "tester").get(pk=cycle_report_id)
     cycle_report_require_unsealed(cycle_report)
-    data = final_report_data(cycle_report)
+    data = {**final_report_data(cycle_report), SIGNATURE_PAGE: True}
     try:
         with transaction.atomic():
             CycleReport.objects.select_for_update().get(pk=cycle_report.pk)

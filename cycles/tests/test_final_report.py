@@ -223,3 +223,61 @@ def test_the_page_body_is_rendered_once_per_set_of_signatures(finalizing, users,
     signed = final_report_html(report)
     printed_name = SignOff.objects.get(final_report=report).printed_name
     assert signed.count(printed_name) > first.count(printed_name)
+
+
+def _pdf_pages(content: bytes):
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    return PdfReader(BytesIO(content)).pages
+
+
+def _text(page) -> str:
+    return " ".join(page.extract_text().split())
+
+
+def test_a_signed_pdf_is_the_generated_pages_with_the_sign_off_page_rendered_again(finalizing, users, monkeypatch):
+    from cycles import pdf
+    from cycles.services.final_report import final_report_pdf
+
+    report = final_report_generate(cycle_report_id=finalizing.pk, generation=1)
+    with report.pdf.open("rb") as fh:
+        generated = _pdf_pages(fh.read())
+    count = len(generated)
+    last = _text(generated[-1])
+    assert "7. Sign-offs" in last and "not signed" in last and "6. Exceptions" not in last
+    _sign_all(report, users)
+
+    composed = []
+    replace = pdf.replace_last_page
+    monkeypatch.setattr(pdf, "replace_last_page", lambda *args: composed.append(replace(*args)) or composed[-1])
+    signed = _pdf_pages(final_report_pdf(report))
+    assert len(signed) == count and composed[0] is not None
+    # The pages the signers were given are in it as they were; the last one now carries their signatures.
+    assert [_text(p) for p in signed[:-1]] == [_text(p) for p in generated[:-1]]
+    last = _text(signed[-1])
+    assert "not signed" not in last and f"page {count} of {count}" in last
+    assert finalizing.report.name in last and f"generation {report.number}" in last
+    for sign_off in SignOff.objects.filter(final_report=report):
+        assert sign_off.printed_name in last
+
+
+def test_a_signed_pdf_is_rendered_whole_when_the_stored_one_is_not_the_generated_one(finalizing, users, monkeypatch):
+    from cycles import pdf
+    from cycles.services.final_report import SIGNATURE_PAGE, final_report_pdf
+
+    report = final_report_generate(cycle_report_id=finalizing.pk, generation=1)
+    _sign_all(report, users)
+    monkeypatch.setattr(pdf, "replace_last_page", lambda *args: pytest.fail("the stored PDF was used"))
+    # Altered on disk after its hash was recorded: not used.
+    with report.pdf.storage.open(report.pdf.name, "wb") as fh:
+        fh.write(b"%PDF-1.7 altered")
+    whole = _pdf_pages(final_report_pdf(report))
+    assert "not signed" not in _text(whole[-1])
+    # A generation from before the sign-offs had a page of their own: rendered whole too.
+    report = FinalReport.objects.get(pk=report.pk)
+    report.data.pop(SIGNATURE_PAGE)
+    with report.pdf.open("rb") as fh:
+        report.pdf_sha256 = hashlib.sha256(fh.read()).hexdigest()
+    assert "not signed" not in _text(_pdf_pages(final_report_pdf(report))[-1])
