@@ -52,8 +52,12 @@ class Command(BaseCommand):
         # a connection that broke or outlived this age.
         from django.db import connections
 
+        # No health check (a "SELECT 1" before each activity's first query): a connection the database
+        # dropped fails that activity's attempt, Temporal retries it, and close_old_connections() closes
+        # the connection that had the error before the next one.
         for alias in connections:
             connections.settings[alias]["CONN_MAX_AGE"] = options["conn_max_age"]
+            connections.settings[alias]["CONN_HEALTH_CHECKS"] = False
         try:
             asyncio.run(self._run(options))
         except ConnectionError as err:

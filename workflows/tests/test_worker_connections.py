@@ -1,0 +1,55 @@
+"""The worker's database connections: kept between activities, no health check, a dropped one replaced.
+
+`run_temporal_worker` keeps each activity thread's connection (CONN_MAX_AGE) and turns Django's health
+check off: it cost a "SELECT 1" before every activity's first query. A connection the database dropped
+then fails one attempt of one activity (Temporal retries it) and is closed before the next.
+"""
+from __future__ import annotations
+
+import types
+
+import pytest
+from django.db import OperationalError, connection, connections
+
+from workflows.temporal.interceptors import _run_tracked
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def info(attempt: int = 1):
+    return types.SimpleNamespace(activity_type="probe", activity_id=f"probe-{attempt}", attempt=attempt,
+                                 workflow_id="wf-probe", workflow_run_id="run-1", workflow_type="Probe",
+                                 retry_policy=None)
+
+
+def backend_pid() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def test_a_connection_the_database_dropped_fails_one_attempt_and_is_replaced(monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    settings = connections.settings["default"]
+    monkeypatch.setitem(settings, "CONN_MAX_AGE", 300)
+    monkeypatch.setitem(settings, "CONN_HEALTH_CHECKS", False)
+    connection.close()
+
+    first = _run_tracked(lambda: backend_pid(), info())
+    # Kept for the next activity: the same backend, and no health check query before it.
+    queries = []
+    with connection.execute_wrapper(lambda execute, sql, *args: queries.append(sql) or execute(sql, *args)):
+        assert _run_tracked(lambda: backend_pid(), info()) == first
+    assert not any("SELECT 1" in sql for sql in queries)
+
+    # The database drops it (a restart, an idle timeout): that attempt fails, the next gets a new one.
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [first])
+    finally:
+        other.close()
+    with pytest.raises(OperationalError):
+        _run_tracked(lambda: backend_pid(), info(attempt=2))
+    assert _run_tracked(lambda: backend_pid(), info(attempt=3)) != first
