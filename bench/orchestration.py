@@ -96,12 +96,13 @@ class CpuMeter:
         self.start = {name: _cpu_of(pid) or 0.0 for name, pid in pids.items()}
         self.last = dict(self.start)
         self.backends: dict[int, tuple[float, float]] = {}  # pid: (first sample, last sample)
-        # Processes the named ones start (the worker's PDF rendering processes): pid: last sample. They
-        # start after the meter, so all their CPU counts.
+        # Processes the named ones start (the worker's PDF rendering processes, started with it): pid: last
+        # sample. What they used before the meter started (starting up) does not count; later ones count whole.
         self.children: dict[int, float] = {}
         self.own = time.process_time()
         self._stop = threading.Event()
         self._sample()
+        self.children_start = dict(self.children)
         self._thread = threading.Thread(target=self._run, daemon=True, name="cpu-meter")
         self._thread.start()
 
@@ -147,7 +148,7 @@ class CpuMeter:
         spent = {name: self.last[name] - self.start[name] for name in self.pids}
         spent["this process"] = time.process_time() - self.own
         if self.children:
-            spent["PDF processes"] = sum(self.children.values())
+            spent["PDF processes"] = sum(last - self.children_start.get(pid, 0.0) for pid, last in self.children.items())
         spent["PostgreSQL"] = sum(last - first for first, last in self.backends.values())
         return spent
 

@@ -81,7 +81,7 @@ def _warm() -> int:
 
 
 def start_pool(processes: int) -> None:
-    """Render in `processes` processes of their own from now on (0: in this process)."""
+    """Render in `processes` processes of their own from now on (0: in this process); returns once they run."""
     global _pool_size
     with _pool_lock:
         _stop_locked()
@@ -137,5 +137,14 @@ def _run(fn, *args):
 def _start_locked(processes: int) -> None:
     global _pool
     if processes > 0:
-        _pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("forkserver"),
-                                    initializer=_warm)
+        context = multiprocessing.get_context("forkserver")
+        # The fork server imports WeasyPrint once; each rendering process starts from it with it loaded.
+        context.set_forkserver_preload(["weasyprint"])
+        _pool = ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_warm)
+        # Start (and warm) them now, with the worker, rather than in the first report's activity.
+        started = [_pool.submit(int) for _ in range(processes)]
+        try:
+            for future in started:
+                future.result(timeout=120)
+        except Exception:  # noqa: BLE001 - a rendering will start them again, and say what fails
+            logger.warning("the PDF rendering processes did not start; renderings will try again", exc_info=True)

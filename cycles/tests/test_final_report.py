@@ -245,7 +245,10 @@ def test_a_signed_pdf_is_the_generated_pages_with_the_sign_off_page_rendered_aga
     with report.pdf.open("rb") as fh:
         generated = _pdf_pages(fh.read())
     count = len(generated)
+    # Nothing of the templates' own syntax (a comment over two lines, once) reaches the page or the PDF.
+    assert not any(token in report.html for token in ("{#", "#}", "{%", "comment"))
     last = _text(generated[-1])
+    assert "{#" not in last and "Section 7" not in last
     assert "7. Sign-offs" in last and "not signed" in last and "6. Exceptions" not in last
     _sign_all(report, users)
 
