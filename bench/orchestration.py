@@ -106,11 +106,23 @@ class CpuMeter:
         self._thread = threading.Thread(target=self._run, daemon=True, name="cpu-meter")
         self._thread.start()
 
-    def _sample(self) -> None:
+    def _sample(self, scan: bool = True) -> None:
+        """Read the CPU of every process known; with `scan`, look through /proc for new ones first (that read
+        of every process cost the people's process a second per run when done every half second)."""
         for name, pid in self.pids.items():
             value = _cpu_of(pid)
             if value is not None:
                 self.last[name] = value
+        if not scan:
+            for pid, (first, _) in list(self.backends.items()):
+                value = _cpu_of(pid)
+                if value is not None:
+                    self.backends[pid] = (first, value)
+            for pid in list(self.children):
+                value = _cpu_of(pid)
+                if value is not None:
+                    self.children[pid] = value
+            return
         parents: dict[int, int] = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -136,9 +148,13 @@ class CpuMeter:
                 if value is not None:
                     self.children[pid] = value
 
+    SCAN_EVERY = 4  # samples
+
     def _run(self) -> None:
+        ticks = 0
         while not self._stop.wait(self.every):
-            self._sample()
+            ticks += 1
+            self._sample(scan=ticks % self.SCAN_EVERY == 0)
 
     def stop(self) -> dict[str, float]:
         """{what: CPU seconds} since the meter started."""
