@@ -3,8 +3,8 @@
 WeasyPrint's layout is pure Python and holds the GIL nearly throughout. Rendered in the worker's own
 process, every report's PDF takes its turn on one core while the workflow tasks, the other activities and
 their heartbeats wait for the GIL: at the end of a cycle twenty reports' PDFs queued behind one another.
-`start_pool(n)` (the worker calls it) gives the rendering n processes of its own, started by a fork server
-so no child inherits the worker's threads, each loading WeasyPrint and its fonts once. Without a pool
+`start_pool(n)` (the worker calls it) gives the rendering n processes of its own, spawned so that no child
+inherits the worker's threads, each loading WeasyPrint and its fonts once and leaving when the worker is gone. Without a pool
 (the web, tests, commands) a rendering runs here, one at a time per process.
 
 This module imports nothing of Django: the pool's processes import it, and only it and WeasyPrint.
@@ -73,11 +73,24 @@ def replace_last_page_here(document: bytes, html: str) -> bytes | None:
     return out.getvalue()
 
 
-def _warm() -> int:
-    """Run in each new process of the pool: load WeasyPrint and its fonts before the first report waits."""
+ORPHAN_CHECK_SECONDS = 1.0
+
+
+def _exit_with(parent: int) -> None:
+    """Leave as soon as `parent` (the worker) is gone: killed, its rendering processes would live on."""
+    import os
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(0)
+
+
+def _warm(parent: int) -> None:
+    """Run in each new process of the pool: follow the worker out; load WeasyPrint and its fonts now."""
+    threading.Thread(target=_exit_with, args=(parent,), name="orphan-check", daemon=True).start()
     logging.getLogger("weasyprint").setLevel(logging.WARNING)  # a line per step of every rendering otherwise
     render_here("<p>warm</p>")
-    return multiprocessing.current_process().pid
 
 
 def start_pool(processes: int) -> None:
@@ -137,10 +150,12 @@ def _run(fn, *args):
 def _start_locked(processes: int) -> None:
     global _pool
     if processes > 0:
-        context = multiprocessing.get_context("forkserver")
-        # The fork server imports WeasyPrint once; each rendering process starts from it with it loaded.
-        context.set_forkserver_preload(["weasyprint"])
-        _pool = ProcessPoolExecutor(max_workers=processes, mp_context=context, initializer=_warm)
+        import os
+
+        # Spawned, not forked: no child inherits the worker's threads (Temporal's, the activities'). Not from
+        # a fork server either: a worker killed with SIGKILL left the server and its processes running.
+        _pool = ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
+                                    initializer=_warm, initargs=(os.getpid(),))
         # Start (and warm) them now, with the worker, rather than in the first report's activity.
         started = [_pool.submit(int) for _ in range(processes)]
         try:
