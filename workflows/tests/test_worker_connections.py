@@ -11,6 +11,7 @@ import types
 import pytest
 from django.db import OperationalError, connection, connections
 
+from workflows.management.commands.run_temporal_worker import worker_connections
 from workflows.temporal.interceptors import _run_tracked
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,8 +33,9 @@ def test_a_connection_the_database_dropped_fails_one_attempt_and_is_replaced(mon
     if connection.vendor != "postgresql":
         pytest.skip("terminates a PostgreSQL backend")
     settings = connections.settings["default"]
-    monkeypatch.setitem(settings, "CONN_MAX_AGE", 300)
-    monkeypatch.setitem(settings, "CONN_HEALTH_CHECKS", False)
+    for name in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):  # put back after the test
+        monkeypatch.setitem(settings, name, settings.get(name))
+    worker_connections(300)  # what run_temporal_worker does first
     connection.close()
 
     first = _run_tracked(lambda: backend_pid(), info())

@@ -47,17 +47,7 @@ class Command(BaseCommand):
 
         faulthandler.register(signal.SIGUSR1)  # kill -USR1 <pid> prints every thread's stack
         logging.getLogger("workflows").setLevel(logging.INFO)
-        # Activity threads live as long as the worker: connecting anew for every activity cost more
-        # than many activities' own work. close_old_connections() around each activity still drops
-        # a connection that broke or outlived this age.
-        from django.db import connections
-
-        # No health check (a "SELECT 1" before each activity's first query): a connection the database
-        # dropped fails that activity's attempt, Temporal retries it, and close_old_connections() closes
-        # the connection that had the error before the next one.
-        for alias in connections:
-            connections.settings[alias]["CONN_MAX_AGE"] = options["conn_max_age"]
-            connections.settings[alias]["CONN_HEALTH_CHECKS"] = False
+        worker_connections(options["conn_max_age"])
         try:
             asyncio.run(self._run(options))
         except ConnectionError as err:
@@ -132,6 +122,22 @@ class Command(BaseCommand):
         executor.shutdown(wait=True)
         pdf.stop_pool()
         self.stdout.write("Worker stopped.")
+
+
+def worker_connections(conn_max_age: int) -> None:
+    """How the worker's threads hold their database connections.
+
+    Activity threads live as long as the worker: connecting anew for every activity cost more than many
+    activities' own work, so a connection is kept `conn_max_age` seconds. No health check (a "SELECT 1"
+    before each activity's first query): a connection the database dropped fails that activity's attempt,
+    Temporal retries it, and close_old_connections() around each activity closes the connection that had
+    the error before the next one.
+    """
+    from django.db import connections
+
+    for alias in connections:
+        connections.settings[alias]["CONN_MAX_AGE"] = conn_max_age
+        connections.settings[alias]["CONN_HEALTH_CHECKS"] = False
 
 
 def _outbox_loop(stop: threading.Event, interval: float, reconcile_interval: float = 0) -> None:
