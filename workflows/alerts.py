@@ -7,6 +7,8 @@ and the admin list the open ones.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -64,6 +66,8 @@ def alert_open(*, key: str, kind: str, message: str, workflow_id: str = "", cycl
             alert.save(update_fields=["resolved_at", "message"])
     if created or reopened:
         transaction.on_commit(lambda: _email_admins(alert))
+        if kind == PHASE_FAILED:
+            transaction.on_commit(_forget_open_failed)
     return alert
 
 
@@ -81,3 +85,49 @@ def alerts_resolve(*, kind: str, workflow_id: str = "", key_prefix: str = "", ke
 
 def phase_failed_key(workflow_id: str, phase: str) -> str:
     return f"{PHASE_FAILED}:{workflow_id}:{phase}"
+
+
+# The workflows with a phase-failed alert open, as this process last read them: (when, generation, ids).
+# Every step a worker finishes asks whether its phase's alert is resolved now, and nearly always none is
+# open; one query a second answers every step of the process, where an UPDATE per step cost a round trip
+# each. An alert opened in this process is seen at once; one opened in another process within
+# OPEN_FAILED_SECONDS (and a phase's completion always looks: see phase_failed_resolve's `look`).
+OPEN_FAILED_SECONDS = 1.0
+_open_failed: tuple[float, int, frozenset[str]] | None = None
+_open_failed_generation = 0
+_open_failed_lock = threading.Lock()
+
+
+def _forget_open_failed() -> None:
+    global _open_failed, _open_failed_generation
+    with _open_failed_lock:
+        _open_failed = None
+        _open_failed_generation += 1
+
+
+def _open_failed_workflows() -> frozenset[str]:
+    global _open_failed
+    now = time.monotonic()
+    known = _open_failed
+    if known is not None and now - known[0] <= OPEN_FAILED_SECONDS:
+        return known[2]
+    generation = _open_failed_generation
+    ids = frozenset(WorkflowAlert.objects.filter(kind=PHASE_FAILED, resolved_at__isnull=True)
+                    .values_list("workflow_id", flat=True).distinct().order_by())
+    with _open_failed_lock:
+        if generation == _open_failed_generation:  # no alert opened here while reading: the read holds
+            _open_failed = (now, generation, ids)
+    return ids
+
+
+def phase_failed_resolve(*, workflow_id: str, phase: str, look: bool = False) -> int:
+    """A step of `phase` went through: resolve the phase's failed-beyond-retries alert, if one is open.
+
+    Whether one may be open comes from what the process read in the last second, unless `look`.
+    """
+    if not look and workflow_id not in _open_failed_workflows():
+        return 0
+    resolved = alerts_resolve(kind=PHASE_FAILED, key_prefix=phase_failed_key(workflow_id, phase))
+    if resolved:
+        _forget_open_failed()
+    return resolved

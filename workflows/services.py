@@ -343,10 +343,15 @@ ANSWER_AUDIT = {
 
 def decision_store(
     *, user, cycle_report: CycleReport, update_name: str, make_input, subject: str = "", workflow_id: str = "",
-    store=None,
+    store=None, sending: bool = False,
 ) -> WorkflowDecision:
     """Store a person's step for the report's workflow (or `workflow_id`), in the caller's transaction, with
-    the business change `store()` makes if given; deliver it after the commit."""
+    the business change `store()` makes if given; deliver it after the commit.
+
+    `sending`: the caller delivers it right away (decision_deliver with leased=True). It is stored as its
+    first attempt, leased to the caller as _send would lease it, so the outbox leaves it alone meanwhile
+    and sending it costs no read and no write before the update goes out.
+    """
     if not (workflow_id or cycle_report.workflow_id):
         raise ConflictError("The cycle's workflow has not been started for this report.")
     with transaction.atomic():
@@ -360,6 +365,9 @@ def decision_store(
             payload={},
             subject=subject,
         )
+        if sending:
+            decision.attempts, decision.last_attempt_at = 1, timezone.now()
+            decision.sending_until = decision.last_attempt_at + _lease(settings.TEMPORAL_DECISION_TIMEOUT, None)
         decision.payload = dataclasses.asdict(make_input(str(decision.id)))
         decision.save()
         audit_record(actor=user, action=f"decision.{update_name}", obj=cycle_report,
@@ -368,19 +376,28 @@ def decision_store(
 
 
 def _answer(decision: WorkflowDecision, status: str, *, message: str, result: UpdateResult | None = None) -> bool:
-    """Store the workflow's answer once, with its audit entry (a concurrent sender may have stored it)."""
+    """Store the workflow's answer once, with its audit entry (a concurrent sender may have stored it).
+
+    The write is conditional on the status it replaces (open, and not this answer already): of two senders
+    storing at once, the second waits on the row and then matches nothing. Storing it also ends the sender's
+    lease on the decision.
+    """
     fields = {"status": status, "error": message if status == WorkflowDecision.Status.REJECTED else "",
               "result": dataclasses.asdict(result) if result else None}
     if status != WorkflowDecision.Status.ACCEPTED:
         fields["delivered_at"] = timezone.now()
+    for name, value in fields.items():
+        setattr(decision, name, value)
     with transaction.atomic():
-        previous = (WorkflowDecision.objects.select_for_update().filter(pk=decision.pk)
-                    .values_list("status", flat=True).first())
-        for name, value in fields.items():
-            setattr(decision, name, value)
-        if previous not in WorkflowDecision.OPEN or previous == status:
+        previous = None
+        for replaced in WorkflowDecision.OPEN:
+            if replaced != status and WorkflowDecision.objects.filter(pk=decision.pk, status=replaced).update(
+                    **fields, sending_until=None):
+                previous = replaced
+                break
+        if previous is None:
             return False
-        WorkflowDecision.objects.filter(pk=decision.pk).update(**fields)
+        decision.sending_until = None
         # "accepted" is recorded when the workflow takes the step; finishing it later is "completed".
         stage = ANSWER_AUDIT[status]
         if previous == WorkflowDecision.Status.ACCEPTED and status != WorkflowDecision.Status.REJECTED:
@@ -393,12 +410,19 @@ def _answer(decision: WorkflowDecision, status: str, *, message: str, result: Up
     return True
 
 
-def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True, finish: float | None = None
-          ) -> DecisionOutcome:
+def _lease(deadline: float, finish: float | None) -> datetime.timedelta:
+    """How long a sender holds a decision: the deadline to be accepted, the time to finish, a second more."""
+    finish = settings.TEMPORAL_UPDATE_RESULT_TIMEOUT if finish is None else finish
+    return datetime.timedelta(seconds=deadline + finish + 1)
+
+
+def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True, finish: float | None = None,
+          leased: bool = False) -> DecisionOutcome:
     """Send one stored decision as a Temporal update (its id is the update id) and store the answer.
 
     The workflow has `deadline` seconds to accept it, then `finish` more to carry it out; past that
-    it is ACCEPTED and the outbox collects the answer later.
+    it is ACCEPTED and the outbox collects the answer later. `leased`: it was stored leased to this
+    sender, its attempt counted (decision_store's `sending`).
     """
     inp = UPDATE_INPUTS[decision.update_name](**decision.payload)
     rpc = datetime.timedelta(seconds=max(0.5, deadline - 0.3))
@@ -421,15 +445,21 @@ def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True, fin
             return None  # still carrying it out: the outbox collects the answer
 
     # Leased while this sender waits for the answer: the outbox sending it too would only wait beside it.
-    now = timezone.now()
-    lease = now + datetime.timedelta(seconds=deadline + finish.total_seconds() + 1)
-    WorkflowDecision.objects.filter(pk=decision.pk).update(attempts=F("attempts") + 1, last_attempt_at=now,
-                                                           sending_until=lease)
-    decision.attempts += 1
+    if leased and decision.sending_until is not None:
+        lease = decision.sending_until
+    else:
+        now = timezone.now()
+        lease = now + _lease(deadline, finish.total_seconds())
+        WorkflowDecision.objects.filter(pk=decision.pk).update(attempts=F("attempts") + 1, last_attempt_at=now,
+                                                               sending_until=lease)
+        decision.attempts += 1
+        decision.sending_until = lease
     try:
         return _sent(decision, update, deadline, finish, trip)
     finally:
-        WorkflowDecision.objects.filter(pk=decision.pk, sending_until=lease).update(sending_until=None)
+        if decision.sending_until == lease:  # not ended by storing the answer
+            WorkflowDecision.objects.filter(pk=decision.pk, sending_until=lease).update(sending_until=None)
+            decision.sending_until = None
 
 
 def _sent(decision: WorkflowDecision, update, deadline: float, finish: datetime.timedelta, trip: bool
@@ -454,7 +484,10 @@ def _sent(decision: WorkflowDecision, update, deadline: float, finish: datetime.
             if trip:  # the web's requests stop paying the deadline; the outbox keeps trying each workflow
                 bridge.trip(NO_WORKER)
         decision.error = f"{REASONS[reason]} ({err})"[:2000]
-        WorkflowDecision.objects.filter(pk=decision.pk).update(error=decision.error)
+        # The lease ends with it: the outbox tries again from now on.
+        WorkflowDecision.objects.filter(pk=decision.pk).update(
+            error=decision.error, **({"sending_until": None} if decision.sending_until is not None else {}))
+        decision.sending_until = None
         logger.info("decision %s (%s) not delivered: %s", decision.pk, decision.update_name, decision.error)
         return DecisionOutcome(decision=decision, delivered=False, message=_outcome_message(reason), reason=reason)
     if result is None:
@@ -501,15 +534,21 @@ def _no_worker(decision: WorkflowDecision) -> bool:
     return not any(p.last_access_time.ToDatetime(tzinfo=datetime.timezone.utc) > recent for p in pollers)
 
 
-def decision_deliver(*, decision: WorkflowDecision, deadline: float | None = None) -> DecisionOutcome:
-    """Deliver a stored decision after its transaction committed, its workflow's earlier ones first."""
+def decision_deliver(*, decision: WorkflowDecision, deadline: float | None = None, leased: bool = False
+                     ) -> DecisionOutcome:
+    """Deliver a stored decision after its transaction committed, its workflow's earlier ones first.
+
+    `leased`: the caller stored it just now with decision_store(sending=True); nobody else has sent it.
+    """
     deadline = deadline or settings.TEMPORAL_DECISION_TIMEOUT
     ends = time.monotonic() + deadline
-    # Only what a sender may have changed: a whole refresh would also drop the person and report the caller
-    # loaded with it, and storing the answer would read them again.
-    decision.refresh_from_db(fields=["status", "result", "error", "attempts", "delivered_at", "last_attempt_at"])
-    if decision.status not in WorkflowDecision.OPEN:
-        return _stored_outcome(decision)
+    if not leased:
+        # Only what a sender may have changed: a whole refresh would also drop the person and report the
+        # caller loaded with it, and storing the answer would read them again.
+        decision.refresh_from_db(fields=["status", "result", "error", "attempts", "delivered_at",
+                                         "last_attempt_at", "sending_until"])
+        if decision.status not in WorkflowDecision.OPEN:
+            return _stored_outcome(decision)
     earlier = WorkflowDecision.objects.filter(
         workflow_id=decision.workflow_id, status__in=WorkflowDecision.OPEN, created_at__lt=decision.created_at
     ).order_by("created_at")
@@ -520,8 +559,12 @@ def decision_deliver(*, decision: WorkflowDecision, deadline: float | None = Non
             message = (_outcome_message(reason) if outcome.reason else
                        "An earlier step of this report is still being carried out. Your step is saved and "
                        "will be delivered right after it.")
+            if leased and decision.sending_until is not None:  # not sent now: the outbox sends it after
+                WorkflowDecision.objects.filter(pk=decision.pk, sending_until=decision.sending_until).update(
+                    sending_until=None)
+                decision.sending_until = None
             return DecisionOutcome(decision=decision, delivered=False, message=message, reason=reason)
-    return _send(decision, deadline=max(0.5, ends - time.monotonic()))
+    return _send(decision, deadline=max(0.5, ends - time.monotonic()), leased=leased)
 
 
 def _stored_outcome(decision: WorkflowDecision) -> DecisionOutcome:
@@ -537,8 +580,9 @@ def _decide(*, user, cycle_report: CycleReport, update_name: str, make_input, su
     """Store the decision (and, through `store`, the business change it stands for) in one transaction, then
     deliver it to the report's workflow (or to `workflow_id`)."""
     decision = decision_store(user=user, cycle_report=cycle_report, update_name=update_name,
-                              make_input=make_input, subject=subject, workflow_id=workflow_id, store=store)
-    return _raise_refusal(decision_deliver(decision=decision))
+                              make_input=make_input, subject=subject, workflow_id=workflow_id, store=store,
+                              sending=True)
+    return _raise_refusal(decision_deliver(decision=decision, leased=True))
 
 
 def _raise_refusal(outcome: DecisionOutcome) -> DecisionOutcome:

@@ -11,6 +11,7 @@ from workflows.models import WorkflowExecution, WorkflowRetry, WorkflowStep, Wor
 from workflows.temporal.contracts import (
     COMPENSATE_PHASE_ACTIVITY,
     REPORT_WORKFLOW_TYPE,
+    ActivityName,
     PhaseTransitionResult,
     WorkflowFinishedResult,
     cycle_workflow_id,
@@ -158,29 +159,29 @@ def step_finished(step: WorkflowStep, result) -> None:
             duration_ms=int((now - step.started_at).total_seconds() * 1000),
             error="",
         )
-        WorkflowExecution.objects.filter(pk=step.execution_id).update(last_progress_at=now)
+        progress = {"last_progress_at": now}
         if isinstance(result, PhaseTransitionResult):
-            _, created = WorkflowTransition.objects.get_or_create(
-                execution_id=step.execution_id,
-                activity_id=step.activity_id,
-                defaults={"from_phase": result.from_phase, "to_phase": result.to_phase, "skipped": result.skipped},
-            )
+            # Recorded once per activity: a retried step finds its row there and adds nothing (no read first).
+            WorkflowTransition.objects.bulk_create([WorkflowTransition(
+                execution_id=step.execution_id, activity_id=step.activity_id, from_phase=result.from_phase,
+                to_phase=result.to_phase, skipped=result.skipped,
+            )], ignore_conflicts=True)
             if not result.skipped:
-                WorkflowExecution.objects.filter(pk=step.execution_id).update(current_phase=result.to_phase)
+                progress["current_phase"] = result.to_phase
         elif isinstance(result, WorkflowFinishedResult):
-            WorkflowExecution.objects.filter(pk=step.execution_id).update(
-                status=result.status if result.status in WorkflowExecution.Status.values
-                else WorkflowExecution.Status.COMPLETED,
-                closed_at=now,
-            )
+            progress["status"] = (result.status if result.status in WorkflowExecution.Status.values
+                                  else WorkflowExecution.Status.COMPLETED)
+            progress["closed_at"] = now
+        WorkflowExecution.objects.filter(pk=step.execution_id).update(**progress)
     if step.phase and step.activity_type != COMPENSATE_PHASE_ACTIVITY:
-        # A step of a phase that had failed beyond its retries went through: the cause is gone.
+        # A step of a phase that had failed beyond its retries went through: the cause is gone. The phase's
+        # completion always looks in the database; other steps look when an alert may be open.
         from workflows import alerts
 
-        alerts.alerts_resolve(kind=alerts.PHASE_FAILED, key_prefix=alerts.phase_failed_key(
-            step.execution.workflow_id, step.phase))
+        alerts.phase_failed_resolve(workflow_id=step.execution.workflow_id, phase=step.phase,
+                                    look=step.activity_type == ActivityName.COMPLETE_PHASE)
     if isinstance(result, PhaseTransitionResult):
-        _publish_progress(step.execution_id)
+        _publish_progress(step.execution, result.to_phase if not result.skipped else None)
 
 
 def step_failed(step: WorkflowStep, error: BaseException, *, final: bool) -> None:
@@ -213,23 +214,26 @@ def retry_logged(step: WorkflowStep, info, error: BaseException, *, delay_second
     return retry
 
 
-def _publish_progress(execution_id: int) -> None:
-    """Tell pages watching the cycle that a report moved (best effort)."""
+def _publish_progress(execution: WorkflowExecution, phase: str | None) -> None:
+    """Tell pages watching the cycle that a report moved (best effort): `phase` is the report's phase now
+    (None: unchanged, as the database has it)."""
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
-    execution = WorkflowExecution.objects.select_related("cycle_report").get(pk=execution_id)
     if not execution.cycle_report_id:
         return
     layer = get_channel_layer()
     if layer is None:
         return
+    cycle_id = execution.cycle_id or execution.cycle_report.cycle_id
+    if phase is None:
+        phase = _current_phase(execution)
     try:
         async_to_sync(layer.group_send)(
-            f"cycle-{execution.cycle_report.cycle_id}",
+            f"cycle-{cycle_id}",
             {
                 "type": "cycle.progress",
-                "payload": {"cycle_report_id": execution.cycle_report_id, "phase": execution.current_phase},
+                "payload": {"cycle_report_id": execution.cycle_report_id, "phase": phase},
             },
         )
     except Exception:  # progress pushes are a convenience; pages also poll

@@ -186,11 +186,11 @@ def cycle_report_enter_phase(
             # lost, the report's own workflow fills it in so decisions can reach it.
             cycle_report.workflow_id = workflow_id
             cycle_report.save(update_fields=["workflow_id", "updated_at"])
-        PhaseState.objects.get_or_create(
-            cycle_report=cycle_report,
-            phase=phase,
-            defaults={"status": PhaseState.Status.SKIPPED if skipped else PhaseState.Status.ACTIVE},
-        )
+        # Entering again keeps the row there (one INSERT that does nothing on conflict: no read, no savepoint).
+        PhaseState.objects.bulk_create([PhaseState(
+            cycle_report=cycle_report, phase=phase,
+            status=PhaseState.Status.SKIPPED if skipped else PhaseState.Status.ACTIVE,
+        )], ignore_conflicts=True)
         if skipped:
             if phase in cycle_report.skipped_phases:
                 return previous, cycle_report

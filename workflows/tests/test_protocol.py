@@ -22,7 +22,7 @@ from cycles.services.requests import (
     information_request_submit,
 )
 from synapse.models import AuditEvent
-from workflows.models import WorkflowDecision, WorkflowStatusSnapshot
+from workflows.models import WorkflowDecision, WorkflowStatusSnapshot, WorkflowStep
 from workflows.services import (
     decision_deliver,
     decisions_deliver_pending,
@@ -82,6 +82,11 @@ def reach_requests(users, cycle, cycle_report) -> InformationRequest:
     workflow_complete_data_owners(user=users["executive"], cycle_report=fresh(cycle_report))
     wait_until(lambda: (s := live(users["tester"], cycle_report))
                and s.active.get(REQUEST_FOR_INFORMATION) == State.AWAITING_EVIDENCE, what="requests sent")
+    # The request's notice is sent too: the workflow waits on the data owner alone, no activity of it left
+    # running for the worker that the tests stop next to cancel (its retry would wait for a worker instead).
+    wait_until(lambda: WorkflowStep.objects.filter(execution__cycle_report=cycle_report, activity_type="request_notify",
+                                                   status=WorkflowStep.Status.COMPLETED).exists(),
+               what="the data owner notified")
     return InformationRequest.objects.get(cycle_report=cycle_report)
 
 
