@@ -69,16 +69,21 @@ def _matrix_rows(cycle_report: CycleReport) -> list[list]:
     ]
 
 
-def matrix_csv(cycle_report: CycleReport) -> bytes:
+def matrix_csv(cycle_report: CycleReport, rows: list[list] | None = None) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(MATRIX_COLUMNS)
-    writer.writerows(_matrix_rows(cycle_report))
+    writer.writerows(_matrix_rows(cycle_report) if rows is None else rows)
     return out.getvalue().encode()
 
 
-def workbook_xlsx(cycle_report: CycleReport) -> bytes:
-    """Results, test matrix, samples and observations as one XLSX workbook."""
+def workbook_xlsx(cycle_report: CycleReport, *, data: dict | None = None, matrix: list[list] | None = None) -> bytes:
+    """Results, test matrix, samples and observations as one XLSX workbook.
+
+    `data`: the results and observations as a final report's generation recorded them (the package's
+    workbook shows what was signed); without it, as they are now. `matrix`: the test matrix's rows, if
+    the caller read them already.
+    """
     import xlsxwriter
 
     from cycles.services.final_report import final_report_data
@@ -94,10 +99,11 @@ def workbook_xlsx(cycle_report: CycleReport) -> bytes:
             ws.write_row(i, 0, ["" if v is None else v for v in row])
         ws.freeze_panes(1, 0)
 
-    data = final_report_data(cycle_report)
+    if data is None or not {"results", "observations"} <= data.keys():
+        data = final_report_data(cycle_report)
     results_header = ["attribute", "pass", "fail", "inconclusive", "not_applicable", "not_tested"]
     sheet("Results", results_header, [[r[k] for k in results_header] for r in data["results"]])
-    sheet("Test matrix", MATRIX_COLUMNS, _matrix_rows(cycle_report))
+    sheet("Test matrix", MATRIX_COLUMNS, _matrix_rows(cycle_report) if matrix is None else matrix)
     sheet("Samples", ["key", "row_index", "stratum", "method", "seed", "reason", "row_data"],
           [[s.key, s.row_index, s.stratum, s.method, s.seed, s.reason, json.dumps(s.row_data)]
            for s in Sample.objects.filter(cycle_report=cycle_report).order_by("row_index")])
@@ -216,8 +222,9 @@ def package_build(*, final_report_id: int, heartbeat: Callable[[str], None] = la
                     raise ConflictError(f"Evidence {evidence} no longer matches the hash recorded at upload; "
                                         "the package is not built.")
                 add(path, content)
-            add("test_matrix/test_matrix.csv", matrix_csv(cycle_report))
-            add("test_matrix/workbook.xlsx", workbook_xlsx(cycle_report))
+            matrix = _matrix_rows(cycle_report)
+            add("test_matrix/test_matrix.csv", matrix_csv(cycle_report, matrix))
+            add("test_matrix/workbook.xlsx", workbook_xlsx(cycle_report, data=final_report.data, matrix=matrix))
             add("samples/samples.json", _json([
                 {"key": s.key, "row_index": s.row_index, "row_data": s.row_data, "stratum": s.stratum,
                  "method": s.method, "seed": s.seed, "reason": s.reason}

@@ -149,3 +149,22 @@ def test_an_unsigned_report_is_not_packaged(cycle_report, users, storage):  # no
     report = final_report_generate(cycle_report_id=cycle_report.pk, generation=1)
     with pytest.raises(ConflictError, match="not signed off"):
         package_build(final_report_id=report.pk, history=_history)
+
+
+def test_the_workbook_shows_the_results_and_observations_that_were_signed(signed):
+    """The package's workbook is made from the signed generation's figures, the ones report_data.json holds
+    (the database refuses changes to them once signed, so they are also the figures there)."""
+    import polars as pl
+
+    built = package_build(final_report_id=signed.pk, history=_history)
+    with built.file.open("rb") as fh, zipfile.ZipFile(fh) as zf:
+        workbook = zf.read("test_matrix/workbook.xlsx")
+        recorded = json.loads(zf.read("report/report_data.json"))
+        matrix = zf.read("test_matrix/test_matrix.csv").decode().splitlines()
+    observations = pl.read_excel(io.BytesIO(workbook), sheet_name="Observations")
+    results = pl.read_excel(io.BytesIO(workbook), sheet_name="Results")
+    cells = pl.read_excel(io.BytesIO(workbook), sheet_name="Test matrix")
+    assert observations["title"].to_list() == [o["title"] for o in recorded["observations"]] and len(observations)
+    assert results["attribute"].to_list() == [r["attribute"] for r in recorded["results"]]
+    assert results["fail"].to_list() == [r["fail"] for r in recorded["results"]]
+    assert cells.height == len(matrix) - 1 == recorded["cells"]  # the CSV and the sheet: the same rows

@@ -232,7 +232,7 @@ def version_record_decision(inp: RecordDecisionInput) -> VersionRef:
 
     version = Version.objects.get(pk=inp.version_id)
     approver = get_user_model().objects.get(pk=inp.user_id)
-    version_decide(
+    approval = version_decide(
         version=version,
         user=approver,
         approve=inp.approve,
@@ -240,7 +240,8 @@ def version_record_decision(inp: RecordDecisionInput) -> VersionRef:
         request_id=inp.decision_id,
         workflow=_workflow_context(inp.phase),
     )
-    version.refresh_from_db()
+    # The version as the decision left it (read afresh when a retry found the decision already made).
+    version = approval.version
     return VersionRef(version_id=version.pk, number=version.number, status=version.status)
 
 
