@@ -218,7 +218,9 @@ def version_item_decide(*, item: VersionItem, user, approve: bool, note: str = "
     from cycles.permissions import can_approve
 
     with transaction.atomic():
-        item = VersionItem.objects.select_for_update().select_related(
+        # The item and its version are locked (a decision on the whole version waits for this one); the report,
+        # and the cycle every report of it shares, are read, not locked.
+        item = VersionItem.objects.select_for_update(of=("self", "version")).select_related(
             "version__cycle_report__report", "version__cycle_report__cycle"
         ).get(pk=item.pk)
         version = item.version

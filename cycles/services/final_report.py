@@ -383,7 +383,9 @@ def sign_off_record(*, decision_id: str, final_report_id: int, role: str, user_i
         return existing
     user = get_user_model().objects.get(pk=user_id)
     with transaction.atomic():
-        final_report = (FinalReport.objects.select_for_update()
+        # Only the final report's row is locked: the rows joined for the checks (the cycle, shared by every
+        # report in it, and the LOB) would make every report's sign-offs wait for one another.
+        final_report = (FinalReport.objects.select_for_update(of=("self",))
                         .select_related("cycle_report__cycle", "cycle_report__report__lob").get(pk=final_report_id))
         sign_off_check(user=user, final_report=final_report, role=role, sign=sign, send_back_to=send_back_to,
                        notes=notes)

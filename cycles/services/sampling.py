@@ -611,6 +611,7 @@ def samples_draw(*, user, cycle_report: CycleReport) -> list[Sample]:
         if locked.updated_at != plan.updated_at:
             raise ConflictError("The sampling plan changed while the samples were drawn: draw again.")
         plan = locked
+        plan.cycle_report = cycle_report  # the audit entry names it: not read again
         plan_before = snapshot(plan, ["population_file_id", "seed"])
         current = list(Sample.objects.filter(cycle_report=cycle_report))
         manual = [s for s in current if s.method == SamplingPlan.Method.MANUAL]

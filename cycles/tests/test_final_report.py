@@ -284,3 +284,16 @@ def test_a_signed_pdf_is_rendered_whole_when_the_stored_one_is_not_the_generated
     with report.pdf.open("rb") as fh:
         report.pdf_sha256 = hashlib.sha256(fh.read()).hexdigest()
     assert "not signed" not in _text(_pdf_pages(final_report_pdf(report))[-1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sign_off_does_not_wait_for_another_report_of_the_cycle(finalizing, users):
+    """Recording a signature locks its final report's row only: not the cycle's, which every report of the cycle
+    shares (twenty reports signed at once queued behind one another on it)."""
+    from synapse.testing import row_locked_elsewhere
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    report = final_report_generate(cycle_report_id=finalizing.pk, generation=1)
+    with row_locked_elsewhere(finalizing.cycle):  # another report of the cycle, mid-transaction
+        assert _sign(report, users, "test_manager").decision == SignOff.Decision.SIGNED

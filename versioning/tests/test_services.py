@@ -160,3 +160,20 @@ def test_item_decisions_only_while_submitted(cycle_report, users):
     assert set(version.items.values_list("decision", flat=True)) == {VersionItem.Decision.APPROVED}
     with pytest.raises(ConflictError):
         version_item_decide(item=item, user=users["owner"], approve=True)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_item_decision_does_not_wait_for_another_report_of_the_cycle(cycle_report, users):
+    """Deciding a sample locks the item and its version, not the cycle every report of it shares."""
+    from django.db import connection
+
+    from synapse.testing import row_locked_elsewhere
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL")
+    version = version_create(cycle_report=cycle_report, phase="sample_selection", author=users["tester"], items=ITEMS)
+    item = version.items.get(key="balance")
+    with row_locked_elsewhere(cycle_report.cycle):
+        version_item_decide(item=item, user=users["owner"], approve=True)
+    item.refresh_from_db()
+    assert item.decision == VersionItem.Decision.APPROVED
