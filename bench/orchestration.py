@@ -541,17 +541,19 @@ def run_synapse(harness, args, tag: str = "") -> tuple[float, int, int, dict]:
     """Seconds for every report to be signed off and the cycle to complete; activities and updates per report;
     CPU seconds by process."""
     import signal
-    from importlib import import_module
 
     from django.conf import settings
 
     from cycles.models import CycleReport
+    from synapse.heap import settle_web
     from workflows.models import WorkflowDecision, WorkflowStep
     from workflows.services import workflow_start
 
     # The people's threads stand for web processes, which have loaded their pages (and the services behind
-    # them: sampling brings in scipy, a second of importing) before anyone asks for one.
-    import_module(settings.ROOT_URLCONF)
+    # them: sampling brings in scipy, a second of importing) before anyone asks for one, and settled their
+    # heap (synapse/wsgi.py, synapse/asgi.py). The bare worker and its client share this process, and its
+    # settings.
+    settle_web()
     people, cycle = make_people(args.reports, tag)
     ids = list(CycleReport.objects.filter(cycle=cycle).values_list("pk", flat=True))
     logs = Path(tempfile.mkdtemp(prefix="synapse-bench-worker-"))

@@ -91,6 +91,9 @@ def _warm(parent: int) -> None:
     threading.Thread(target=_exit_with, args=(parent,), name="orphan-check", daemon=True).start()
     logging.getLogger("weasyprint").setLevel(logging.WARNING)  # a line per step of every rendering otherwise
     render_here("<p>warm</p>")
+    from synapse.heap import settle
+
+    settle()  # a rendering makes hundreds of thousands of short-lived boxes: collect them seldom
 
 
 def start_pool(processes: int) -> None:

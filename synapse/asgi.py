@@ -18,3 +18,7 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+from synapse.heap import settle_web  # noqa: E402
+
+settle_web()

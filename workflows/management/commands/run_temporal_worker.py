@@ -94,6 +94,9 @@ class Command(BaseCommand):
             max_concurrent_activities=options["max_concurrent_activities"],
             graceful_shutdown_timeout=datetime.timedelta(seconds=options["graceful_shutdown"]),
         )
+        from synapse.heap import settle
+
+        settle()  # everything the worker keeps is loaded: out of the collector's sight
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
