@@ -90,3 +90,30 @@ def test_a_sender_that_gets_no_answer_gives_the_decision_back_to_the_outbox(user
     assert not outcome.delivered
     assert WorkflowDecision.objects.get(pk=decision.pk).sending_until is None
     assert services.decisions_deliver_pending() == 1 and list(queues) == [(decision.pk,)]
+
+
+def test_a_step_sent_at_once_is_stored_leased_and_its_answer_is_one_write(users, cycle_report, monkeypatch, queues):
+    """A person's step is stored as its first attempt, leased to the request that sends it: the outbox leaves
+    it alone, and sending it reads and writes nothing before the update goes out. The answer is one
+    conditional UPDATE (which ends the lease) and its audit entry."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    cycle_report.workflow_id = "w-1"
+    decision = services.decision_store(
+        user=users["data_owner"], cycle_report=cycle_report, update_name=UPDATE_REQUEST_SUBMITTED, sending=True,
+        make_input=lambda decision_id: services.UPDATE_INPUTS[UPDATE_REQUEST_SUBMITTED](
+            decision_id=decision_id, request_id=1, user_id=users["data_owner"].pk, status="submitted"),
+    )
+    row = WorkflowDecision.objects.get(pk=decision.pk)
+    assert row.attempts == 1 and row.sending_until > timezone.now() + datetime.timedelta(seconds=15)
+    assert services.decisions_deliver_pending() == 0 and not queues
+
+    monkeypatch.setattr(bridge, "run", lambda fn, **kwargs: UpdateResult(accepted=True, message="Submitted."))
+    with CaptureQueriesContext(connection) as captured:
+        outcome = services.decision_deliver(decision=decision, leased=True)
+    assert outcome.delivered
+    statements = [q["sql"].split()[0] for q in captured.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert statements == ["SELECT", "UPDATE", "INSERT"]  # the earlier open steps; the answer; its audit entry
+    row = WorkflowDecision.objects.get(pk=decision.pk)
+    assert (row.status, row.attempts, row.sending_until) == (WorkflowDecision.Status.DELIVERED, 1, None)
