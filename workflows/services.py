@@ -453,7 +453,7 @@ def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True, fin
         WorkflowDecision.objects.filter(pk=decision.pk).update(attempts=F("attempts") + 1, last_attempt_at=now,
                                                                sending_until=lease)
         decision.attempts += 1
-        decision.sending_until = lease
+        decision.last_attempt_at, decision.sending_until = now, lease
     try:
         return _sent(decision, update, deadline, finish, trip)
     finally:
@@ -502,8 +502,12 @@ def _sent(decision: WorkflowDecision, update, deadline: float, finish: datetime.
 def _no_worker(decision: WorkflowDecision) -> bool:
     """After an update went unanswered: is it because no worker takes the workflow's tasks (else: busy)?
 
-    A workflow task scheduled for a while and not started means nobody polls its queue; so does a
-    queue whose pollers were last seen over a minute ago (a live worker long-polls within 60 s).
+    A workflow task scheduled for a while and not started means nobody polls its queue. So does a queue
+    nobody polled since the update was sent: a live worker that takes the update's task polls again once it
+    has handled it, and a busy one polls all the time; an idle one would have answered. A worker that stopped
+    with a poll still open may be handed the task and never answer (its task shows started): that is the
+    case this catches. Without the time of sending, over a minute without a poll (a live worker long-polls
+    within 60 s).
     """
     from temporalio.api.enums.v1 import PendingWorkflowTaskState, TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
@@ -530,8 +534,10 @@ def _no_worker(decision: WorkflowDecision) -> bool:
     if task is not None and task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED:
         if now - task.scheduled_time.ToDatetime(tzinfo=datetime.timezone.utc) > datetime.timedelta(seconds=1):
             return True
-    recent = now - datetime.timedelta(seconds=70)
-    return not any(p.last_access_time.ToDatetime(tzinfo=datetime.timezone.utc) > recent for p in pollers)
+    since = now - datetime.timedelta(seconds=70)
+    if decision.last_attempt_at is not None:
+        since = max(since, decision.last_attempt_at)
+    return not any(p.last_access_time.ToDatetime(tzinfo=datetime.timezone.utc) > since for p in pollers)
 
 
 def decision_deliver(*, decision: WorkflowDecision, deadline: float | None = None, leased: bool = False
@@ -612,9 +618,18 @@ def workflow_submit_version(*, user, cycle_report: CycleReport, phase: str, note
     )
 
 
+def _named_report(owner) -> CycleReport:
+    """The cycle report `owner` (a version, a request) belongs to, with the report and the cycle that its
+    name in the audit trail is made of: as `owner` was loaded with it, else read in one query."""
+    if type(owner).cycle_report.is_cached(owner):
+        return owner.cycle_report
+    owner.cycle_report = CycleReport.objects.select_related("report", "cycle").get(pk=owner.cycle_report_id)
+    return owner.cycle_report
+
+
 def workflow_decide_version(*, user, version: Version, approve: bool, notes: str = "") -> DecisionOutcome:
     """The report owner approves a submitted version or sends it back with notes."""
-    cycle_report = version.cycle_report
+    cycle_report = _named_report(version)
     if not can_approve(user, cycle_report, version.phase):
         raise PermissionDeniedError("Only the report's owner can approve or send back its versions.")
     if version.author_id == user.pk:
@@ -678,7 +693,7 @@ def request_decision_store(*, user, request, update_name: str) -> WorkflowDecisi
     The message carries the request's new status, so the workflow takes it as it is; None when the
     report's workflow was never started (nothing to tell).
     """
-    cycle_report = request.cycle_report
+    cycle_report = _named_report(request)
     if not cycle_report.workflow_id:
         return None
     return decision_store(

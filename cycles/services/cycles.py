@@ -230,7 +230,9 @@ def cycle_report_finish(*, cycle_report_id: int, status: str, context: dict | No
     if status not in CycleReport.Status.values:
         raise ApplicationError(f"Unknown cycle report status {status!r}.")
     with transaction.atomic():
-        cycle_report = CycleReport.objects.select_for_update().get(pk=cycle_report_id)
+        # With its report and cycle, which the audit entry names (only the report's row is locked).
+        cycle_report = (CycleReport.objects.select_for_update(of=("self",)).select_related("report", "cycle")
+                        .get(pk=cycle_report_id))
         if cycle_report.status == status:
             return cycle_report
         before = snapshot(cycle_report, ["status"])

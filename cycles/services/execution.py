@@ -271,7 +271,7 @@ def test_matrix_prepare(*, cycle_report_id: int, extension_id: int | None = None
     Idempotent: existing cells and results stay; a rerun adds only what is missing
     and tests only cells still untested. Returns the progress.
     """
-    cycle_report = CycleReport.objects.select_related("report").get(pk=cycle_report_id)
+    cycle_report = CycleReport.objects.select_related("report", "cycle").get(pk=cycle_report_id)
     samples = _approved_samples(cycle_report)
     attributes = _in_scope(cycle_report)
     with transaction.atomic():

@@ -93,7 +93,7 @@ def attributes_draft(*, cycle_report_id: int, provider: LLMProvider | None = Non
     hand (source=manual) is never overwritten. LLM errors propagate for the
     caller (the Temporal activity) to classify.
     """
-    cycle_report = CycleReport.objects.select_related("report").get(pk=cycle_report_id)
+    cycle_report = CycleReport.objects.select_related("report", "cycle").get(pk=cycle_report_id)
     reason = _planning_lock_reason(cycle_report)
     if reason:
         raise PhaseLockedError(reason)
@@ -104,7 +104,9 @@ def attributes_draft(*, cycle_report_id: int, provider: LLMProvider | None = Non
     drafts = provider.draft_attributes(report_name=report.name, regulation=report.regulation, fields=report.fields)
 
     with transaction.atomic():
-        cycle_report = CycleReport.objects.select_for_update().get(pk=cycle_report_id)
+        # With its report and cycle, which the audit entry names (only the report's row is locked).
+        cycle_report = (CycleReport.objects.select_for_update(of=("self",)).select_related("report", "cycle")
+                        .get(pk=cycle_report_id))
         reason = _planning_lock_reason(cycle_report)
         if reason:
             raise PhaseLockedError(reason)

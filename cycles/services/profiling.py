@@ -359,7 +359,8 @@ def population_file_profile(*, population_file_id: int) -> PopulationFile:
     )
 
     try:
-        population_file = PopulationFile.objects.select_related("cycle_report").get(pk=population_file_id)
+        population_file = (PopulationFile.objects.select_related("cycle_report__report", "cycle_report__cycle")
+                           .get(pk=population_file_id))
     except PopulationFile.DoesNotExist:
         raise NotFoundError(f"Population file {population_file_id} does not exist.") from None
     PopulationFile.objects.filter(pk=population_file.pk).update(status=PopulationFile.Status.PROFILING, error="")

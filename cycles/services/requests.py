@@ -528,7 +528,9 @@ def information_request_submit(*, user, request: InformationRequest) -> Informat
     """The data owner says the evidence is complete: the tester reviews it next."""
     _require_request_owner(user, request)
     with transaction.atomic():
-        request = InformationRequest.objects.select_for_update().get(pk=request.pk)
+        # Locked alone; with the names its audit entry and its message show (owner, report, cycle).
+        request = (InformationRequest.objects.select_for_update(of=("self",))
+                   .select_related("data_owner", "cycle_report__report", "cycle_report__cycle").get(pk=request.pk))
         if request.status not in (InformationRequest.Status.OPEN, InformationRequest.Status.RETURNED):
             raise ConflictError(f"This request is already {request.get_status_display().lower()}.")
         if not any(e.status == Evidence.Status.PENDING for e in evidence_latest(request=request)):
@@ -558,7 +560,9 @@ def evidence_review(*, user, evidence: Evidence, accept: bool, note: str = "") -
     if not accept and not note:
         raise ApplicationError(f"Say what is wrong with {evidence.original_name}: a note is required to return it.")
     with transaction.atomic():
-        request = InformationRequest.objects.select_for_update().get(pk=request.pk)
+        # Locked alone; with the names its audit entry and its message show (owner, report, cycle).
+        request = (InformationRequest.objects.select_for_update(of=("self",))
+                   .select_related("data_owner", "cycle_report__report", "cycle_report__cycle").get(pk=request.pk))
         if request.status != InformationRequest.Status.SUBMITTED:
             raise ConflictError("Evidence is reviewed only while its request is submitted.")
         evidence = Evidence.objects.select_for_update().get(pk=evidence.pk)
@@ -591,7 +595,9 @@ def information_request_review(*, user, request: InformationRequest) -> Informat
     """Finish reviewing a submitted request: accepted if every file is, else back to the data owner."""
     _require_request_tester(user, request)
     with transaction.atomic():
-        request = InformationRequest.objects.select_for_update().get(pk=request.pk)
+        # Locked alone; with the names its audit entry and its message show (owner, report, cycle).
+        request = (InformationRequest.objects.select_for_update(of=("self",))
+                   .select_related("data_owner", "cycle_report__report", "cycle_report__cycle").get(pk=request.pk))
         if request.status != InformationRequest.Status.SUBMITTED:
             raise ConflictError(f"This request is {request.get_status_display().lower()}, not waiting for review.")
         latest = evidence_latest(request=request)

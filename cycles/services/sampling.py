@@ -176,7 +176,7 @@ def sampling_plan_prepare(*, cycle_report_id: int) -> SamplingPlan:
     returned as it is, so a retried activity never undoes the tester's changes.
     """
     try:
-        cycle_report = CycleReport.objects.select_related("report").get(pk=cycle_report_id)
+        cycle_report = CycleReport.objects.select_related("report", "cycle").get(pk=cycle_report_id)
     except CycleReport.DoesNotExist:
         raise NotFoundError(f"Cycle report {cycle_report_id} does not exist.") from None
     existing = SamplingPlan.objects.filter(cycle_report=cycle_report).first()

@@ -50,7 +50,7 @@ def scoping_recommend(*, cycle_report_id: int) -> int:
     from cycles.models import ColumnMapping
     from cycles.services.profiling import population_file_current
 
-    cycle_report = CycleReport.objects.select_related("report").get(pk=cycle_report_id)
+    cycle_report = CycleReport.objects.select_related("report", "cycle").get(pk=cycle_report_id)
     current = population_file_current(cycle_report=cycle_report)
     # Profiles record every rule checked, failing or not ({"mandatory": 0}): count only real failures.
     failing = {
