@@ -4,10 +4,10 @@ WeasyPrint's layout is pure Python and holds the GIL nearly throughout. Rendered
 process, every report's PDF takes its turn on one core while the workflow tasks, the other activities and
 their heartbeats wait for the GIL: at the end of a cycle twenty reports' PDFs queued behind one another.
 `start_pool(n)` (the worker calls it) gives the rendering n processes of its own, spawned so that no child
-inherits the worker's threads, each loading WeasyPrint and its fonts once and leaving when the worker is gone. Without a pool
-(the web, tests, commands) a rendering runs here, one at a time per process.
+inherits the worker's threads, each loading WeasyPrint and its fonts once and leaving when the worker is
+gone. Without a pool (the web, tests, commands) a rendering runs here, one at a time per process.
 
-This module imports nothing of Django: the pool's processes import it, and only it and WeasyPrint.
+This module imports nothing of Django: the pool's processes import it, WeasyPrint and synapse.heap only.
 """
 from __future__ import annotations
 

@@ -153,10 +153,17 @@ def test_an_unsigned_report_is_not_packaged(cycle_report, users, storage):  # no
 
 def test_the_workbook_shows_the_results_and_observations_that_were_signed(signed):
     """The package's workbook is made from the signed generation's figures, the ones report_data.json holds
-    (the database refuses changes to them once signed, so they are also the figures there)."""
+    (the database refuses changes to them once signed, so they are also the figures there), and the test
+    matrix is read once for the CSV and the workbook's sheet."""
     import polars as pl
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
-    built = package_build(final_report_id=signed.pk, history=_history)
+    with CaptureQueriesContext(connection) as captured:
+        built = package_build(final_report_id=signed.pk, history=_history)
+    matrix_reads = [q for q in captured.captured_queries if 'FROM "cycles_testresult"' in q["sql"] and q["sql"]
+                    .endswith('ORDER BY "cycles_sample"."row_index" ASC, "cycles_attribute"."name" ASC')]
+    assert len(matrix_reads) == 1, [q["sql"][:120] for q in matrix_reads]
     with built.file.open("rb") as fh, zipfile.ZipFile(fh) as zf:
         workbook = zf.read("test_matrix/workbook.xlsx")
         recorded = json.loads(zf.read("report/report_data.json"))
