@@ -222,6 +222,37 @@ def _decode(payloads) -> dict:
         return {}
 
 
+# The marker the SDK records for a local activity: details "data" (its type, attempt...) and "result", or a failure.
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+def _local_activity(event) -> tuple[str, dict] | None:
+    """(activity type, result) of a local activity that completed, from its marker; None for any other event."""
+    if not event.HasField("marker_recorded_event_attributes"):
+        return None
+    attrs = event.marker_recorded_event_attributes
+    if attrs.marker_name != LOCAL_ACTIVITY_MARKER or attrs.HasField("failure") or "data" not in attrs.details:
+        return None
+    kind = _decode(attrs.details["data"]).get("activity_type", "")
+    result = _decode(attrs.details["result"]) if "result" in attrs.details else {}
+    return (kind, result) if kind else None
+
+
+def _entered(event) -> str:
+    """The phase an event shows the workflow entering (not skipping), or "": an ordinary activity's scheduled
+    event names it in its input; a local activity's marker (since patch local-phase-entry) in its result."""
+    if event.HasField("activity_task_scheduled_event_attributes"):
+        attrs = event.activity_task_scheduled_event_attributes
+        if attrs.activity_type.name == ActivityName.ENTER_PHASE:
+            inp = _decode(attrs.input)
+            return "" if inp.get("skipped") else inp.get("phase", "")
+        return ""
+    local = _local_activity(event)
+    if local and local[0] == ActivityName.ENTER_PHASE and not local[1].get("skipped"):
+        return local[1].get("to_phase", "")
+    return ""
+
+
 def _fetch_history(execution: WorkflowExecution):
     async def fetch(client):
         handle = client.get_workflow_handle(execution.workflow_id, run_id=execution.run_id or None)
@@ -241,6 +272,9 @@ def execution_history(*, user, execution: WorkflowExecution, limit: int = 500) -
             attrs = event.activity_task_scheduled_event_attributes
             phase = _decode(attrs.input).get("phase", "")
             detail = f"{attrs.activity_type.name}" + (f" ({phase})" if phase else "")
+        elif (local := _local_activity(event)) is not None:
+            phase = local[1].get("to_phase", "") if local[0] == ActivityName.ENTER_PHASE else ""
+            detail = f"{local[0]} (local" + (f", {phase})" if phase else ")")
         elif event.HasField("activity_task_failed_event_attributes"):
             detail = event.activity_task_failed_event_attributes.failure.message
         elif event.HasField("workflow_execution_update_accepted_event_attributes"):
@@ -260,12 +294,10 @@ def _reset_point(history, phase: str) -> int:
     for event in history.events:
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             last_completed = event.event_id
-        elif event.HasField("activity_task_scheduled_event_attributes"):
-            attrs = event.activity_task_scheduled_event_attributes
-            if attrs.activity_type.name == ActivityName.ENTER_PHASE:
-                inp = _decode(attrs.input)
-                if inp.get("phase") == phase and not inp.get("skipped"):
-                    point = last_completed
+        elif _entered(event) == phase:
+            # An ordinary activity is scheduled, and a local one's marker recorded, by the workflow task that
+            # completed just before: resetting to it runs that task again, which enters the phase afresh.
+            point = last_completed
     return point
 
 

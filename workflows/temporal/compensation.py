@@ -42,7 +42,7 @@ from workflows.temporal.contracts import (
     State,
     UpdateResult,
 )
-from workflows.temporal.phases.base import PhaseSteps, cause
+from workflows.temporal.phases.base import PhaseSteps, cancelled, cause
 
 STRATEGIES: dict[str, str] = {
     # The LLM draft goes; attributes the tester entered or edited stay.
@@ -81,7 +81,7 @@ class CompensationSteps(PhaseSteps):
                 await self._runners[phase]()
                 return
             except ActivityError as err:
-                if not workflow.patched(PATCH_PHASE_COMPENSATION):
+                if cancelled(err) or not workflow.patched(PATCH_PHASE_COMPENSATION):
                     raise
                 failures += 1
                 message = cause(err)

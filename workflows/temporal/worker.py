@@ -13,7 +13,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from workflows.temporal.activities import ALL_ACTIVITIES
 from workflows.temporal.compensation import PATCH_PHASE_COMPENSATION
 from workflows.temporal.cycle_workflow import PATCH_REMOVAL_COMPENSATION, TestCycleWorkflow
-from workflows.temporal.phases.base import PATCH_CLAIM_WAITS, PATCH_LOCAL_ACTIVITIES
+from workflows.temporal.phases.base import (
+    PATCH_CANCEL_NOT_FAILURE,
+    PATCH_CLAIM_WAITS,
+    PATCH_LOCAL_ACTIVITIES,
+    PATCH_LOCAL_ENTRY,
+)
 from workflows.temporal.phases.profiling import PATCH_PROFILING_REVIEW
 from workflows.temporal.phases.requests import PATCH_REQUEST_ADDED, PATCH_REQUEST_READ_ACCEPTED
 from workflows.temporal.phases.reviews import PATCH_DECIDE_WAITS_FOR_SUBMISSION
@@ -45,6 +50,8 @@ KNOWN_PATCHES = [
     PATCH_DECIDE_WAITS_FOR_SUBMISSION,
     PATCH_REQUEST_READ_ACCEPTED,
     PATCH_LOCAL_ACTIVITIES,
+    PATCH_LOCAL_ENTRY,
+    PATCH_CANCEL_NOT_FAILURE,
 ]
 
 

@@ -21,13 +21,9 @@ async def record() -> None:
     from workflows.temporal.contracts import (
         DATA_PROFILING,
         PLANNING,
-        SAMPLE_SELECTION,
         SCOPING,
-        CompleteDataOwnersInput,
         RegisterPopulationInput,
         ReportWorkflowInput,
-        RequestEventInput,
-        RequestSchedule,
         State,
         UpdateResult,
     )
@@ -63,24 +59,45 @@ async def record() -> None:
             # 2. The parallel step, requests with reminders and escalation, waiting at test execution.
             fakes = FakeActivities(requests=(501,))
         async with _worker(env, fakes, queue):
-            handle = await env.client.start_workflow(
-                ReportTestWorkflow.run,
-                ReportWorkflowInput(1, 30, 130, skip_phases=[PLANNING, DATA_PROFILING, SCOPING],
-                                    schedule=RequestSchedule()),
-                id="replay-parallel-and-requests", task_queue=queue)
-            await _wait_state(env, handle, State.AWAITING_SUBMISSION, SAMPLE_SELECTION)
-            samples = await _submit(handle, SAMPLE_SELECTION)
-            await _decide(handle, SAMPLE_SELECTION, samples.version_id, approve=True)
-            await handle.execute_update("complete_data_owner_identification", CompleteDataOwnersInput("c", 3),
-                                        result_type=UpdateResult)
-            await env.sleep(timedelta(days=13))
-            fakes.request_status[501] = "submitted"
-            await handle.execute_update("request_submitted", RequestEventInput("s", 501, 5), result_type=UpdateResult)
-            fakes.request_status[501] = "accepted"
-            await handle.execute_update("request_reviewed", RequestEventInput("r", 501, 5), result_type=UpdateResult)
-            await _wait_state(env, handle, State.AWAITING_SUBMISSION, "test_execution")
-            await handle.terminate("recorded")
-            (HERE / "report_parallel_and_requests.json").write_text((await handle.fetch_history()).to_json())
+            history = await _parallel_and_requests(env, queue, fakes, "replay-parallel-and-requests")
+            (HERE / "report_parallel_and_requests.json").write_text(history.to_json())
+
+
+async def _parallel_and_requests(env, queue: str, fakes, workflow_id: str):
+    """Sample Selection ‖ Data Owner Identification, a request chased past its due date, submitted and accepted,
+    up to Test Execution waiting for the tester; the run is then terminated and its history returned."""
+    from workflows.temporal.contracts import (
+        DATA_PROFILING,
+        PLANNING,
+        SAMPLE_SELECTION,
+        SCOPING,
+        CompleteDataOwnersInput,
+        ReportWorkflowInput,
+        RequestEventInput,
+        RequestSchedule,
+        State,
+        UpdateResult,
+    )
+    from workflows.temporal.report_workflow import ReportTestWorkflow
+    from workflows.tests.test_report_workflow import _decide, _submit, _wait_state
+
+    handle = await env.client.start_workflow(
+        ReportTestWorkflow.run,
+        ReportWorkflowInput(1, 30, 130, skip_phases=[PLANNING, DATA_PROFILING, SCOPING], schedule=RequestSchedule()),
+        id=workflow_id, task_queue=queue)
+    await _wait_state(env, handle, State.AWAITING_SUBMISSION, SAMPLE_SELECTION)
+    samples = await _submit(handle, SAMPLE_SELECTION)
+    await _decide(handle, SAMPLE_SELECTION, samples.version_id, approve=True)
+    await handle.execute_update("complete_data_owner_identification", CompleteDataOwnersInput("c", 3),
+                                result_type=UpdateResult)
+    await env.sleep(timedelta(days=13))
+    fakes.request_status[501] = "submitted"
+    await handle.execute_update("request_submitted", RequestEventInput("s", 501, 5), result_type=UpdateResult)
+    fakes.request_status[501] = "accepted"
+    await handle.execute_update("request_reviewed", RequestEventInput("r", 501, 5), result_type=UpdateResult)
+    await _wait_state(env, handle, State.AWAITING_SUBMISSION, "test_execution")
+    await handle.terminate("recorded")
+    return await handle.fetch_history()
 
 
 async def record_profiling_review() -> None:
@@ -336,10 +353,29 @@ async def record_local_activities() -> None:
             (HERE / "report_local_activities.json").write_text(history.to_json())
 
 
+async def record_local_entry() -> None:
+    """The path of report_parallel_and_requests.json since entering a phase and opening the requests run as
+    local activities (patch local-phase-entry): their markers replay, and an
+    admin's reset finds where each phase was entered by them (workflows/tests/test_reset_point.py)."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.testing import TEST_SERVER
+    from workflows.tests.test_report_workflow import FakeActivities, _worker
+
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER)) as env:
+        queue = f"record-{uuid.uuid4().hex}"
+        fakes = FakeActivities(requests=(501,))
+        async with _worker(env, fakes, queue):
+            history = await _parallel_and_requests(env, queue, fakes, "replay-local-entry")
+            assert not any(e.activity_task_scheduled_event_attributes.activity_type.name == "cycle_report_enter_phase"
+                           for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
+            (HERE / "report_local_entry.json").write_text(history.to_json())
+
+
 RECORDINGS = {"before_test_execution": record, "profiling_review": record_profiling_review,
               "test_execution": record_test_execution, "finalize": record_finalize,
               "compensation": record_compensation, "request_added": record_request_added,
-              "local_activities": record_local_activities}
+              "local_activities": record_local_activities, "local_entry": record_local_entry}
 
 
 if __name__ == "__main__":

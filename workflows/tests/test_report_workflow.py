@@ -103,6 +103,8 @@ class FakeActivities:
         self.extension_requests = {}
         # When set, a version is "written" (recorded) but its activity returns only once the event is set.
         self.hold_versions = None
+        # Activities (by the name they record) that wait for their event before they return.
+        self.holds: dict[str, asyncio.Event] = {}
 
     def all(self):
         @activity.defn(name=ActivityName.ENTER_PHASE)
@@ -113,6 +115,8 @@ class FakeActivities:
         @activity.defn(name=ActivityName.DRAFT_ATTRIBUTES)
         async def draft(inp: DraftAttributesInput) -> DraftAttributesResult:
             self.calls.append(("draft", inp.cycle_report_id))
+            if "draft" in self.holds:
+                await self.holds["draft"].wait()
             if self.draft_fails:
                 raise ApplicationError("The model answered with prose, not JSON.", non_retryable=True,
                                        type="LLMBadResponseError")
@@ -121,6 +125,8 @@ class FakeActivities:
         @activity.defn(name=ActivityName.RECOMMEND_SCOPE)
         async def recommend(inp: RecommendScopeInput) -> RecommendScopeResult:
             self.calls.append(("recommend", inp.cycle_report_id))
+            if "recommend" in self.holds:
+                await self.holds["recommend"].wait()
             if self.recommend_failures:
                 self.recommend_failures -= 1
                 raise ApplicationError("The database refused the recommendations.", non_retryable=True)

@@ -17,6 +17,13 @@ OPEN, SUBMITTED, RETURNED, ACCEPTED = "open", "submitted", "returned", "accepted
 PATCH_CLAIM_WAITS = "claim-waits-for-release"
 # Short database writes run as local activities (issue 11): see LOCAL_ACTIVITIES.
 PATCH_LOCAL_ACTIVITIES = "local-database-activities"
+# A workflow cancelled (its report removed from the cycle, the cycle cancelled) while an activity of a phase ran
+# sees that activity cancelled: since this patch that is the cancellation reaching the workflow, which ends it;
+# before, the phase took it for the activity failing (compensated, then waited for an admin's retry for ever).
+PATCH_CANCEL_NOT_FAILURE = "activity-cancel-is-not-a-failure"
+# Since this patch, entering a phase and the two short steps of Requests for Information run locally too:
+# see LOCAL_SINCE_ENTRY.
+PATCH_LOCAL_ENTRY = "local-phase-entry"
 
 # Timeouts sized to the work (issue 10), so a task given to a worker that died is retried within
 # seconds, not after the 300 s every activity had: database writes take milliseconds; email gets
@@ -39,9 +46,8 @@ LONG_WORK = {
 # since PATCH_LOCAL_ACTIVITIES they run as local activities, in the worker that runs the workflow task and
 # within it, recorded in the history by a marker: no task queue round trip and no workflow task of their own
 # each (a third of a report's activities). Same retry policy and timeout; tracked like any activity (the worker's
-# interceptor sees local activities too). Entering a phase stays an ordinary activity: an admin's reset
-# finds the point to go back to by its scheduled event and input. Long or outside work (LLM, profiling,
-# versions, email, the report and its package) stays ordinary too: a local activity holds the workflow task.
+# interceptor sees local activities too). Long or outside work (LLM, profiling, versions, email, sampling, the
+# report and its package) stays ordinary: a local activity holds the workflow task.
 # Only the first attempt is local: after a failure the others go through the server (see _activity).
 LOCAL_ACTIVITIES = {
     ActivityName.COMPLETE_PHASE,
@@ -52,6 +58,24 @@ LOCAL_ACTIVITIES = {
     ActivityName.OPEN_OBSERVATIONS,
     ActivityName.REOPEN_PHASE,
 }
+# Local since PATCH_LOCAL_ENTRY: entering a phase (nine a report; an admin's reset finds the point to go back to
+# by its marker as by an ordinary activity's scheduled event, see workflows.operations) and opening the requests
+# (a few rows, idempotent). Checking the data owners stays ordinary: it runs in an update's handler, and held
+# in a workflow task it would hold every other update of the report with it.
+LOCAL_SINCE_ENTRY = {
+    ActivityName.ENTER_PHASE,
+    ActivityName.CREATE_REQUESTS,
+}
+
+
+def _runs_locally(name: str) -> bool:
+    """Whether this run takes `name` as a local activity (each patch asked only where it applies, so a
+    history recorded before it replays as it ran)."""
+    if name in LOCAL_ACTIVITIES:
+        return workflow.patched(PATCH_LOCAL_ACTIVITIES)
+    if name in LOCAL_SINCE_ENTRY:
+        return workflow.patched(PATCH_LOCAL_ENTRY)
+    return False
 
 
 def activity_timeouts(name: str, policy: RetryPolicy, long_timeout_seconds: int) -> dict:
@@ -62,6 +86,11 @@ def activity_timeouts(name: str, policy: RetryPolicy, long_timeout_seconds: int)
     if policy is retry.EMAIL:
         return {"start_to_close_timeout": EMAIL_TIMEOUT}
     return {"start_to_close_timeout": DATABASE_TIMEOUT}
+
+
+def cancelled(err: ActivityError) -> bool:
+    """Whether an activity's error is the workflow's own cancellation (to re-raise), not the activity failing."""
+    return is_cancelled_exception(err) and workflow.patched(PATCH_CANCEL_NOT_FAILURE)
 
 
 def cause(err: BaseException) -> str:
@@ -92,7 +121,7 @@ class PhaseSteps:
 
     async def _activity(self, name: str, arg, result_type, policy: RetryPolicy = retry.DATABASE):
         timeouts = activity_timeouts(name, policy, self._input.activity_timeout_seconds)
-        if name in LOCAL_ACTIVITIES and workflow.patched(PATCH_LOCAL_ACTIVITIES):
+        if _runs_locally(name):
             # One local attempt. If it fails, the policy's other attempts run as an ordinary activity: a
             # database outage is retried with the server's backoff and never holds the workflow task, and a
             # refusal (non-retryable) fails there again as the ActivityError callers handle (a failed local

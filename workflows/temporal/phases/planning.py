@@ -11,7 +11,7 @@ from workflows.temporal.contracts import (
     DraftAttributesResult,
     State,
 )
-from workflows.temporal.phases.base import cause
+from workflows.temporal.phases.base import cancelled, cause
 from workflows.temporal.phases.reviews import ReviewSteps
 
 
@@ -26,6 +26,8 @@ class PlanningSteps(ReviewSteps):
                 retry.LLM,
             )
         except ActivityError as err:
+            if cancelled(err):
+                raise
             # The tester can still enter attributes by hand.
             self._errors[PLANNING] = f"The attribute draft failed: {cause(err)}"
         await self._review(PLANNING)
