@@ -508,10 +508,20 @@ def _no_worker(decision: WorkflowDecision) -> bool:
     with a poll still open may be handed the task and never answer (its task shows started): that is the
     case this catches. Without the time of sending, over a minute without a poll (a live worker long-polls
     within 60 s).
+
+    Asked first: does a worker process on the queue say it is alive (its heartbeat, workflows.monitor)? Then
+    it takes the tasks, however busy. Under load its tasks come by its sticky queue and its poll of the
+    queue described can stay open for a minute; taken for "no worker", that stopped every person's step
+    from being sent at all (the breaker) while the worker worked through a queue of them.
     """
     from temporalio.api.enums.v1 import PendingWorkflowTaskState, TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    from workflows.monitor import workers_alive
+
+    if workers_alive().filter(task_queue=settings.TEMPORAL_TASK_QUEUE).exists():
+        return False
 
     rpc = datetime.timedelta(seconds=1)
 

@@ -63,3 +63,23 @@ def test_without_the_time_of_sending_a_minute_without_a_poll_means_no_worker(mon
     assert not services._no_worker(sent)
     described(monkeypatch, polled=[now - datetime.timedelta(seconds=90)])
     assert services._no_worker(sent)
+
+
+def test_a_worker_whose_heartbeat_is_alive_is_busy_however_long_ago_its_poll_began(monkeypatch, settings, sent):
+    """Under load a live worker's tasks come by its sticky queue, and its poll of the queue described stays
+    open: with no poll since the update went out, it is still no "no worker" while its process says it
+    is alive. A stopped one, or one whose heartbeat is stale, is judged by the polls again."""
+    from workflows.models import WorkerHeartbeat
+
+    now = timezone.now()
+    described(monkeypatch, task_state=PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_STARTED,
+              scheduled=sent.last_attempt_at, polled=[sent.last_attempt_at - datetime.timedelta(seconds=30)])
+    beat = WorkerHeartbeat.objects.create(identity="host:1", task_queue=settings.TEMPORAL_TASK_QUEUE,
+                                          started_at=now, last_seen_at=now)
+    assert not services._no_worker(sent)
+    WorkerHeartbeat.objects.filter(pk=beat.pk).update(task_queue="another-queue")
+    assert services._no_worker(sent)
+    WorkerHeartbeat.objects.filter(pk=beat.pk).update(task_queue=settings.TEMPORAL_TASK_QUEUE, stopped_at=now)
+    assert services._no_worker(sent)
+    WorkerHeartbeat.objects.filter(pk=beat.pk).update(stopped_at=None, last_seen_at=now - datetime.timedelta(minutes=5))
+    assert services._no_worker(sent)
