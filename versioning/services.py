@@ -39,20 +39,30 @@ def version_set_status(*, version: Version, status: str, actor=None, context: di
         raise ConflictError(
             f"{version} can't become {VersionStatus(status).label.lower()}: it is {version.get_status_display().lower()}."
         )
-    before = {"status": version.status}
-    version.status = status
-    now = timezone.now()
-    fields = ["status"]
-    if status == VersionStatus.SUBMITTED:
-        version.submitted_at = now
-        fields.append("submitted_at")
-    elif status in (VersionStatus.APPROVED, VersionStatus.CHANGES_REQUESTED):
-        version.decided_at = now
-        fields.append("decided_at")
-    version.save(update_fields=fields)
-    audit_record(actor=actor, action=f"version.{status}", obj=version, before=before,
-                 after={"status": status}, context=context)
+    before = version.status
+    changes = {"status": status, **_status_times(status)}
+    # Conditional on the status the caller read, instead of save()'s read first: a version that moved meanwhile
+    # is not overwritten (and the database refuses any change to an approved one).
+    if not Version.objects.filter(pk=version.pk, status=before).update(**changes):
+        raise ConflictError(f"{version} changed meanwhile; load it again.")
+    for name, value in changes.items():
+        setattr(version, name, value)
+    _audit_status(version, before=before, actor=actor, context=context)
     return version
+
+
+def _status_times(status: str) -> dict:
+    """The time a status stamps on its version (submitted, decided), as fields to write."""
+    if status == VersionStatus.SUBMITTED:
+        return {"submitted_at": timezone.now()}
+    if status in (VersionStatus.APPROVED, VersionStatus.CHANGES_REQUESTED):
+        return {"decided_at": timezone.now()}
+    return {}
+
+
+def _audit_status(version: Version, *, before: str, actor, context: dict | None) -> None:
+    audit_record(actor=actor, action=f"version.{version.status}", obj=version, before={"status": before},
+                 after={"status": version.status}, context=context)
 
 
 def version_create(
@@ -96,6 +106,8 @@ def version_create(
             if previous and previous.status in (VersionStatus.DRAFT, VersionStatus.SUBMITTED):
                 version_set_status(version=previous, status=VersionStatus.SUPERSEDED, actor=author,
                                    context=workflow.as_dict())
+            # Submitted at once it is written so (one INSERT), its creation and its submission audited as ever.
+            status = VersionStatus.SUBMITTED if submit else VersionStatus.DRAFT
             version = Version.objects.create(
                 cycle_report=cycle_report,
                 phase=phase,
@@ -108,6 +120,8 @@ def version_create(
                 workflow_run_id=workflow.run_id,
                 workflow_step=workflow.step or phase,
                 activity_name=workflow.activity,
+                status=status,
+                **_status_times(status),
             )
             VersionItem.objects.bulk_create(
                 VersionItem(version=version, key=key, data=data) for key, data in items
@@ -117,8 +131,7 @@ def version_create(
             audit_record(actor=author, action="version.create", obj=version,
                          after={"number": version.number, "items": len(items)}, context=workflow.as_dict())
             if submit:
-                version_set_status(version=version, status=VersionStatus.SUBMITTED, actor=author,
-                                   context=workflow.as_dict())
+                _audit_status(version, before=VersionStatus.DRAFT, actor=author, context=workflow.as_dict())
     except IntegrityError:
         # A concurrent call with the same request id won the race: return its version.
         if request_id is not None:

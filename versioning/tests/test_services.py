@@ -177,3 +177,47 @@ def test_an_item_decision_does_not_wait_for_another_report_of_the_cycle(cycle_re
         version_item_decide(item=item, user=users["owner"], approve=True)
     item.refresh_from_db()
     assert item.decision == VersionItem.Decision.APPROVED
+
+
+def _writes(queries, table: str) -> list[str]:
+    return [q["sql"] for q in queries if q["sql"].startswith(("UPDATE", "INSERT")) and f'"{table}"' in q["sql"]]
+
+
+def test_a_submitted_version_is_written_once_and_audited_as_created_then_submitted(cycle_report, users):
+    from django.test.utils import CaptureQueriesContext
+
+    from synapse.models import AuditEvent
+
+    with CaptureQueriesContext(connection) as queries:
+        version = version_create(cycle_report=cycle_report, phase="planning", author=users["tester"], items=ITEMS)
+    # One INSERT of the version, already submitted; no UPDATE after it, and no read of its status first.
+    assert [sql.split()[0] for sql in _writes(queries, "versioning_version")] == ["INSERT"]
+    version.refresh_from_db()
+    assert version.status == VersionStatus.SUBMITTED and version.submitted_at is not None
+    events = list(AuditEvent.objects.filter(object_id=str(version.pk), action__startswith="version.")
+                  .order_by("pk").values_list("action", "before", "after"))
+    assert events == [("version.create", None, {"number": 1, "items": 2}),
+                      ("version.submitted", {"status": "draft"}, {"status": "submitted"})]
+
+
+def test_a_decision_changes_the_locked_version_in_one_write(version, users):
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        version_decide(version=version, user=users["owner"], approve=True)
+    reads = [q["sql"] for q in queries if q["sql"].startswith("SELECT") and 'FROM "versioning_version"' in q["sql"]]
+    # The lock (where the database has one); no second read of the status to save it.
+    assert len(reads) == 1 and ("FOR UPDATE" in reads[0] or not connection.features.has_select_for_update)
+    assert len([sql for sql in _writes(queries, "versioning_version") if sql.startswith("UPDATE")]) == 1
+
+
+def test_a_status_change_does_not_overwrite_a_version_that_moved_meanwhile(version, users):
+    """A caller holding the version as it was (submitted) can't supersede it once the owner sent it back."""
+    from versioning.services import version_set_status
+
+    stale = Version.objects.get(pk=version.pk)
+    version_decide(version=version, user=users["owner"], approve=False, notes="Flag balance as CDE")
+    with pytest.raises(ConflictError, match="changed meanwhile"):
+        version_set_status(version=stale, status=VersionStatus.SUPERSEDED, actor=users["tester"])
+    version.refresh_from_db()
+    assert version.status == VersionStatus.CHANGES_REQUESTED
