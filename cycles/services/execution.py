@@ -455,31 +455,61 @@ def test_results_bulk(
             without = sorted({c.attribute.name for c in cells if not hasattr(c.attribute, "execution_rule")})
             if without:
                 raise ApplicationError(f"These attributes have no rule to re-test by: {', '.join(without)}.")
-        now = timezone.now()
-        # A bulk pass relies on the accepted evidence that covers each cell.
-        covering = evidence_by_cell(cycle_report=cycle_report) if action == BulkAction.PASS else {}
-        for cell in cells:
-            if action == BulkAction.RUN_RULES:
+        if action == BulkAction.RUN_RULES:
+            for cell in cells:
                 _apply_rule(cell, cell.attribute.execution_rule, actor=user)
-                continue
-            _push_history(cell, actor=user)
-            if action == BulkAction.PASS and not cell.observed_value:
-                cell.observed_value = cell.expected_value
-            cell.result = action
-            cell.failure_kind = ""
-            cell.comment = comment
-            cell.method = TestMethod.MANUAL
-            cell.rule_detail = ""
-            cell.attempt += 1
-            cell.tested_by = user
-            cell.tested_at = now
-            cell.save()
-            if action == BulkAction.PASS:
-                cell.evidence.set([e for e in covering.get((cell.sample_id, cell.attribute_id), [])
-                                   if e.status == Evidence.Status.ACCEPTED])
+        else:
+            _set_bulk(cells, action=action, comment=comment, user=user, cycle_report=cycle_report)
         audit_record(actor=user, action=f"test_result.bulk_{action}", obj=cycle_report,
                      after={"cells": [c.pk for c in cells], "comment": comment})
     return len(cells)
+
+
+BULK_BATCH = 500  # cells a statement writes: the UPDATE of a batch names each cell's values once
+
+
+def _set_bulk(cells: list[TestResult], *, action: str, comment: str, user, cycle_report: CycleReport) -> None:
+    """Give every cell the same manual result in a few statements, however many cells: the earlier results
+    kept (as _push_history keeps one), the cells written in batches, and for a pass the accepted evidence
+    covering each cell linked in place of what it had (as evidence.set() would)."""
+    through = TestResult.evidence.through
+    ids = [cell.pk for cell in cells]
+    linked: dict[int, list[int]] = {}
+    for result_id, evidence_id in through.objects.filter(testresult_id__in=ids).values_list(
+            "testresult_id", "evidence_id"):
+        linked.setdefault(result_id, []).append(evidence_id)
+    TestResultHistory.objects.bulk_create([
+        TestResultHistory(
+            test_result=cell, attempt=cell.attempt, expected_value=cell.expected_value,
+            observed_value=cell.observed_value, result=cell.result, failure_kind=cell.failure_kind,
+            comment=cell.comment, method=cell.method, rule_detail=cell.rule_detail,
+            evidence_ids=sorted(linked.get(cell.pk, [])), tested_by_id=cell.tested_by_id, tested_at=cell.tested_at,
+            replaced_by=user,
+        )
+        for cell in cells if cell.attempt  # a cell never tested has nothing to keep
+    ], ignore_conflicts=True, batch_size=BULK_BATCH)
+    now = timezone.now()
+    for cell in cells:
+        if action == BulkAction.PASS and not cell.observed_value:
+            cell.observed_value = cell.expected_value
+        cell.result, cell.failure_kind, cell.comment, cell.method, cell.rule_detail = (
+            action, "", comment, TestMethod.MANUAL, "")
+        cell.attempt += 1
+        cell.tested_by, cell.tested_at = user, now
+    TestResult.objects.bulk_update(cells, ["observed_value", "result", "failure_kind", "comment", "method",
+                                           "rule_detail", "attempt", "tested_by", "tested_at"],
+                                   batch_size=BULK_BATCH)
+    if action != BulkAction.PASS:
+        return
+    # A bulk pass relies on the accepted evidence that covers each cell.
+    covering = evidence_by_cell(cycle_report=cycle_report)
+    through.objects.filter(testresult_id__in=ids).delete()
+    through.objects.bulk_create([
+        through(testresult_id=cell.pk, evidence_id=evidence.pk)
+        for cell in cells
+        for evidence in {e.pk: e for e in covering.get((cell.sample_id, cell.attribute_id), [])
+                         if e.status == Evidence.Status.ACCEPTED}.values()
+    ], batch_size=BULK_BATCH)
 
 
 # --- reading the matrix ----------------------------------------------------------------------------

@@ -268,6 +268,36 @@ def test_bulk_actions_apply_to_the_selected_cells_and_keep_history(matrix, users
     assert list(passed.evidence.all()) == [matrix["evidence"]["dataowner"]]
 
 
+def test_a_bulk_action_takes_as_many_queries_for_nine_cells_as_for_one(matrix, users):
+    """Cells are written in batches, their earlier results kept and evidence linked per batch: a tester passing
+    a whole matrix at once waits for a few statements, not three for every cell."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    cycle_report = matrix["cycle_report"]
+    ex.test_matrix_prepare(cycle_report_id=cycle_report.pk)
+    ids = list(TestResult.objects.filter(cycle_report=cycle_report).order_by("pk").values_list("pk", flat=True))
+    assert len(ids) == 9
+    # Every cell tested once: from here on each has an earlier result to keep.
+    ex.test_results_bulk(user=users["tester"], cycle_report=cycle_report, result_ids=ids, action=BulkAction.PASS)
+    counts = {}
+    for action, comment in ((BulkAction.PASS, ""), (BulkAction.NOT_APPLICABLE, "Closed accounts.")):
+        for chosen in (ids[:1], ids):
+            with CaptureQueriesContext(connection) as queries:
+                ex.test_results_bulk(user=users["tester"], cycle_report=cycle_report, result_ids=chosen,
+                                     action=action, comment=comment)
+            counts[(action, len(chosen))] = len(queries)
+    assert counts[(BulkAction.PASS, 1)] == counts[(BulkAction.PASS, 9)]
+    assert counts[(BulkAction.NOT_APPLICABLE, 1)] == counts[(BulkAction.NOT_APPLICABLE, 9)]
+    # What each cell went through is kept: passed (attempts 1 to 3), then not applicable (4, 5).
+    first = TestResult.objects.get(pk=ids[0])
+    assert (first.result, first.attempt, first.comment) == ("not_applicable", 5, "Closed accounts.")
+    assert list(TestResultHistory.objects.filter(test_result=first).order_by("attempt")
+                .values_list("attempt", "result")) == [(1, "pass"), (2, "pass"), (3, "pass"), (4, "not_applicable")]
+    passed = TestResultHistory.objects.get(test_result_id=ids[1], attempt=1)
+    assert passed.result == "pass" and passed.evidence_ids and passed.replaced_by == users["tester"]
+
+
 def test_bulk_actions_refuse_a_missing_comment_cells_of_another_report_and_rules_that_do_not_exist(
         matrix, users, cycle):
     cycle_report = matrix["cycle_report"]
