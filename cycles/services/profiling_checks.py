@@ -8,6 +8,7 @@ file" and why, another key or row numbers and why, an edited rule) is theirs.
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 
 from cycles.exceptions import ApplicationError, ConflictError, PermissionDeniedError, PhaseLockedError
 from cycles.models import (
@@ -182,10 +183,9 @@ def column_mappings_confirm_matched(*, user, population_file: PopulationFile) ->
     _require_editable(user, population_file.cycle_report, "map its attributes to columns")
     with transaction.atomic():
         matched = list(population_file.mappings.filter(status=ColumnMapping.Status.MATCHED).select_related("attribute"))
-        for mapping in matched:
-            mapping.status = ColumnMapping.Status.CONFIRMED
-            mapping.decided_by = user
-            mapping.save(update_fields=["status", "decided_by", "decided_at"])
+        # One UPDATE for them all (decided_at is auto_now, which a queryset update doesn't stamp by itself).
+        ColumnMapping.objects.filter(pk__in=[m.pk for m in matched]).update(
+            status=ColumnMapping.Status.CONFIRMED, decided_by=user, decided_at=timezone.now())
         if matched:
             audit_record(actor=user, action="mapping.confirm_matched", obj=population_file,
                          after={"confirmed": {m.attribute.name: m.column_name for m in matched}})
