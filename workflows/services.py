@@ -375,6 +375,11 @@ def decision_store(
     return decision
 
 
+# What storing a decision's answer names in its audit entry (the person, the report in its cycle): read with the
+# decision, else one query each when the answer is stored.
+DECISION_NAMED = ("requested_by", "cycle_report__report", "cycle_report__cycle")
+
+
 def _answer(decision: WorkflowDecision, status: str, *, message: str, result: UpdateResult | None = None) -> bool:
     """Store the workflow's answer once, with its audit entry (a concurrent sender may have stored it).
 
@@ -567,7 +572,7 @@ def decision_deliver(*, decision: WorkflowDecision, deadline: float | None = Non
             return _stored_outcome(decision)
     earlier = WorkflowDecision.objects.filter(
         workflow_id=decision.workflow_id, status__in=WorkflowDecision.OPEN, created_at__lt=decision.created_at
-    ).order_by("created_at")
+    ).select_related(*DECISION_NAMED).order_by("created_at")
     for previous in earlier:
         outcome = _send(previous, deadline=max(0.5, ends - time.monotonic()))
         if previous.status in WorkflowDecision.OPEN:
@@ -739,7 +744,7 @@ def _request_event(*, user, request, update_name: str) -> DecisionOutcome:
     """Deliver the message the service stored with the request's change (or store one, for older callers)."""
     decision = (
         WorkflowDecision.objects.filter(subject=request_subject(request), update_name=update_name)
-        .order_by("-created_at").first()
+        .select_related(*DECISION_NAMED).order_by("-created_at").first()
     )
     if decision is None:
         return _decide(
@@ -863,8 +868,7 @@ def _deliver_workflow_queue(decision_ids: list, deadline: float) -> int:
     delivered = 0
     try:
         for pk in decision_ids:
-            decision = WorkflowDecision.objects.select_related(
-                "requested_by", "cycle_report__report", "cycle_report__cycle").get(pk=pk)
+            decision = WorkflowDecision.objects.select_related(*DECISION_NAMED).get(pk=pk)
             if decision.status not in WorkflowDecision.OPEN:
                 continue
             outcome = _send(decision, deadline=deadline, trip=False, finish=deadline)

@@ -117,3 +117,25 @@ def test_a_step_sent_at_once_is_stored_leased_and_its_answer_is_one_write(users,
     assert statements == ["SELECT", "UPDATE", "INSERT"]  # the earlier open steps; the answer; its audit entry
     row = WorkflowDecision.objects.get(pk=decision.pk)
     assert (row.status, row.attempts, row.sending_until) == (WorkflowDecision.Status.DELIVERED, 1, None)
+
+
+def test_a_requests_step_is_delivered_without_reading_the_person_or_the_report_again(
+        users, cycle_report, monkeypatch, queues):
+    """The request's service stored the step with its change; delivering it reads the decision with the person
+    and the report (in its cycle) that its answer's audit entry names, instead of one query for each."""
+    from types import SimpleNamespace
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    decision = stored(users, cycle_report, "w-1")
+    WorkflowDecision.objects.filter(pk=decision.pk).update(subject=services.request_subject(SimpleNamespace(pk=1)))
+    monkeypatch.setattr(bridge, "run", lambda fn, **kwargs: UpdateResult(accepted=True, message="Submitted."))
+    with CaptureQueriesContext(connection) as captured:
+        outcome = services._request_event(user=users["data_owner"], request=SimpleNamespace(pk=1),
+                                          update_name=UPDATE_REQUEST_SUBMITTED)
+    assert outcome.delivered and outcome.decision.status == WorkflowDecision.Status.DELIVERED
+    read_again = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("SELECT") and any(
+        f'FROM "{table}"' in q["sql"] for table in ("synapse_user", "cycles_cyclereport", "cycles_report",
+                                                    "cycles_testcycle"))]
+    assert read_again == []
