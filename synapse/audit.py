@@ -30,6 +30,20 @@ def snapshot(obj: models.Model, fields: list[str] | None = None) -> dict:
     return {name: _jsonable(getattr(obj, name)) for name in names}
 
 
+def _event(*, actor, action: str, obj: models.Model, before: dict | None = None, after: dict | None = None,
+           context: dict | None = None) -> AuditEvent:
+    return AuditEvent(
+        actor=actor if getattr(actor, "pk", None) else None,
+        action=action,
+        content_type=ContentType.objects.get_for_model(type(obj)),
+        object_id=str(obj.pk),
+        object_repr=str(obj)[:255],
+        before=_jsonable(before) if before is not None else None,
+        after=_jsonable(after) if after is not None else None,
+        context=_jsonable(context or {}),
+    )
+
+
 def audit_record(
     *,
     actor,
@@ -40,16 +54,14 @@ def audit_record(
     context: dict | None = None,
 ) -> AuditEvent:
     """Append one event to the audit trail; call inside the service's transaction."""
-    return AuditEvent.objects.create(
-        actor=actor if getattr(actor, "pk", None) else None,
-        action=action,
-        content_type=ContentType.objects.get_for_model(type(obj)),
-        object_id=str(obj.pk),
-        object_repr=str(obj)[:255],
-        before=_jsonable(before) if before is not None else None,
-        after=_jsonable(after) if after is not None else None,
-        context=_jsonable(context or {}),
-    )
+    event = _event(actor=actor, action=action, obj=obj, before=before, after=after, context=context)
+    event.save()
+    return event
+
+
+def audit_record_many(events: list[dict]) -> list[AuditEvent]:
+    """Append several events (each the keyword arguments of audit_record) in one INSERT, in their order."""
+    return AuditEvent.objects.bulk_create([_event(**event) for event in events])
 
 
 def audit_events_for(obj: models.Model):

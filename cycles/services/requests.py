@@ -42,7 +42,7 @@ from cycles.models import (
     PhaseState,
 )
 from cycles.permissions import can_work_on, is_admin
-from synapse.audit import audit_record, snapshot
+from synapse.audit import audit_record, audit_record_many, snapshot
 from synapse.models import AuditEvent
 from synapse.roles import Role, has_role
 
@@ -167,7 +167,34 @@ def data_owners_assign_bulk(
             f"Only in-scope attributes get a data owner; not in scope: {', '.join(out_of_scope)}. Nothing was assigned."
         )
     with transaction.atomic():
-        return [_assign(user=user, attribute=attributes[pk], data_owner=data_owner) for pk in wanted]
+        # A few statements whatever the number of attributes: their assignments locked and read at once, the
+        # new ones inserted, the changed ones updated, an audit entry for each written together.
+        existing = {a.attribute_id: a for a in DataOwnerAssignment.objects.select_for_update().filter(
+            attribute_id__in=wanted)}
+        assignments, created, changed, written, befores = [], [], [], [], {}
+        now = timezone.now()
+        for pk in wanted:
+            assignment = existing.get(pk)
+            if assignment is None:
+                assignment = DataOwnerAssignment(attribute=attributes[pk])
+                created.append(assignment)
+            elif assignment.data_owner_id != data_owner.pk:
+                assignment.attribute = attributes[pk]  # as read above: its audit entry names it
+                befores[pk] = snapshot(assignment, ASSIGNMENT_FIELDS)
+                changed.append(assignment)
+            assignments.append(assignment)
+            if assignment.data_owner_id != data_owner.pk:  # already theirs: nothing to write
+                assignment.data_owner, assignment.assigned_by, assignment.assigned_at = data_owner, user, now
+                written.append(assignment)
+        DataOwnerAssignment.objects.bulk_create(created)
+        DataOwnerAssignment.objects.bulk_update(changed, ["data_owner", "assigned_by", "assigned_at"])
+        audit_record_many([
+            {"actor": user, "action": "data_owner.assign", "obj": assignment,
+             "before": befores.get(assignment.attribute_id), "after": snapshot(assignment, ASSIGNMENT_FIELDS),
+             "context": {"cycle_report": cycle_report.pk, "attribute": assignment.attribute.name}}
+            for assignment in written
+        ])
+        return assignments
 
 
 def data_owner_identification_missing(*, cycle_report: CycleReport) -> list[Attribute]:

@@ -203,6 +203,44 @@ def test_bulk_assignment_is_all_or_nothing(attributes, users, cycle_report, cycl
     assert set(DataOwnerAssignment.objects.values_list("data_owner", flat=True)) == {users["data_owner"].pk}
 
 
+def test_bulk_assignment_takes_as_many_queries_for_three_attributes_as_for_one(
+        attributes, users, cycle_report, make_user):
+    """New and changed assignments, each audited with what it replaced, in a few statements whatever the count."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from synapse.models import AuditEvent
+
+    ids = [attributes[name].pk for name in ("account_id", "balance", "customer_name")]
+    second = make_user("dataowner3", Role.DATA_OWNER)
+
+    def assign(owner, chosen) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            data_owners_assign_bulk(user=users["executive"], cycle_report=cycle_report, data_owner=owner,
+                                    attribute_ids=chosen)
+        return len(queries)
+
+    for owner in (second, users["data_owner"]):  # what is read once (content types, each one's roles) is read here
+        assign(owner, ids)
+    counts = {}
+    for chosen in (ids[:1], ids):  # new assignments
+        DataOwnerAssignment.objects.filter(attribute_id__in=ids).delete()
+        counts["new", len(chosen)] = assign(users["data_owner"], chosen)
+    for chosen in (ids[:1], ids):  # each one changed to another data owner
+        assign(users["data_owner"], ids)
+        counts["changed", len(chosen)] = assign(second, chosen)
+    assert counts["new", 1] == counts["new", 3] and counts["changed", 1] == counts["changed", 3]
+    assert set(DataOwnerAssignment.objects.filter(attribute_id__in=ids).values_list("data_owner", flat=True)) == {
+        second.pk}
+    changed = AuditEvent.objects.filter(action="data_owner.assign", before__isnull=False).order_by("pk").last()
+    assert changed.before["data_owner_id"] == users["data_owner"].pk and changed.after["data_owner_id"] == second.pk
+    assert changed.context == {"cycle_report": cycle_report.pk, "attribute": "customer_name"}
+    # Assigning what is already assigned writes nothing.
+    before = AuditEvent.objects.count()
+    data_owners_assign_bulk(user=users["executive"], cycle_report=cycle_report, data_owner=second, attribute_ids=ids)
+    assert AuditEvent.objects.count() == before
+
+
 def test_missing_lists_in_scope_attributes_without_an_owner(attributes, users, cycle_report):
     assert [a.name for a in data_owner_identification_missing(cycle_report=cycle_report)] == [
         "account_id", "balance", "customer_name"
