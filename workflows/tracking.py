@@ -121,10 +121,19 @@ def _current_phase(execution: WorkflowExecution) -> str:
     return WorkflowExecution.objects.filter(pk=execution.pk).values_list("current_phase", flat=True).first() or ""
 
 
+# Local activities whose end moves the run (a phase entered, the report finished): their step is written when
+# they start, as an ordinary activity's, so that the move is one transaction with an UPDATE of it.
+_MOVES = {ActivityName.ENTER_PHASE, ActivityName.FINISH_REPORT}
+
+
 def _step_started(info, inp, execution: WorkflowExecution) -> WorkflowStep:
     _record_version(execution)
     fields = {"activity_type": info.activity_type, "phase": getattr(inp, "phase", "") or _current_phase(execution),
               "attempt": info.attempt, "started_at": timezone.now()}
+    if getattr(info, "is_local", False) and info.activity_type not in _MOVES:
+        # It runs within a workflow task, for milliseconds: nobody would see it running. Its row is written
+        # once, when it ends (_save), instead of an INSERT now and an UPDATE then.
+        return WorkflowStep(execution=execution, activity_id=info.activity_id, **fields)
     step, created = None, False
     if info.attempt == 1:
         # Nearly always a new step: one INSERT instead of a SELECT first. (A local activity runs attempt 1
@@ -147,18 +156,35 @@ def _step_started(info, inp, execution: WorkflowExecution) -> WorkflowStep:
     return step
 
 
+_ENDED = ["attempt", "status", "finished_at", "duration_ms", "error"]
+
+
+def _save(step: WorkflowStep, *, status: str, now, error: str = "") -> None:
+    """Write how the step ended: an UPDATE of its row, or the row itself for a step not written yet (a local
+    activity's; its row exists already only if a lost workflow task ran it before, then it is updated)."""
+    step.status, step.finished_at, step.error = status, now, error
+    step.duration_ms = int((now - step.started_at).total_seconds() * 1000)
+    if step.pk is not None:
+        WorkflowStep.objects.filter(pk=step.pk).update(**{name: getattr(step, name) for name in _ENDED})
+        return
+    try:
+        # Outside a transaction (the worker) a refused INSERT harms nothing; inside one, a savepoint.
+        with transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext():
+            step.save(force_insert=True)
+    except IntegrityError:
+        step.pk = None
+        step.pk = WorkflowStep.objects.filter(execution_id=step.execution_id, activity_id=step.activity_id
+                                              ).values_list("pk", flat=True).get()
+        WorkflowStep.objects.filter(pk=step.pk).update(**{name: getattr(step, name) for name in _ENDED})
+
+
 def step_finished(step: WorkflowStep, result) -> None:
     now = timezone.now()
     # A step that moves the run (a phase, its end) is one transaction with that move; any other is two
     # independent writes, which need no transaction of their own (two round trips fewer per step).
     moves = isinstance(result, (PhaseTransitionResult, WorkflowFinishedResult))
     with transaction.atomic() if moves else contextlib.nullcontext():
-        WorkflowStep.objects.filter(pk=step.pk).update(
-            status=WorkflowStep.Status.COMPLETED,
-            finished_at=now,
-            duration_ms=int((now - step.started_at).total_seconds() * 1000),
-            error="",
-        )
+        _save(step, status=WorkflowStep.Status.COMPLETED, now=now)
         progress = {"last_progress_at": now}
         if isinstance(result, PhaseTransitionResult):
             # Recorded once per activity: a retried step finds its row there and adds nothing (no read first).
@@ -185,13 +211,8 @@ def step_finished(step: WorkflowStep, result) -> None:
 
 
 def step_failed(step: WorkflowStep, error: BaseException, *, final: bool) -> None:
-    now = timezone.now()
-    WorkflowStep.objects.filter(pk=step.pk).update(
-        status=WorkflowStep.Status.FAILED if final else WorkflowStep.Status.RETRYING,
-        finished_at=now,
-        duration_ms=int((now - step.started_at).total_seconds() * 1000),
-        error=f"{type(error).__name__}: {error}"[:4000],
-    )
+    _save(step, status=WorkflowStep.Status.FAILED if final else WorkflowStep.Status.RETRYING, now=timezone.now(),
+          error=f"{type(error).__name__}: {error}"[:4000])
 
 
 def retry_logged(step: WorkflowStep, info, error: BaseException, *, delay_seconds: float) -> WorkflowRetry:

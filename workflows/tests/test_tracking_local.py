@@ -1,0 +1,64 @@
+"""A local activity's step is one row written when it ends (it runs for milliseconds within a workflow task);
+one that moves the run, and every ordinary activity's, is written when it starts and shown running."""
+from __future__ import annotations
+
+import types
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from workflows import tracking
+from workflows.models import WorkflowExecution, WorkflowRetry, WorkflowStep
+from workflows.temporal.contracts import ActivityName, PhaseTransitionResult
+
+pytestmark = pytest.mark.django_db
+
+
+def info(activity_type: str, activity_id: str = "1", *, local: bool = True, attempt: int = 1):
+    return types.SimpleNamespace(activity_type=activity_type, activity_id=activity_id, attempt=attempt,
+                                 is_local=local, workflow_id="wf-local", workflow_run_id="run-1",
+                                 workflow_type="Probe", retry_policy=None)
+
+
+def statements(captured) -> list[str]:
+    return [q["sql"].split()[0] + " " + q["sql"].split()[2 if q["sql"].startswith("INSERT") else 1].strip('"')
+            for q in captured.captured_queries if "workflowstep" in q["sql"] or "workflowexecution" in q["sql"]]
+
+
+def test_a_local_step_is_written_once_when_it_ends():
+    step = tracking.step_started(info(ActivityName.COMPLETE_PHASE), types.SimpleNamespace(phase="scoping"))
+    assert not WorkflowStep.objects.exists()  # nothing written while it runs
+    with CaptureQueriesContext(connection) as captured:
+        tracking.step_finished(step, None)
+    assert statements(captured) == ["INSERT workflows_workflowstep", "UPDATE workflows_workflowexecution"]
+    row = WorkflowStep.objects.get()
+    assert (row.activity_type, row.phase, row.status, row.attempt) == (
+        ActivityName.COMPLETE_PHASE, "scoping", WorkflowStep.Status.COMPLETED, 1)
+    assert row.finished_at is not None and row.duration_ms is not None
+    assert WorkflowExecution.objects.get(workflow_id="wf-local").last_progress_at == row.finished_at
+
+    # Run again after its workflow task was lost (the same activity id): the row is brought up to date.
+    again = tracking.step_started(info(ActivityName.COMPLETE_PHASE), types.SimpleNamespace(phase="scoping"))
+    tracking.step_finished(again, None)
+    assert WorkflowStep.objects.count() == 1 and again.pk == row.pk
+
+
+def test_a_local_step_that_fails_is_written_with_its_error_and_its_retry_logged():
+    step = tracking.step_started(info(ActivityName.RECORD_DECISION, "7"), types.SimpleNamespace(phase="planning"))
+    tracking.step_failed(step, RuntimeError("database unavailable"), final=False)
+    tracking.retry_logged(step, info(ActivityName.RECORD_DECISION, "7"), RuntimeError("database unavailable"),
+                          delay_seconds=1.0)
+    row = WorkflowStep.objects.get()
+    assert row.status == WorkflowStep.Status.RETRYING and "database unavailable" in row.error
+    assert WorkflowRetry.objects.get().step_id == row.pk
+
+
+@pytest.mark.parametrize("activity_type, local", [(ActivityName.ENTER_PHASE, True),
+                                                  (ActivityName.CREATE_VERSION, False)])
+def test_a_move_and_an_ordinary_activity_are_shown_running_from_their_start(activity_type, local):
+    step = tracking.step_started(info(activity_type, local=local), types.SimpleNamespace(phase="planning"))
+    assert WorkflowStep.objects.get().status == WorkflowStep.Status.RUNNING
+    result = PhaseTransitionResult(1, "", "planning", False) if activity_type == ActivityName.ENTER_PHASE else None
+    tracking.step_finished(step, result)
+    assert WorkflowStep.objects.get().status == WorkflowStep.Status.COMPLETED
