@@ -80,8 +80,10 @@ def test_report_from_start_to_scoped_through_the_pages(
     assert "started" in page.content().lower()
 
     # Planning: the drafted attributes appear; the tester submits; the owner approves.
+    # (Waiting for the button too: the full suite once saw the attributes without it, and no run alone has.)
     tester.reload_until(f"/cycle-reports/{pk}/planning/",
-                        lambda p: p.locator("td:has-text('account_id')").count() >= 1, "drafted attributes")
+                        lambda p: p.locator("td:has-text('account_id')").count() >= 1
+                        and p.locator("text=Submit for approval").count() == 1, "drafted attributes")
     tester.page.click("text=Submit for approval")
     tester.page.wait_for_selector(".messages")
     owner.approve_latest(cycle_report, "planning")

@@ -128,8 +128,11 @@ def version_create(
             )
             if previous and previous.status == VersionStatus.CHANGES_REQUESTED:
                 _carry_item_decisions(previous=previous, version=version, actor=author)
+            # Audited as ever: created (a draft, as its entry names it), then submitted.
+            version.status = VersionStatus.DRAFT
             audit_record(actor=author, action="version.create", obj=version,
                          after={"number": version.number, "items": len(items)}, context=workflow.as_dict())
+            version.status = status
             if submit:
                 _audit_status(version, before=VersionStatus.DRAFT, actor=author, context=workflow.as_dict())
     except IntegrityError:

@@ -195,9 +195,9 @@ def test_a_submitted_version_is_written_once_and_audited_as_created_then_submitt
     version.refresh_from_db()
     assert version.status == VersionStatus.SUBMITTED and version.submitted_at is not None
     events = list(AuditEvent.objects.filter(object_id=str(version.pk), action__startswith="version.")
-                  .order_by("pk").values_list("action", "before", "after"))
-    assert events == [("version.create", None, {"number": 1, "items": 2}),
-                      ("version.submitted", {"status": "draft"}, {"status": "submitted"})]
+                  .order_by("pk").values_list("action", "before", "after", "object_repr"))
+    assert events == [("version.create", None, {"number": 1, "items": 2}, "Planning v1 (Draft)"),
+                      ("version.submitted", {"status": "draft"}, {"status": "submitted"}, "Planning v1 (Submitted)")]
 
 
 def test_a_decision_changes_the_locked_version_in_one_write(version, users):

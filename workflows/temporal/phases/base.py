@@ -21,8 +21,7 @@ PATCH_LOCAL_ACTIVITIES = "local-database-activities"
 # sees that activity cancelled: since this patch that is the cancellation reaching the workflow, which ends it;
 # before, the phase took it for the activity failing (compensated, then waited for an admin's retry for ever).
 PATCH_CANCEL_NOT_FAILURE = "activity-cancel-is-not-a-failure"
-# Since this patch, entering a phase and the two short steps of Requests for Information run locally too:
-# see LOCAL_SINCE_ENTRY.
+# Since this patch, entering a phase and opening the requests run locally too: see LOCAL_SINCE_ENTRY.
 PATCH_LOCAL_ENTRY = "local-phase-entry"
 
 # Timeouts sized to the work (issue 10), so a task given to a worker that died is retried within
