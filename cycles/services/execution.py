@@ -225,26 +225,30 @@ def _expected(sample: Sample, attribute: Attribute) -> str:
     return _text(sample.row_data[column]) if column else ""
 
 
+def _kept(cell: TestResult, *, evidence_ids, actor) -> dict:
+    """What a cell's history keeps of its current result (besides the cell and its attempt)."""
+    return {
+        "expected_value": cell.expected_value,
+        "observed_value": cell.observed_value,
+        "result": cell.result,
+        "failure_kind": cell.failure_kind,
+        "comment": cell.comment,
+        "method": cell.method,
+        "rule_detail": cell.rule_detail,
+        "evidence_ids": sorted(evidence_ids),
+        "tested_by_id": cell.tested_by_id,
+        "tested_at": cell.tested_at,
+        "replaced_by": actor,
+    }
+
+
 def _push_history(cell: TestResult, *, actor) -> None:
     """Keep the cell's current result before it changes (nothing to keep if it was never tested)."""
     if cell.attempt == 0:
         return
     TestResultHistory.objects.get_or_create(
-        test_result=cell,
-        attempt=cell.attempt,
-        defaults={
-            "expected_value": cell.expected_value,
-            "observed_value": cell.observed_value,
-            "result": cell.result,
-            "failure_kind": cell.failure_kind,
-            "comment": cell.comment,
-            "method": cell.method,
-            "rule_detail": cell.rule_detail,
-            "evidence_ids": sorted(cell.evidence.values_list("pk", flat=True)),
-            "tested_by": cell.tested_by,
-            "tested_at": cell.tested_at,
-            "replaced_by": actor,
-        },
+        test_result=cell, attempt=cell.attempt,
+        defaults=_kept(cell, evidence_ids=cell.evidence.values_list("pk", flat=True), actor=actor),
     )
 
 
@@ -479,13 +483,8 @@ def _set_bulk(cells: list[TestResult], *, action: str, comment: str, user, cycle
             "testresult_id", "evidence_id"):
         linked.setdefault(result_id, []).append(evidence_id)
     TestResultHistory.objects.bulk_create([
-        TestResultHistory(
-            test_result=cell, attempt=cell.attempt, expected_value=cell.expected_value,
-            observed_value=cell.observed_value, result=cell.result, failure_kind=cell.failure_kind,
-            comment=cell.comment, method=cell.method, rule_detail=cell.rule_detail,
-            evidence_ids=sorted(linked.get(cell.pk, [])), tested_by_id=cell.tested_by_id, tested_at=cell.tested_at,
-            replaced_by=user,
-        )
+        TestResultHistory(test_result=cell, attempt=cell.attempt,
+                          **_kept(cell, evidence_ids=linked.get(cell.pk, []), actor=user))
         for cell in cells if cell.attempt  # a cell never tested has nothing to keep
     ], ignore_conflicts=True, batch_size=BULK_BATCH)
     now = timezone.now()

@@ -108,25 +108,38 @@ def _require_data_owner_role(data_owner) -> None:
         raise ApplicationError(f"{data_owner} is not an active user with the Data Owner role.")
 
 
-def _assign(*, user, attribute: Attribute, data_owner) -> DataOwnerAssignment:
-    assignment = DataOwnerAssignment.objects.select_for_update().filter(attribute=attribute).first()
-    before = snapshot(assignment, ASSIGNMENT_FIELDS) if assignment else None
-    if assignment is None:
-        assignment = DataOwnerAssignment(attribute=attribute)
-    elif assignment.data_owner_id == data_owner.pk:
-        return assignment
-    assignment.data_owner = data_owner
-    assignment.assigned_by = user
-    assignment.save()
-    audit_record(
-        actor=user,
-        action="data_owner.assign",
-        obj=assignment,
-        before=before,
-        after=snapshot(assignment, ASSIGNMENT_FIELDS),
-        context={"cycle_report": attribute.cycle_report_id, "attribute": attribute.name},
-    )
-    return assignment
+def _assign_all(*, user, cycle_report: CycleReport, data_owner, attributes: list[Attribute]
+                ) -> list[DataOwnerAssignment]:
+    """Make `data_owner` answer for `attributes` (checked by the caller), in the caller's transaction: a few
+    statements whatever their number. Their assignments are locked and read at once, the new ones inserted,
+    the changed ones updated, an audit entry for each (with what it replaced) written together; an attribute
+    already theirs is left as it is."""
+    existing = {a.attribute_id: a for a in DataOwnerAssignment.objects.select_for_update().filter(
+        attribute_id__in=[a.pk for a in attributes])}
+    assignments, created, changed, written, befores = [], [], [], [], {}
+    now = timezone.now()
+    for attribute in attributes:
+        assignment = existing.get(attribute.pk)
+        if assignment is None:
+            assignment = DataOwnerAssignment(attribute=attribute)
+            created.append(assignment)
+        elif assignment.data_owner_id != data_owner.pk:
+            assignment.attribute = attribute  # as the caller read it: its audit entry names it
+            befores[attribute.pk] = snapshot(assignment, ASSIGNMENT_FIELDS)
+            changed.append(assignment)
+        assignments.append(assignment)
+        if assignment.data_owner_id != data_owner.pk:
+            assignment.data_owner, assignment.assigned_by, assignment.assigned_at = data_owner, user, now
+            written.append(assignment)
+    DataOwnerAssignment.objects.bulk_create(created)
+    DataOwnerAssignment.objects.bulk_update(changed, ["data_owner", "assigned_by", "assigned_at"])
+    audit_record_many([
+        {"actor": user, "action": "data_owner.assign", "obj": assignment,
+         "before": befores.get(assignment.attribute_id), "after": snapshot(assignment, ASSIGNMENT_FIELDS),
+         "context": {"cycle_report": cycle_report.pk, "attribute": assignment.attribute.name}}
+        for assignment in written
+    ])
+    return assignments
 
 
 def data_owner_assign(*, user, attribute: Attribute, data_owner) -> DataOwnerAssignment:
@@ -138,7 +151,7 @@ def data_owner_assign(*, user, attribute: Attribute, data_owner) -> DataOwnerAss
     if not attributes_in_scope(cycle_report=cycle_report).filter(pk=attribute.pk).exists():
         raise ApplicationError(f"{attribute.name} is not in scope: only in-scope attributes get a data owner.")
     with transaction.atomic():
-        return _assign(user=user, attribute=attribute, data_owner=data_owner)
+        return _assign_all(user=user, cycle_report=cycle_report, data_owner=data_owner, attributes=[attribute])[0]
 
 
 def data_owners_assign_bulk(
@@ -167,34 +180,8 @@ def data_owners_assign_bulk(
             f"Only in-scope attributes get a data owner; not in scope: {', '.join(out_of_scope)}. Nothing was assigned."
         )
     with transaction.atomic():
-        # A few statements whatever the number of attributes: their assignments locked and read at once, the
-        # new ones inserted, the changed ones updated, an audit entry for each written together.
-        existing = {a.attribute_id: a for a in DataOwnerAssignment.objects.select_for_update().filter(
-            attribute_id__in=wanted)}
-        assignments, created, changed, written, befores = [], [], [], [], {}
-        now = timezone.now()
-        for pk in wanted:
-            assignment = existing.get(pk)
-            if assignment is None:
-                assignment = DataOwnerAssignment(attribute=attributes[pk])
-                created.append(assignment)
-            elif assignment.data_owner_id != data_owner.pk:
-                assignment.attribute = attributes[pk]  # as read above: its audit entry names it
-                befores[pk] = snapshot(assignment, ASSIGNMENT_FIELDS)
-                changed.append(assignment)
-            assignments.append(assignment)
-            if assignment.data_owner_id != data_owner.pk:  # already theirs: nothing to write
-                assignment.data_owner, assignment.assigned_by, assignment.assigned_at = data_owner, user, now
-                written.append(assignment)
-        DataOwnerAssignment.objects.bulk_create(created)
-        DataOwnerAssignment.objects.bulk_update(changed, ["data_owner", "assigned_by", "assigned_at"])
-        audit_record_many([
-            {"actor": user, "action": "data_owner.assign", "obj": assignment,
-             "before": befores.get(assignment.attribute_id), "after": snapshot(assignment, ASSIGNMENT_FIELDS),
-             "context": {"cycle_report": cycle_report.pk, "attribute": assignment.attribute.name}}
-            for assignment in written
-        ])
-        return assignments
+        return _assign_all(user=user, cycle_report=cycle_report, data_owner=data_owner,
+                           attributes=[attributes[pk] for pk in wanted])
 
 
 def data_owner_identification_missing(*, cycle_report: CycleReport) -> list[Attribute]:
