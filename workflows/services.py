@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 from temporalio.client import (
@@ -863,6 +863,21 @@ def alert_raise(
     return alert
 
 
+OUTBOX_THREADS = 8
+_outbox_pool: ThreadPoolExecutor | None = None
+
+
+def _outbox_threads() -> ThreadPoolExecutor:
+    """The outbox's threads, made once per process: a pool made for each round started threads, and with
+    them database connections, afresh every few seconds (half the connections PostgreSQL saw over twenty
+    reports). Each thread keeps its connection as long as the process allows (CONN_MAX_AGE: the worker
+    sets it; elsewhere it is 0, and the connection is closed after each workflow's turn)."""
+    global _outbox_pool
+    if _outbox_pool is None:
+        _outbox_pool = ThreadPoolExecutor(max_workers=OUTBOX_THREADS, thread_name_prefix="outbox")
+    return _outbox_pool
+
+
 def _deliver_workflow_queue(decision_ids: list, deadline: float) -> int:
     """Deliver one workflow's open decisions in order; stop at the first one not answered."""
     delivered = 0
@@ -877,7 +892,7 @@ def _deliver_workflow_queue(decision_ids: list, deadline: float) -> int:
             delivered += 1
             logger.info("delivered decision %s (%s): %s", decision.pk, decision.update_name, outcome.message)
     finally:
-        connections.close_all()  # this thread's connections
+        close_old_connections()  # this thread's, unless CONN_MAX_AGE keeps them
     return delivered
 
 
@@ -907,8 +922,7 @@ def decisions_deliver_pending(*, limit: int = 500, deadline: float | None = None
         logger.info("outbox: %d workflows wait; %s", len(queues), REASONS[bridge.open_reason()])
         return 0  # Temporal or the worker is away: the breaker says so without a call per workflow
     logger.info("outbox: %d decisions waiting for %d workflows", sum(map(len, queues.values())), len(queues))
-    with ThreadPoolExecutor(max_workers=min(8, len(queues)), thread_name_prefix="outbox") as pool:
-        return sum(pool.map(lambda ids: _deliver_workflow_queue(ids, deadline), queues.values()))
+    return sum(_outbox_threads().map(lambda ids: _deliver_workflow_queue(ids, deadline), queues.values()))
 
 
 # --- reconciliation -------------------------------------------------------------

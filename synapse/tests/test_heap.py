@@ -45,3 +45,14 @@ def test_settle_freezes_what_is_loaded_and_collects_young_objects_less_often(col
 def test_the_thresholds_can_be_set_and_a_bad_value_keeps_the_default(monkeypatch, raw, expected):
     monkeypatch.setenv("SYNAPSE_GC_THRESHOLDS", raw)
     assert heap.thresholds() == expected
+
+
+def test_load_pages_imports_the_urlconf_and_builds_the_reverse_map(settings):
+    """The worker and the web call it before their first activity or request."""
+    from django.urls import clear_url_caches, get_resolver
+
+    clear_url_caches()
+    heap.load_pages()
+    resolver = get_resolver()
+    assert resolver.__dict__.get("urlconf_module") is not None  # the cached_property was filled
+    assert resolver._populated and resolver.reverse_dict.getlist("login")

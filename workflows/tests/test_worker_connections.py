@@ -55,3 +55,44 @@ def test_a_connection_the_database_dropped_fails_one_attempt_and_is_replaced(mon
     with pytest.raises(OperationalError):
         _run_tracked(lambda: backend_pid(), info(attempt=2))
     assert _run_tracked(lambda: backend_pid(), info(attempt=3)) != first
+
+
+
+def test_the_outbox_keeps_its_threads_and_their_connections_as_long_as_conn_max_age_allows(
+        monkeypatch, users, cycle_report):
+    """The outbox's threads are made once per process; each keeps its connection in the worker (CONN_MAX_AGE
+    set) and closes it after each workflow's turn elsewhere (0, as in the web and the tests)."""
+    import threading
+
+    from workflows import services
+    from workflows.models import WorkflowDecision
+
+    answered = WorkflowDecision.objects.create(
+        workflow_id="wf-done", update_name="request_submitted", requested_by=users["data_owner"],
+        cycle_report=cycle_report, status=WorkflowDecision.Status.DELIVERED, payload={})
+    pool = services._outbox_threads()
+    assert services._outbox_threads() is pool
+
+    def turn():
+        """One workflow's turn (its decision answered already: read, not sent); then whether the thread's
+        connection is still open."""
+        assert services._deliver_workflow_queue([answered.pk], 1.0) == 0
+        return threading.get_ident(), connection.connection is not None
+
+    settings = connections.settings["default"]
+    monkeypatch.setitem(settings, "CONN_MAX_AGE", 0)
+    assert pool.submit(turn).result()[1] is False  # closed after its turn
+
+    settings["CONN_MAX_AGE"] = 300  # as run_temporal_worker sets it
+    everyone = threading.Barrier(services.OUTBOX_THREADS)
+    try:
+        turns = [pool.submit(turn).result() for _ in range(services.OUTBOX_THREADS * 2)]
+        assert all(kept for _, kept in turns)
+        assert {ident for ident, _ in turns} <= {t.ident for t in pool._threads}  # the same threads, kept
+    finally:
+        def close():  # every thread's connection, before the test database goes
+            everyone.wait(timeout=10)
+            connections.close_all()
+
+        for done in [pool.submit(close) for _ in range(services.OUTBOX_THREADS)]:
+            done.result()

@@ -94,8 +94,9 @@ class Command(BaseCommand):
             max_concurrent_activities=options["max_concurrent_activities"],
             graceful_shutdown_timeout=datetime.timedelta(seconds=options["graceful_shutdown"]),
         )
-        from synapse.heap import settle
+        from synapse.heap import load_pages, settle
 
+        load_pages()  # before the first activity reverses an address, not during it
         settle()  # everything the worker keeps is loaded: out of the collector's sight
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
