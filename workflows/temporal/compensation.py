@@ -42,7 +42,7 @@ from workflows.temporal.contracts import (
     State,
     UpdateResult,
 )
-from workflows.temporal.phases.base import PhaseSteps, cancelled, cause
+from workflows.temporal.phases.base import PhaseSteps, answers, cancelled, cause
 
 STRATEGIES: dict[str, str] = {
     # The LLM draft goes; attributes the tester entered or edited stay.
@@ -106,6 +106,8 @@ class CompensationSteps(PhaseSteps):
             self._states[phase] = State.STARTING
 
     @workflow.update(name=UPDATE_RETRY_PHASE)
+
+    @answers
     async def retry_phase(self, inp: RetryPhaseInput) -> UpdateResult:
         # The update can arrive in the same activation as the failure it answers (updates are applied
         # first), so the validator may see the phase still running: wait a moment for the failure.

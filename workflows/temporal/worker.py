@@ -14,6 +14,7 @@ from workflows.temporal.activities import ALL_ACTIVITIES
 from workflows.temporal.compensation import PATCH_PHASE_COMPENSATION
 from workflows.temporal.cycle_workflow import PATCH_REMOVAL_COMPENSATION, TestCycleWorkflow
 from workflows.temporal.phases.base import (
+    PATCH_ANSWER_FIRST,
     PATCH_CANCEL_NOT_FAILURE,
     PATCH_CLAIM_WAITS,
     PATCH_LOCAL_ACTIVITIES,
@@ -52,6 +53,7 @@ KNOWN_PATCHES = [
     PATCH_LOCAL_ACTIVITIES,
     PATCH_LOCAL_ENTRY,
     PATCH_CANCEL_NOT_FAILURE,
+    PATCH_ANSWER_FIRST,
 ]
 
 

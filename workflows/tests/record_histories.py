@@ -372,10 +372,29 @@ async def record_local_entry() -> None:
             (HERE / "report_local_entry.json").write_text(history.to_json())
 
 
+async def record_answer_first() -> None:
+    """The path of report_local_entry.json since an update's answer goes out before the local activities that
+    follow it (patch answer-before-local-activities): the first activity after an answer is an ordinary one."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.testing import TEST_SERVER
+    from workflows.tests.test_report_workflow import FakeActivities, _worker
+
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER)) as env:
+        queue = f"record-{uuid.uuid4().hex}"
+        fakes = FakeActivities(requests=(501,))
+        async with _worker(env, fakes, queue):
+            history = await _parallel_and_requests(env, queue, fakes, "replay-answer-first")
+            assert any(e.activity_task_scheduled_event_attributes.activity_type.name == "cycle_report_complete_phase"
+                       for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
+            (HERE / "report_answer_first.json").write_text(history.to_json())
+
+
 RECORDINGS = {"before_test_execution": record, "profiling_review": record_profiling_review,
               "test_execution": record_test_execution, "finalize": record_finalize,
               "compensation": record_compensation, "request_added": record_request_added,
-              "local_activities": record_local_activities, "local_entry": record_local_entry}
+              "local_activities": record_local_activities, "local_entry": record_local_entry,
+              "answer_first": record_answer_first}
 
 
 if __name__ == "__main__":

@@ -110,6 +110,8 @@ class FakeActivities:
         @activity.defn(name=ActivityName.ENTER_PHASE)
         async def enter(inp: EnterPhaseInput) -> PhaseTransitionResult:
             self.calls.append(("enter", (inp.phase, inp.skipped)))
+            if f"enter:{inp.phase}" in self.holds:
+                await self.holds[f"enter:{inp.phase}"].wait()
             return PhaseTransitionResult(inp.cycle_report_id, inp.from_phase, inp.phase, inp.skipped)
 
         @activity.defn(name=ActivityName.DRAFT_ATTRIBUTES)
@@ -400,6 +402,40 @@ async def test_report_runs_three_phases_with_send_back(env):
         ("status", "scoped"),
         ("finish", "scoped"),
     ]
+
+
+async def test_an_approval_is_answered_without_waiting_for_the_next_phase_to_be_entered(env):
+    """The phase's completion and the next one's entry run as local activities after the approval. The answer
+    reached the owner only once they had run (their workflow task completes then): under load, after the
+    owner's step had already been answered "saved". Since PATCH_ANSWER_FIRST it goes out before them."""
+    fakes = FakeActivities()
+    entering = fakes.holds[f"enter:{DATA_PROFILING}"] = asyncio.Event()
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        # A long task timeout: the SDK ends a task held by local activities at 80% of it, and would answer then.
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run, ReportWorkflowInput(1, 10, 20, last_phase=DATA_PROFILING),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue, task_timeout=timedelta(seconds=60))
+        await _wait_state(env, handle, State.AWAITING_SUBMISSION, PLANNING)
+        submitted = await _submit(handle, PLANNING)
+
+        approved = await asyncio.wait_for(_decide(handle, PLANNING, submitted.version_id, approve=True), 30)
+        assert approved.message == f"Version {submitted.version_number} approved."
+        assert not entering.is_set()  # answered while Data Profiling could not have been entered yet
+
+        entering.set()
+        await _wait_state(env, handle, State.AWAITING_UPLOAD, DATA_PROFILING)
+    assert [c for c in fakes.calls if c[0] in ("decision", "complete", "enter")][-3:] == [
+        ("decision", (PLANNING, 1, True)), ("complete", PLANNING), ("enter", (DATA_PROFILING, False))]
+
+
+def test_every_update_handler_of_the_report_workflow_notes_its_answer():
+    """An update handler without @answers would have its answer held by the local activities after it."""
+    from temporalio import workflow
+
+    updates = workflow._Definition.from_class(ReportTestWorkflow).updates
+    assert len(updates) >= 10
+    assert [name for name, update in updates.items() if not getattr(update.fn, "notes_its_answer", False)] == []
 
 
 async def test_failed_draft_leaves_manual_entry_and_refused_submission_can_retry(env):

@@ -18,7 +18,7 @@ from workflows.temporal.contracts import (
     State,
     UpdateResult,
 )
-from workflows.temporal.phases.base import PhaseSteps
+from workflows.temporal.phases.base import PhaseSteps, answers
 
 
 class DataOwnerSteps(PhaseSteps):
@@ -40,6 +40,8 @@ class DataOwnerSteps(PhaseSteps):
             await workflow.wait_condition(lambda: self._owners_complete)
 
     @workflow.update(name=UPDATE_COMPLETE_DATA_OWNERS)
+
+    @answers
     async def complete_data_owner_identification(self, inp: CompleteDataOwnersInput) -> UpdateResult:
         if self._owners_complete:
             return UpdateResult(accepted=True, duplicate=True,

@@ -27,7 +27,7 @@ from workflows.temporal.contracts import (
     State,
     UpdateResult,
 )
-from workflows.temporal.phases.base import PhaseSteps, cause
+from workflows.temporal.phases.base import PhaseSteps, answers, cause
 
 ROLE_LABELS = {"test_manager": "test manager", "report_owner": "report owner", "data_executive": "data executive"}
 # Building the package reads every evidence file; it reports progress by heartbeats.
@@ -115,6 +115,8 @@ class FinalizeSteps(PhaseSteps):
             State.STARTING, SIGN_OFF_STATES[inp.role])
 
     @workflow.update(name=UPDATE_SIGN_OFF)
+
+    @answers
     async def sign_off(self, inp: SignOffInput) -> UpdateResult:
         applied = self._sign_off_applied(inp)
         if applied:

@@ -24,7 +24,7 @@ from workflows.temporal.contracts import (
     State,
     UpdateResult,
 )
-from workflows.temporal.phases.base import cause
+from workflows.temporal.phases.base import answers, cause
 from workflows.temporal.phases.reviews import ReviewSteps
 
 PATCH_PROFILING_REVIEW = "profiling-review"
@@ -54,6 +54,8 @@ class DataProfilingSteps(ReviewSteps):
     _registered_files: set[int]
 
     @workflow.update(name=UPDATE_REGISTER_POPULATION)
+
+    @answers
     async def register_population(self, inp: RegisterPopulationInput) -> UpdateResult:
         if DATA_PROFILING in self._entering:
             # Taken while Data Profiling was being entered: wait for it to open, then check again.

@@ -30,6 +30,7 @@ from workflows.temporal.phases.base import (
     RETURNED,
     SUBMITTED,
     PhaseSteps,
+    answers,
 )
 
 
@@ -114,6 +115,8 @@ class RequestSteps(PhaseSteps):
             await asyncio.gather(*self._added_chases)
 
     @workflow.update(name=UPDATE_REQUEST_ADDED)
+
+    @answers
     async def request_added(self, inp: RequestAddedInput) -> UpdateResult:
         # Created with the requests' creation still running: wait for it (validated below).
         await workflow.wait_condition(lambda: self._states.get(REQUEST_FOR_INFORMATION) != State.STARTING)
@@ -183,6 +186,8 @@ class RequestSteps(PhaseSteps):
             raise ValueError("That request is not one this report's workflow is waiting for.")
 
     @workflow.update(name=UPDATE_REQUEST_SUBMITTED)
+
+    @answers
     async def request_submitted(self, inp: RequestEventInput) -> UpdateResult:
         return await self._request_event(inp, (SUBMITTED,))
 
@@ -196,6 +201,8 @@ class RequestSteps(PhaseSteps):
             raise ValueError(f"The request is already {self._requests[inp.request_id]}.")
 
     @workflow.update(name=UPDATE_REQUEST_REVIEWED)
+
+    @answers
     async def request_reviewed(self, inp: RequestEventInput) -> UpdateResult:
         return await self._request_event(inp, (ACCEPTED, RETURNED))
 

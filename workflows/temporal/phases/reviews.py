@@ -17,7 +17,7 @@ from workflows.temporal.contracts import (
     UpdateResult,
     VersionRef,
 )
-from workflows.temporal.phases.base import PhaseSteps, cause
+from workflows.temporal.phases.base import PhaseSteps, answers, cause
 
 # A decision that arrives while its version is still being made (the owner sees the version the
 # activity wrote before the workflow took in its result: a worker killed in between makes that
@@ -45,6 +45,8 @@ class ReviewSteps(PhaseSteps):
         return self._states.get(inp.phase) == State.AWAITING_DECISION and inp.phase in self._versions
 
     @workflow.update(name=UPDATE_SUBMIT_VERSION)
+
+    @answers
     async def submit_version(self, inp: SubmitVersionInput) -> UpdateResult:
         if self._already_submitted(inp):
             # The same step asked again (a retry after a lost answer): answer, change nothing.
@@ -121,6 +123,8 @@ class ReviewSteps(PhaseSteps):
             raise ValueError(f"{inp.phase} is not waiting for a submission (it is {self._states[inp.phase]}).")
 
     @workflow.update(name=UPDATE_DECIDE_VERSION)
+
+    @answers
     async def decide_version(self, inp: DecideVersionInput) -> UpdateResult:
         if self._decided.get(inp.version_id) is inp.approve:
             return self._decided_answer(inp)

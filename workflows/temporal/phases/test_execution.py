@@ -34,7 +34,7 @@ from workflows.temporal.contracts import (
     UpdateResult,
     VersionRef,
 )
-from workflows.temporal.phases.base import ACCEPTED, OPEN, RETURNED, SUBMITTED, cause
+from workflows.temporal.phases.base import ACCEPTED, OPEN, RETURNED, SUBMITTED, answers, cause
 from workflows.temporal.phases.reviews import ReviewSteps
 
 # Workflows that reached Test Execution before the phase had steps wait there for good.
@@ -136,6 +136,8 @@ class TestExecutionSteps(ReviewSteps):
         return UpdateResult(accepted=True, duplicate=True, message=f"Already applied: the extension was {done}.")
 
     @workflow.update(name=UPDATE_DECIDE_EXTENSION)
+
+    @answers
     async def decide_sample_extension(self, inp: DecideExtensionInput) -> UpdateResult:
         if workflow.patched(PATCH_EXTENSION_ALREADY_APPLIED):
             if self._deciding_extension == inp.extension_id:
