@@ -596,8 +596,9 @@ def run_synapse(harness, args, tag: str = "") -> tuple[float, int, int, dict]:
     updates = WorkflowDecision.objects.filter(cycle_report_id=ids[0], status=WorkflowDecision.Status.DELIVERED).count()
     refused = WorkflowDecision.objects.filter(cycle_report_id__in=ids, status=WorkflowDecision.Status.REJECTED).count()
     decisions = WorkflowDecision.objects.filter(cycle_report_id__in=ids)
-    # Sent more than once: the workflow had not accepted the step within TEMPORAL_DECISION_TIMEOUT, the person
-    # was answered "saved", and the worker's outbox delivered it (its next round, up to 2 s later).
+    # Sent more than once: the workflow had not accepted the step within TEMPORAL_DECISION_TIMEOUT (the person
+    # was answered "saved" and the worker's outbox delivered it, up to 2 s later), or a later step of the same
+    # report sent it again first (a workflow's steps are delivered in order).
     resent = decisions.filter(attempts__gt=1).count()
     workflow_id = CycleReport.objects.get(pk=ids[0]).workflow_id
 
@@ -610,8 +611,9 @@ def run_synapse(harness, args, tag: str = "") -> tuple[float, int, int, dict]:
     print(f"  {refused} decision(s) refused as early and sent again, over {len(ids)} reports; "
           f"{args.workers} worker process(es), logs in {log}; of a report's {steps} activities "
           f"{harness.call(local_activities())} ran as local activities (bare Temporal's all run as ordinary ones)")
-    print(f"  {resent} of {decisions.count()} people's steps were not accepted by their workflow within "
-          f"{settings.TEMPORAL_DECISION_TIMEOUT:g} s: answered \"saved\" and delivered by the worker's outbox")
+    print(f"  {resent} of {decisions.count()} people's steps were sent more than once: not accepted by their "
+          f"workflow within {settings.TEMPORAL_DECISION_TIMEOUT:g} s (answered \"saved\", delivered by the "
+          f"worker's outbox), or sent again before a later step of the same report")
     return elapsed, steps, updates, spent
 
 
