@@ -47,7 +47,7 @@ def test_the_thresholds_can_be_set_and_a_bad_value_keeps_the_default(monkeypatch
     assert heap.thresholds() == expected
 
 
-def test_load_pages_imports_the_urlconf_and_builds_the_reverse_map(settings):
+def test_load_pages_imports_the_urlconf_and_builds_the_reverse_map():
     """The worker and the web call it before their first activity or request."""
     from django.urls import clear_url_caches, get_resolver
 

@@ -353,10 +353,8 @@ async def record_local_activities() -> None:
             (HERE / "report_local_activities.json").write_text(history.to_json())
 
 
-async def record_local_entry() -> None:
-    """The path of report_parallel_and_requests.json since entering a phase and opening the requests run as
-    local activities (patch local-phase-entry): their markers replay, and an
-    admin's reset finds where each phase was entered by them (workflows/tests/test_reset_point.py)."""
+async def _record_parallel_and_requests(workflow_id: str, check, path: Path) -> None:
+    """Record _parallel_and_requests' path with today's code, check its history, write it to `path`."""
     from temporalio.testing import WorkflowEnvironment
 
     from workflows.testing import TEST_SERVER
@@ -366,28 +364,32 @@ async def record_local_entry() -> None:
         queue = f"record-{uuid.uuid4().hex}"
         fakes = FakeActivities(requests=(501,))
         async with _worker(env, fakes, queue):
-            history = await _parallel_and_requests(env, queue, fakes, "replay-local-entry")
-            assert not any(e.activity_task_scheduled_event_attributes.activity_type.name == "cycle_report_enter_phase"
-                           for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
-            (HERE / "report_local_entry.json").write_text(history.to_json())
+            history = await _parallel_and_requests(env, queue, fakes, workflow_id)
+            assert check(history)
+            path.write_text(history.to_json())
+
+
+def _scheduled(history) -> set[str]:
+    """The names of the ordinary activities a history scheduled."""
+    return {e.activity_task_scheduled_event_attributes.activity_type.name
+            for e in history.events if e.HasField("activity_task_scheduled_event_attributes")}
+
+
+async def record_local_entry() -> None:
+    """The path of report_parallel_and_requests.json since entering a phase and opening the requests run as
+    local activities (patch local-phase-entry): their markers replay, and an
+    admin's reset finds where each phase was entered by them (workflows/tests/test_reset_point.py)."""
+    await _record_parallel_and_requests(
+        "replay-local-entry", lambda history: "cycle_report_enter_phase" not in _scheduled(history),
+        HERE / "report_local_entry.json")
 
 
 async def record_answer_first() -> None:
     """The path of report_local_entry.json since an update's answer goes out before the local activities that
     follow it (patch answer-before-local-activities): the first activity after an answer is an ordinary one."""
-    from temporalio.testing import WorkflowEnvironment
-
-    from workflows.testing import TEST_SERVER
-    from workflows.tests.test_report_workflow import FakeActivities, _worker
-
-    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER)) as env:
-        queue = f"record-{uuid.uuid4().hex}"
-        fakes = FakeActivities(requests=(501,))
-        async with _worker(env, fakes, queue):
-            history = await _parallel_and_requests(env, queue, fakes, "replay-answer-first")
-            assert any(e.activity_task_scheduled_event_attributes.activity_type.name == "cycle_report_complete_phase"
-                       for e in history.events if e.HasField("activity_task_scheduled_event_attributes"))
-            (HERE / "report_answer_first.json").write_text(history.to_json())
+    await _record_parallel_and_requests(
+        "replay-answer-first", lambda history: "cycle_report_complete_phase" in _scheduled(history),
+        HERE / "report_answer_first.json")
 
 
 RECORDINGS = {"before_test_execution": record, "profiling_review": record_profiling_review,

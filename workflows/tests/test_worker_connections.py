@@ -57,7 +57,6 @@ def test_a_connection_the_database_dropped_fails_one_attempt_and_is_replaced(mon
     assert _run_tracked(lambda: backend_pid(), info(attempt=3)) != first
 
 
-
 def test_the_outbox_keeps_its_threads_and_their_connections_as_long_as_conn_max_age_allows(
         monkeypatch, users, cycle_report):
     """The outbox's threads are made once per process; each keeps its connection in the worker (CONN_MAX_AGE
