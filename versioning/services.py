@@ -167,11 +167,16 @@ def _carry_item_decisions(*, previous: Version, version: Version, actor) -> int:
     return len(carried)
 
 
+# Phases whose versions are decided item by item (each sample) as well as as a whole.
+ITEM_DECISION_PHASES = frozenset({"sample_selection"})
+
+
 def version_decide_check(*, version: Version, approve: bool) -> None:
     """Raise what version_decide would refuse, so a person's mistake is said before anything is sent."""
     if version.status != VersionStatus.SUBMITTED:
         raise ConflictError(f"{version} is not waiting for a decision.")
-    if approve:
+    # Items are decided one by one (and so can be rejected) only in ITEM_DECISION_PHASES: elsewhere nothing to read.
+    if approve and version.phase in ITEM_DECISION_PHASES:
         rejected = list(version.items.filter(decision=VersionItem.Decision.REJECTED).values_list("key", flat=True))
         if rejected:
             raise ConflictError(
@@ -223,10 +228,6 @@ def version_decide(
             context={**workflow.as_dict(), "notes": notes},
         )
     return approval
-
-
-# Phases whose versions are decided item by item (each sample) as well as as a whole.
-ITEM_DECISION_PHASES = frozenset({"sample_selection"})
 
 
 def version_item_decide(*, item: VersionItem, user, approve: bool, note: str = "") -> VersionItem:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import Case, Count, F, Prefetch, QuerySet, Sum, When
 from django.utils import timezone
 
 from cycles.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
@@ -469,7 +469,7 @@ def test_results_bulk(
     return len(cells)
 
 
-BULK_BATCH = 500  # cells a statement writes: the UPDATE of a batch names each cell's values once
+BULK_BATCH = 500  # cells a statement writes (the history kept, the results, their evidence)
 
 
 def _set_bulk(cells: list[TestResult], *, action: str, comment: str, user, cycle_report: CycleReport) -> None:
@@ -495,9 +495,14 @@ def _set_bulk(cells: list[TestResult], *, action: str, comment: str, user, cycle
             action, "", comment, TestMethod.MANUAL, "")
         cell.attempt += 1
         cell.tested_by, cell.tested_at = user, now
-    TestResult.objects.bulk_update(cells, ["observed_value", "result", "failure_kind", "comment", "method",
-                                           "rule_detail", "attempt", "tested_by", "tested_at"],
-                                   batch_size=BULK_BATCH)
+    # Every cell gets the same values, so one UPDATE a batch says them once (bulk_update would build a CASE
+    # of every cell for each of nine columns); a pass takes the expected value where nothing was observed.
+    values = {"result": action, "failure_kind": "", "comment": comment, "method": TestMethod.MANUAL,
+              "rule_detail": "", "attempt": F("attempt") + 1, "tested_by": user, "tested_at": now}
+    if action == BulkAction.PASS:
+        values["observed_value"] = Case(When(observed_value="", then=F("expected_value")), default=F("observed_value"))
+    for start in range(0, len(ids), BULK_BATCH):
+        TestResult.objects.filter(pk__in=ids[start:start + BULK_BATCH]).update(**values)
     if action != BulkAction.PASS:
         return
     # A bulk pass relies on the accepted evidence that covers each cell.

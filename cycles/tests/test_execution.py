@@ -252,9 +252,12 @@ def test_results_can_change_only_while_test_execution_runs(matrix, users):
 def test_bulk_actions_apply_to_the_selected_cells_and_keep_history(matrix, users):
     cycle_report = matrix["cycle_report"]
     ex.test_matrix_prepare(cycle_report_id=cycle_report.pk)
-    ids = list(TestResult.objects.filter(attribute__name="account_id").values_list("pk", flat=True))
+    ids = list(TestResult.objects.filter(attribute__name="account_id").order_by("pk").values_list("pk", flat=True))
+    TestResult.objects.filter(pk=ids[2]).update(observed_value="A-0003 as seen")
 
     assert ex.test_results_bulk(user=users["tester"], cycle_report=cycle_report, result_ids=ids, action="pass") == 3
+    # What was observed is kept; only a cell with nothing observed takes its expected value.
+    assert TestResult.objects.get(pk=ids[2]).observed_value == "A-0003 as seen"
     ex.test_results_bulk(user=users["tester"], cycle_report=cycle_report, result_ids=ids[:1],
                       action=BulkAction.NOT_APPLICABLE, comment="Closed account.")
 
