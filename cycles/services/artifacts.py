@@ -25,8 +25,7 @@ def phase_is_active(cycle_report: CycleReport, phase: str, *, state: str | None 
 def phase_lock_reason(cycle_report: CycleReport, phase: str) -> str | None:
     """Why the phase's working data can't change now, or None when it can."""
     from cycles.models import PhaseState
-    from versioning.models import VersionStatus
-    from versioning.selectors import version_latest
+    from versioning.models import Version, VersionStatus
 
     label = Phase(phase).label
     state = _phase_state(cycle_report, phase)
@@ -37,17 +36,19 @@ def phase_lock_reason(cycle_report: CycleReport, phase: str) -> str | None:
             return f"{label} was skipped in this cycle."
         where = cycle_report.get_phase_display() or "not started"
         return f"{label} data can change only while {label} is running; this report is in {where}."
-    latest = version_latest(cycle_report=cycle_report, phase=phase)
-    if latest is not None and latest.status == VersionStatus.SUBMITTED:
+    # The latest version's number and status only (every edit of the phase's data asks).
+    number, status = (Version.objects.filter(cycle_report=cycle_report, phase=phase).order_by("-number")
+                      .values_list("number", "status").first() or (None, None))
+    if status == VersionStatus.SUBMITTED:
         return (
-            f"{label} version {latest.number} is submitted for approval; it can't change until the "
+            f"{label} version {number} is submitted for approval; it can't change until the "
             "report owner approves it or sends it back."
         )
-    if latest is not None and latest.status == VersionStatus.APPROVED:
+    if status == VersionStatus.APPROVED:
         from cycles.services.final_report import phase_is_reopened
 
         if not phase_is_reopened(cycle_report, phase):
-            return f"{label} version {latest.number} is approved; it can't change."
+            return f"{label} version {number} is approved; it can't change."
     return None
 
 
