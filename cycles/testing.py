@@ -623,3 +623,22 @@ def assert_same_queries_at_scale(page: ScalePage, pair: tuple[ScaleDataset, Scal
     (small, small_sql), (large, large_sql) = counts
     extra = "\n".join(large_sql[len(small_sql):][:10]) if large > small else ""
     assert small == large, f"{page.name}: {small} queries at 1×, {large} at 3×; extra queries:\n{extra}"
+
+
+def artifact_refusal(cycle_report, phase: str) -> str:
+    """Why a submission of the phase is refused: the message of phase_artifact_items (which the worker builds a
+    version from) and of phase_artifact_check (what a tester's submission is checked with first), the same."""
+    from cycles.exceptions import ApplicationError
+    from cycles.services.artifacts import phase_artifact_check, phase_artifact_items
+
+    refusals = []
+    for step in (phase_artifact_items, phase_artifact_check):
+        try:
+            step(cycle_report=cycle_report, phase=phase)
+        except ApplicationError as err:
+            refusals.append((type(err).__name__, str(err)))
+        else:
+            refusals.append(None)
+    assert refusals[0] is not None, f"{phase} is not refused"
+    assert refusals[1] == refusals[0], f"the check and the items differ: {refusals}"
+    return refusals[0][1]

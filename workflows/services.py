@@ -623,10 +623,10 @@ def workflow_submit_version(*, user, cycle_report: CycleReport, phase: str, note
     if phase not in REVIEWED_PHASES:
         raise ApplicationError(f"{phase} has no version to submit.")
     # Data that isn't ready ("Decide the scope of every attribute first") is said here, before anything is sent.
-    from cycles.services.artifacts import phase_artifact_items
+    from cycles.services.artifacts import phase_artifact_check
 
     if cycle_report.workflow_id:
-        phase_artifact_items(cycle_report=cycle_report, phase=phase)
+        phase_artifact_check(cycle_report=cycle_report, phase=phase)
     return _decide(
         user=user,
         cycle_report=cycle_report,

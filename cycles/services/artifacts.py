@@ -63,10 +63,18 @@ def phase_require_editable(cycle_report: CycleReport, phase: str) -> None:
         raise PhaseLockedError(reason)
 
 
+def _require_attributes(present: bool) -> None:
+    if not present:
+        raise ApplicationError("Add at least one attribute before submitting Planning.")
+
+
+def _planning_check(cycle_report: CycleReport) -> None:
+    _require_attributes(Attribute.objects.filter(cycle_report=cycle_report).exists())
+
+
 def _planning_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
     attributes = list(Attribute.objects.filter(cycle_report=cycle_report).order_by("name"))
-    if not attributes:
-        raise ApplicationError("Add at least one attribute before submitting Planning.")
+    _require_attributes(bool(attributes))
     return [
         (
             a.name,
@@ -109,9 +117,9 @@ def _scoping_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
     ]
 
 
-def _sample_selection_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
-    samples = list(Sample.objects.filter(cycle_report=cycle_report).order_by("row_index"))
-    if not samples:
+def _require_samples(cycle_report: CycleReport, drawn: int) -> None:
+    """Samples are drawn, as many as the plan calls for."""
+    if not drawn:
         raise ApplicationError("Draw or pick samples before submitting Sample Selection.")
     plan = SamplingPlan.objects.filter(cycle_report=cycle_report).select_related("population_file").first()
     required = plan.sample_size if plan else 0
@@ -119,12 +127,20 @@ def _sample_selection_items(cycle_report: CycleReport) -> list[tuple[str, dict]]
     if rows is not None and rows < required:
         # A population smaller than the size is tested in full.
         required = rows
-    if len(samples) < required:
-        short = required - len(samples)
+    if drawn < required:
         raise ApplicationError(
-            f"The plan calls for {required} samples but there are {len(samples)}: "
-            f"add {short} more before submitting."
+            f"The plan calls for {required} samples but there are {drawn}: "
+            f"add {required - drawn} more before submitting."
         )
+
+
+def _sample_selection_check(cycle_report: CycleReport) -> None:
+    _require_samples(cycle_report, Sample.objects.filter(cycle_report=cycle_report).count())
+
+
+def _sample_selection_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
+    samples = list(Sample.objects.filter(cycle_report=cycle_report).order_by("row_index"))
+    _require_samples(cycle_report, len(samples))
     return [
         (
             s.key,
@@ -141,15 +157,20 @@ def _sample_selection_items(cycle_report: CycleReport) -> list[tuple[str, dict]]
     ]
 
 
-def _data_profiling_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
-    """The file profiled, each attribute's column and rules with their failures: what the owner approves."""
-    from cycles.models import ColumnMapping, ProfileResult, ProfilingRule
-    from cycles.services.profiling import population_file_current
+def _data_profiling_check(cycle_report: CycleReport) -> None:
     from cycles.services.profiling_checks import profiling_open_points
 
     points = profiling_open_points(cycle_report=cycle_report)
     if points:
         raise ApplicationError("Data Profiling isn't finished: " + " ".join(points))
+
+
+def _data_profiling_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
+    """The file profiled, each attribute's column and rules with their failures: what the owner approves."""
+    from cycles.models import ColumnMapping, ProfileResult, ProfilingRule
+    from cycles.services.profiling import population_file_current
+
+    _data_profiling_check(cycle_report)
     current = population_file_current(cycle_report=cycle_report)
     mappings = {m.attribute_id: m for m in ColumnMapping.objects.filter(population_file=current)}
     results = {r.column_name: r for r in ProfileResult.objects.filter(population_file=current)}
@@ -189,6 +210,18 @@ def _test_execution_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
     from cycles.services.execution import test_execution_version_items
 
     return test_execution_version_items(cycle_report=cycle_report)
+def _test_execution_check(cycle_report: CycleReport) -> None:
+    from cycles.services.execution import test_execution_check
+
+    test_execution_check(cycle_report=cycle_report)
+
+
+def _observations_check(cycle_report: CycleReport) -> None:
+    from cycles.services.observations import observations_require_complete
+
+    observations_require_complete(cycle_report=cycle_report)
+
+
 def _observation_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
     from cycles.services.observations import observation_items
 
@@ -203,6 +236,31 @@ ARTIFACT_BUILDERS = {
     Phase.TEST_EXECUTION: _test_execution_items,
     Phase.OBSERVATIONS: _observation_items,
 }
+
+
+# What each builder refuses, checked without building the items: the same messages, from the same helpers.
+ARTIFACT_CHECKS = {
+    Phase.PLANNING: _planning_check,
+    Phase.DATA_PROFILING: _data_profiling_check,
+    Phase.SCOPING: _scoping_items,  # a row per attribute, read either way
+    Phase.SAMPLE_SELECTION: _sample_selection_check,
+    Phase.TEST_EXECUTION: _test_execution_check,
+    Phase.OBSERVATIONS: _observations_check,
+}
+
+
+def phase_artifact_check(*, cycle_report: CycleReport, phase: str) -> None:
+    """Raise what phase_artifact_items would refuse (the data isn't ready), without building the items.
+
+    A tester's submission is checked so before anything is sent to the workflow, whose worker then builds
+    the items: building them in the request too made a submission of a 300 × 100 matrix read every cell
+    and its evidence twice.
+    """
+    try:
+        check = ARTIFACT_CHECKS[phase]
+    except KeyError:
+        raise ApplicationError(f"{Phase(phase).label} has no versioned artifact.") from None
+    check(cycle_report)
 
 
 def phase_artifact_items(*, cycle_report: CycleReport, phase: str) -> list[tuple[str, dict]]:

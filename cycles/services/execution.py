@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from django.db import transaction
-from django.db.models import Case, Count, F, Prefetch, QuerySet, Sum, When
+from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, Sum, When
 from django.utils import timezone
 
 from cycles.exceptions import ApplicationError, ConflictError, NotFoundError, PermissionDeniedError
@@ -812,6 +812,20 @@ def evidence_links_set(
 # --- the version --------------------------------------------------------------------------------------
 
 
+def _require_tested(cells: int, untested: int) -> None:
+    if not cells:
+        raise ApplicationError("The test matrix is empty: there is nothing to submit.")
+    if untested:
+        raise ConflictError(f"{untested} of {cells} cells are not tested yet: test every cell before submitting.")
+
+
+def test_execution_check(*, cycle_report: CycleReport) -> None:
+    """Raise what test_execution_version_items would (an empty matrix, an untested cell): two counts."""
+    counts = TestResult.objects.filter(cycle_report=cycle_report).aggregate(
+        cells=Count("pk"), untested=Count("pk", filter=Q(result=TestResultValue.NOT_TESTED)))
+    _require_tested(counts["cells"], counts["untested"])
+
+
 def test_execution_version_items(*, cycle_report: CycleReport) -> list[tuple[str, dict]]:
     """The matrix frozen for the report owner (raises while a cell is untested)."""
     cells = list(
@@ -820,11 +834,7 @@ def test_execution_version_items(*, cycle_report: CycleReport) -> list[tuple[str
         .prefetch_related("evidence")
         .order_by("sample__row_index", "attribute__name")
     )
-    if not cells:
-        raise ApplicationError("The test matrix is empty: there is nothing to submit.")
-    untested = sum(1 for c in cells if c.result == TestResultValue.NOT_TESTED)
-    if untested:
-        raise ConflictError(f"{untested} of {len(cells)} cells are not tested yet: test every cell before submitting.")
+    _require_tested(len(cells), sum(1 for c in cells if c.result == TestResultValue.NOT_TESTED))
     return [
         (
             f"{c.sample.key}|{c.attribute.name}",

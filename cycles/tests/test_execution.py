@@ -31,6 +31,7 @@ from cycles.services.execution import (
 )
 from cycles.services.requests import evidence_review, evidence_upload, information_request_review
 from cycles.services.requests import information_request_submit
+from cycles.testing import artifact_refusal
 from cycles.tests.test_requests import requests_ready
 from synapse.audit import audit_events_for
 
@@ -422,6 +423,7 @@ def test_the_matrix_is_submitted_only_when_every_cell_is_tested(matrix, users):
 
     with pytest.raises(ConflictError, match="9 of 9 cells are not tested"):
         phase_artifact_items(cycle_report=cycle_report, phase=Phase.TEST_EXECUTION)
+    assert artifact_refusal(cycle_report, Phase.TEST_EXECUTION)  # a submission is refused so before it is sent
 
     ids = list(TestResult.objects.values_list("pk", flat=True))
     ex.test_results_bulk(user=users["tester"], cycle_report=cycle_report, result_ids=ids, action="pass")
@@ -429,6 +431,27 @@ def test_the_matrix_is_submitted_only_when_every_cell_is_tested(matrix, users):
     assert len(items) == 9
     assert items["S-002|balance"]["expected_value"] == "250.50"
     assert items["S-002|balance"]["result"] == "pass"
+
+
+def test_a_submission_is_checked_by_counting_cells_not_by_reading_them(matrix, users):
+    """The tester's submission says what isn't ready without building the version (the worker does): two counts
+    in one query, whatever the size of the matrix."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from cycles.services.artifacts import phase_artifact_check
+
+    cycle_report = matrix["cycle_report"]
+    with pytest.raises(ApplicationError, match="The test matrix is empty"):
+        phase_artifact_check(cycle_report=cycle_report, phase=Phase.TEST_EXECUTION)
+    ex.test_matrix_prepare(cycle_report_id=cycle_report.pk)
+    ids = list(TestResult.objects.order_by("pk").values_list("pk", flat=True))
+    ex.test_results_bulk(user=users["tester"], cycle_report=cycle_report, result_ids=ids[1:], action="pass")
+    with CaptureQueriesContext(connection) as queries, pytest.raises(ConflictError, match="1 of 9 cells"):
+        phase_artifact_check(cycle_report=cycle_report, phase=Phase.TEST_EXECUTION)
+    assert len(queries) == 1
+    ex.test_results_bulk(user=users["tester"], cycle_report=cycle_report, result_ids=ids[:1], action="pass")
+    assert phase_artifact_check(cycle_report=cycle_report, phase=Phase.TEST_EXECUTION) is None
 
 
 

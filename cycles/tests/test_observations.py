@@ -26,6 +26,7 @@ from cycles.services.observations import (
     observations_open,
     observations_visible,
 )
+from cycles.testing import artifact_refusal
 from cycles.tests.test_requests import PDF, requests_ready, upload
 from synapse.audit import audit_events_for
 from versioning.services import version_create, version_decide
@@ -192,6 +193,7 @@ def test_a_submission_needs_every_failed_cell_covered_and_every_observation_fill
     observations_draft(cycle_report_id=tested.pk)
     with pytest.raises(ApplicationError, match=r"OBS-1 needs impact, root cause, remediation owner, target date"):
         phase_artifact_items(cycle_report=tested, phase=Phase.OBSERVATIONS)
+    assert artifact_refusal(tested, Phase.OBSERVATIONS)  # a submission is refused so before it is sent
     for observation in Observation.objects.filter(cycle_report=tested):
         fill_in(observation, users)
     balance = _by_title(tested)["balance: value differs from the source"]
@@ -199,6 +201,7 @@ def test_a_submission_needs_every_failed_cell_covered_and_every_observation_fill
                        cell_ids=[balance.cells.filter(sample__key="S-002").get().pk])
     with pytest.raises(ApplicationError, match=r"1 failed cell\(s\) are in no observation: S-003 × balance"):
         phase_artifact_items(cycle_report=tested, phase=Phase.OBSERVATIONS)
+    assert artifact_refusal(tested, Phase.OBSERVATIONS)  # a submission is refused so before it is sent
     manual = observation_create(user=users["tester"], cycle_report=tested, title="Late posting",
                                 severity="low", description="d", impact="i", root_cause="r",
                                 remediation_owner=users["data_owner"].pk, remediation_target_date="2027-01-31",

@@ -11,6 +11,7 @@ from cycles.services.planning import (
     attributes_draft,
     planning_is_editable,
 )
+from cycles.testing import artifact_refusal
 from synapse.audit import audit_events_for
 from synapse.models import AuditEvent
 from versioning.models import Version, VersionStatus
@@ -316,3 +317,8 @@ def test_delete_permission_and_lock(planning, users):
     with pytest.raises(PhaseLockedError, match="Data Profiling"):
         attribute_delete(user=users["tester"], attribute=attribute)
     assert Attribute.objects.filter(pk=attribute.pk).exists()
+
+
+def test_planning_without_attributes_is_refused_before_it_is_sent(planning):
+    assert not Attribute.objects.filter(cycle_report=planning).exists()
+    assert "Add at least one attribute" in artifact_refusal(planning, Phase.PLANNING)

@@ -19,6 +19,7 @@ from cycles.services.profiling_checks import (
     profiling_rule_save,
 )
 from cycles.services.scoping import scoping_recommend
+from cycles.testing import artifact_refusal
 from synapse.models import AuditEvent
 
 LOANS = (
@@ -75,6 +76,7 @@ def test_the_wrong_report_file_is_flagged_and_the_phase_cannot_be_submitted(stor
     assert "occupancy_type" in points[0] and "loan_number" in points[0]
     with pytest.raises(ApplicationError, match="Data Profiling isn't finished"):
         phase_artifact_items(cycle_report=loans_report, phase=Phase.DATA_PROFILING)
+    assert artifact_refusal(loans_report, Phase.DATA_PROFILING)  # a submission is refused so before it is sent
 
 
 def test_a_replacement_is_profiled_and_every_file_stays_in_history_with_its_hash(storage, users, loans_report):

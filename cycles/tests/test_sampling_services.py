@@ -26,6 +26,7 @@ from cycles.services.sampling import (
     sampling_plan_prepare,
     sampling_plan_update,
 )
+from cycles.testing import artifact_refusal
 from synapse.models import AuditEvent
 from versioning.models import VersionStatus
 from versioning.selectors import version_diff
@@ -503,6 +504,7 @@ def test_artifact_items_freeze_each_sample(selection, users):
 def test_artifact_refuses_no_samples_or_too_few(selection, users):
     with pytest.raises(ApplicationError, match="Draw or pick samples"):
         phase_artifact_items(cycle_report=selection, phase=Phase.SAMPLE_SELECTION)
+    assert artifact_refusal(selection, Phase.SAMPLE_SELECTION)  # a submission is refused so before it is sent
 
     drawn = samples_draw(user=users["tester"], cycle_report=selection)
     sample_remove(user=users["tester"], sample=drawn[0])
@@ -510,6 +512,7 @@ def test_artifact_refuses_no_samples_or_too_few(selection, users):
 
     with pytest.raises(ApplicationError, match="calls for 5 samples but there are 3: add 2 more"):
         phase_artifact_items(cycle_report=selection, phase=Phase.SAMPLE_SELECTION)
+    assert artifact_refusal(selection, Phase.SAMPLE_SELECTION)  # a submission is refused so before it is sent
 
 
 def test_a_revision_lists_the_added_and_removed_samples(selection, users):

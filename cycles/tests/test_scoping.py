@@ -4,6 +4,7 @@ from cycles.exceptions import ApplicationError, PermissionDeniedError, PhaseLock
 from cycles.models import Attribute, PopulationFile, ProfileResult, ScopingDecision
 from cycles.services.artifacts import phase_artifact_items
 from cycles.services.scoping import scoping_decide, scoping_recommend
+from cycles.testing import artifact_refusal
 from synapse.models import AuditEvent
 from versioning.services import version_create
 
@@ -76,9 +77,11 @@ def test_scoping_artifact_needs_a_decision_for_every_attribute_and_one_in_scope(
     scoping_decide(user=users["tester"], attribute=a, in_scope=False, rationale="Out")
     with pytest.raises(ApplicationError, match="balance"):
         phase_artifact_items(cycle_report=scoping, phase="scoping")
+    assert artifact_refusal(scoping, "scoping")  # a submission is refused so before it is sent
     scoping_decide(user=users["tester"], attribute=b, in_scope=False, rationale="Out")
     with pytest.raises(ApplicationError, match="At least one attribute"):
         phase_artifact_items(cycle_report=scoping, phase="scoping")
+    assert artifact_refusal(scoping, "scoping")  # a submission is refused so before it is sent
     scoping_decide(user=users["tester"], attribute=b, in_scope=True, rationale="CDE")
     items = dict(phase_artifact_items(cycle_report=scoping, phase="scoping"))
     assert items["balance"]["in_scope"] is True and items["account_id"]["rationale"] == "Out"

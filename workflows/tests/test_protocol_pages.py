@@ -84,7 +84,7 @@ def test_a_workflow_whose_task_failed_is_busy_not_an_error(users, away, cycle, m
     assert "busy" in report["live_error"]
 
     cycle_report = CycleReport.objects.select_related("report__lob", "cycle", "tester").get(pk=away.pk)
-    monkeypatch.setattr("cycles.services.artifacts.phase_artifact_items", lambda **kwargs: [])
+    monkeypatch.setattr("cycles.services.artifacts.phase_artifact_check", lambda **kwargs: None)
     outcome = workflow_submit_version(user=users["tester"], cycle_report=cycle_report, phase="planning")
     assert not outcome.delivered and outcome.reason in (BUSY, NO_WORKER)
     assert WorkflowDecision.objects.get().status == WorkflowDecision.Status.PENDING
