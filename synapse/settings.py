@@ -266,6 +266,8 @@ TEMPORAL_RECONCILE_INTERVAL = env.int("TEMPORAL_RECONCILE_INTERVAL", default=300
 WORKFLOW_STUCK_AFTER_MINUTES = env.int("WORKFLOW_STUCK_AFTER_MINUTES", default=60)
 WORKFLOW_UNDELIVERED_AFTER_MINUTES = env.int("WORKFLOW_UNDELIVERED_AFTER_MINUTES", default=10)
 WORKER_HEARTBEAT_SECONDS = env.int("WORKER_HEARTBEAT_SECONDS", default=10)
+# How often a running report workflow is asked for its live state (who it waits on) by one of the workers' monitors.
+WORKFLOW_LIVE_REFRESH_SECONDS = env.int("WORKFLOW_LIVE_REFRESH_SECONDS", default=60)
 WORKER_METRICS_PORT = env.int("WORKER_METRICS_PORT", default=0)  # 0: off
 TEMPORAL_SDK_METRICS_ADDRESS = env("TEMPORAL_SDK_METRICS_ADDRESS", default="")  # e.g. 0.0.0.0:9465
 # Processes of its own the worker renders final report PDFs in (0: in the worker's process). WeasyPrint

@@ -38,6 +38,9 @@ class WorkflowExecution(models.Model):
     waiting_on = models.CharField(max_length=60, blank=True, help_text="Who the workflow waits on now.")
     last_error = models.TextField(blank=True)
     last_progress_at = models.DateTimeField(null=True, blank=True, help_text="Last step finished or state change.")
+    # When a worker's monitor last asked the workflow for its live state (claimed first: of several workers,
+    # one asks, once every WORKFLOW_LIVE_REFRESH_SECONDS; see workflows.monitor).
+    live_checked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -55,8 +58,8 @@ class WorkflowExecution(models.Model):
 class WorkflowWait(models.Model):
     """A stretch of time a report workflow waited on one role, as its status answered it.
 
-    Opened when the live state (workflows.operations.execution_live_status, refreshed by the
-    worker's monitor every heartbeat) starts naming the role, closed when it stops; the
+    Opened when the live state (workflows.operations.execution_live_status, refreshed by a
+    worker's monitor every WORKFLOW_LIVE_REFRESH_SECONDS) starts naming the role, closed when it stops; the
     monitoring page sums them into the time each role has kept reports waiting.
     """
 

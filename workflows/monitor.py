@@ -2,7 +2,8 @@
 (stuck workflows, undelivered decisions), raised and resolved as their causes come and go.
 
 The worker command runs monitor_sweep every few seconds beside the decision outbox;
-/healthz reads the heartbeats.
+/healthz reads the heartbeats. A running workflow's live state is asked for once every
+WORKFLOW_LIVE_REFRESH_SECONDS, by one worker's monitor (_refresh_live).
 """
 from __future__ import annotations
 
@@ -36,14 +37,37 @@ def workers_alive(*, within: timedelta | None = None):
     return WorkerHeartbeat.objects.filter(stopped_at__isnull=True, last_seen_at__gte=timezone.now() - within)
 
 
-def _refresh_live(executions) -> bool:
+def _claim_live_check(execution: WorkflowExecution, now) -> bool:
+    """Take the execution's next live check: True for the one monitor (of several workers') whose conditional
+    write found it due, once every WORKFLOW_LIVE_REFRESH_SECONDS."""
+    due = Q(live_checked_at__isnull=True) | Q(
+        live_checked_at__lte=now - timedelta(seconds=settings.WORKFLOW_LIVE_REFRESH_SECONDS))
+    if not WorkflowExecution.objects.filter(due, pk=execution.pk).update(live_checked_at=now):
+        return False
+    execution.live_checked_at = now
+    return True
+
+
+def _refresh_live(executions, now=None) -> bool:
+    """Ask the running workflows that are due where they stand (a status query and a describe each).
+
+    Every worker's monitor sweeps; each workflow is asked by one of them once a refresh interval. Asking
+    every workflow at every heartbeat, by every worker, put two calls per workflow and worker on Temporal
+    every ten seconds, and a query task on the workers (a fifth of a busy server's calls): the waits they
+    measure are hours long, and the stuck alert takes an hour without progress.
+    """
     from workflows.operations import execution_live_status
 
+    now = now or timezone.now()
     for execution in executions:
+        if not _claim_live_check(execution, now):
+            continue
         try:
             execution_live_status(execution=execution)
         except ApplicationError as err:
             logger.info("live state of %s not refreshed: %s", execution.workflow_id, err.message)
+            # Not asked after all: due again at the next sweep.
+            WorkflowExecution.objects.filter(pk=execution.pk, live_checked_at=now).update(live_checked_at=None)
             return False
     return True
 
@@ -57,7 +81,7 @@ def monitor_sweep(*, stuck_after: timedelta | None = None, undelivered_after: ti
     running = list(WorkflowExecution.objects.filter(status=WorkflowExecution.Status.RUNNING,
                                                     workflow_type=REPORT_WORKFLOW_TYPE))
     if refresh:
-        _refresh_live(running)
+        _refresh_live(running, now)
         running = [e for e in running if e.status == WorkflowExecution.Status.RUNNING]
 
     # Stuck: no progress for a while although it waits on nobody but the system.

@@ -140,6 +140,47 @@ def test_monitor_raises_and_resolves_stuck_and_undelivered_alerts(
 
 
 @pytest.mark.django_db
+def test_each_running_workflow_is_asked_for_its_live_state_once_an_interval_by_one_monitor(
+        cycle, cycle_report, settings, monkeypatch):
+    """Every worker's monitor sweeps every heartbeat; a workflow is queried by one of them, once every
+    WORKFLOW_LIVE_REFRESH_SECONDS (asking every workflow at every heartbeat, by every worker, was two Temporal
+    calls and a query task per workflow and worker every ten seconds)."""
+    from synapse.exceptions import ApplicationError
+    from workflows import operations
+
+    settings.WORKFLOW_LIVE_REFRESH_SECONDS = 60
+    executions = [WorkflowExecution.objects.create(
+        workflow_id=f"cycle-1-report-{n}", run_id="r", workflow_type="ReportTestWorkflow", cycle=cycle,
+        cycle_report=cycle_report if n == 1 else None, last_progress_at=timezone.now()) for n in (1, 2)]
+    asked = []
+    monkeypatch.setattr(operations, "execution_live_status", lambda *, execution: asked.append(execution.pk))
+    start = timezone.now()
+
+    def sweep(at):
+        monkeypatch.setattr("workflows.monitor.timezone.now", lambda: at)
+        monitor_sweep()
+
+    sweep(start)
+    assert sorted(asked) == sorted(e.pk for e in executions)
+    sweep(start)  # another worker's monitor, at the same moment
+    sweep(start + timedelta(seconds=10))  # the next heartbeat
+    assert len(asked) == 2
+    sweep(start + timedelta(seconds=61))
+    assert len(asked) == 4
+
+    # Temporal away: the workflow not asked stays due, for the next sweep.
+    def away(*, execution):
+        raise ApplicationError("Temporal can't be reached.")
+
+    monkeypatch.setattr(operations, "execution_live_status", away)
+    sweep(start + timedelta(seconds=130))
+    assert WorkflowExecution.objects.filter(live_checked_at__isnull=True).count() == 1
+    monkeypatch.setattr(operations, "execution_live_status", lambda *, execution: asked.append(execution.pk))
+    sweep(start + timedelta(seconds=131))
+    assert len(asked) == 6
+
+
+@pytest.mark.django_db
 def test_monitor_resolves_an_overdue_request_alert_once_answered(users, cycle_report):
     from cycles.models import InformationRequest
 
