@@ -443,6 +443,8 @@ def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True, fin
             ),
             timeout=deadline,
         )
+        if not finish:
+            return None  # its acceptance was all the caller needs (decision_deliver's earlier steps)
         # Accepted: the workflow is alive, so its answer is worth waiting a little longer for.
         try:
             return await asyncio.wait_for(started.result(rpc_timeout=finish), timeout=finish.total_seconds())
@@ -557,7 +559,7 @@ def _no_worker(decision: WorkflowDecision) -> bool:
 
 def decision_deliver(*, decision: WorkflowDecision, deadline: float | None = None, leased: bool = False
                      ) -> DecisionOutcome:
-    """Deliver a stored decision after its transaction committed, its workflow's earlier ones first.
+    """Deliver a stored decision after its transaction committed, once its workflow has accepted the earlier ones.
 
     `leased`: the caller stored it just now with decision_store(sending=True); nobody else has sent it.
     """
@@ -570,19 +572,23 @@ def decision_deliver(*, decision: WorkflowDecision, deadline: float | None = Non
                                          "last_attempt_at", "sending_until"])
         if decision.status not in WorkflowDecision.OPEN:
             return _stored_outcome(decision)
-    # Nearly always none: asked for by id alone first. The query with the people and reports it names costs
+    # The earlier steps the workflow has not accepted yet (one it accepted is ahead of this one already). Nearly
+    # always none: asked for by id alone first, as the query with the people and reports they name costs
     # milliseconds to build (every column of four tables, each matched against the ordering) on every step.
     earlier_ids = list(WorkflowDecision.objects.filter(
-        workflow_id=decision.workflow_id, status__in=WorkflowDecision.OPEN, created_at__lt=decision.created_at
+        workflow_id=decision.workflow_id, status=WorkflowDecision.Status.PENDING, created_at__lt=decision.created_at
     ).order_by("created_at").values_list("pk", flat=True))
     earlier = (WorkflowDecision.objects.filter(pk__in=earlier_ids).select_related(*DECISION_NAMED)
                .order_by("created_at") if earlier_ids else [])
     for previous in earlier:
-        outcome = _send(previous, deadline=max(0.5, ends - time.monotonic()))
-        if previous.status in WorkflowDecision.OPEN:
+        # Its acceptance is enough: once the workflow has taken it, this step is taken after it. Its answer is
+        # its own sender's to wait for (a data executive's completion of Data Owner Identification held the
+        # tester's submission of Sample Selection, the phase beside it, until it was carried out).
+        outcome = _send(previous, deadline=max(0.5, ends - time.monotonic()), finish=0)
+        if previous.status == WorkflowDecision.Status.PENDING:
             reason = outcome.reason or BUSY
             message = (_outcome_message(reason) if outcome.reason else
-                       "An earlier step of this report is still being carried out. Your step is saved and "
+                       "An earlier step of this report has not reached its workflow yet. Your step is saved and "
                        "will be delivered right after it.")
             if leased and decision.sending_until is not None:  # not sent now: the outbox sends it after
                 WorkflowDecision.objects.filter(pk=decision.pk, sending_until=decision.sending_until).update(
@@ -883,7 +889,7 @@ def _outbox_threads() -> ThreadPoolExecutor:
 
 
 def _deliver_workflow_queue(decision_ids: list, deadline: float) -> int:
-    """Deliver one workflow's open decisions in order; stop at the first one not answered."""
+    """Deliver one workflow's open decisions in order; stop at the first one the workflow has not accepted."""
     delivered = 0
     try:
         for pk in decision_ids:
@@ -891,8 +897,10 @@ def _deliver_workflow_queue(decision_ids: list, deadline: float) -> int:
             if decision.status not in WorkflowDecision.OPEN:
                 continue
             outcome = _send(decision, deadline=deadline, trip=False, finish=deadline)
-            if decision.status in WorkflowDecision.OPEN:
-                break  # not answered (or still being carried out): its successors wait; next round
+            if decision.status == WorkflowDecision.Status.PENDING:
+                break  # not taken by the workflow: its successors wait; next round
+            if decision.status == WorkflowDecision.Status.ACCEPTED:
+                continue  # taken, still being carried out (its answer is collected next round): the next goes
             delivered += 1
             logger.info("delivered decision %s (%s): %s", decision.pk, decision.update_name, outcome.message)
     finally:

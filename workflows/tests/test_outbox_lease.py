@@ -139,3 +139,39 @@ def test_a_requests_step_is_delivered_without_reading_the_person_or_the_report_a
         f'FROM "{table}"' in q["sql"] for table in ("synapse_user", "cycles_cyclereport", "cycles_report",
                                                     "cycles_testcycle"))]
     assert read_again == []
+
+
+def test_a_step_waits_for_its_workflow_to_take_the_earlier_ones_not_for_their_answers(
+        users, cycle_report, monkeypatch, queues):
+    """An earlier step of the same workflow is sent first, and only its acceptance is waited for: the workflow
+    takes steps in the order it accepts them. Before, a later step waited for the earlier one to be carried
+    out (a data executive's completion of Data Owner Identification held the tester's submission of Sample
+    Selection, the phase beside it), and sent again an earlier step the workflow had already accepted."""
+    answers = iter([None, UpdateResult(accepted=True, message="Submitted.")])  # accepted, not answered yet
+    calls = []
+    monkeypatch.setattr(bridge, "run", lambda fn, **kwargs: calls.append(fn) or next(answers))
+
+    earlier = stored(users, cycle_report, "w-1")
+    later = stored(users, cycle_report, "w-1")
+    outcome = services.decision_deliver(decision=later)
+    assert outcome.delivered and len(calls) == 2
+    assert WorkflowDecision.objects.get(pk=earlier.pk).status == WorkflowDecision.Status.ACCEPTED
+    assert WorkflowDecision.objects.get(pk=later.pk).status == WorkflowDecision.Status.DELIVERED
+
+    # One the workflow has accepted is not sent again ahead of a later step.
+    calls.clear()
+    answers = iter([UpdateResult(accepted=True, message="Reviewed.")])
+    last = stored(users, cycle_report, "w-1")
+    assert services.decision_deliver(decision=last).delivered and len(calls) == 1
+
+
+def test_the_outbox_goes_on_past_a_step_its_workflow_is_still_carrying_out(users, cycle_report, monkeypatch):
+    answers = iter([None, UpdateResult(accepted=True, message="Submitted.")])  # accepted, not answered yet
+    monkeypatch.setattr(bridge, "run", lambda fn, **kwargs: next(answers))
+    monkeypatch.setattr(services, "close_old_connections", lambda: None)  # an outbox thread's, not the test's
+    carried_out = stored(users, cycle_report, "w-1")
+    behind = stored(users, cycle_report, "w-1")
+
+    assert services._deliver_workflow_queue([carried_out.pk, behind.pk], deadline=1) == 1
+    assert WorkflowDecision.objects.get(pk=carried_out.pk).status == WorkflowDecision.Status.ACCEPTED
+    assert WorkflowDecision.objects.get(pk=behind.pk).status == WorkflowDecision.Status.DELIVERED

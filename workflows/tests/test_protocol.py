@@ -204,12 +204,27 @@ def test_earlier_steps_of_a_workflow_go_first(harness, settings, users, cycle, c
     request = accept_all(users, request)
     reviewed = WorkflowDecision.objects.get(update_name=UPDATE_REQUEST_REVIEWED)
     with harness.worker(settings.TEMPORAL_TASK_QUEUE):
-        # Delivering the review first delivers the submission it follows.
+        # Delivering the review first has the workflow take the submission it follows; the submission's answer
+        # is its own sender's to wait for (here the outbox's), not the review's.
         outcome = decision_deliver(decision=reviewed, deadline=10)
         assert outcome.delivered, outcome.message
         submitted = WorkflowDecision.objects.get(update_name="request_submitted")
-        assert submitted.status == WorkflowDecision.Status.DELIVERED
-        assert submitted.delivered_at <= WorkflowDecision.objects.get(pk=reviewed.pk).delivered_at
+        assert submitted.status in (WorkflowDecision.Status.ACCEPTED, WorkflowDecision.Status.DELIVERED)
+        workflow_id = WorkflowDecision.objects.get(pk=reviewed.pk).workflow_id
+
+        async def accepted_in_order():
+            history = await harness.client.get_workflow_handle(workflow_id).fetch_history()
+            return [e.workflow_execution_update_accepted_event_attributes.accepted_request.meta.update_id
+                    for e in history.events if e.HasField("workflow_execution_update_accepted_event_attributes")]
+
+        accepted = harness.call(accepted_in_order())
+        assert accepted.index(str(submitted.pk)) < accepted.index(str(reviewed.pk))
+
+        def answered() -> bool:
+            decisions_deliver_pending(deadline=5)  # the outbox collects the submission's answer
+            return WorkflowDecision.objects.get(pk=submitted.pk).status == WorkflowDecision.Status.DELIVERED
+
+        wait_until(answered, what="the submission's answer")
         at_test_execution(users, cycle_report)
 
 
