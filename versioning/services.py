@@ -97,7 +97,7 @@ def version_create(
     try:
         with transaction.atomic():
             # Lock the parent row so two writers can't take the same number.
-            CycleReport.objects.select_for_update().get(pk=cycle_report.pk)
+            CycleReport.objects.select_for_update(no_key=True).get(pk=cycle_report.pk)
             previous = (
                 Version.objects.filter(cycle_report=cycle_report, phase=phase).order_by("-number").first()
             )

@@ -279,7 +279,7 @@ def test_matrix_prepare(*, cycle_report_id: int, extension_id: int | None = None
     samples = _approved_samples(cycle_report)
     attributes = _in_scope(cycle_report)
     with transaction.atomic():
-        CycleReport.objects.select_for_update().get(pk=cycle_report.pk)
+        CycleReport.objects.select_for_update(no_key=True).get(pk=cycle_report.pk)
         existing = set(TestResult.objects.filter(cycle_report=cycle_report).values_list("sample_id", "attribute_id"))
         extended = _extension_cells(cycle_report)
         new = [

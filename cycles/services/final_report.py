@@ -307,7 +307,7 @@ def final_report_generate(*, cycle_report_id: int, generation: int, workflow_id:
     data = {**final_report_data(cycle_report), SIGNATURE_PAGE: True}
     try:
         with transaction.atomic():
-            CycleReport.objects.select_for_update().get(pk=cycle_report.pk)
+            CycleReport.objects.select_for_update(no_key=True).get(pk=cycle_report.pk)
             number = (FinalReport.objects.filter(cycle_report=cycle_report).aggregate(n=Max("number"))["n"] or 0) + 1
             # A generation that nobody signed is replaced by this one.
             FinalReport.objects.filter(cycle_report=cycle_report, status=FinalReport.Status.AWAITING_SIGN_OFF).update(
@@ -418,7 +418,7 @@ def sign_off_record(*, decision_id: str, final_report_id: int, role: str, user_i
 def phase_reopen(*, cycle_report_id: int, phase: str, sign_off_id: int, context: dict | None = None) -> PhaseReopening:
     """Open a completed phase again after a send-back (idempotent per sign-off and phase)."""
     with transaction.atomic():
-        cycle_report = CycleReport.objects.select_for_update().get(pk=cycle_report_id)
+        cycle_report = CycleReport.objects.select_for_update(no_key=True).get(pk=cycle_report_id)
         cycle_report_require_unsealed(cycle_report)
         sign_off = SignOff.objects.get(pk=sign_off_id)
         reopening, created = PhaseReopening.objects.get_or_create(

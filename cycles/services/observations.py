@@ -63,7 +63,7 @@ def observations_draft(*, cycle_report_id: int) -> tuple[int, int]:
     otherwise it becomes a new draft. Returns (observations created, failed cells).
     """
     with transaction.atomic():
-        cycle_report = CycleReport.objects.select_for_update().get(pk=cycle_report_id)
+        cycle_report = CycleReport.objects.select_for_update(no_key=True).get(pk=cycle_report_id)
         failed = list(_failed_cells(cycle_report).select_related("attribute", "sample")
                       .order_by("attribute__name", "failure_kind", "sample__row_index"))
         covered = set(
@@ -148,7 +148,7 @@ def observation_create(*, user, cycle_report: CycleReport, cell_ids=(), **fields
     if not fields.get("title"):
         raise ApplicationError("An observation needs a title.")
     with transaction.atomic():
-        CycleReport.objects.select_for_update().get(pk=cycle_report.pk)
+        CycleReport.objects.select_for_update(no_key=True).get(pk=cycle_report.pk)
         observation = Observation.objects.create(cycle_report=cycle_report, number=_next_number(cycle_report),
                                                  **fields)
         cells = _cells_of(cycle_report, cell_ids)
@@ -220,7 +220,7 @@ def observation_split(*, user, observation: Observation, cell_ids) -> Observatio
     if ids == current:
         raise ApplicationError("Leave at least one cell in the observation: choose fewer to split off.")
     with transaction.atomic():
-        CycleReport.objects.select_for_update().get(pk=cycle_report.pk)
+        CycleReport.objects.select_for_update(no_key=True).get(pk=cycle_report.pk)
         fields = {f: getattr(observation, f) for f in EDITABLE_FIELDS}
         fields["title"] = f"{observation.title} (split)"[:200]
         new = Observation.objects.create(

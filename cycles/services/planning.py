@@ -34,7 +34,7 @@ def _lock_for_edit(*, user, cycle_report: CycleReport) -> CycleReport:
     """
     if not can_work_on(user, cycle_report):
         raise PermissionDeniedError("Only the tester assigned to this report can change its attributes.")
-    locked = CycleReport.objects.select_for_update().get(pk=cycle_report.pk)
+    locked = CycleReport.objects.select_for_update(no_key=True).get(pk=cycle_report.pk)
     reason = _planning_lock_reason(locked)
     if reason:
         raise PhaseLockedError(reason)
@@ -105,7 +105,7 @@ def attributes_draft(*, cycle_report_id: int, provider: LLMProvider | None = Non
 
     with transaction.atomic():
         # With its report and cycle, which the audit entry names (only the report's row is locked).
-        cycle_report = (CycleReport.objects.select_for_update(of=("self",)).select_related("report", "cycle")
+        cycle_report = (CycleReport.objects.select_for_update(no_key=True, of=("self",)).select_related("report", "cycle")
                         .get(pk=cycle_report_id))
         reason = _planning_lock_reason(cycle_report)
         if reason:

@@ -94,7 +94,7 @@ def data_owner_reassign(*, user, attribute: Attribute, data_owner, reason: str) 
 
     with transaction.atomic():
         # The report's lock orders this with the creation of the requests (information_requests_create).
-        CycleReport.objects.select_for_update().get(pk=cycle_report.pk)
+        CycleReport.objects.select_for_update(no_key=True).get(pk=cycle_report.pk)
         assignment = DataOwnerAssignment.objects.select_for_update().filter(attribute=attribute).first()
         if assignment is None:
             raise NotFoundError(f"{attribute.name} has no data owner to reassign.")
@@ -188,7 +188,7 @@ def cycle_report_reassign_tester(*, user, cycle_report: CycleReport, tester, rea
             f"{cycle_report.report} is finished (signed off or removed): its tester can't change now."
         )
     with transaction.atomic():
-        locked = CycleReport.objects.select_for_update().get(pk=cycle_report.pk)
+        locked = CycleReport.objects.select_for_update(no_key=True).get(pk=cycle_report.pk)
         if locked.tester_id is None:
             raise ConflictError(f"{cycle_report.report} has no tester yet: assign one instead.")
         if locked.tester_id == tester.pk:

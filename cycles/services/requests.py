@@ -252,7 +252,7 @@ def information_requests_create(*, cycle_report_id: int, due_date: datetime.date
     requests = []
     with transaction.atomic():
         # Lock the report so two runs of the activity can't both create a request.
-        CycleReport.objects.select_for_update().get(pk=cycle_report.pk)
+        CycleReport.objects.select_for_update(no_key=True).get(pk=cycle_report.pk)
         existing = list(InformationRequest.objects.filter(cycle_report=cycle_report).order_by("pk"))
         if existing:
             # Created by an earlier run, all in one transaction; a reassignment may have moved or split

@@ -141,7 +141,7 @@ def sample_extension_propose(*, cycle_report_id: int) -> SampleExtension | None:
     if not added:
         return None
     with transaction.atomic():
-        CycleReport.objects.select_for_update().get(pk=cycle_report.pk)
+        CycleReport.objects.select_for_update(no_key=True).get(pk=cycle_report.pk)
         pending = sample_extension_pending(cycle_report=cycle_report)
         if pending is not None:
             return pending

@@ -184,7 +184,7 @@ def sampling_plan_prepare(*, cycle_report_id: int) -> SamplingPlan:
         return existing
     with transaction.atomic():
         # The report row lock makes a concurrent first call wait, then find the plan.
-        CycleReport.objects.select_for_update().get(pk=cycle_report.pk)
+        CycleReport.objects.select_for_update(no_key=True).get(pk=cycle_report.pk)
         existing = SamplingPlan.objects.filter(cycle_report=cycle_report).first()
         if existing is not None:
             return existing
@@ -331,7 +331,7 @@ def _lock_for_edit(*, user, cycle_report: CycleReport, what: str) -> CycleReport
     race a submission that freezes the samples.
     """
     _require_tester(user, cycle_report, what)
-    locked = CycleReport.objects.select_for_update().select_related("report").get(pk=cycle_report.pk)
+    locked = CycleReport.objects.select_for_update(no_key=True).select_related("report").get(pk=cycle_report.pk)
     phase_require_editable(locked, PHASE)
     return locked
 
