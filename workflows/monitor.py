@@ -53,7 +53,7 @@ def _refresh_live(executions, now=None) -> bool:
 
     Every worker's monitor sweeps; each workflow is asked by one of them once a refresh interval. Asking
     every workflow at every heartbeat, by every worker, put two calls per workflow and worker on Temporal
-    every ten seconds, and a query task on the workers (a fifth of a busy server's calls): the waits they
+    every ten seconds, and a query task on the workers (one call in twenty of a bench round): the waits they
     measure are hours long, and the stuck alert takes an hour without progress.
     """
     from workflows.operations import execution_live_status

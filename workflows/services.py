@@ -421,6 +421,49 @@ def _lease(deadline: float, finish: float | None) -> datetime.timedelta:
     return datetime.timedelta(seconds=deadline + finish + 1)
 
 
+async def _start_update(client, decision: WorkflowDecision, deadline: float):
+    """Send the decision as its workflow's update (its id is the update id) and return once the workflow has
+    accepted it (or raise why not) within `deadline` seconds."""
+    inp = UPDATE_INPUTS[decision.update_name](**decision.payload)
+    rpc = datetime.timedelta(seconds=max(0.5, deadline - 0.3))
+    # The SDK asks again while the update is only admitted: bound the whole of it, not each call.
+    return await asyncio.wait_for(
+        client.get_workflow_handle(decision.workflow_id).start_update(
+            decision.update_name, inp, id=str(decision.id), result_type=UpdateResult,
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED, rpc_timeout=rpc,
+        ),
+        timeout=deadline,
+    )
+
+
+def _taken(decision: WorkflowDecision, *, deadline: float) -> str | None:
+    """Have the workflow take (accept) an earlier decision of a step being delivered: None once it has (or
+    refused it, or is gone), else why not (a reason of workflows.temporal.client).
+
+    Writes nothing: the decision's answer is its own sender's to store (a person's request waiting for it,
+    or the outbox, which collects it as from any decision not answered yet); taking over its lease made
+    the outbox wait for that answer beside the request that still waited for it.
+    """
+    async def accept(client):
+        await _start_update(client, decision, deadline)
+
+    try:
+        bridge.run(accept, timeout=deadline, connect_timeout=deadline)
+    except WorkflowUpdateFailedError:
+        return None  # refused: nothing for a later step to wait for
+    except (RPCError, TemporalUnavailable) as err:
+        if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
+            return None  # the workflow is gone: the later step learns it for itself
+        reason = unavailable_reason(err)
+        if reason is None:
+            raise
+        if reason == BUSY and _no_worker(decision):
+            reason = NO_WORKER
+            bridge.trip(NO_WORKER)
+        return reason
+    return None
+
+
 def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True, finish: float | None = None,
           leased: bool = False) -> DecisionOutcome:
     """Send one stored decision as a Temporal update (its id is the update id) and store the answer.
@@ -429,22 +472,10 @@ def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True, fin
     it is ACCEPTED and the outbox collects the answer later. `leased`: it was stored leased to this
     sender, its attempt counted (decision_store's `sending`).
     """
-    inp = UPDATE_INPUTS[decision.update_name](**decision.payload)
-    rpc = datetime.timedelta(seconds=max(0.5, deadline - 0.3))
     finish = datetime.timedelta(seconds=settings.TEMPORAL_UPDATE_RESULT_TIMEOUT if finish is None else finish)
 
     async def update(client):
-        handle = client.get_workflow_handle(decision.workflow_id)
-        # The SDK asks again while the update is only admitted: bound the whole of it, not each call.
-        started = await asyncio.wait_for(
-            handle.start_update(
-                decision.update_name, inp, id=str(decision.id), result_type=UpdateResult,
-                wait_for_stage=WorkflowUpdateStage.ACCEPTED, rpc_timeout=rpc,
-            ),
-            timeout=deadline,
-        )
-        if not finish:
-            return None  # its acceptance was all the caller needs (decision_deliver's earlier steps)
+        started = await _start_update(client, decision, deadline)
         # Accepted: the workflow is alive, so its answer is worth waiting a little longer for.
         try:
             return await asyncio.wait_for(started.result(rpc_timeout=finish), timeout=finish.total_seconds())
@@ -584,12 +615,9 @@ def decision_deliver(*, decision: WorkflowDecision, deadline: float | None = Non
         # Its acceptance is enough: once the workflow has taken it, this step is taken after it. Its answer is
         # its own sender's to wait for (a data executive's completion of Data Owner Identification held the
         # tester's submission of Sample Selection, the phase beside it, until it was carried out).
-        outcome = _send(previous, deadline=max(0.5, ends - time.monotonic()), finish=0)
-        if previous.status == WorkflowDecision.Status.PENDING:
-            reason = outcome.reason or BUSY
-            message = (_outcome_message(reason) if outcome.reason else
-                       "An earlier step of this report has not reached its workflow yet. Your step is saved and "
-                       "will be delivered right after it.")
+        reason = _taken(previous, deadline=max(0.5, ends - time.monotonic()))
+        if reason is not None:
+            message = _outcome_message(reason)
             if leased and decision.sending_until is not None:  # not sent now: the outbox sends it after
                 WorkflowDecision.objects.filter(pk=decision.pk, sending_until=decision.sending_until).update(
                     sending_until=None)

@@ -144,21 +144,31 @@ def test_a_requests_step_is_delivered_without_reading_the_person_or_the_report_a
 def test_a_step_waits_for_its_workflow_to_take_the_earlier_ones_not_for_their_answers(
         users, cycle_report, monkeypatch, queues):
     """An earlier step of the same workflow is sent first, and only its acceptance is waited for: the workflow
-    takes steps in the order it accepts them. Before, a later step waited for the earlier one to be carried
-    out (a data executive's completion of Data Owner Identification held the tester's submission of Sample
-    Selection, the phase beside it), and sent again an earlier step the workflow had already accepted."""
-    answers = iter([None, UpdateResult(accepted=True, message="Submitted.")])  # accepted, not answered yet
+    takes steps in the order it accepts them. Its answer stays its own sender's (or the outbox's) to store: the
+    earlier step is not written to. Before, a later step waited for the earlier one to be carried out (a data
+    executive's completion of Data Owner Identification held the tester's submission of Sample Selection, the
+    phase beside it), took over its lease, and sent again an earlier step the workflow had already accepted."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    answers = iter([None, UpdateResult(accepted=True, message="Submitted.")])  # the earlier one: accepted
     calls = []
     monkeypatch.setattr(bridge, "run", lambda fn, **kwargs: calls.append(fn) or next(answers))
 
-    earlier = stored(users, cycle_report, "w-1")
+    soon = timezone.now() + datetime.timedelta(seconds=15)
+    earlier = stored(users, cycle_report, "w-1", sending_until=soon)  # its own sender still waits for it
     later = stored(users, cycle_report, "w-1")
-    outcome = services.decision_deliver(decision=later)
+    with CaptureQueriesContext(connection) as captured:
+        outcome = services.decision_deliver(decision=later)
     assert outcome.delivered and len(calls) == 2
-    assert WorkflowDecision.objects.get(pk=earlier.pk).status == WorkflowDecision.Status.ACCEPTED
+    row = WorkflowDecision.objects.get(pk=earlier.pk)
+    assert (row.status, row.attempts, row.sending_until) == (WorkflowDecision.Status.PENDING, 0, soon)
+    assert not [q["sql"] for q in captured.captured_queries
+                if q["sql"].startswith("UPDATE") and str(earlier.pk).replace("-", "") in q["sql"].replace("-", "")]
     assert WorkflowDecision.objects.get(pk=later.pk).status == WorkflowDecision.Status.DELIVERED
 
-    # One the workflow has accepted is not sent again ahead of a later step.
+    # One the workflow has accepted already is not sent again ahead of a later step.
+    WorkflowDecision.objects.filter(pk=earlier.pk).update(status=WorkflowDecision.Status.ACCEPTED)
     calls.clear()
     answers = iter([UpdateResult(accepted=True, message="Reviewed.")])
     last = stored(users, cycle_report, "w-1")
