@@ -603,14 +603,12 @@ def decision_deliver(*, decision: WorkflowDecision, deadline: float | None = Non
                                          "last_attempt_at", "sending_until"])
         if decision.status not in WorkflowDecision.OPEN:
             return _stored_outcome(decision)
-    # The earlier steps the workflow has not accepted yet (one it accepted is ahead of this one already). Nearly
-    # always none: asked for by id alone first, as the query with the people and reports they name costs
-    # milliseconds to build (every column of four tables, each matched against the ordering) on every step.
-    earlier_ids = list(WorkflowDecision.objects.filter(
+    # The earlier steps the workflow has not accepted yet (one it accepted is ahead of this one already), read
+    # without the people and reports they name: nothing of them is written here (_taken), and selecting every
+    # column of four tables, each matched against the ordering, cost milliseconds on every step.
+    earlier = WorkflowDecision.objects.filter(
         workflow_id=decision.workflow_id, status=WorkflowDecision.Status.PENDING, created_at__lt=decision.created_at
-    ).order_by("created_at").values_list("pk", flat=True))
-    earlier = (WorkflowDecision.objects.filter(pk__in=earlier_ids).select_related(*DECISION_NAMED)
-               .order_by("created_at") if earlier_ids else [])
+    ).order_by("created_at")
     for previous in earlier:
         # Its acceptance is enough: once the workflow has taken it, this step is taken after it. Its answer is
         # its own sender's to wait for (a data executive's completion of Data Owner Identification held the
