@@ -210,6 +210,8 @@ def _test_execution_items(cycle_report: CycleReport) -> list[tuple[str, dict]]:
     from cycles.services.execution import test_execution_version_items
 
     return test_execution_version_items(cycle_report=cycle_report)
+
+
 def _test_execution_check(cycle_report: CycleReport) -> None:
     from cycles.services.execution import test_execution_check
 
