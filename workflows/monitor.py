@@ -40,8 +40,10 @@ def workers_alive(*, within: timedelta | None = None):
 def _claim_live_check(execution: WorkflowExecution, now) -> bool:
     """Take the execution's next live check: True for the one monitor (of several workers') whose conditional
     write found it due, once every WORKFLOW_LIVE_REFRESH_SECONDS."""
-    due = Q(live_checked_at__isnull=True) | Q(
-        live_checked_at__lte=now - timedelta(seconds=settings.WORKFLOW_LIVE_REFRESH_SECONDS))
+    since = now - timedelta(seconds=settings.WORKFLOW_LIVE_REFRESH_SECONDS)
+    if execution.live_checked_at is not None and execution.live_checked_at > since:
+        return False  # checked lately, as read at the sweep's start: no write to find that out
+    due = Q(live_checked_at__isnull=True) | Q(live_checked_at__lte=since)
     if not WorkflowExecution.objects.filter(due, pk=execution.pk).update(live_checked_at=now):
         return False
     execution.live_checked_at = now
