@@ -18,8 +18,8 @@ def test_every_lock_of_a_report_row_is_a_no_key_lock():
     """FOR UPDATE on the report also held up every INSERT of a row referring to it (its foreign key check takes
     FOR KEY SHARE): a person's decision waited for the worker's activity on the same report to commit."""
     plain = []
-    for path in ROOT.glob("*/**/*.py"):
-        if ".venv" in path.parts or "tests" in path.parts:
+    for path in (p for app in ("synapse", "cycles", "versioning", "workflows") for p in (ROOT / app).rglob("*.py")):
+        if "tests" in path.parts:
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             if re.search(r"CycleReport\.objects\.select_for_update\((?!no_key=True)", line):
