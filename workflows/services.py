@@ -454,14 +454,22 @@ def _taken(decision: WorkflowDecision, *, deadline: float) -> str | None:
     except (RPCError, TemporalUnavailable) as err:
         if isinstance(err, RPCError) and err.status == RPCStatusCode.NOT_FOUND:
             return None  # the workflow is gone: the later step learns it for itself
-        reason = unavailable_reason(err)
-        if reason is None:
-            raise
-        if reason == BUSY and _no_worker(decision):
-            reason = NO_WORKER
-            bridge.trip(NO_WORKER)
-        return reason
+        return _not_taken_reason(decision, err, trip=True)
     return None
+
+
+def _not_taken_reason(decision: WorkflowDecision, err: BaseException, *, trip: bool) -> str:
+    """Why the workflow did not take the decision's update (a reason of workflows.temporal.client); `err` is
+    raised again when it is none of them. A busy workflow with no live worker is said to have none, and with
+    `trip` the web's requests stop paying the deadline (the outbox keeps trying each workflow)."""
+    reason = unavailable_reason(err)
+    if reason is None:
+        raise err
+    if reason == BUSY and _no_worker(decision):
+        reason = NO_WORKER
+        if trip:
+            bridge.trip(NO_WORKER)
+    return reason
 
 
 def _send(decision: WorkflowDecision, *, deadline: float, trip: bool = True, finish: float | None = None,
@@ -514,13 +522,7 @@ def _sent(decision: WorkflowDecision, update, deadline: float, finish: datetime.
             message = "The report's workflow is not running."
             _answer(decision, WorkflowDecision.Status.REJECTED, message=message)
             return DecisionOutcome(decision=decision, delivered=True, message=message)
-        reason = unavailable_reason(err)
-        if reason is None:
-            raise
-        if reason == BUSY and _no_worker(decision):
-            reason = NO_WORKER
-            if trip:  # the web's requests stop paying the deadline; the outbox keeps trying each workflow
-                bridge.trip(NO_WORKER)
+        reason = _not_taken_reason(decision, err, trip=trip)
         decision.error = f"{REASONS[reason]} ({err})"[:2000]
         # The lease ends with it: the outbox tries again from now on.
         WorkflowDecision.objects.filter(pk=decision.pk).update(

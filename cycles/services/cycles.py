@@ -178,7 +178,8 @@ def cycle_report_enter_phase(
         raise ApplicationError(f"Unknown phase {phase!r}.")
     with transaction.atomic():
         # With its report and cycle, which the audit entry names (only the report's row is locked).
-        cycle_report = (CycleReport.objects.select_for_update(no_key=True, of=("self",)).select_related("report", "cycle")
+        cycle_report = (CycleReport.objects.select_for_update(no_key=True, of=("self",))
+                        .select_related("report", "cycle")
                         .get(pk=cycle_report_id))
         previous = cycle_report.phase
         if workflow_id and not cycle_report.workflow_id:
@@ -231,7 +232,8 @@ def cycle_report_finish(*, cycle_report_id: int, status: str, context: dict | No
         raise ApplicationError(f"Unknown cycle report status {status!r}.")
     with transaction.atomic():
         # With its report and cycle, which the audit entry names (only the report's row is locked).
-        cycle_report = (CycleReport.objects.select_for_update(no_key=True, of=("self",)).select_related("report", "cycle")
+        cycle_report = (CycleReport.objects.select_for_update(no_key=True, of=("self",))
+                        .select_related("report", "cycle")
                         .get(pk=cycle_report_id))
         if cycle_report.status == status:
             return cycle_report

@@ -105,7 +105,8 @@ def attributes_draft(*, cycle_report_id: int, provider: LLMProvider | None = Non
 
     with transaction.atomic():
         # With its report and cycle, which the audit entry names (only the report's row is locked).
-        cycle_report = (CycleReport.objects.select_for_update(no_key=True, of=("self",)).select_related("report", "cycle")
+        cycle_report = (CycleReport.objects.select_for_update(no_key=True, of=("self",))
+                        .select_related("report", "cycle")
                         .get(pk=cycle_report_id))
         reason = _planning_lock_reason(cycle_report)
         if reason:
