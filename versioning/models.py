@@ -62,7 +62,7 @@ class Version(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["cycle_report", "phase", "-number"]
+        ordering = ["cycle_report_id", "phase", "-number"]
         constraints = [
             models.UniqueConstraint(fields=["cycle_report", "phase", "number"], name="uniq_version_number"),
         ]
@@ -107,7 +107,7 @@ class VersionItem(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["version", "key"]
+        ordering = ["version_id", "key"]
         constraints = [models.UniqueConstraint(fields=["version", "key"], name="uniq_version_item_key")]
 
     def __str__(self):

@@ -70,7 +70,7 @@ class WorkflowWait(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["execution", "started_at", "id"]
+        ordering = ["execution_id", "started_at", "id"]
         indexes = [models.Index(fields=["execution", "ended_at"]), models.Index(fields=["role"])]
 
     def __str__(self):
@@ -98,7 +98,7 @@ class WorkflowStep(models.Model):
     error = models.TextField(blank=True)
 
     class Meta:
-        ordering = ["execution", "started_at", "id"]
+        ordering = ["execution_id", "started_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["execution", "activity_id"], name="uniq_step_activity")
         ]
@@ -123,7 +123,7 @@ class WorkflowTransition(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["execution", "created_at", "id"]
+        ordering = ["execution_id", "created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["execution", "activity_id"], name="uniq_transition_activity")
         ]
@@ -333,7 +333,7 @@ class WorkflowVersion(models.Model):
     first_seen_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["execution", "first_seen_at", "id"]
+        ordering = ["execution_id", "first_seen_at", "id"]
         constraints = [models.UniqueConstraint(fields=["execution", "build_id"], name="uniq_execution_build")]
 
     def __str__(self):

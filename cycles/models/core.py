@@ -206,7 +206,7 @@ class PhaseState(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["cycle_report", "started_at", "id"]
+        ordering = ["cycle_report_id", "started_at", "id"]
         constraints = [models.UniqueConstraint(fields=["cycle_report", "phase"], name="uniq_phase_state")]
 
     def __str__(self):
@@ -234,7 +234,7 @@ class Attribute(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["cycle_report", "name"]
+        ordering = ["cycle_report_id", "name"]
         constraints = [
             models.UniqueConstraint(fields=["cycle_report", "name"], name="uniq_attribute_name"),
             models.CheckConstraint(condition=Q(risk_score__gte=1, risk_score__lte=10), name="attribute_risk_1_10"),
@@ -332,7 +332,7 @@ class ProfileResult(models.Model):
     )
 
     class Meta:
-        ordering = ["population_file", "id"]
+        ordering = ["population_file_id", "id"]
         constraints = [
             models.UniqueConstraint(fields=["population_file", "column_name"], name="uniq_profile_column")
         ]

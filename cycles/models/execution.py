@@ -31,7 +31,7 @@ class EvidenceLink(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["evidence", "sample__key", "attribute__name"]
+        ordering = ["evidence_id", "sample__key", "attribute__name"]
         constraints = [
             # NULLS NOT DISTINCT would need PostgreSQL 15; the service checks "all" links itself.
             models.UniqueConstraint(fields=["evidence", "sample", "attribute"], name="uniq_evidence_link"),
@@ -147,7 +147,7 @@ class TestResult(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["cycle_report", "sample__row_index", "attribute__name"]
+        ordering = ["cycle_report_id", "sample__row_index", "attribute__name"]
         constraints = [
             models.UniqueConstraint(fields=["sample", "attribute"], name="uniq_test_result_cell"),
             models.CheckConstraint(
@@ -215,7 +215,7 @@ class TestResultHistory(models.Model):
     replaced_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["test_result", "-attempt"]
+        ordering = ["test_result_id", "-attempt"]
         constraints = [models.UniqueConstraint(fields=["test_result", "attempt"], name="uniq_test_result_attempt")]
         verbose_name_plural = "test result history"
 
@@ -251,7 +251,7 @@ class SampleExtension(models.Model):
     decision_id = models.UUIDField(null=True, blank=True, unique=True)
 
     class Meta:
-        ordering = ["cycle_report", "number"]
+        ordering = ["cycle_report_id", "number"]
         constraints = [models.UniqueConstraint(fields=["cycle_report", "number"], name="uniq_sample_extension")]
 
     def __str__(self):

@@ -71,7 +71,7 @@ class Observation(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["cycle_report", "number"]
+        ordering = ["cycle_report_id", "number"]
         constraints = [models.UniqueConstraint(fields=["cycle_report", "number"], name="uniq_observation_number")]
 
     def __str__(self):
@@ -94,7 +94,7 @@ class RemediationEvent(models.Model):
     at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["observation", "at", "id"]
+        ordering = ["observation_id", "at", "id"]
 
     def __str__(self):
         return f"{self.observation.code}: {self.from_status} → {self.to_status}"

@@ -62,7 +62,7 @@ class FinalReport(models.Model):
     signed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["cycle_report", "-number"]
+        ordering = ["cycle_report_id", "-number"]
         constraints = [
             models.UniqueConstraint(fields=["cycle_report", "number"], name="uniq_final_report_number"),
             models.UniqueConstraint(
@@ -93,7 +93,7 @@ class SignOff(models.Model):
     signed_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["final_report", "signed_at", "id"]
+        ordering = ["final_report_id", "signed_at", "id"]
         constraints = [
             models.UniqueConstraint(
                 fields=["final_report", "role"], condition=Q(decision="signed"), name="uniq_sign_off_per_role"
@@ -151,7 +151,7 @@ class PhaseReopening(models.Model):
     reopened_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["cycle_report", "-reopened_at"]
+        ordering = ["cycle_report_id", "-reopened_at"]
         constraints = [models.UniqueConstraint(fields=["sign_off", "phase"], name="uniq_reopening_per_sign_off")]
 
     def __str__(self):

@@ -44,7 +44,7 @@ class InformationRequest(models.Model):
     escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["cycle_report", "data_owner__username"]
+        ordering = ["cycle_report_id", "data_owner__username"]
         # One request per data owner when the requests go out; a reassignment (issue 7) may give an owner a
         # second one, moved to them as it was, so this is an index and not a unique constraint.
         indexes = [models.Index(fields=["cycle_report", "data_owner"], name="request_report_owner_idx")]
@@ -113,7 +113,7 @@ class Evidence(models.Model):
     reviewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["request", "original_name", "-version"]
+        ordering = ["request_id", "original_name", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["request", "original_name", "version"], name="uniq_evidence_version")
         ]

@@ -87,7 +87,7 @@ class Sample(models.Model):
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["cycle_report", "row_index"]
+        ordering = ["cycle_report_id", "row_index"]
         constraints = [models.UniqueConstraint(fields=["cycle_report", "key"], name="uniq_sample_key")]
 
     def __str__(self):
