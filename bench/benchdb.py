@@ -20,3 +20,26 @@ def fresh_database() -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
     call_command("migrate", verbosity=0)
+
+
+def yardstick_ms(repeat: int = 7) -> float:
+    """Milliseconds this machine takes for a fixed piece of pure Python, the median of ``repeat``.
+
+    The machines' speed drifts (by a third over minutes, and more from one day to the next): a bench prints
+    this beside its figures so that two runs can be compared, or a run put down to a slow moment.
+    """
+    import statistics
+    import time
+
+    def work() -> int:
+        counts: dict[int, int] = {}
+        for i in range(200_000):
+            counts[i % 997] = counts.get(i % 997, 0) + i
+        return len(counts)
+
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        work()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)

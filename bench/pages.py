@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchdb import yardstick_ms  # noqa: E402 (bench/ is the script's own folder)
+
 TARGET_P95_MS = 100.0
 
 
@@ -165,7 +167,8 @@ def main() -> int:
     database(args)
     ds = dataset(args)
     clients = {}
-    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {args.requests} requests per page")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {args.requests} requests per page; "
+          f"yardstick {yardstick_ms():.1f} ms (a fixed piece of Python: lower is a faster moment)")
     print(f"{'role':<11} {'page':<40} {'status':>6} {'queries':>7} {'KB':>5} {'p50 ms':>7} {'p95 ms':>7} "
           f"{'cpu p50':>7} {'cpu p95':>7}")
     failed = []
@@ -187,7 +190,7 @@ def main() -> int:
             failed.append(f"{role} {label}")
         print(f"{role:<11} {label:<40} {status:>6} {queries:>7} {size / 1024:>5.0f} {p50:>7.1f} {p95_ms:>7.1f} "
               f"{statistics.median(cpu):>7.1f} {p95(cpu):>7.1f}{flag}")
-    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    print(f"load average {os.getloadavg()[0]:.1f} at the end; yardstick {yardstick_ms():.1f} ms")
     print(f"\n{len(failed)} page(s) miss the target (200, p95 < {TARGET_P95_MS:.0f} ms)" +
           (": " + "; ".join(failed) if failed else "") + ". Temporal absent: status read from the database.")
     return 1 if failed else 0

@@ -609,6 +609,9 @@ class MatrixCells:
         return list(
             self.cells.filter(sample_id__in=spanned)
             .select_related("sample", "attribute", "tested_by").prefetch_related("evidence")
+            # A cell shows its sample's key, not the population row the sample holds (a JSON document
+            # parsed once per cell of the page).
+            .defer("sample__row_data", "sample__reason", "attribute__description")
             .order_by(*MATRIX_ORDER)[skip:skip + stop - start]
         )
 

@@ -85,7 +85,7 @@ def _columns(cycle_report) -> list[str]:
 
 
 def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
-    context = _phase_context(request, cycle_report, Phase.TEST_EXECUTION)
+    context = _phase_context(request, cycle_report, Phase.TEST_EXECUTION, audit=False)
     filters = _filters(request)
     cells = execution_services.test_results_for(
         user=request.user, cycle_report=cycle_report, failed_only=filters["show"] == "failed",
@@ -193,7 +193,7 @@ def _cell_or_404(request, cycle_report, result_id: int) -> TestResult:
 
 
 def _cell_context(request, cycle_report, cell, form=None) -> dict:
-    context = _phase_context(request, cycle_report, Phase.TEST_EXECUTION)
+    context = _phase_context(request, cycle_report, Phase.TEST_EXECUTION, audit=False)
     covering = evidence_covering(cycle_report=cycle_report, sample=cell.sample, attribute=cell.attribute)
     choices = [(e.pk, f"{e.original_name} v{e.version}") for e in covering]
     if form is None and context["can_edit"]:

@@ -578,7 +578,8 @@ def _live_status(user, cycle_report: CycleReport):
         return None, err.message
 
 
-def _phase_context(request, cycle_report: CycleReport, phase: str) -> dict:
+def _phase_context(request, cycle_report: CycleReport, phase: str, *, audit: bool = True) -> dict:
+    """What every phase page shows; ``audit=False`` for a page that shows an audit trail of its own."""
     user = request.user
     can_work = can_work_on(user, cycle_report)
     lock_reason = phase_lock_reason(cycle_report, phase)
@@ -623,7 +624,7 @@ def _phase_context(request, cycle_report: CycleReport, phase: str) -> dict:
         "latest_version": latest,
         "submit_form": SubmitVersionForm() if can_work and editable and phase in REVIEWED_PHASES else None,
         "phase_tabs": [(p, Phase(p).label, reverse(url, args=[cycle_report.pk])) for p, url in PHASE_PAGES.items()],
-        "audit_events": audit_entries(cycle_report),
+        "audit_events": audit_entries(cycle_report) if audit else [],
     }
 
 

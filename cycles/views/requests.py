@@ -102,7 +102,7 @@ def _reassignable(cycle_report: CycleReport):
 def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignForm | None = None,
                  bulk_form: BulkDataOwnerForm | None = None,
                  reassign_form: DataOwnerReassignForm | None = None) -> dict:
-    context = _phase_context(request, cycle_report, Phase.DATA_OWNER_IDENTIFICATION)
+    context = _phase_context(request, cycle_report, Phase.DATA_OWNER_IDENTIFICATION, audit=False)
     # The data executive acts here, not the tester; the lock reason still says when the phase isn't open.
     can_assign = is_report_data_executive(request.user, cycle_report) and context["editable"]
     in_scope = (
@@ -367,7 +367,7 @@ def request_list(request):
 def report_requests(request, pk: int):
     """The Request for Information phase of one report: its requests and their state."""
     cycle_report = _cycle_report_or_404(request.user, pk)
-    context = _phase_context(request, cycle_report, Phase.REQUEST_FOR_INFORMATION)
+    context = _phase_context(request, cycle_report, Phase.REQUEST_FOR_INFORMATION, audit=False)
     requests = _with_attribute_rows(
         _with_counts(information_requests_visible_to(user=request.user).filter(cycle_report=cycle_report))
         .prefetch_related(None).order_by("data_owner__username")

@@ -85,7 +85,7 @@ def _default_plan_initial() -> dict:
 
 
 def _context(request, cycle_report: CycleReport, *, plan_form=None, manual_form=None) -> dict:
-    context = _phase_context(request, cycle_report, Phase.SAMPLE_SELECTION)
+    context = _phase_context(request, cycle_report, Phase.SAMPLE_SELECTION, audit=False)
     plan = _plan(cycle_report)
     population_file, columns = _population_columns(cycle_report, plan)
     explanation = ""
