@@ -41,6 +41,9 @@ class WorkflowExecution(models.Model):
     # When a worker's monitor last asked the workflow for its live state (claimed first: of several workers,
     # one asks, once every WORKFLOW_LIVE_REFRESH_SECONDS; see workflows.monitor).
     live_checked_at = models.DateTimeField(null=True, blank=True)
+    # When a worker's reconciliation last compared the workflow with the database (claimed first, the same
+    # way: of several workers, one does it; see workflows.services.workflows_reconcile).
+    reconciled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]

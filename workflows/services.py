@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from temporalio.client import (
     RPCTimeoutOrCancelledError,
@@ -35,7 +35,7 @@ from cycles.services.cycles import cycle_mark_started
 from synapse.audit import audit_record
 from synapse.exceptions import ApplicationError, ConflictError, PermissionDeniedError, ServiceUnavailableError
 from versioning.models import Version
-from workflows.models import WorkflowAlert, WorkflowDecision, WorkflowStatusSnapshot
+from workflows.models import WorkflowAlert, WorkflowDecision, WorkflowExecution, WorkflowStatusSnapshot
 from workflows.temporal.client import (
     BUSY,
     NO_WORKER,
@@ -990,8 +990,34 @@ REPAIR_STEPS = {
 }
 
 
-def workflows_reconcile(*, cycle_report_ids: list[int] | None = None) -> ReconcileReport:
+def _reconcile_claims(cycle_reports, now, every: datetime.timedelta) -> set[str]:
+    """The workflow ids of `cycle_reports` that no worker reconciled in the last `every`, claimed for this one.
+
+    One read says which were reconciled lately (skipped without a write); each of the others is taken by a
+    conditional write, which one worker of several wins. A workflow with no execution row yet (never started
+    by a worker's activity) is nobody's to claim: it is reconciled.
+    """
+    ids = {cr.workflow_id for cr in cycle_reports}
+    since = now - every
+    rows = WorkflowExecution.objects.filter(workflow_id__in=ids).values_list("workflow_id", "reconciled_at")
+    lately = {wid for wid, at in rows if at is not None and at > since}
+    tracked = {wid for wid, _ in rows}
+    claimed = ids - tracked
+    due = Q(reconciled_at__isnull=True) | Q(reconciled_at__lte=since)
+    for workflow_id in tracked - lately:
+        if WorkflowExecution.objects.filter(due, workflow_id=workflow_id).update(reconciled_at=now):
+            claimed.add(workflow_id)
+    return claimed
+
+
+def workflows_reconcile(*, cycle_report_ids: list[int] | None = None,
+                        claim_every: datetime.timedelta | None = None) -> ReconcileReport:
     """Compare every running report's workflow with the database; repair what can be, alert the rest.
+
+    With `claim_every` (the workers' periodic runs), a workflow is compared by one worker of several, at
+    most once in that time: each claims the workflows it compares (`_reconcile_claims`); one it could not
+    ask Temporal about is due again at the next run. Without it (the command, the admin's action), every
+    running report's workflow is compared.
 
     Repairs: decisions not answered yet are delivered (in each workflow's order); a request whose
     status the workflow doesn't have, with no message on its way, gets a message carrying the
@@ -1009,7 +1035,13 @@ def workflows_reconcile(*, cycle_report_ids: list[int] | None = None) -> Reconci
                      .select_related("cycle", "report", "tester"))
     if cycle_report_ids is not None:
         cycle_reports = cycle_reports.filter(pk__in=cycle_report_ids)
-    for cycle_report in cycle_reports:
+    now = timezone.now()
+    if claim_every is not None:
+        cycle_reports = list(cycle_reports)
+        claimed = _reconcile_claims(cycle_reports, now, claim_every)
+        cycle_reports = [cr for cr in cycle_reports if cr.workflow_id in claimed]
+    reached = 0
+    for reached, cycle_report in enumerate(cycle_reports):
         open_ids = list(WorkflowDecision.objects.filter(workflow_id=cycle_report.workflow_id,
                                                         status__in=WorkflowDecision.OPEN)
                         .order_by("created_at").values_list("pk", flat=True))
@@ -1063,6 +1095,10 @@ def workflows_reconcile(*, cycle_report_ids: list[int] | None = None) -> Reconci
         except TemporalUnavailable as err:
             report.unavailable = f"{err.explanation}."
             break
+    if report.unavailable and claim_every is not None:
+        # Not compared after all: due again at the next run, whichever worker's.
+        WorkflowExecution.objects.filter(workflow_id__in=[cr.workflow_id for cr in cycle_reports[reached:]],
+                                         reconciled_at=now).update(reconciled_at=None)
     logger.info("reconciliation: %s", report)
     return report
 

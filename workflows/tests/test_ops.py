@@ -186,6 +186,51 @@ def test_each_running_workflow_is_asked_for_its_live_state_once_an_interval_by_o
 
 
 @pytest.mark.django_db
+def test_each_report_workflow_is_reconciled_once_an_interval_by_one_worker(cycle, cycle_report, monkeypatch):
+    """Every worker reconciles every TEMPORAL_RECONCILE_INTERVAL; a workflow is compared by one of them (each
+    worker asked every running workflow, and two comparing one at once could both send it a repair)."""
+    from django.test.utils import CaptureQueriesContext
+
+    from cycles.models import CycleReport, TestCycle
+    from workflows import services
+    from workflows.temporal.client import TemporalUnavailable
+
+    TestCycle.objects.filter(pk=cycle.pk).update(status=TestCycle.Status.RUNNING)
+    CycleReport.objects.filter(pk=cycle_report.pk).update(workflow_id="cycle-1-report-1", status="completed")
+    WorkflowExecution.objects.create(workflow_id="cycle-1-report-1", run_id="r", workflow_type="ReportTestWorkflow",
+                                     cycle=cycle, cycle_report=cycle_report, last_progress_at=timezone.now())
+    asked = []
+    monkeypatch.setattr(services, "_query_status", lambda cr: asked.append(cr.workflow_id))  # "not running"
+    start, every = timezone.now(), timedelta(seconds=150)
+
+    def run(at, **kwargs):
+        monkeypatch.setattr("workflows.services.timezone.now", lambda: at)
+        return services.workflows_reconcile(**kwargs)
+
+    assert run(start, claim_every=every).checked == 1
+    assert run(start, claim_every=every).checked == 0  # another worker, at the same moment
+    with CaptureQueriesContext(connection) as captured:
+        assert run(start + timedelta(seconds=60), claim_every=every).checked == 0
+    # What is not due is seen from one read: no write to find it out.
+    assert not [q for q in captured.captured_queries if "reconciled_at" in q["sql"] and "UPDATE" in q["sql"]]
+    assert run(start + timedelta(seconds=151), claim_every=every).checked == 1
+    # The command and the admin's action compare every running report's workflow, claimed lately or not.
+    assert run(start + timedelta(seconds=152)).checked == 1
+    assert len(asked) == 3
+
+    # Temporal away: the workflow not compared is due again at the next run.
+    def away(cycle_report):
+        raise TemporalUnavailable(reason="unreachable")
+
+    monkeypatch.setattr(services, "_query_status", away)
+    assert run(start + timedelta(seconds=400), claim_every=every).unavailable
+    assert WorkflowExecution.objects.get().reconciled_at is None
+    monkeypatch.setattr(services, "_query_status", lambda cr: asked.append(cr.workflow_id))
+    assert run(start + timedelta(seconds=401), claim_every=every).checked == 1
+    assert len(asked) == 4
+
+
+@pytest.mark.django_db
 def test_monitor_resolves_an_overdue_request_alert_once_answered(users, cycle_report):
     from cycles.models import InformationRequest
 

@@ -158,7 +158,8 @@ def _outbox_loop(stop: threading.Event, interval: float, reconcile_interval: flo
             decisions_deliver_pending()
             if next_reconcile is not None and time.monotonic() >= next_reconcile:
                 next_reconcile = time.monotonic() + reconcile_interval
-                workflows_reconcile()
+                # Every worker runs it; each workflow is compared by one of them, at least once an interval.
+                workflows_reconcile(claim_every=datetime.timedelta(seconds=reconcile_interval / 2))
         except Exception:
             logger.exception("decision outbox failed; will retry")
         finally:
