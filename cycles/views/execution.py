@@ -110,8 +110,9 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
                       .only("pk", "name", "cycle_report").order_by("name"))
     attribute_page = paginate(request, attributes, per_page=ATTRIBUTES_PER_PAGE, param="attributes")
     counts = execution_services.result_counts_by_attribute(cycle_report=cycle_report)
+    # Each attribute's check is its own: the page's attributes only.
     checks = {row["attribute"].pk: row for row in sample_extension_check(
-        cycle_report=cycle_report, attributes=attributes, counts_by_attribute=counts)}
+        cycle_report=cycle_report, attributes=attribute_page.object_list, counts_by_attribute=counts)}
     rules = {rule.attribute_id: rule for rule in ExecutionRule.objects.filter(
         attribute__in=[a.pk for a in attribute_page.object_list]).order_by()}
     for attribute in attribute_page.object_list:
