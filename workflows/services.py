@@ -999,7 +999,7 @@ def _reconcile_claims(cycle_reports, now, every: datetime.timedelta) -> set[str]
     """
     ids = {cr.workflow_id for cr in cycle_reports}
     since = now - every
-    rows = WorkflowExecution.objects.filter(workflow_id__in=ids).values_list("workflow_id", "reconciled_at")
+    rows = list(WorkflowExecution.objects.filter(workflow_id__in=ids).values_list("workflow_id", "reconciled_at"))
     lately = {wid for wid, at in rows if at is not None and at > since}
     tracked = {wid for wid, _ in rows}
     claimed = ids - tracked

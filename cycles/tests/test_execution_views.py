@@ -138,8 +138,11 @@ def test_recording_and_retesting_a_cell_keeps_its_history_on_the_page(client, pr
     assert (target.result, target.attempt) == ("pass", 2)
     assert list(target.evidence.all()) == [evidence]
     assert TestResultHistory.objects.get(test_result=target).comment == "Name differs from the KYC file."
-    body = client.get(url).content.decode()
+    page = client.get(url)
+    body = page.content.decode()
     assert "1 earlier result" in body and "Name differs from the KYC file." in body
+    # The cell's page keeps the report's audit trail (the matrix's page shows one of its own instead).
+    assert page.context["audit_events"] and "Audit trail of this report" in body
 
 
 def test_only_the_assigned_tester_records_and_others_do_not_see_the_report(client, prepared, users):

@@ -194,7 +194,7 @@ def _cell_or_404(request, cycle_report, result_id: int) -> TestResult:
 
 
 def _cell_context(request, cycle_report, cell, form=None) -> dict:
-    context = _phase_context(request, cycle_report, Phase.TEST_EXECUTION, audit=False)
+    context = _phase_context(request, cycle_report, Phase.TEST_EXECUTION)
     covering = evidence_covering(cycle_report=cycle_report, sample=cell.sample, attribute=cell.attribute)
     choices = [(e.pk, f"{e.original_name} v{e.version}") for e in covering]
     if form is None and context["can_edit"]:
