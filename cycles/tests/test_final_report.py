@@ -266,6 +266,30 @@ def test_a_signed_pdf_is_the_generated_pages_with_the_sign_off_page_rendered_aga
         assert sign_off.printed_name in last
 
 
+def test_every_table_of_the_pdf_has_column_widths_of_its_own(finalizing):
+    """The PDF lays tables out at fixed widths (measuring every cell's text was a fifth of a rendering): a table
+    the stylesheet gives no widths would get even columns, its long column as narrow as a yes/no one."""
+    import re
+    from pathlib import Path
+
+    from cycles.services.final_report import final_report_html
+
+    report = final_report_generate(cycle_report_id=finalizing.pk, generation=1)
+    document = final_report_html(report, document=True)
+    style = document.split("<style>", 1)[1].split("</style>", 1)[0]
+    assert "table-layout: fixed" in style
+    tables = re.findall(r'<table class="table ([\w-]+)"', document)
+    assert len(tables) == len(re.findall(r"<table", document)) and len(tables) >= 6, tables
+    # The tables shown only for some reports (the profile's) too: every one the templates have.
+    for template in ("final_report_body.html", "final_report_signatures.html"):
+        source = (Path(__file__).resolve().parent.parent / "templates" / "cycles" / template).read_text()
+        assert len(re.findall(r"<table", source)) == len(re.findall(r'<table class="table [\w-]+"', source))
+        tables += re.findall(r'<table class="table ([\w-]+)"', source)
+    assert "fr-profile" in tables
+    for name in tables:
+        assert re.search(rf"table\.{name} th\b[^{{]*{{ width: \d+%; }}", style), f"no column widths for table.{name}"
+
+
 def test_a_signed_pdf_is_rendered_whole_when_the_stored_one_is_not_the_generated_one(finalizing, users, monkeypatch):
     from cycles import pdf
     from cycles.services.final_report import SIGNATURE_PAGE, final_report_pdf
