@@ -144,6 +144,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+        # Parameters bound by the server, and a statement a connection runs again and again (the same few
+        # dozen from every activity, page and API list) parsed and planned once per connection instead of
+        # every time. Off behind a pooler that can't keep prepared statements (PgBouncer in transaction
+        # mode without max_prepared_statements).
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"server_side_binding": True, "prepare_threshold": env.int("DATABASE_PREPARE_THRESHOLD", default=5)})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "synapse.User"

@@ -12,7 +12,8 @@ PROBE = (
     "import json, django; from django.conf import settings; django.setup(); "
     "d = settings.DATABASES['default']; print(json.dumps({k: str(getattr(settings, k)) for k in "
     "['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_API_KEY', 'TEMPORAL_TLS', 'TEMPORAL_TASK_QUEUE']} "
-    "| {'ENGINE': d['ENGINE'], 'NAME': d['NAME'], 'CHANNEL': settings.CHANNEL_LAYERS['default']['BACKEND']}))"
+    "| {'ENGINE': d['ENGINE'], 'NAME': d['NAME'], 'CHANNEL': settings.CHANNEL_LAYERS['default']['BACKEND'], "
+    "'OPTIONS': d.get('OPTIONS', {})}))"
 )
 
 
@@ -49,6 +50,32 @@ def test_temporal_cloud_api_key_turns_tls_on():
 ])
 def test_database_url_switches_engine(url, engine):
     assert load(DATABASE_URL=url)["ENGINE"] == engine
+
+
+def test_postgres_binds_parameters_server_side_and_prepares_unless_turned_off():
+    on = load(DATABASE_URL="postgres://u@db:5432/synapse")["OPTIONS"]
+    assert (on["server_side_binding"], on["prepare_threshold"]) == (True, 5)
+    assert load(DATABASE_URL="postgres://u@db:5432/synapse", DATABASE_PREPARE_THRESHOLD="2")["OPTIONS"][
+        "prepare_threshold"] == 2
+    off = load(DATABASE_URL="postgres://u@db:5432/synapse", DATABASE_PREPARED_STATEMENTS="false")["OPTIONS"]
+    assert "server_side_binding" not in off and "prepare_threshold" not in off
+    assert "server_side_binding" not in load()["OPTIONS"]  # SQLite has no such thing
+
+
+@pytest.mark.django_db
+def test_a_statement_a_connection_runs_again_is_prepared_on_postgres():
+    """Parsed and planned once per connection: PostgreSQL lists it among the connection's prepared statements."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's (SQLite runs the tests by default)")
+    for _ in range(6):
+        list(get_user_model().objects.filter(username="nobody-prepared"))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        statements = [row[0] for row in cursor.fetchall()]
+    assert any("synapse_user" in s and "$1" in s for s in statements), statements
 
 
 def test_redis_url_selects_the_redis_channel_layer():
