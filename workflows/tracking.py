@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 
 from django.db import IntegrityError, connection, transaction
@@ -178,11 +179,62 @@ def _save(step: WorkflowStep, *, status: str, now, error: str = "") -> None:
         WorkflowStep.objects.filter(pk=step.pk).update(**{name: getattr(step, name) for name in _ENDED})
 
 
+# What a step's end writes when its row may not exist yet (a local activity's): the row whole.
+_WRITTEN = ["execution_id", "activity_id", "activity_type", "phase", "started_at", *_ENDED]
+
+
+@functools.cache
+def _ended_and_stamped_sql(*, written: bool) -> str:
+    """PostgreSQL: a step's end and its run's progress stamp in one statement (a data-modifying WITH) that
+    returns the step's id. `written`: the step's row exists, by its id (an UPDATE of how it ended); else the
+    row is written whole, or brought up to date if a lost workflow task wrote it before (an upsert).
+
+    The SQL is made from the models' own table and column names."""
+    quote = connection.ops.quote_name
+    column = {f.attname: quote(f.column) for f in WorkflowStep._meta.concrete_fields}
+    run = {f.attname: quote(f.column) for f in WorkflowExecution._meta.concrete_fields}
+    steps, runs = quote(WorkflowStep._meta.db_table), quote(WorkflowExecution._meta.db_table)
+    if written:
+        ended = (f"UPDATE {steps} SET {', '.join(f'{column[name]} = %s' for name in _ENDED)} "
+                 f"WHERE {column['id']} = %s RETURNING {column['id']}")
+    else:
+        ended = (f"INSERT INTO {steps} ({', '.join(column[name] for name in _WRITTEN)}) "
+                 f"VALUES ({', '.join(['%s'] * len(_WRITTEN))}) "
+                 f"ON CONFLICT ({column['execution_id']}, {column['activity_id']}) DO UPDATE SET "
+                 f"{', '.join(f'{column[name]} = EXCLUDED.{column[name]}' for name in _ENDED)} "
+                 f"RETURNING {column['id']}")
+    return (f"WITH ended AS ({ended}) UPDATE {runs} SET {run['last_progress_at']} = %s WHERE {run['id']} = %s "
+            f"RETURNING (SELECT {column['id']} FROM ended)")
+
+
+def _end_and_stamp(step: WorkflowStep, *, now) -> bool:
+    """Write how the step ended and stamp its run's progress in one round trip, on PostgreSQL (the two writes
+    every activity makes: a thousand pairs over twenty reports). False elsewhere, with nothing written."""
+    if connection.vendor != "postgresql":
+        return False
+    step.status, step.finished_at, step.error = WorkflowStep.Status.COMPLETED, now, ""
+    step.duration_ms = int((now - step.started_at).total_seconds() * 1000)
+    if step.pk is not None:
+        sql, values = _ended_and_stamped_sql(written=True), [*(getattr(step, name) for name in _ENDED), step.pk]
+    else:
+        sql, values = _ended_and_stamped_sql(written=False), [getattr(step, name) for name in _WRITTEN]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, now, step.execution_id])
+        row = cursor.fetchone()
+    if row is not None and row[0] is not None:  # no row: the run's is gone (an admin deleted it), and its steps
+        step.pk = row[0]
+    return True
+
+
 def step_finished(step: WorkflowStep, result) -> None:
     now = timezone.now()
     # A step that moves the run (a phase, its end) is one transaction with that move; any other is two
-    # independent writes, which need no transaction of their own (two round trips fewer per step).
+    # independent writes, which need no transaction of their own (two round trips fewer per step), and on
+    # PostgreSQL one statement.
     moves = isinstance(result, (PhaseTransitionResult, WorkflowFinishedResult))
+    if not moves and _end_and_stamp(step, now=now):
+        _after_step(step, result)
+        return
     with transaction.atomic() if moves else contextlib.nullcontext():
         _save(step, status=WorkflowStep.Status.COMPLETED, now=now)
         progress = {"last_progress_at": now}
@@ -199,6 +251,11 @@ def step_finished(step: WorkflowStep, result) -> None:
                                   else WorkflowExecution.Status.COMPLETED)
             progress["closed_at"] = now
         WorkflowExecution.objects.filter(pk=step.execution_id).update(**progress)
+    _after_step(step, result)
+
+
+def _after_step(step: WorkflowStep, result) -> None:
+    """What a finished step tells others: a failed phase's alert resolved, the pages watching the cycle."""
     if step.phase and step.activity_type != COMPENSATE_PHASE_ACTIVITY:
         # A step of a phase that had failed beyond its retries went through: the cause is gone. The phase's
         # completion always looks in the database; other steps look when an alert may be open.

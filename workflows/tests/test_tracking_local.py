@@ -21,9 +21,25 @@ def info(activity_type: str, activity_id: str = "1", *, local: bool = True, atte
                                  workflow_type="Probe", retry_policy=None)
 
 
+def _named(sql: str) -> str:
+    """"INSERT table", "UPDATE table"; a data-modifying WITH (PostgreSQL) names both of its writes."""
+    if sql.startswith("WITH"):
+        inner, outer = sql.split(" AS (", 1)[1].split(") UPDATE ", 1)
+        return f"{_named(inner)} + {_named('UPDATE ' + outer)}"
+    words = sql.split()
+    return f"{words[0]} {words[2 if words[0] == 'INSERT' else 1]}".replace('"', "")
+
+
 def statements(captured) -> list[str]:
-    return [q["sql"].split()[0] + " " + q["sql"].split()[2 if q["sql"].startswith("INSERT") else 1].strip('"')
-            for q in captured.captured_queries if "workflowstep" in q["sql"] or "workflowexecution" in q["sql"]]
+    return [_named(q["sql"]) for q in captured.captured_queries
+            if "workflowstep" in q["sql"] or "workflowexecution" in q["sql"]]
+
+
+# The writes of a step's end and its run's progress stamp: one round trip on PostgreSQL, two on SQLite.
+ENDED = {
+    "postgresql": ["INSERT workflows_workflowstep + UPDATE workflows_workflowexecution"],
+    "sqlite": ["INSERT workflows_workflowstep", "UPDATE workflows_workflowexecution"],
+}
 
 
 def test_a_local_step_is_written_once_when_it_ends():
@@ -31,7 +47,7 @@ def test_a_local_step_is_written_once_when_it_ends():
     assert not WorkflowStep.objects.exists()  # nothing written while it runs
     with CaptureQueriesContext(connection) as captured:
         tracking.step_finished(step, None)
-    assert statements(captured) == ["INSERT workflows_workflowstep", "UPDATE workflows_workflowexecution"]
+    assert statements(captured) == ENDED[connection.vendor]
     row = WorkflowStep.objects.get()
     assert (row.activity_type, row.phase, row.status, row.attempt) == (
         ActivityName.COMPLETE_PHASE, "scoping", WorkflowStep.Status.COMPLETED, 1)
@@ -62,3 +78,26 @@ def test_a_move_and_an_ordinary_activity_are_shown_running_from_their_start(acti
     result = PhaseTransitionResult(1, "", "planning", False) if activity_type == ActivityName.ENTER_PHASE else None
     tracking.step_finished(step, result)
     assert WorkflowStep.objects.get().status == WorkflowStep.Status.COMPLETED
+
+
+def test_an_ordinary_step_s_end_and_its_run_s_stamp_are_one_write_on_postgresql():
+    step = tracking.step_started(info(ActivityName.CREATE_VERSION, "4", local=False),
+                                 types.SimpleNamespace(phase="scoping"))
+    with CaptureQueriesContext(connection) as captured:
+        tracking.step_finished(step, None)
+    assert statements(captured) == {
+        "postgresql": ["UPDATE workflows_workflowstep + UPDATE workflows_workflowexecution"],
+        "sqlite": ["UPDATE workflows_workflowstep", "UPDATE workflows_workflowexecution"],
+    }[connection.vendor]
+    row = WorkflowStep.objects.get()
+    assert (row.pk, row.status, row.attempt, row.error) == (step.pk, WorkflowStep.Status.COMPLETED, 1, "")
+    assert row.finished_at is not None and row.duration_ms == step.duration_ms
+    assert WorkflowExecution.objects.get(workflow_id="wf-local").last_progress_at == row.finished_at
+
+
+def test_a_step_whose_run_was_deleted_meanwhile_ends_without_an_error():
+    step = tracking.step_started(info(ActivityName.CREATE_VERSION, "5", local=False),
+                                 types.SimpleNamespace(phase="scoping"))
+    WorkflowExecution.objects.all().delete()  # an admin deleted the run (and its steps) while the step ran
+    tracking.step_finished(step, None)
+    assert not WorkflowStep.objects.exists() and not WorkflowExecution.objects.exists()
