@@ -101,3 +101,18 @@ def test_a_step_whose_run_was_deleted_meanwhile_ends_without_an_error():
     WorkflowExecution.objects.all().delete()  # an admin deleted the run (and its steps) while the step ran
     tracking.step_finished(step, None)
     assert not WorkflowStep.objects.exists() and not WorkflowExecution.objects.exists()
+
+
+def test_a_retried_attempt_is_shown_running_and_keeps_its_first_start():
+    first = tracking.step_started(info(ActivityName.CREATE_VERSION, "9", local=False),
+                                  types.SimpleNamespace(phase="scoping"))
+    tracking.step_failed(first, RuntimeError("database unavailable"), final=False)
+    second = tracking.step_started(info(ActivityName.CREATE_VERSION, "9", local=False, attempt=2),
+                                   types.SimpleNamespace(phase="scoping"))
+    row = WorkflowStep.objects.get()
+    assert (row.status, row.attempt, row.started_at) == (WorkflowStep.Status.RUNNING, 2, first.started_at)
+    assert (second.pk, second.started_at, second.attempt) == (row.pk, first.started_at, 2)
+    tracking.step_finished(second, None)
+    row.refresh_from_db()
+    assert (row.status, row.attempt) == (WorkflowStep.Status.COMPLETED, 2)
+    assert row.duration_ms == int((row.finished_at - first.started_at).total_seconds() * 1000)
