@@ -326,10 +326,12 @@ class Driver:
     again once the report moves.
     """
 
-    def __init__(self, people, cycle_report_id: int, watch: ProgressWatch, timeout: float = 600):
+    def __init__(self, people, cycle_report_id: int, watch: ProgressWatch, helpers: ThreadPoolExecutor,
+                 timeout: float = 600):
         self.p = people
         self.id = cycle_report_id
         self.watch = watch
+        self.helpers = helpers  # where a second person acts at the same time (the parallel step)
         self.timeout = timeout
         self._report = None
 
@@ -399,7 +401,6 @@ class Driver:
 
     def run(self) -> None:
         from django.core.files.uploadedfile import SimpleUploadedFile
-        from django.db import connection
 
         from cycles.models import Attribute, CycleReport, PopulationFile, ScopingDecision
         from cycles.services.profiling import population_file_upload
@@ -407,46 +408,39 @@ class Driver:
         from workflows.models import WorkflowStep
         from workflows.services import workflow_register_population
 
+        self.wait(lambda: self.active("planning") and Attribute.objects.filter(cycle_report_id=self.id).exists(),
+                  "planning drafted")
+        self.submit_and_approve("planning")
+        self.wait(lambda: self.active("data_profiling"), "data profiling")
+        population = population_file_upload(
+            user=self.p["tester"], cycle_report=self.report(),
+            uploaded_file=SimpleUploadedFile("population.csv", population_csv(), content_type="text/csv"),
+        )
+        self.decide(lambda: workflow_register_population(user=self.p["tester"], population_file=population),
+                    "register population")
+        # The profile is reviewed: the tester confirms the columns matched by name, submits, the owner approves.
+        population = self.wait(lambda: PopulationFile.objects.filter(
+            pk=population.pk, status=PopulationFile.Status.PROFILED).first(), "the population profiled")
+        column_mappings_confirm_matched(user=self.p["tester"], population_file=population)
+        self.submit_and_approve("data_profiling")
+        self.wait(lambda: self.active("scoping") and ScopingDecision.objects.filter(
+            attribute__cycle_report_id=self.id).exists(), "scoping recommended")
+        self.submit_and_approve("scoping")
+        # The parallel step: the tester's samples and the executive's data owners, at once.
+        samples = self.helpers.submit(self._samples)
         try:
-            self.wait(lambda: self.active("planning") and Attribute.objects.filter(cycle_report_id=self.id).exists(),
-                      "planning drafted")
-            self.submit_and_approve("planning")
-            self.wait(lambda: self.active("data_profiling"), "data profiling")
-            population = population_file_upload(
-                user=self.p["tester"], cycle_report=self.report(),
-                uploaded_file=SimpleUploadedFile("population.csv", population_csv(), content_type="text/csv"),
-            )
-            self.decide(lambda: workflow_register_population(user=self.p["tester"], population_file=population),
-                        "register population")
-            # The profile is reviewed: the tester confirms the columns matched by name, submits, the owner approves.
-            population = self.wait(lambda: PopulationFile.objects.filter(
-                pk=population.pk, status=PopulationFile.Status.PROFILED).first(), "the population profiled")
-            column_mappings_confirm_matched(user=self.p["tester"], population_file=population)
-            self.submit_and_approve("data_profiling")
-            self.wait(lambda: self.active("scoping") and ScopingDecision.objects.filter(
-                attribute__cycle_report_id=self.id).exists(), "scoping recommended")
-            self.submit_and_approve("scoping")
-            # The parallel step: the tester's samples and the executive's data owners, at once.
-            both = [threading.Thread(target=self._samples), threading.Thread(target=self._data_owners)]
-            errors = []
-            for t in both:
-                t.run = _catching(t.run, errors)
-                t.start()
-            for t in both:
-                t.join()
-            if errors:
-                raise errors[0]
-            self._requests()
-            self._test_execution()
-            self.wait(lambda: self.active("observations") and WorkflowStep.objects.filter(
-                execution__cycle_report_id=self.id, activity_type="observations_draft",
-                status=WorkflowStep.Status.COMPLETED).exists(), "observations drafted")
-            self.submit_and_approve("observations")
-            self._sign_offs()
-            self.wait(lambda: CycleReport.objects.filter(pk=self.id, status="completed").exists(),
-                      "the report signed off and sealed")
+            self._data_owners()
         finally:
-            connection.close()
+            samples.result()
+        self._requests()
+        self._test_execution()
+        self.wait(lambda: self.active("observations") and WorkflowStep.objects.filter(
+            execution__cycle_report_id=self.id, activity_type="observations_draft",
+            status=WorkflowStep.Status.COMPLETED).exists(), "observations drafted")
+        self.submit_and_approve("observations")
+        self._sign_offs()
+        self.wait(lambda: CycleReport.objects.filter(pk=self.id, status="completed").exists(),
+                  "the report signed off and sealed")
 
     def _test_execution(self):
         """The matrix is prepared (and rules run) by the workflow; the tester passes every cell left and submits."""
@@ -476,40 +470,30 @@ class Driver:
                         f"{role} sign-off")
 
     def _samples(self):
-        from django.db import connection
-
         from cycles.models import SamplingPlan
         from cycles.services.sampling import samples_draw
 
-        try:
-            self.wait(lambda: self.active("sample_selection")
-                      and SamplingPlan.objects.filter(cycle_report_id=self.id).exists(), "sampling plan")
-            samples_draw(user=self.p["tester"], cycle_report=self.report())
-            self.submit_and_approve("sample_selection")
-        finally:
-            connection.close()
+        self.wait(lambda: self.active("sample_selection")
+                  and SamplingPlan.objects.filter(cycle_report_id=self.id).exists(), "sampling plan")
+        samples_draw(user=self.p["tester"], cycle_report=self.report())
+        self.submit_and_approve("sample_selection")
 
     def _data_owners(self):
-        from django.db import connection
-
         from cycles.models import Attribute
         from cycles.services.requests import data_owners_assign_bulk
         from workflows.services import workflow_complete_data_owners
 
-        try:
-            self.wait(lambda: self.active("data_owner_identification"), "data owner identification")
-            ids = list(Attribute.objects.filter(cycle_report_id=self.id, scoping__in_scope=True)
-                       .order_by("name").values_list("pk", flat=True))
-            half = len(ids) // 2 or 1
+        self.wait(lambda: self.active("data_owner_identification"), "data owner identification")
+        ids = list(Attribute.objects.filter(cycle_report_id=self.id, scoping__in_scope=True)
+                   .order_by("name").values_list("pk", flat=True))
+        half = len(ids) // 2 or 1
+        data_owners_assign_bulk(user=self.p["executive"], cycle_report=self.report(),
+                                data_owner=self.p["data_owner"], attribute_ids=ids[:half])
+        if ids[half:]:
             data_owners_assign_bulk(user=self.p["executive"], cycle_report=self.report(),
-                                    data_owner=self.p["data_owner"], attribute_ids=ids[:half])
-            if ids[half:]:
-                data_owners_assign_bulk(user=self.p["executive"], cycle_report=self.report(),
-                                        data_owner=self.p["data_owner2"], attribute_ids=ids[half:])
-            self.decide(lambda: workflow_complete_data_owners(user=self.p["executive"], cycle_report=self.report()),
-                        "data owners complete", done=lambda: not self.active("data_owner_identification"))
-        finally:
-            connection.close()
+                                    data_owner=self.p["data_owner2"], attribute_ids=ids[half:])
+        self.decide(lambda: workflow_complete_data_owners(user=self.p["executive"], cycle_report=self.report()),
+                    "data owners complete", done=lambda: not self.active("data_owner_identification"))
 
     def _requests(self):
         from django.core.files.uploadedfile import SimpleUploadedFile
@@ -538,13 +522,49 @@ class Driver:
             self.decide(lambda: workflow_request_reviewed(user=self.p["tester"], request=request), "request reviewed")
 
 
-def _catching(run, errors):
-    def wrapped():
-        try:
-            run()
-        except BaseException as err:  # noqa: BLE001 - handed to the report's thread
-            errors.append(err)
-    return wrapped
+class WebThreads:
+    """The people's threads, standing for web processes' request threads: started, and connected to the
+    database, before a run is timed, as a deployment's are before anyone asks for a page (CONN_MAX_AGE keeps a
+    web thread's connection: README). Each thread's connection is closed when the run is over.
+
+    A thread started during the run, with a connection of its own for one step, cost the run a connection's
+    set-up (the client's and the PostgreSQL backend's, whose first statements read the catalog): forty of them
+    for the twenty reports' parallel step, at the busiest moment."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="person")
+        self._on_every_thread(self._connect)
+
+    @staticmethod
+    def _connect() -> None:
+        from django.db import connection
+
+        connection.ensure_connection()
+
+    @staticmethod
+    def _disconnect() -> None:
+        from django.db import connection
+
+        connection.close()
+
+    def _on_every_thread(self, fn) -> None:
+        """Run fn once on each of the pool's threads (each waits for all the others, so none runs two)."""
+        barrier = threading.Barrier(self.count)
+
+        def once():
+            fn()
+            barrier.wait(timeout=60)
+
+        for future in [self.pool.submit(once) for _ in range(self.count)]:
+            future.result()
+
+    def submit(self, fn):
+        return self.pool.submit(fn)
+
+    def close(self) -> None:
+        self._on_every_thread(self._disconnect)
+        self.pool.shutdown()
 
 
 def start_worker(harness, task_queue: str, log: Path):
@@ -594,17 +614,20 @@ def run_synapse(harness, args, tag: str = "") -> tuple[float, int, int, dict]:
     log = logs
     meter = CpuMeter({**{f"worker {i}": w.pid for i, (w, _) in enumerate(workers)},
                       "Temporal server": harness.server_pid()}, settings.DATABASES["default"]["NAME"])
+    # A person acting for each report and a second one for its parallel step.
+    drivers, helpers = WebThreads(len(ids)), WebThreads(len(ids))
     try:
         watch = ProgressWatch(ids, args.poll)
         start = time.perf_counter()
         watch.start()
         workflow_start(user=people["manager"], cycle=cycle)
         try:
-            with ThreadPoolExecutor(max_workers=len(ids)) as pool:
-                for future in [pool.submit(Driver(people, pk, watch).run) for pk in ids]:
-                    future.result()
+            for future in [drivers.submit(Driver(people, pk, watch, helpers.pool).run) for pk in ids]:
+                future.result()
         finally:
             watch.stop()
+            drivers.close()
+            helpers.close()
 
         async def completed():
             await harness.client.get_workflow_handle(f"cycle-{cycle.pk}").result()
