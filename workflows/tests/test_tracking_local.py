@@ -116,3 +116,9 @@ def test_a_retried_attempt_is_shown_running_and_keeps_its_first_start():
     row.refresh_from_db()
     assert (row.status, row.attempt) == (WorkflowStep.Status.COMPLETED, 2)
     assert row.duration_ms == int((row.finished_at - first.started_at).total_seconds() * 1000)
+
+
+def test_the_one_statement_end_writes_every_column_of_a_step():
+    """A local step's row is written whole by the PostgreSQL statement: a column it left out would be NULL
+    (or refused) there, while SQLite's save() writes it."""
+    assert set(tracking._WRITTEN) == {f.attname for f in WorkflowStep._meta.concrete_fields} - {"id"}
