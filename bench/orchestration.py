@@ -563,8 +563,11 @@ class WebThreads:
         return self.pool.submit(fn)
 
     def close(self) -> None:
-        self._on_every_thread(self._disconnect)
-        self.pool.shutdown()
+        try:
+            self._on_every_thread(self._disconnect)
+        except threading.BrokenBarrierError:  # a thread still busy (the run failed): its connection goes with it
+            pass
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def start_worker(harness, task_queue: str, log: Path):
