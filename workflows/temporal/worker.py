@@ -21,7 +21,11 @@ from workflows.temporal.phases.base import (
     PATCH_LOCAL_ENTRY,
 )
 from workflows.temporal.phases.profiling import PATCH_PROFILING_REVIEW
-from workflows.temporal.phases.requests import PATCH_REQUEST_ADDED, PATCH_REQUEST_READ_ACCEPTED
+from workflows.temporal.phases.requests import (
+    PATCH_REQUEST_ADDED,
+    PATCH_REQUEST_BEFORE_ENTRY,
+    PATCH_REQUEST_READ_ACCEPTED,
+)
 from workflows.temporal.phases.reviews import PATCH_DECIDE_WAITS_FOR_SUBMISSION
 from workflows.temporal.phases.test_execution import PATCH_EXTENSION_ALREADY_APPLIED, PATCH_TEST_EXECUTION
 from workflows.temporal.interceptors import TrackingInterceptor
@@ -54,6 +58,7 @@ KNOWN_PATCHES = [
     PATCH_LOCAL_ENTRY,
     PATCH_CANCEL_NOT_FAILURE,
     PATCH_ANSWER_FIRST,
+    PATCH_REQUEST_BEFORE_ENTRY,
 ]
 
 

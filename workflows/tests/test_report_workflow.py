@@ -629,6 +629,40 @@ async def test_answer_before_due_cancels_every_reminder(env):
         await handle.terminate("test over")
 
 
+async def test_a_request_answered_before_the_run_reached_its_phase_is_waited_for(env):
+    """A worker lost the workflow task whose local activities entered Request for Information and created the
+    requests (committed): the data owner answers one, and the new worker's run, replayed to before that task,
+    has not reached the phase. The step is taken and applied once the requests are created, not refused
+    after the person was told it was saved (PATCH_REQUEST_BEFORE_ENTRY)."""
+    from temporalio.client import WorkflowUpdateStage
+
+    fakes = FakeActivities(requests=(701,))
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run,
+            ReportWorkflowInput(1, 42, 142, skip_phases=[PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION]),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue,
+        )
+        await _wait_active(env, handle, {DATA_OWNER_IDENTIFICATION: State.AWAITING_ASSIGNMENT})
+        fakes.request_status[701] = "submitted"
+        answered = await handle.start_update(
+            "request_submitted", RequestEventInput("d-701", 701, user_id=5, status="submitted"),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=UpdateResult,
+        )
+        await handle.execute_update(
+            "complete_data_owner_identification", CompleteDataOwnersInput("c1", 3), result_type=UpdateResult)
+        result = await answered.result()
+        # The requests were created as the database had them then: this one submitted already.
+        assert result.accepted and result.message == "Already applied: the request is submitted."
+        assert (await _status(handle)).requests["701"] == "submitted"
+        # One the requests' creation did not make is still refused, once they are made.
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update("request_submitted", RequestEventInput("d-999", 999, 5, "submitted"),
+                                        result_type=UpdateResult)
+        await handle.terminate("test over")
+
+
 async def test_a_request_split_off_by_a_reassignment_is_chased_and_waited_for(env):
     """Issue 7: request_added (a reassignment split a request) starts the new owner's timers; the phase
     does not complete until that request is accepted too."""

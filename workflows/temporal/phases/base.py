@@ -130,6 +130,8 @@ class PhaseSteps:
     _errors: dict[str, str]
     _approved: set[str]
     _claimed: set[str]
+    _completed: list[str]
+    _skipped: list[str]
     # Phases whose entering activity runs: the database shows them open, the workflow is not there yet.
     # Steps whose phase is being entered are taken and wait for it (register_population, the data
     # owners' completion) instead of being refused as early.

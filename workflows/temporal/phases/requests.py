@@ -43,6 +43,12 @@ REOPEN_WAIT = timedelta(minutes=5)
 PATCH_REQUEST_READ_ACCEPTED = "request-read-accepted-is-applied"
 # workflow.patched id: the phase also waits for requests added by a data owner reassignment (issue 7).
 PATCH_REQUEST_ADDED = "rfi-request-added-v1"
+# A request the workflow has not read while Request for Information is not reached yet in its run (a worker
+# lost the workflow task whose local activities entered the phase and created the requests, committed: the
+# person acts on them, the new worker's replay is behind the database until it runs them again) is waited
+# for, as one arriving while the requests are being created; before, it was refused, after the person had
+# been told their step was saved (seen once by the random-kill test).
+PATCH_REQUEST_BEFORE_ENTRY = "request-before-entry-waits"
 
 
 class RequestSteps(PhaseSteps):
@@ -150,10 +156,14 @@ class RequestSteps(PhaseSteps):
     async def _request_event(self, inp: RequestEventInput, expected: tuple[str, ...]) -> UpdateResult:
         if not inp.status:
             return await self._refresh_request(inp, expected)
-        # The requests may still be being created when the first answer arrives (validated below).
-        # The wait ends when they are created even if this one is not among them (it would never come).
-        await workflow.wait_condition(lambda: inp.request_id in self._requests
-                                      or self._states.get(REQUEST_FOR_INFORMATION) != State.STARTING)
+        # The requests may still be being created when the first answer arrives, or not yet in this run's view
+        # (validated below). The wait ends when they are created even if this one is not among them (it would
+        # never come).
+        if workflow.patched(PATCH_REQUEST_BEFORE_ENTRY):
+            await workflow.wait_condition(lambda: inp.request_id in self._requests or not self._requests_unread())
+        else:
+            await workflow.wait_condition(lambda: inp.request_id in self._requests
+                                          or self._states.get(REQUEST_FOR_INFORMATION) != State.STARTING)
         if inp.request_id not in self._requests:
             raise ApplicationError("That request is not one this report's workflow is waiting for.",
                                    type="UnknownRequest")
@@ -177,12 +187,22 @@ class RequestSteps(PhaseSteps):
         self._requests_read = self._requests_read - {inp.request_id}
         return UpdateResult(accepted=True, message=f"The request is {inp.status}.")
 
+    def _requests_unread(self) -> bool:
+        """Whether this run may not have read requests the database has: they are being created, or Request for
+        Information is not reached yet (neither entered, completed nor skipped) while a lost workflow task's
+        local activities may have entered it and created them (see PATCH_REQUEST_BEFORE_ENTRY)."""
+        state = self._states.get(REQUEST_FOR_INFORMATION)
+        if state == State.STARTING:
+            return True
+        return (state is None and REQUEST_FOR_INFORMATION not in self._completed
+                and REQUEST_FOR_INFORMATION not in self._skipped)
+
     def _validate_request_event(self, inp: RequestEventInput, allowed: tuple[str, ...]) -> None:
         if inp.status not in allowed:
             raise ValueError(f"A request can't become {inp.status or 'nothing'} this way.")
         if inp.request_id not in self._requests:
-            if self._states.get(REQUEST_FOR_INFORMATION) == State.STARTING:
-                return  # the requests are being created; the handler waits for them
+            if self._requests_unread():
+                return  # the requests are being created, or this run has not caught up: the handler waits
             raise ValueError("That request is not one this report's workflow is waiting for.")
 
     @workflow.update(name=UPDATE_REQUEST_SUBMITTED)
