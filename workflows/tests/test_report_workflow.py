@@ -663,6 +663,27 @@ async def test_a_request_answered_before_the_run_reached_its_phase_is_waited_for
         await handle.terminate("test over")
 
 
+async def test_a_request_step_for_a_run_that_stops_before_its_phase_is_refused_at_once(env):
+    """A run whose last phase comes before Request for Information never reads requests: a step on one is
+    refused, not left waiting (the run's end waits for every update handler)."""
+    fakes = FakeActivities(requests=(702,))
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run,
+            ReportWorkflowInput(1, 43, 143, skip_phases=[PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION],
+                                last_phase=DATA_OWNER_IDENTIFICATION),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue,
+        )
+        await _wait_active(env, handle, {DATA_OWNER_IDENTIFICATION: State.AWAITING_ASSIGNMENT})
+        with pytest.raises(WorkflowUpdateFailedError):  # refused, not taken to wait (a timeout here)
+            await asyncio.wait_for(handle.execute_update(
+                "request_submitted", RequestEventInput("d-702", 702, 5, "submitted"), result_type=UpdateResult), 30)
+        await handle.execute_update(
+            "complete_data_owner_identification", CompleteDataOwnersInput("c1", 3), result_type=UpdateResult)
+        await asyncio.wait_for(handle.result(), 30)  # ends: nothing left waiting
+
+
 async def test_a_request_split_off_by_a_reassignment_is_chased_and_waited_for(env):
     """Issue 7: request_added (a reassignment split a request) starts the new owner's timers; the phase
     does not complete until that request is accepted too."""

@@ -9,6 +9,7 @@ from temporalio.exceptions import ApplicationError
 
 from workflows.temporal import retry
 from workflows.temporal.contracts import (
+    PHASE_ORDER,
     REQUEST_FOR_INFORMATION,
     UPDATE_REQUEST_ADDED,
     UPDATE_REQUEST_REVIEWED,
@@ -189,13 +190,15 @@ class RequestSteps(PhaseSteps):
 
     def _requests_unread(self) -> bool:
         """Whether this run may not have read requests the database has: they are being created, or Request for
-        Information is not reached yet (neither entered, completed nor skipped) while a lost workflow task's
-        local activities may have entered it and created them (see PATCH_REQUEST_BEFORE_ENTRY)."""
+        Information is not reached yet (neither entered, completed nor skipped, and within the run's phases)
+        while a lost workflow task's local activities may have entered it and created them (see
+        PATCH_REQUEST_BEFORE_ENTRY). A run that stops before the phase never reads any: nothing waits for it."""
         state = self._states.get(REQUEST_FOR_INFORMATION)
         if state == State.STARTING:
             return True
         return (state is None and REQUEST_FOR_INFORMATION not in self._completed
-                and REQUEST_FOR_INFORMATION not in self._skipped)
+                and REQUEST_FOR_INFORMATION not in self._skipped
+                and PHASE_ORDER.index(REQUEST_FOR_INFORMATION) <= PHASE_ORDER.index(self._input.last_phase))
 
     def _validate_request_event(self, inp: RequestEventInput, allowed: tuple[str, ...]) -> None:
         if inp.status not in allowed:
