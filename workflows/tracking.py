@@ -160,11 +160,16 @@ def _step_started(info, inp, execution: WorkflowExecution) -> WorkflowStep:
 _ENDED = ["attempt", "status", "finished_at", "duration_ms", "error"]
 
 
+def _end(step: WorkflowStep, *, status: str, now, error: str = "") -> None:
+    """How the step ended, on the object (its row is written by the caller)."""
+    step.status, step.finished_at, step.error = status, now, error
+    step.duration_ms = int((now - step.started_at).total_seconds() * 1000)
+
+
 def _save(step: WorkflowStep, *, status: str, now, error: str = "") -> None:
     """Write how the step ended: an UPDATE of its row, or the row itself for a step not written yet (a local
     activity's; its row exists already only if a lost workflow task ran it before, then it is updated)."""
-    step.status, step.finished_at, step.error = status, now, error
-    step.duration_ms = int((now - step.started_at).total_seconds() * 1000)
+    _end(step, status=status, now=now, error=error)
     if step.pk is not None:
         WorkflowStep.objects.filter(pk=step.pk).update(**{name: getattr(step, name) for name in _ENDED})
         return
@@ -212,8 +217,7 @@ def _end_and_stamp(step: WorkflowStep, *, now) -> bool:
     every activity makes: a thousand pairs over twenty reports). False elsewhere, with nothing written."""
     if connection.vendor != "postgresql":
         return False
-    step.status, step.finished_at, step.error = WorkflowStep.Status.COMPLETED, now, ""
-    step.duration_ms = int((now - step.started_at).total_seconds() * 1000)
+    _end(step, status=WorkflowStep.Status.COMPLETED, now=now)
     if step.pk is not None:
         sql, values = _ended_and_stamped_sql(written=True), [*(getattr(step, name) for name in _ENDED), step.pk]
     else:

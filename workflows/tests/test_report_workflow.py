@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError, WorkflowUpdateStage
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -634,8 +634,6 @@ async def test_a_request_answered_before_the_run_reached_its_phase_is_waited_for
     requests (committed): the data owner answers one, and the new worker's run, replayed to before that task,
     has not reached the phase. The step is taken and applied once the requests are created, not refused
     after the person was told it was saved (PATCH_REQUEST_BEFORE_ENTRY)."""
-    from temporalio.client import WorkflowUpdateStage
-
     fakes = FakeActivities(requests=(701,))
     queue = f"q-{uuid.uuid4().hex}"
     async with _worker(env, fakes, queue):
