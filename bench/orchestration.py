@@ -104,6 +104,8 @@ class CpuMeter:
         # Processes the named ones start (the worker's PDF rendering processes, started with it): pid: last
         # sample. What they used before the meter started (starting up) does not count; later ones count whole.
         self.children: dict[int, float] = {}
+        self.parents: dict[int, int] = {}  # every process seen: its parent
+        self.backend_pids: set[int] = set()
         self.own = time.process_time()
         self._stop = threading.Event()
         self._sample()
@@ -112,8 +114,8 @@ class CpuMeter:
         self._thread.start()
 
     def _sample(self, scan: bool = True) -> None:
-        """Read the CPU of every process known; with `scan`, look through /proc for new ones first (that read
-        of every process cost the people's process a second per run when done every half second)."""
+        """Read the CPU of every process known; with `scan`, look through /proc for new ones first (every
+        other sample: the scan is the meter's dearest part)."""
         for name, pid in self.pids.items():
             value = _cpu_of(pid)
             if value is not None:
@@ -128,26 +130,29 @@ class CpuMeter:
                 if value is not None:
                     self.children[pid] = value
             return
-        parents: dict[int, int] = {}
+        # A process is looked at (its title, its parent) once, when it is first seen: reading every process's
+        # files at every scan was most of the meter's own CPU, spent in the run it measures.
         for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
+            if not entry.name.isdigit() or int(entry.name) in self.parents:
                 continue
             try:
                 title = (entry / "cmdline").read_bytes()
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                self.parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
             if title.startswith(b"postgres: ") and f" {self.database} ".encode() in title:
-                value = _cpu_of(int(entry.name))
-                if value is not None:
-                    first = self.backends.get(int(entry.name), (value, value))[0]
-                    self.backends[int(entry.name)] = (first, value)
+                self.backend_pids.add(int(entry.name))
+        for pid in self.backend_pids:
+            value = _cpu_of(pid)
+            if value is not None:
+                first = self.backends.get(pid, (value, value))[0]
+                self.backends[pid] = (first, value)
 
         named = {pid for name, pid in self.pids.items() if name.startswith("worker")}
-        for pid in parents:
-            ancestor = parents.get(pid)
-            while ancestor and ancestor not in named and ancestor in parents:
-                ancestor = parents[ancestor]
+        for pid in self.parents:
+            ancestor = self.parents.get(pid)
+            while ancestor and ancestor not in named and ancestor in self.parents:
+                ancestor = self.parents[ancestor]
             if ancestor in named:
                 value = _cpu_of(pid)
                 if value is not None:
