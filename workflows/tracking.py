@@ -188,11 +188,17 @@ def _save(step: WorkflowStep, *, status: str, now, error: str = "") -> None:
 _WRITTEN = ["execution_id", "activity_id", "activity_type", "phase", "started_at", *_ENDED]
 
 
+# What a move records of itself (WorkflowTransition's columns but its id), in the one-statement end.
+_TRANSITION = ["execution_id", "activity_id", "from_phase", "to_phase", "skipped", "created_at"]
+
+
 @functools.cache
-def _ended_and_stamped_sql(*, written: bool) -> str:
+def _ended_and_stamped_sql(*, written: bool, moved: bool = False, progress: tuple[str, ...] = ()) -> str:
     """PostgreSQL: a step's end and its run's progress stamp in one statement (a data-modifying WITH) that
     returns the step's id. `written`: the step's row exists, by its id (an UPDATE of how it ended); else the
-    row is written whole, or brought up to date if a lost workflow task wrote it before (an upsert).
+    row is written whole, or brought up to date if a lost workflow task wrote it before (an upsert). `moved`:
+    the step moved the run, and its transition is recorded too (once per activity, and only while the run
+    exists); `progress` names the run's columns the move sets beside its stamp (its phase, its end).
 
     The SQL is made from the models' own table and column names."""
     quote = connection.ops.quote_name
@@ -208,22 +214,53 @@ def _ended_and_stamped_sql(*, written: bool) -> str:
                  f"ON CONFLICT ({column['execution_id']}, {column['activity_id']}) DO UPDATE SET "
                  f"{', '.join(f'{column[name]} = EXCLUDED.{column[name]}' for name in _ENDED)} "
                  f"RETURNING {column['id']}")
-    return (f"WITH ended AS ({ended}) UPDATE {runs} SET {run['last_progress_at']} = %s WHERE {run['id']} = %s "
+    recorded = ""
+    if moved:
+        transition = {f.attname: quote(f.column) for f in WorkflowTransition._meta.concrete_fields}
+        recorded = (f", moved AS (INSERT INTO {quote(WorkflowTransition._meta.db_table)} "
+                    f"({', '.join(transition[name] for name in _TRANSITION)}) "
+                    f"SELECT {', '.join(['%s'] * len(_TRANSITION))} "
+                    f"WHERE EXISTS (SELECT 1 FROM {runs} WHERE {run['id']} = %s) ON CONFLICT DO NOTHING)")
+    sets = ", ".join(f"{run[name]} = %s" for name in ("last_progress_at", *progress))
+    return (f"WITH ended AS ({ended}){recorded} UPDATE {runs} SET {sets} WHERE {run['id']} = %s "
             f"RETURNING (SELECT {column['id']} FROM ended)")
 
 
-def _end_and_stamp(step: WorkflowStep, *, now) -> bool:
+def _progress(result, now) -> dict:
+    """What the step's end writes on its run: the progress stamp, and for a move the run's phase or its end."""
+    progress = {"last_progress_at": now}
+    if isinstance(result, PhaseTransitionResult):
+        if not result.skipped:
+            progress["current_phase"] = result.to_phase
+    elif isinstance(result, WorkflowFinishedResult):
+        progress["status"] = (result.status if result.status in WorkflowExecution.Status.values
+                              else WorkflowExecution.Status.COMPLETED)
+        progress["closed_at"] = now
+    return progress
+
+
+def _end_and_stamp(step: WorkflowStep, result, *, now) -> bool:
     """Write how the step ended and stamp its run's progress in one round trip, on PostgreSQL (the two writes
-    every activity makes: a thousand pairs over twenty reports). False elsewhere, with nothing written."""
+    every activity makes: a thousand pairs over twenty reports; a move's transition and the run's new phase
+    with them, in the same statement instead of a transaction of four). False elsewhere, with nothing
+    written."""
     if connection.vendor != "postgresql":
         return False
     _end(step, status=WorkflowStep.Status.COMPLETED, now=now)
+    progress = _progress(result, now)
+    moved = isinstance(result, PhaseTransitionResult)
     if step.pk is not None:
-        sql, values = _ended_and_stamped_sql(written=True), [*(getattr(step, name) for name in _ENDED), step.pk]
+        values = [*(getattr(step, name) for name in _ENDED), step.pk]
     else:
-        sql, values = _ended_and_stamped_sql(written=False), [getattr(step, name) for name in _WRITTEN]
+        values = [getattr(step, name) for name in _WRITTEN]
+    if moved:
+        transition = {"execution_id": step.execution_id, "activity_id": step.activity_id,
+                      "from_phase": result.from_phase, "to_phase": result.to_phase, "skipped": result.skipped,
+                      "created_at": now}
+        values += [*(transition[name] for name in _TRANSITION), step.execution_id]
+    sql = _ended_and_stamped_sql(written=step.pk is not None, moved=moved, progress=tuple(progress)[1:])
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, now, step.execution_id])
+        cursor.execute(sql, [*values, *progress.values(), step.execution_id])
         row = cursor.fetchone()
     if row is not None and row[0] is not None:  # no row: the run's is gone (an admin deleted it), and its steps
         step.pk = row[0]
@@ -232,29 +269,21 @@ def _end_and_stamp(step: WorkflowStep, *, now) -> bool:
 
 def step_finished(step: WorkflowStep, result) -> None:
     now = timezone.now()
-    # A step that moves the run (a phase, its end) is one transaction with that move; any other is two
-    # independent writes, which need no transaction of their own (two round trips fewer per step), and on
-    # PostgreSQL one statement.
-    moves = isinstance(result, (PhaseTransitionResult, WorkflowFinishedResult))
-    if not moves and _end_and_stamp(step, now=now):
+    # On PostgreSQL one statement. Elsewhere a step that moves the run (a phase, its end) is one transaction
+    # with that move; any other is two independent writes, which need no transaction of their own.
+    if _end_and_stamp(step, result, now=now):
         _after_step(step, result)
         return
+    moves = isinstance(result, (PhaseTransitionResult, WorkflowFinishedResult))
     with transaction.atomic() if moves else contextlib.nullcontext():
         _save(step, status=WorkflowStep.Status.COMPLETED, now=now)
-        progress = {"last_progress_at": now}
-        if isinstance(result, PhaseTransitionResult):
+        run_there = WorkflowExecution.objects.filter(pk=step.execution_id).update(**_progress(result, now))
+        if run_there and isinstance(result, PhaseTransitionResult):
             # Recorded once per activity: a retried step finds its row there and adds nothing (no read first).
             WorkflowTransition.objects.bulk_create([WorkflowTransition(
                 execution_id=step.execution_id, activity_id=step.activity_id, from_phase=result.from_phase,
                 to_phase=result.to_phase, skipped=result.skipped,
             )], ignore_conflicts=True)
-            if not result.skipped:
-                progress["current_phase"] = result.to_phase
-        elif isinstance(result, WorkflowFinishedResult):
-            progress["status"] = (result.status if result.status in WorkflowExecution.Status.values
-                                  else WorkflowExecution.Status.COMPLETED)
-            progress["closed_at"] = now
-        WorkflowExecution.objects.filter(pk=step.execution_id).update(**progress)
     _after_step(step, result)
 
 

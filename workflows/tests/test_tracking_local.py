@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from workflows import tracking
-from workflows.models import WorkflowExecution, WorkflowRetry, WorkflowStep
-from workflows.temporal.contracts import ActivityName, PhaseTransitionResult
+from workflows.models import WorkflowExecution, WorkflowRetry, WorkflowStep, WorkflowTransition
+from workflows.temporal.contracts import ActivityName, PhaseTransitionResult, WorkflowFinishedResult
 
 pytestmark = pytest.mark.django_db
 
@@ -122,3 +122,55 @@ def test_the_one_statement_end_writes_every_column_of_a_step():
     """A local step's row is written whole by the PostgreSQL statement: a column it left out would be NULL
     (or refused) there, while SQLite's save() writes it."""
     assert set(tracking._WRITTEN) == {f.attname for f in WorkflowStep._meta.concrete_fields} - {"id"}
+
+
+def test_a_move_is_one_write_on_postgresql_with_its_transition_and_the_run_s_phase():
+    step = tracking.step_started(info(ActivityName.ENTER_PHASE, "3"), types.SimpleNamespace(phase="scoping"))
+    result = PhaseTransitionResult(1, "data_profiling", "scoping", False)
+    with CaptureQueriesContext(connection) as captured:
+        tracking.step_finished(step, result)
+    writes = [q["sql"] for q in captured.captured_queries if q["sql"].startswith(("WITH", "INSERT", "UPDATE"))]
+    assert len(writes) == {"postgresql": 1, "sqlite": 3}[connection.vendor]
+    run = WorkflowExecution.objects.get(workflow_id="wf-local")
+    row = WorkflowStep.objects.get()
+    assert (row.pk, row.status) == (step.pk, WorkflowStep.Status.COMPLETED)
+    assert (run.current_phase, run.last_progress_at) == ("scoping", row.finished_at)
+    transition = WorkflowTransition.objects.get()
+    assert (transition.execution_id, transition.activity_id, transition.from_phase, transition.to_phase,
+            transition.skipped) == (run.pk, "3", "data_profiling", "scoping", False)
+    assert transition.created_at is not None
+
+    # The same activity ended again (a lost workflow task ran it twice): one transition still.
+    tracking.step_finished(step, result)
+    assert WorkflowTransition.objects.count() == 1
+
+
+def test_a_skipped_phase_is_recorded_and_leaves_the_run_s_phase():
+    tracking.step_finished(tracking.step_started(info(ActivityName.ENTER_PHASE, "1"),
+                                                 types.SimpleNamespace(phase="planning")),
+                           PhaseTransitionResult(1, "", "planning", False))
+    tracking.step_finished(tracking.step_started(info(ActivityName.ENTER_PHASE, "2"),
+                                                 types.SimpleNamespace(phase="data_profiling")),
+                           PhaseTransitionResult(1, "planning", "data_profiling", True))
+    assert WorkflowExecution.objects.get().current_phase == "planning"
+    assert list(WorkflowTransition.objects.values_list("to_phase", "skipped")) == [
+        ("planning", False), ("data_profiling", True)]
+
+
+def test_the_report_s_end_closes_its_run():
+    step = tracking.step_started(info(ActivityName.FINISH_REPORT, "8"), types.SimpleNamespace(phase="finalize"))
+    tracking.step_finished(step, WorkflowFinishedResult(status="completed"))
+    run = WorkflowExecution.objects.get()
+    assert (run.status, run.closed_at) == (WorkflowExecution.Status.COMPLETED, WorkflowStep.objects.get().finished_at)
+    assert not WorkflowTransition.objects.exists()
+
+
+def test_a_move_whose_run_was_deleted_meanwhile_ends_without_an_error():
+    step = tracking.step_started(info(ActivityName.ENTER_PHASE, "6"), types.SimpleNamespace(phase="scoping"))
+    WorkflowExecution.objects.all().delete()
+    tracking.step_finished(step, PhaseTransitionResult(1, "data_profiling", "scoping", False))
+    assert not WorkflowStep.objects.exists() and not WorkflowTransition.objects.exists()
+
+
+def test_the_one_statement_move_writes_every_column_of_a_transition():
+    assert set(tracking._TRANSITION) == {f.attname for f in WorkflowTransition._meta.concrete_fields} - {"id"}
