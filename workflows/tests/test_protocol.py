@@ -205,8 +205,10 @@ def test_earlier_steps_of_a_workflow_go_first(harness, settings, users, cycle, c
     reviewed = WorkflowDecision.objects.get(update_name=UPDATE_REQUEST_REVIEWED)
     with harness.worker(settings.TEMPORAL_TASK_QUEUE):
         # Delivering the review first has the workflow take the submission it follows; the submission's answer
-        # is its own sender's to wait for (here the outbox's), not the review's.
-        outcome = decision_deliver(decision=reviewed, deadline=10)
+        # is its own sender's to wait for (here the outbox's), not the review's. The workflow's task may first
+        # go to the stopped worker's sticky queue and reach this worker only when that times out (the SDK's
+        # sticky_queue_schedule_to_start_timeout, 10 s): the deadline leaves room for it.
+        outcome = decision_deliver(decision=reviewed, deadline=40)
         assert outcome.delivered, outcome.message
         submitted = WorkflowDecision.objects.get(update_name="request_submitted")
         workflow_id = WorkflowDecision.objects.get(pk=reviewed.pk).workflow_id
