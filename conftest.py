@@ -101,13 +101,33 @@ def cycle_report(cycle, report, users):
 # --- scale: two data sets, 1× and 3× rows, for the query-count tests (issue 11) -----------------
 
 
-@pytest.fixture
-def scale_pair(db, settings):
-    """The small and the 3× data set of cycles.testing, with Temporal pointed at a closed port."""
+@pytest.fixture(scope="module")
+def _scale_pair_of_module(django_db_setup, django_db_blocker):
+    """The pair, built once for a module of query-count tests (a second a build, a hundred tests) inside a
+    transaction rolled back when the module is done. Each test's own transaction (the `db` fixture) is a
+    savepoint within it, so what a page writes (a login, a session) is undone after each test as before."""
+    from django.db import transaction
+    from django.test import override_settings
+
     from cycles.testing import closed_port, scale_pair_build
 
-    settings.TEMPORAL_ADDRESS = f"127.0.0.1:{closed_port()}"
-    return scale_pair_build()
+    address = f"127.0.0.1:{closed_port()}"
+    with django_db_blocker.unblock(), override_settings(TEMPORAL_ADDRESS=address):
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            yield address, scale_pair_build()
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def scale_pair(_scale_pair_of_module, db, settings):
+    """The small and the 3× data set of cycles.testing, with Temporal pointed at a closed port."""
+    address, pair = _scale_pair_of_module
+    settings.TEMPORAL_ADDRESS = address
+    return pair
 
 
 @pytest.fixture
