@@ -101,25 +101,33 @@ def cycle_report(cycle, report, users):
 # --- scale: two data sets, 1× and 3× rows, for the query-count tests (issue 11) -----------------
 
 
-@pytest.fixture(scope="module")
-def _scale_pair_of_module(django_db_setup, django_db_blocker):
-    """The pair, built once for a module of query-count tests (a second a build, a hundred tests) inside a
-    transaction rolled back when the module is done. Each test's own transaction (the `db` fixture) is a
-    savepoint within it, so what a page writes (a login, a session) is undone after each test as before."""
+def built_once_per_module(django_db_blocker, build):
+    """For a module-scoped fixture: (a closed Temporal port, what `build()` made), made once for the module
+    inside a transaction rolled back when the module is done. Each test's own transaction (the `db` fixture)
+    is a savepoint within it, so what a test writes (a login, a decision, a row deleted) is undone after it
+    as before; only what is outside the database (files, caches) is shared."""
     from django.db import transaction
     from django.test import override_settings
 
-    from cycles.testing import closed_port, scale_pair_build
+    from cycles.testing import closed_port
 
     address = f"127.0.0.1:{closed_port()}"
     with django_db_blocker.unblock(), override_settings(TEMPORAL_ADDRESS=address):
         outer = transaction.atomic()
         outer.__enter__()
         try:
-            yield address, scale_pair_build()
+            yield address, build()
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def _scale_pair_of_module(django_db_setup, django_db_blocker):
+    """The pair, built once for a module of query-count tests (a second a build, a hundred tests)."""
+    from cycles.testing import scale_pair_build
+
+    yield from built_once_per_module(django_db_blocker, scale_pair_build)
 
 
 @pytest.fixture

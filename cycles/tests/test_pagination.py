@@ -6,16 +6,24 @@ from django.test import Client
 from django.urls import reverse
 
 from cycles.models import InformationRequest
-from cycles.testing import closed_port, scale_dataset_build
+from cycles.testing import scale_dataset_build
+from conftest import built_once_per_module
 from versioning.models import VersionItem
 
 
-@pytest.fixture
-def big(db, settings):
-    settings.TEMPORAL_ADDRESS = f"127.0.0.1:{closed_port()}"
+@pytest.fixture(scope="module")
+def _big_of_module(django_db_setup, django_db_blocker):
     # 5 reports past Sample Selection (all but the one in the parallel step) × 10 data owners = 50 requests;
-    # 60 attributes; 60 samples.
-    return scale_dataset_build(reports=6, attributes=60, samples=60, data_owners=10, prefix="pg")
+    # 60 attributes; 60 samples. Built once for the module (conftest.built_once_per_module).
+    yield from built_once_per_module(django_db_blocker, lambda: scale_dataset_build(
+        reports=6, attributes=60, samples=60, data_owners=10, prefix="pg"))
+
+
+@pytest.fixture
+def big(_big_of_module, db, settings):
+    address, dataset = _big_of_module
+    settings.TEMPORAL_ADDRESS = address
+    return dataset
 
 
 def as_role(ds, role) -> Client:
