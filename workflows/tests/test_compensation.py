@@ -111,9 +111,24 @@ def live(user, cycle_report):
         return None
 
 
-def wait_failed(user, cycle_report, phase):
-    return wait_until(lambda: (s := live(user, cycle_report)) and s.active.get(phase) == "failed" and s,
-                      timeout=60, what=f"{phase} failed and waiting for an admin")
+def as_time_runs(harness: TemporalHarness, predicate, step: timedelta = timedelta(seconds=1)):
+    """`predicate`, asked each time after the server's clock has moved on by `step`: the retry policy's delays
+    (25 s of them before a database step gives up) pass at once. Without it they passed in real time, unless an
+    earlier test had left the server's time skipping unlocked: 1 s or 27 s a test, by the order they ran in."""
+    def asked():
+        harness.sleep(step)
+        return predicate()
+
+    return asked
+
+
+def wait_failed(user, cycle_report, phase, *, harness: TemporalHarness | None = None):
+    """The phase failed and waits for an admin; with `harness`, the server's clock runs meanwhile (as_time_runs)."""
+    def failed():
+        return (s := live(user, cycle_report)) and s.active.get(phase) == "failed" and s
+
+    return wait_until(as_time_runs(harness, failed) if harness else failed, timeout=60,
+                      what=f"{phase} failed and waiting for an admin")
 
 
 def test_rollback_scoping_logs_retries_alerts_admins_and_retry_moves_on(
@@ -125,7 +140,7 @@ def test_rollback_scoping_logs_retries_alerts_admins_and_retry_moves_on(
     calls = run_with_fault(ActivityName.RECOMMEND_SCOPE, times=DB_ATTEMPTS)
     workflow_start(user=users["manager"], cycle=cycle, skip_phases=skip_all_but("scoping"))
 
-    status = wait_failed(users["tester"], cycle_report, "scoping")
+    status = wait_failed(users["tester"], cycle_report, "scoping", harness=time_skipping_harness)
     assert status.waiting_on == "Admin" and f"injected failure {DB_ATTEMPTS}" in status.last_error
     entry = CompensationEntry.objects.get(cycle_report=cycle_report)
     assert (entry.phase, entry.strategy, entry.trigger, entry.outcome) == ("scoping", "rollback", "phase_failed", "done")
@@ -168,14 +183,16 @@ def test_rollback_scoping_logs_retries_alerts_admins_and_retry_moves_on(
     assert alert.resolved_at is not None
 
 
-def test_partial_rollback_sampling_keeps_hand_picked_samples(users, cycle, cycle_report, run_with_fault):
+def test_partial_rollback_sampling_keeps_hand_picked_samples(
+    time_skipping_harness, users, cycle, cycle_report, run_with_fault,
+):
     for key, method in (("A1", "random"), ("A2", "random"), ("A3", SamplingPlan.Method.MANUAL)):
         Sample.objects.create(cycle_report=cycle_report, key=key, row_index=int(key[1:]), row_data={}, method=method,
                               added_by=users["tester"], reason="picked" if method == "manual" else "")
     run_with_fault(ActivityName.PREPARE_SAMPLING, times=DB_ATTEMPTS)
     workflow_start(user=users["manager"], cycle=cycle, skip_phases=skip_all_but("sample_selection"))
 
-    wait_failed(users["tester"], cycle_report, "sample_selection")
+    wait_failed(users["tester"], cycle_report, "sample_selection", harness=time_skipping_harness)
     entry = CompensationEntry.objects.get(cycle_report=cycle_report)
     assert (entry.strategy, entry.outcome, entry.undone) == ("partial_rollback", "done", {"drawn_samples": 2})
     assert list(Sample.objects.filter(cycle_report=cycle_report).values_list("key", flat=True)) == ["A3"]
@@ -199,11 +216,14 @@ def test_notify_data_owner_identification_tells_the_people_involved(
     assert [r.delay_seconds for r in WorkflowRetry.objects.order_by("attempt")] == [10.0, 10.0]
 
 
-def test_skip_test_execution_records_manual_intervention_and_finishes(users, cycle, cycle_report, run_with_fault):
+def test_skip_test_execution_records_manual_intervention_and_finishes(
+    time_skipping_harness, users, cycle, cycle_report, run_with_fault,
+):
     run_with_fault(ActivityName.SET_REPORT_STATUS, times=DB_ATTEMPTS)
     workflow_start(user=users["manager"], cycle=cycle, skip_phases=skip_all_but("test_execution"))
 
-    wait_until(lambda: CycleReport.objects.get(pk=cycle_report.pk).status == CycleReport.Status.COMPLETED,
+    wait_until(as_time_runs(time_skipping_harness, lambda: CycleReport.objects.get(pk=cycle_report.pk).status
+                            == CycleReport.Status.COMPLETED),
                timeout=60, what="the report workflow finished past the skipped failure")
     entry = CompensationEntry.objects.get(cycle_report=cycle_report)
     assert (entry.phase, entry.strategy, entry.outcome) == ("test_execution", "skip", "manual")
