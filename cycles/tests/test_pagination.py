@@ -5,9 +5,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from conftest import built_once_per_module
 from cycles.models import InformationRequest
 from cycles.testing import scale_dataset_build
-from conftest import built_once_per_module
 from versioning.models import VersionItem
 
 
