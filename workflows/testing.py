@@ -15,6 +15,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -160,6 +161,18 @@ def wait_until(predicate, *, timeout: float = 30, interval: float = 0.1, what: s
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(interval)
+
+
+def as_time_runs(harness: TemporalHarness, predicate, step: timedelta = timedelta(seconds=1)):
+    """`predicate` for wait_until, asked each time after the time-skipping server's clock has moved on by `step`:
+    retry delays (25 s of them before a database step gives up) pass at once. Without it they pass in real
+    time, unless an earlier test left the server's time skipping unlocked: 1 s or 27 s a test, by the order
+    the tests ran in. Not while an activity whose end the clock waits for is in flight (the sleep times out)."""
+    def asked():
+        harness.sleep(step)
+        return predicate()
+
+    return asked
 
 
 # --- the product's processes, for tests and bench/faults_live.py that kill and restart them -------------

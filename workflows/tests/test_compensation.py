@@ -31,7 +31,7 @@ from workflows.services import workflow_remove_report, workflow_start, workflow_
 from workflows.temporal import retry
 from workflows.temporal.activities import ALL_ACTIVITIES
 from workflows.temporal.contracts import PHASE_ORDER, ActivityName, State
-from workflows.testing import TemporalHarness, point_settings_at, wait_until
+from workflows.testing import TemporalHarness, as_time_runs, point_settings_at, wait_until
 
 pytestmark = [pytest.mark.temporal, pytest.mark.django_db(transaction=True)]
 
@@ -109,17 +109,6 @@ def live(user, cycle_report):
         return workflow_status(user=user, cycle_report=CycleReport.objects.get(pk=cycle_report.pk))
     except ServiceUnavailableError:
         return None
-
-
-def as_time_runs(harness: TemporalHarness, predicate, step: timedelta = timedelta(seconds=1)):
-    """`predicate`, asked each time after the server's clock has moved on by `step`: the retry policy's delays
-    (25 s of them before a database step gives up) pass at once. Without it they passed in real time, unless an
-    earlier test had left the server's time skipping unlocked: 1 s or 27 s a test, by the order they ran in."""
-    def asked():
-        harness.sleep(step)
-        return predicate()
-
-    return asked
 
 
 def wait_failed(user, cycle_report, phase, *, harness: TemporalHarness | None = None):
