@@ -96,11 +96,14 @@ def heartbeating(fn):
     """Heartbeat from a side thread while a long activity runs (an LLM call, profiling).
 
     When the worker dies the beats stop, and Temporal retries the activity after the
-    heartbeat timeout instead of its whole start-to-close timeout.
+    heartbeat timeout instead of its whole start-to-close timeout. Run as a local activity (a version
+    since PATCH_LOCAL_VERSIONS) it has no heartbeat: its workflow task's timeout plays that part.
     """
 
     @functools.wraps(fn)
     def wrapper(inp):
+        if activity.info().is_local:
+            return fn(inp)
         done = threading.Event()
         context = contextvars.copy_context()  # activity.heartbeat() finds its activity here
 

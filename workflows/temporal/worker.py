@@ -21,6 +21,7 @@ from workflows.temporal.phases.base import (
     PATCH_CLAIM_WAITS,
     PATCH_LOCAL_ACTIVITIES,
     PATCH_LOCAL_ENTRY,
+    PATCH_LOCAL_VERSIONS,
 )
 from workflows.temporal.phases.profiling import PATCH_PROFILING_REVIEW
 from workflows.temporal.phases.requests import (
@@ -119,6 +120,7 @@ KNOWN_PATCHES = [
     PATCH_CANCEL_NOT_FAILURE,
     PATCH_ANSWER_FIRST,
     PATCH_REQUEST_BEFORE_ENTRY,
+    PATCH_LOCAL_VERSIONS,
 ]
 
 

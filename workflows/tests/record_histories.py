@@ -144,9 +144,11 @@ async def record_profiling_review() -> None:
             (HERE / "report_profiling_review.json").write_text((await handle.fetch_history()).to_json())
 
 
-async def record_test_execution() -> None:
+async def record_test_execution(workflow_id: str = "replay-test-execution-extension",
+                                path: Path = HERE / "report_test_execution_extension.json",
+                                check=lambda history: True) -> None:
     """Test Execution with a sample extension: submitted, extension approved, request reopened and
-    chased, submitted again and approved (issue 6)."""
+    chased, submitted again and approved (issue 6). With today's code unless the file is kept."""
     from temporalio.testing import WorkflowEnvironment
 
     from workflows.temporal.contracts import (
@@ -177,7 +179,7 @@ async def record_test_execution() -> None:
                 ReportTestWorkflow.run,
                 ReportWorkflowInput(1, 50, 150, skip_phases=[PLANNING, DATA_PROFILING, SCOPING, SAMPLE_SELECTION,
                                                               DATA_OWNER_IDENTIFICATION]),
-                id="replay-test-execution-extension", task_queue=queue)
+                id=workflow_id, task_queue=queue)
             await _wait_state(env, handle, State.AWAITING_EVIDENCE, REQUEST_FOR_INFORMATION)
             fakes.request_status[801] = "submitted"
             await handle.execute_update("request_submitted", RequestEventInput("s", 801, 5), result_type=UpdateResult)
@@ -199,7 +201,9 @@ async def record_test_execution() -> None:
             again = await _submit(handle, TEST_EXECUTION)
             await _decide(handle, TEST_EXECUTION, again.version_id, approve=True)
             await handle.result()
-            (HERE / "report_test_execution_extension.json").write_text((await handle.fetch_history()).to_json())
+            history = await handle.fetch_history()
+            assert check(history)
+            path.write_text(history.to_json())
 
 
 async def record_finalize() -> None:
@@ -375,6 +379,15 @@ def _scheduled(history) -> set[str]:
             for e in history.events if e.HasField("activity_task_scheduled_event_attributes")}
 
 
+def _local(history) -> set[str]:
+    """The names of the local activities a history recorded (a marker each)."""
+    import json
+
+    return {json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)["activity_type"]
+            for e in history.events if e.HasField("marker_recorded_event_attributes")
+            and e.marker_recorded_event_attributes.marker_name == "core_local_activity"}
+
+
 async def record_local_entry() -> None:
     """The path of report_parallel_and_requests.json since entering a phase and opening the requests run as
     local activities (patch local-phase-entry): their markers replay, and an
@@ -392,11 +405,37 @@ async def record_answer_first() -> None:
         HERE / "report_answer_first.json")
 
 
+async def record_local_versions() -> None:
+    """Three paths since a phase's version (but Test Execution's), the sample extension's proposal and the
+    observations' draft run as local activities (patch local-versions): Sample Selection's version and the
+    requests; Test Execution with an extension (its version still ordinary); Observations and Finalize."""
+    from temporalio.testing import WorkflowEnvironment
+
+    from workflows.testing import TEST_SERVER
+    from workflows.tests.test_finalize_workflow import FinalizeFakes
+    from workflows.tests.test_report_workflow import _worker
+
+    await _record_parallel_and_requests(
+        "replay-local-versions", lambda history: "version_create" in _local(history) - _scheduled(history),
+        HERE / "report_local_versions.json")
+    await record_test_execution(
+        "replay-local-versions-test-execution",
+        HERE / "report_local_versions_test_execution.json",
+        lambda history: "version_create" in _scheduled(history) - _local(history)
+        and "sample_extension_propose" in _local(history) - _scheduled(history))
+    async with await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(TEST_SERVER)) as env:
+        queue = f"record-{uuid.uuid4().hex}"
+        async with _worker(env, FinalizeFakes(), queue):
+            history = await _observations_and_finalize(env, queue, "replay-local-versions-finalize")
+            assert {"version_create", "observations_draft"} <= _local(history) - _scheduled(history)
+            (HERE / "report_local_versions_finalize.json").write_text(history.to_json())
+
+
 RECORDINGS = {"before_test_execution": record, "profiling_review": record_profiling_review,
               "test_execution": record_test_execution, "finalize": record_finalize,
               "compensation": record_compensation, "request_added": record_request_added,
               "local_activities": record_local_activities, "local_entry": record_local_entry,
-              "answer_first": record_answer_first}
+              "answer_first": record_answer_first, "local_versions": record_local_versions}
 
 
 if __name__ == "__main__":

@@ -97,6 +97,7 @@ class FakeActivities:
         self.versions: dict[int, tuple[str, int]] = {}
         self.draft_fails = draft_fails
         self.empty_submission_phases = set(empty_submission_phases)
+        self.refused_submissions: set[str] = set()
         self.cycle_status = ""
         # Test Execution: extension ids the next submissions propose (popped one per submission).
         self.extensions: list[int] = []
@@ -136,8 +137,11 @@ class FakeActivities:
 
         @activity.defn(name=ActivityName.CREATE_VERSION)
         async def create(inp: CreateVersionInput) -> VersionRef:
-            if inp.phase in self.empty_submission_phases:
+            if inp.phase in self.empty_submission_phases or inp.decision_id in self.refused_submissions:
+                # The phase's first submission finds no data: every attempt at it is refused (a local attempt's
+                # refusal is tried once more as an ordinary activity); the next submission finds the data.
                 self.empty_submission_phases.discard(inp.phase)
+                self.refused_submissions.add(inp.decision_id)
                 raise ApplicationError("Add at least one attribute before submitting Planning.",
                                        non_retryable=True)
             number = 1 + sum(1 for phase, _ in self.versions.values() if phase == inp.phase)
@@ -427,6 +431,29 @@ async def test_an_approval_is_answered_without_waiting_for_the_next_phase_to_be_
         await _wait_state(env, handle, State.AWAITING_UPLOAD, DATA_PROFILING)
     assert [c for c in fakes.calls if c[0] in ("decision", "complete", "enter")][-3:] == [
         ("decision", (PLANNING, 1, True)), ("complete", PLANNING), ("enter", (DATA_PROFILING, False))]
+
+
+async def test_a_phase_version_is_made_by_a_local_activity_but_test_executions(env):
+    """Since PATCH_LOCAL_VERSIONS the tester's submission makes its version in the workflow task that takes it
+    (a marker in the history, no activity task of its own); Test Execution's version, every cell of the
+    matrix, stays an ordinary activity with its heartbeat."""
+    from workflows.tests.record_histories import _local, _scheduled
+
+    fakes = FakeActivities()
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run, ReportWorkflowInput(1, 10, 20, skip_phases=[DATA_PROFILING], last_phase=SCOPING),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue)
+        for phase in (PLANNING, SCOPING):
+            await _wait_state(env, handle, State.AWAITING_SUBMISSION, phase)
+            submitted = await _submit(handle, phase)
+            assert submitted.message == f"Version {submitted.version_number} submitted for approval."
+            await _decide(handle, phase, submitted.version_id, approve=True)
+        await handle.result()
+        history = await handle.fetch_history()
+    assert "version_create" in _local(history) and "version_create" not in _scheduled(history)
+    assert [c for c in fakes.calls if c[0] == "version"] == [("version", (PLANNING, 1)), ("version", (SCOPING, 1))]
 
 
 def test_every_update_handler_of_the_report_workflow_notes_its_answer():

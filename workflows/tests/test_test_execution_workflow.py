@@ -71,8 +71,15 @@ async def test_rules_run_then_the_tester_submits_and_the_owner_sends_back_and_ap
         second = await _submit(handle, TEST_EXECUTION)
         await _decide(handle, TEST_EXECUTION, second.version_id, approve=True)
         result = await handle.result()
+        history = await handle.fetch_history()
 
     assert result.completed_phases == [TEST_EXECUTION]
+    # The version of every cell is an ordinary activity (with its heartbeat); the extension's proposal that
+    # follows it in the submission is local (PATCH_LOCAL_VERSIONS).
+    from workflows.tests.record_histories import _local, _scheduled
+
+    assert "version_create" in _scheduled(history) and "version_create" not in _local(history)
+    assert "sample_extension_propose" in _local(history) and "sample_extension_propose" not in _scheduled(history)
     assert [c for c in fakes.calls if c[0] in ("version", "decision")] == [
         ("version", (TEST_EXECUTION, 1)), ("decision", (TEST_EXECUTION, 1, False)),
         ("version", (TEST_EXECUTION, 2)), ("decision", (TEST_EXECUTION, 2, True)),

@@ -11,7 +11,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
 
 from workflows.temporal import retry
-from workflows.temporal.contracts import ActivityName, ReportWorkflowInput
+from workflows.temporal.contracts import TEST_EXECUTION, ActivityName, ReportWorkflowInput
 
 OPEN, SUBMITTED, RETURNED, ACCEPTED = "open", "submitted", "returned", "accepted"
 # An update that finds its phase owned by another waits for it instead of being refused as busy.
@@ -26,6 +26,9 @@ PATCH_CANCEL_NOT_FAILURE = "activity-cancel-is-not-a-failure"
 PATCH_LOCAL_ENTRY = "local-phase-entry"
 # Since this patch, an update's answer is not held by the local activities that follow it: see _answer_waits.
 PATCH_ANSWER_FIRST = "answer-before-local-activities"
+# Since this patch, freezing a version (but Test Execution's), proposing a sample extension and drafting the
+# observations run as local activities too: see LOCAL_SINCE_VERSIONS.
+PATCH_LOCAL_VERSIONS = "local-versions"
 
 # Timeouts sized to the work (issue 10), so a task given to a worker that died is retried within
 # seconds, not after the 300 s every activity had: database writes take milliseconds; email gets
@@ -48,8 +51,8 @@ LONG_WORK = {
 # since PATCH_LOCAL_ACTIVITIES they run as local activities, in the worker that runs the workflow task and
 # within it, recorded in the history by a marker: no task queue round trip and no workflow task of their own
 # each (a third of a report's activities). Same retry policy and timeout; tracked like any activity (the worker's
-# interceptor sees local activities too). Long or outside work (LLM, profiling, versions, email, sampling, the
-# report and its package) stays ordinary: a local activity holds the workflow task.
+# interceptor sees local activities too). Long or outside work (LLM, profiling, Test Execution's version, email,
+# sampling, the test matrix, the report and its package) stays ordinary: a local activity holds the workflow task.
 # Only the first attempt is local: after a failure the others go through the server (see _activity).
 LOCAL_ACTIVITIES = {
     ActivityName.COMPLETE_PHASE,
@@ -70,13 +73,28 @@ LOCAL_SINCE_ENTRY = {
 }
 
 
-def _runs_locally(name: str) -> bool:
-    """Whether this run takes `name` as a local activity (each patch asked only where it applies, so a
-    history recorded before it replays as it ran)."""
+# Local since PATCH_LOCAL_VERSIONS: a phase's version (six a report, each in the tester's submission, which
+# answers once it is made: run locally, the answer waits for no task queue round trip and no workflow task of
+# its own), the sample extension's proposal in Test Execution's submission, and the observations' draft. A
+# version's items are the phase's rows, bounded by the report's attributes or samples (hundreds): measured at
+# 300 attributes, see docs/developers.md. Test Execution's are every cell of the matrix (attributes × samples,
+# tens of thousands): its version stays ordinary, with its heartbeat.
+LOCAL_SINCE_VERSIONS = {
+    ActivityName.CREATE_VERSION,
+    ActivityName.PROPOSE_SAMPLE_EXTENSION,
+    ActivityName.DRAFT_OBSERVATIONS,
+}
+
+
+def _runs_locally(name: str, arg) -> bool:
+    """Whether this run takes `name` (with `arg`) as a local activity (each patch asked only where it applies,
+    so a history recorded before it replays as it ran)."""
     if name in LOCAL_ACTIVITIES:
         return workflow.patched(PATCH_LOCAL_ACTIVITIES)
     if name in LOCAL_SINCE_ENTRY:
         return workflow.patched(PATCH_LOCAL_ENTRY)
+    if name in LOCAL_SINCE_VERSIONS and not (name == ActivityName.CREATE_VERSION and arg.phase == TEST_EXECUTION):
+        return workflow.patched(PATCH_LOCAL_VERSIONS)
     return False
 
 
@@ -154,7 +172,10 @@ class PhaseSteps:
 
     async def _activity(self, name: str, arg, result_type, policy: RetryPolicy = retry.DATABASE):
         timeouts = activity_timeouts(name, policy, self._input.activity_timeout_seconds)
-        if _runs_locally(name) and not self._answer_waits():
+        if _runs_locally(name, arg) and not self._answer_waits():
+            # A local activity has no heartbeat: a worker lost while it runs is noticed by its workflow task's
+            # timeout (the SDK keeps the task open meanwhile), and the task is run again elsewhere.
+            local = {key: value for key, value in timeouts.items() if key != "heartbeat_timeout"}
             # One local attempt. If it fails, the policy's other attempts run as an ordinary activity: a
             # database outage is retried with the server's backoff and never holds the workflow task, and a
             # refusal (non-retryable) fails there again as the ActivityError callers handle (a failed local
@@ -162,7 +183,7 @@ class PhaseSteps:
             try:
                 return await workflow.execute_local_activity(
                     name, arg, result_type=result_type, retry_policy=dataclasses.replace(policy, maximum_attempts=1),
-                    **timeouts)
+                    **local)
             except FailureError as err:
                 if is_cancelled_exception(err):
                     raise
