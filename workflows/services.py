@@ -832,7 +832,7 @@ def workflow_sign_off(*, user, cycle_report: CycleReport, role: str, sign: bool 
     """Sign the report's final test report in `role` (in order), or send it back naming what reopens."""
     from cycles.services.final_report import final_report_latest, sign_off_check
 
-    final_report = final_report_latest(cycle_report=cycle_report)
+    final_report = final_report_latest(cycle_report=cycle_report, figures=False)
     if final_report is None:
         raise ConflictError("The final test report has not been generated yet.")
     # Checked here for a clear message at once; the workflow's validator and its activity check again.

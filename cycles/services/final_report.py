@@ -329,8 +329,17 @@ def final_report_generate(*, cycle_report_id: int, generation: int, workflow_id:
     return final_report
 
 
-def final_report_latest(*, cycle_report: CycleReport) -> FinalReport | None:
-    return FinalReport.objects.filter(cycle_report=cycle_report).order_by("-number").first()
+def final_report_latest(*, cycle_report: CycleReport, figures: bool = True) -> FinalReport | None:
+    """The report's latest generation, with `cycle_report` as its report (and what the caller loaded with it).
+
+    `figures=False` leaves its data and HTML unread (a sign-off's checks need neither; at 300 attributes they
+    are the bulk of the row).
+    """
+    generations = FinalReport.objects.filter(cycle_report=cycle_report).order_by("-number")
+    latest = (generations if figures else generations.defer("data", "html")).first()
+    if latest is not None:
+        latest.cycle_report = cycle_report
+    return latest
 
 
 # --- sign-offs ----------------------------------------------------------------

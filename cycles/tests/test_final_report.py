@@ -147,6 +147,23 @@ def test_signing_through_the_workflow_service_is_checked_before_anything_is_stor
     assert not WorkflowDecision.objects.exists()
 
 
+def test_a_sign_off_is_checked_on_the_latest_generation_without_its_figures(finalizing, users,
+                                                                             django_assert_num_queries):
+    """The check reads the generation's number and status and who has signed: not its data and HTML (the
+    bulk of the row at scale), and not again the report the caller loaded."""
+    from cycles.models import CycleReport
+    from cycles.services.final_report import final_report_latest, sign_off_check
+
+    final_report_generate(cycle_report_id=finalizing.pk, generation=1)
+    report = CycleReport.objects.select_related("cycle", "report").get(pk=finalizing.pk)
+    latest = final_report_latest(cycle_report=report, figures=False)
+    assert {"data", "html"} <= latest.get_deferred_fields()
+    # The signed roles, then the signer's groups: nothing of the report again.
+    with django_assert_num_queries(2):
+        sign_off_check(user=users["manager"], final_report=latest, role="test_manager", sign=True)
+    assert final_report_latest(cycle_report=report).get_deferred_fields() == set()
+
+
 def test_after_sign_off_the_database_refuses_changes_to_results_observations_evidence_and_versions(finalizing, users):
     report = final_report_generate(cycle_report_id=finalizing.pk, generation=1)
     _sign_all(report, users)

@@ -406,9 +406,10 @@ async def record_answer_first() -> None:
 
 
 async def record_local_versions() -> None:
-    """Three paths since a phase's version (but Test Execution's), the sample extension's proposal and the
-    observations' draft run as local activities (patch local-versions): Sample Selection's version and the
-    requests; Test Execution with an extension (its version still ordinary); Observations and Finalize."""
+    """Three paths since a phase's version (but Test Execution's), the data owners' check, the sample extension's
+    proposal and the observations' draft run as local activities (patch local-versions): Sample Selection's
+    version, the data owners and the requests; Test Execution with an extension (its version still ordinary);
+    Observations and Finalize."""
     from temporalio.testing import WorkflowEnvironment
 
     from workflows.testing import TEST_SERVER
@@ -416,7 +417,8 @@ async def record_local_versions() -> None:
     from workflows.tests.test_report_workflow import _worker
 
     await _record_parallel_and_requests(
-        "replay-local-versions", lambda history: "version_create" in _local(history) - _scheduled(history),
+        "replay-local-versions", lambda history: {"version_create", "data_owner_identification_check"}
+        <= _local(history) - _scheduled(history),
         HERE / "report_local_versions.json")
     await record_test_execution(
         "replay-local-versions-test-execution",

@@ -629,6 +629,11 @@ async def test_parallel_step_then_requests_with_reminders_escalation_and_return(
             or status.completed_phases == [DATA_OWNER_IDENTIFICATION, SAMPLE_SELECTION, REQUEST_FOR_INFORMATION]
         assert ("matrix", 30) in fakes.calls
         await handle.terminate("test over")
+        history = await handle.fetch_history()
+    # The data owners' check runs in the executive's update, locally since PATCH_LOCAL_VERSIONS (twice here).
+    from workflows.tests.record_histories import _local, _scheduled
+
+    assert "data_owner_identification_check" in _local(history) - _scheduled(history)
 
 
 async def test_answer_before_due_cancels_every_reminder(env):

@@ -26,8 +26,8 @@ PATCH_CANCEL_NOT_FAILURE = "activity-cancel-is-not-a-failure"
 PATCH_LOCAL_ENTRY = "local-phase-entry"
 # Since this patch, an update's answer is not held by the local activities that follow it: see _answer_waits.
 PATCH_ANSWER_FIRST = "answer-before-local-activities"
-# Since this patch, freezing a version (but Test Execution's), proposing a sample extension and drafting the
-# observations run as local activities too: see LOCAL_SINCE_VERSIONS.
+# Since this patch, freezing a version (but Test Execution's), checking the data owners, proposing a sample
+# extension and drafting the observations run as local activities too: see LOCAL_SINCE_VERSIONS.
 PATCH_LOCAL_VERSIONS = "local-versions"
 
 # Timeouts sized to the work (issue 10), so a task given to a worker that died is retried within
@@ -65,22 +65,25 @@ LOCAL_ACTIVITIES = {
 }
 # Local since PATCH_LOCAL_ENTRY: entering a phase (nine a report; an admin's reset finds the point to go back to
 # by its marker as by an ordinary activity's scheduled event, see workflows.operations) and opening the requests
-# (a few rows, idempotent). Checking the data owners stays ordinary: it runs in an update's handler, and held
-# in a workflow task it would hold every other update of the report with it.
+# (a few rows, idempotent).
 LOCAL_SINCE_ENTRY = {
     ActivityName.ENTER_PHASE,
     ActivityName.CREATE_REQUESTS,
 }
 
 
-# Local since PATCH_LOCAL_VERSIONS: a phase's version (six a report, each in the tester's submission, which
-# answers once it is made: run locally, the answer waits for no task queue round trip and no workflow task of
-# its own), the sample extension's proposal in Test Execution's submission, and the observations' draft. A
-# version's items are the phase's rows, bounded by the report's attributes or samples (hundreds): measured at
-# 300 attributes, see docs/developers.md. Test Execution's are every cell of the matrix (attributes × samples,
-# tens of thousands): its version stays ordinary, with its heartbeat.
+# Local since PATCH_LOCAL_VERSIONS: the steps an update's handler runs before it answers (the update waits for
+# them anyway: run locally, its answer waits for no task queue round trip and no workflow task of their own) and
+# that stay short at any size: a phase's version (six a report, in the tester's submissions), the data owners'
+# check (a count, in the data executive's completion), the sample extension's proposal (in Test Execution's
+# submission); and the observations' draft. While one runs, the report's other updates wait for the workflow
+# task (its RECORD_DECISION has done so since PATCH_LOCAL_ACTIVITIES). A version's items are the phase's rows,
+# bounded by the report's attributes or samples (hundreds): measured at 300 attributes, see docs/developers.md.
+# Test Execution's are every cell of the matrix (attributes × samples, tens of thousands): its version stays
+# ordinary, with its heartbeat.
 LOCAL_SINCE_VERSIONS = {
     ActivityName.CREATE_VERSION,
+    ActivityName.CHECK_DATA_OWNERS,
     ActivityName.PROPOSE_SAMPLE_EXTENSION,
     ActivityName.DRAFT_OBSERVATIONS,
 }
