@@ -159,6 +159,7 @@ class ReportTestWorkflow(
         self._decided: dict[int, bool] = {}
         self._signed_decisions: set[str] = set()
         self._submitted: dict[str, int] = {}
+        self._submitting: dict[str, int] = {}
         self._registered_files: set[int] = set()
         self._entering: set[str] = set()
 

@@ -29,7 +29,10 @@ from workflows.temporal.phases.requests import (
     PATCH_REQUEST_BEFORE_ENTRY,
     PATCH_REQUEST_READ_ACCEPTED,
 )
-from workflows.temporal.phases.reviews import PATCH_DECIDE_WAITS_FOR_SUBMISSION
+from workflows.temporal.phases.reviews import (
+    PATCH_DECIDE_WAITS_FOR_SUBMISSION,
+    PATCH_DECIDE_WAITS_FOR_SUBMISSION_IN_FLIGHT,
+)
 from workflows.temporal.phases.test_execution import PATCH_EXTENSION_ALREADY_APPLIED, PATCH_TEST_EXECUTION
 from workflows.temporal.interceptors import TrackingInterceptor
 from workflows.temporal.recurring_workflow import RecurringCycleWorkflow
@@ -121,6 +124,7 @@ KNOWN_PATCHES = [
     PATCH_ANSWER_FIRST,
     PATCH_REQUEST_BEFORE_ENTRY,
     PATCH_LOCAL_VERSIONS,
+    PATCH_DECIDE_WAITS_FOR_SUBMISSION_IN_FLIGHT,
 ]
 
 

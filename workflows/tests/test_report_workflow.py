@@ -456,6 +456,34 @@ async def test_a_phase_version_is_made_by_a_local_activity_but_test_executions(e
     assert [c for c in fakes.calls if c[0] == "version"] == [("version", (PLANNING, 1)), ("version", (SCOPING, 1))]
 
 
+async def test_a_decision_on_a_version_whose_submission_is_not_taken_yet_waits_for_it(env):
+    """A version is made by a local activity, committed before the workflow task that takes the submission
+    completes. A worker lost in between leaves it in the database for the owner to decide on while the next
+    worker has yet to take the submission again (both reach the workflow in one task, the submission first).
+    Here the submission waits for Planning's draft instead, taken and not answered: a decision on the version
+    it will make waits for it and is applied (PATCH_DECIDE_WAITS_FOR_SUBMISSION_IN_FLIGHT), not refused as
+    "no version waiting"."""
+    fakes = FakeActivities()
+    drafting = fakes.holds["draft"] = asyncio.Event()
+    queue = f"q-{uuid.uuid4().hex}"
+    async with _worker(env, fakes, queue):
+        handle = await env.client.start_workflow(
+            ReportTestWorkflow.run, ReportWorkflowInput(1, 10, 20, last_phase=PLANNING),
+            id=f"wf-{uuid.uuid4()}", task_queue=queue)
+        await _wait_state(env, handle, State.DRAFTING, PLANNING)
+        submitted = await handle.start_update(
+            "submit_version", SubmitVersionInput("s-1", PLANNING, user_id=1),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=UpdateResult)
+        decided = await handle.start_update(  # 100: the id the fakes give the first version
+            "decide_version", DecideVersionInput("d-1", PLANNING, 100, user_id=2, approve=True),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED, result_type=UpdateResult)
+        drafting.set()
+        assert (await submitted.result()).version_id == 100
+        assert (await decided.result()).message == "Version 1 approved."
+        result = await handle.result()
+    assert result.completed_phases == [PLANNING]
+
+
 def test_every_update_handler_of_the_report_workflow_notes_its_answer():
     """An update handler without @answers would have its answer held by the local activities after it."""
     from temporalio import workflow

@@ -23,6 +23,11 @@ from workflows.temporal.phases.base import PhaseSteps, answers, cause
 # activity wrote before the workflow took in its result: a worker killed in between makes that
 # seconds) waits for the submission to finish instead of being refused (issue 10).
 PATCH_DECIDE_WAITS_FOR_SUBMISSION = "decide-waits-for-submission"
+# Since a version is made by a local activity (PATCH_LOCAL_VERSIONS) it is committed before the workflow task
+# that takes the submission completes: a worker lost in between leaves the version in the database, and the
+# owner may decide on it before the next worker has taken the submission again. Since this patch that decision
+# waits for the submission being taken (in the same workflow task, ahead of it) instead of being refused.
+PATCH_DECIDE_WAITS_FOR_SUBMISSION_IN_FLIGHT = "decide-waits-for-submission-in-flight"
 
 
 class ReviewSteps(PhaseSteps):
@@ -38,6 +43,8 @@ class ReviewSteps(PhaseSteps):
     # Decision id of each submission applied -> its version (a redelivery after the phase moved on, or
     # after a send-back, is answered as already applied instead of refused or frozen twice).
     _submitted: dict[str, int]
+    # Phase -> submissions whose handler runs (taken, not answered yet).
+    _submitting: dict[str, int]
 
     def _already_submitted(self, inp: SubmitVersionInput) -> bool:
         if inp.decision_id in self._submitted:
@@ -48,6 +55,14 @@ class ReviewSteps(PhaseSteps):
 
     @answers
     async def submit_version(self, inp: SubmitVersionInput) -> UpdateResult:
+        # Counted before anything is awaited: a decision taken in the same workflow task sees it.
+        self._submitting[inp.phase] = self._submitting.get(inp.phase, 0) + 1
+        try:
+            return await self._submit_version(inp)
+        finally:
+            self._submitting[inp.phase] -= 1
+
+    async def _submit_version(self, inp: SubmitVersionInput) -> UpdateResult:
         if self._already_submitted(inp):
             # The same step asked again (a retry after a lost answer): answer, change nothing.
             return self._submitted_answer(inp)
@@ -128,8 +143,12 @@ class ReviewSteps(PhaseSteps):
     async def decide_version(self, inp: DecideVersionInput) -> UpdateResult:
         if self._decided.get(inp.version_id) is inp.approve:
             return self._decided_answer(inp)
-        if self._states.get(inp.phase) == State.SUBMITTING and workflow.patched(PATCH_DECIDE_WAITS_FOR_SUBMISSION):
-            await workflow.wait_condition(lambda: self._states.get(inp.phase) != State.SUBMITTING)
+        if (self._states.get(inp.phase) == State.SUBMITTING
+                or (self._submitting.get(inp.phase) and inp.version_id not in self._versions.values()
+                    and workflow.patched(PATCH_DECIDE_WAITS_FOR_SUBMISSION_IN_FLIGHT))) \
+                and workflow.patched(PATCH_DECIDE_WAITS_FOR_SUBMISSION):
+            await workflow.wait_condition(lambda: self._states.get(inp.phase) != State.SUBMITTING
+                                          and not self._submitting.get(inp.phase))
             if self._decided.get(inp.version_id) is inp.approve:
                 return self._decided_answer(inp)
             if self._states.get(inp.phase) != State.AWAITING_DECISION or inp.version_id != self._versions.get(
@@ -177,6 +196,8 @@ class ReviewSteps(PhaseSteps):
             raise ValueError(f"The report is not in {inp.phase} now.")
         if self._states[inp.phase] == State.SUBMITTING and inp.version_id not in self._decided:
             return  # its version may be the one being made: the handler waits for it, then checks
+        if self._submitting.get(inp.phase) and inp.version_id not in self._decided:
+            return  # a submission taken in this workflow task may be making it: the same
         if self._states[inp.phase] != State.AWAITING_DECISION:
             raise ValueError(f"{inp.phase} has no version waiting for a decision.")
         if inp.version_id != self._versions.get(inp.phase):
