@@ -197,7 +197,7 @@ class ReviewSteps(PhaseSteps):
         if self._states[inp.phase] == State.SUBMITTING and inp.version_id not in self._decided:
             return  # its version may be the one being made: the handler waits for it, then checks
         if self._submitting.get(inp.phase) and inp.version_id not in self._decided:
-            return  # a submission taken in this workflow task may be making it: the same
+            return  # a submission taken and not answered yet may be making it: the handler waits, then checks
         if self._states[inp.phase] != State.AWAITING_DECISION:
             raise ValueError(f"{inp.phase} has no version waiting for a decision.")
         if inp.version_id != self._versions.get(inp.phase):
