@@ -148,7 +148,7 @@ async def record_test_execution(workflow_id: str = "replay-test-execution-extens
                                 path: Path = HERE / "report_test_execution_extension.json",
                                 check=lambda history: True) -> None:
     """Test Execution with a sample extension: submitted, extension approved, request reopened and
-    chased, submitted again and approved (issue 6). With today's code unless the file is kept."""
+    chased, submitted again and approved (issue 6); the history is checked by `check` and written to `path`."""
     from temporalio.testing import WorkflowEnvironment
 
     from workflows.temporal.contracts import (
