@@ -102,8 +102,8 @@ def cycle_report(cycle, report, users):
 
 
 def built_once_per_module(django_db_blocker, build):
-    """For a module-scoped fixture: (an address where no Temporal answers, what `build()` made), made once for the module
-    inside a transaction rolled back when the module is done. Each test's own transaction (the `db` fixture)
+    """For a module-scoped fixture: (an address where no Temporal answers, what `build()` made), made once for
+    the module inside a transaction rolled back when the module is done. Each test's own transaction (the `db` fixture)
     is a savepoint within it, so what a test writes (a login, a decision, a row deleted) is undone after it
     as before; only what is outside the database (files, caches) is shared."""
     from django.db import transaction
