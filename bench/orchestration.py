@@ -808,8 +808,8 @@ def main() -> int:
     paired = [s / b for s, b in zip(synapse_runs, bare_runs)]
     print(f"each round's ratio: {', '.join(f'{r:.2f}' for r in paired)} (median {statistics.median(paired):.2f})")
     # Also for reading only: the CPU both used. Bare Temporal leaves the two cores partly idle while it waits on
-    # the server; Synapse's run keeps them busier. Here the rounds at fast moments (bare's run shortest) read
-    # the highest wall clock ratios, nearer this one: the ratio above depends on how much of the machine is free.
+    # the server; Synapse's run keeps them busier. Here the rounds at fast moments (bare's run shortest) tended
+    # to read higher wall clock ratios, nearer this one: the ratio above depends on how much of the machine is free.
     cpu = [s / b for s, b in zip(synapse_cpu, bare_cpu)]
     print(f"each round's CPU ratio (every process's CPU seconds, Synapse / bare): "
           f"{', '.join(f'{r:.2f}' for r in cpu)} (median {statistics.median(cpu):.2f})")
