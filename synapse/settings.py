@@ -46,9 +46,10 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-# Idle timeout: every request renews the session, so it ends SESSION_IDLE_SECONDS after the last one.
+# Idle timeout: a signed-in request renews the session (synapse.middleware.SessionRenewalMiddleware, at most
+# once every SESSION_RENEW_SECONDS), so it ends SESSION_IDLE_SECONDS after the last request, give or take that.
 SESSION_COOKIE_AGE = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_RENEW_SECONDS = env.int("SESSION_RENEW_SECONDS", default=60)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # Login lockout (django-axes): after AXES_FAILURE_LIMIT failures for a username from an address, that
 # pair is locked out for AXES_COOLOFF_MINUTES (the right password too); an Admin can reset it (axes_reset).
@@ -86,6 +87,7 @@ MIDDLEWARE = [
     # Serves /static/ in every mode, so a run without DEBUG still has its styles.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "synapse.middleware.SessionRenewalMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
