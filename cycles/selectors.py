@@ -266,27 +266,55 @@ def _full_name(username: str, first: str, last: str) -> str:
     return f"{first} {last}".strip() or username
 
 
-def cycle_reports_progress(cycle_reports) -> dict[int, Progress]:
+@dataclass(frozen=True)
+class PhaseFacts:
+    """A report's phases as its pages ask of them, read once: each phase's state and its latest version."""
+
+    states: dict[str, str]  # phase → PhaseState status (no entry: the phase has no state row)
+    versions: dict[str, tuple[int, str]]  # phase → its latest version's (number, status)
+
+    def active(self) -> list[str]:
+        from cycles.models import PhaseState
+        from workflows.temporal.contracts import PHASE_ORDER
+
+        return sorted((p for p, status in self.states.items() if status == PhaseState.Status.ACTIVE),
+                      key=lambda p: PHASE_ORDER.index(p) if p in PHASE_ORDER else len(PHASE_ORDER))
+
+
+def phase_facts(cycle_report_ids) -> dict[int, PhaseFacts]:
+    """Each report's PhaseFacts, in two queries whatever the number of reports."""
+    from cycles.models import PhaseState
+    from versioning.models import Version
+
+    facts = {pk: PhaseFacts(states={}, versions={}) for pk in cycle_report_ids}
+    if not facts:
+        return facts
+    for cr_id, phase, status in PhaseState.objects.filter(cycle_report_id__in=list(facts)).values_list(
+            "cycle_report_id", "phase", "status"):
+        facts[cr_id].states[phase] = status
+    for cr_id, phase, number, status in (
+        Version.objects.filter(cycle_report_id__in=list(facts))
+        .order_by("cycle_report_id", "phase", "-number")
+        .values_list("cycle_report_id", "phase", "number", "status")
+    ):
+        facts[cr_id].versions.setdefault(phase, (number, status))
+    return facts
+
+
+def cycle_reports_progress(cycle_reports, *, facts: dict[int, PhaseFacts] | None = None) -> dict[int, Progress]:
     """Progress of many cycle reports in a fixed number of queries, whatever their number.
 
-    Pass cycle reports loaded with cycle, cycle__test_manager, report__owner and tester.
+    Pass cycle reports loaded with cycle, cycle__test_manager, report__owner and tester, and their
+    ``facts`` (phase_facts) when the caller has read them already.
     """
-    from cycles.models import Attribute, InformationRequest, PhaseState
-    from versioning.models import Version
+    from cycles.models import Attribute, InformationRequest
     from workflows.models import WorkflowDecision
-    from workflows.temporal.contracts import PHASE_ORDER
 
     cycle_reports = list(cycle_reports)
     ids = [cr.pk for cr in cycle_reports]
     if not ids:
         return {}
-    latest_versions: dict[int, dict[str, tuple[int, str]]] = {}
-    for cr_id, phase, number, status in (
-        Version.objects.filter(cycle_report_id__in=ids)
-        .order_by("cycle_report_id", "phase", "-number")
-        .values_list("cycle_report_id", "phase", "number", "status")
-    ):
-        latest_versions.setdefault(cr_id, {}).setdefault(phase, (number, status))
+    facts = facts if facts is not None else phase_facts(ids)
     latest_populations: dict[int, str] = {}
     for cr_id, status in (
         # A file the workflow refused never replaced the report's population.
@@ -299,13 +327,7 @@ def cycle_reports_progress(cycle_reports) -> dict[int, Progress]:
         WorkflowDecision.objects.filter(cycle_report_id__in=ids, status=WorkflowDecision.Status.PENDING)
         .values_list("cycle_report_id", flat=True)
     )
-    active: dict[int, list[str]] = {}
-    for cr_id, phase in PhaseState.objects.filter(
-        cycle_report_id__in=ids, status=PhaseState.Status.ACTIVE
-    ).values_list("cycle_report_id", "phase"):
-        active.setdefault(cr_id, []).append(phase)
-    for phases in active.values():
-        phases.sort(key=lambda p: PHASE_ORDER.index(p) if p in PHASE_ORDER else len(PHASE_ORDER))
+    active = {pk: facts[pk].active() for pk in ids}
 
     # What the Data Owner Identification and Request for Information phases need, only when one runs.
     doi_ids = [cr.pk for cr in cycle_reports if Phase.DATA_OWNER_IDENTIFICATION in active.get(cr.pk, ())]
@@ -364,7 +386,7 @@ def cycle_reports_progress(cycle_reports) -> dict[int, Progress]:
     return {
         cr.pk: _progress_of(
             cr,
-            latest_versions=latest_versions.get(cr.pk, {}),
+            latest_versions=facts[cr.pk].versions,
             latest_population=latest_populations.get(cr.pk),
             pending_decision=cr.pk in pending,
             active_phases=active.get(cr.pk, []),
@@ -377,5 +399,5 @@ def cycle_reports_progress(cycle_reports) -> dict[int, Progress]:
     }
 
 
-def cycle_report_progress(cycle_report: CycleReport) -> Progress:
-    return cycle_reports_progress([cycle_report])[cycle_report.pk]
+def cycle_report_progress(cycle_report: CycleReport, *, facts: PhaseFacts | None = None) -> Progress:
+    return cycle_reports_progress([cycle_report], facts=facts and {cycle_report.pk: facts})[cycle_report.pk]

@@ -11,24 +11,31 @@ def _phase_state(cycle_report: CycleReport, phase: str) -> str | None:
     return PhaseState.objects.filter(cycle_report=cycle_report, phase=phase).values_list("status", flat=True).first()
 
 
-def phase_is_active(cycle_report: CycleReport, phase: str, *, state: str | None = None) -> bool:
-    """The phase is running now (two phases are, during the parallel step)."""
+_UNREAD = object()
+
+
+def phase_is_active(cycle_report: CycleReport, phase: str, *, state: str | None = _UNREAD) -> bool:
+    """The phase is running now (two phases are, during the parallel step); ``state`` as read already
+    (None: the phase has no state row)."""
     from cycles.models import PhaseState
 
-    state = state or _phase_state(cycle_report, phase)
+    state = _phase_state(cycle_report, phase) if state is _UNREAD else state
     if state is None:
         # Reports moved by hand (fixtures, data from before phase states) have only their current phase.
         return cycle_report.phase == phase
     return state == PhaseState.Status.ACTIVE
 
 
-def phase_lock_reason(cycle_report: CycleReport, phase: str) -> str | None:
-    """Why the phase's working data can't change now, or None when it can."""
+def phase_lock_reason(cycle_report: CycleReport, phase: str, *, facts=None) -> str | None:
+    """Why the phase's working data can't change now, or None when it can.
+
+    ``facts`` (cycles.selectors.PhaseFacts) answers from the report's phases as a page has read them already.
+    """
     from cycles.models import PhaseState
     from versioning.models import Version, VersionStatus
 
     label = Phase(phase).label
-    state = _phase_state(cycle_report, phase)
+    state = facts.states.get(phase) if facts is not None else _phase_state(cycle_report, phase)
     if not phase_is_active(cycle_report, phase, state=state):
         if state == PhaseState.Status.COMPLETED:
             return f"{label} is complete; its data can't change any more."
@@ -37,8 +44,11 @@ def phase_lock_reason(cycle_report: CycleReport, phase: str) -> str | None:
         where = cycle_report.get_phase_display() or "not started"
         return f"{label} data can change only while {label} is running; this report is in {where}."
     # The latest version's number and status only (every edit of the phase's data asks).
-    number, status = (Version.objects.filter(cycle_report=cycle_report, phase=phase).order_by("-number")
-                      .values_list("number", "status").first() or (None, None))
+    number, status = (
+        facts.versions.get(phase) if facts is not None
+        else Version.objects.filter(cycle_report=cycle_report, phase=phase).order_by("-number")
+        .values_list("number", "status").first()
+    ) or (None, None)
     if status == VersionStatus.SUBMITTED:
         return (
             f"{label} version {number} is submitted for approval; it can't change until the "

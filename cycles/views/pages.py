@@ -50,6 +50,7 @@ from cycles.selectors import (
     cycle_report_get,
     cycle_report_progress,
     cycle_reports_progress,
+    phase_facts,
     cycle_reports_visible_to,
     cycles_visible_to,
 )
@@ -582,15 +583,14 @@ def _phase_context(request, cycle_report: CycleReport, phase: str, *, audit: boo
     """What every phase page shows; ``audit=False`` for a page that shows an audit trail of its own."""
     user = request.user
     can_work = can_work_on(user, cycle_report)
-    lock_reason = phase_lock_reason(cycle_report, phase)
+    # The report's phase states and latest versions, read once for the lock, the progress and the box.
+    facts = phase_facts([cycle_report.pk])[cycle_report.pk]
+    lock_reason = phase_lock_reason(cycle_report, phase, facts=facts)
     editable = lock_reason is None
     live_status, status_notice = _live_status(user, cycle_report)
     latest = version_latest(cycle_report=cycle_report, phase=phase) if phase in REVIEWED_PHASES else None
     # The box speaks of the phase on the screen (in the parallel step the report runs two), in words.
-    phase_states = dict(PhaseState.objects.filter(cycle_report=cycle_report).values_list("phase", "status"))
-    active_phases = {p for p, status in phase_states.items() if status == PhaseState.Status.ACTIVE} or (
-        {cycle_report.phase} if cycle_report.phase else set()
-    )
+    active_phases = set(facts.active()) or ({cycle_report.phase} if cycle_report.phase else set())
     viewed_state = viewed_waiting = ""
     if live_status is not None:
         from workflows.temporal.report_workflow import WAITING_ON
@@ -610,7 +610,7 @@ def _phase_context(request, cycle_report: CycleReport, phase: str, *, audit: boo
         "cycle": cycle_report.cycle,
         "phase": phase,
         "phase_label": Phase(phase).label,
-        "progress": cycle_report_progress(cycle_report),
+        "progress": cycle_report_progress(cycle_report, facts=facts),
         "live_status": live_status,
         "live_state_label": viewed_state,
         "live_waiting_on": viewed_waiting,
