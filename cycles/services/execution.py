@@ -338,9 +338,16 @@ def result_counts_by_attribute(*, cycle_report: CycleReport) -> dict[int, dict[s
     return counts
 
 
-def test_execution_progress(*, cycle_report: CycleReport) -> dict:
-    """Cells done / total and the count of each result."""
-    counts = result_counts([cycle_report.pk]).get(cycle_report.pk, {})
+def test_execution_progress(*, cycle_report: CycleReport,
+                            counts_by_attribute: dict[int, dict[str, int]] | None = None) -> dict:
+    """Cells done / total and the count of each result (summed from ``counts_by_attribute`` when given)."""
+    if counts_by_attribute is None:
+        counts = result_counts([cycle_report.pk]).get(cycle_report.pk, {})
+    else:
+        counts = {}
+        for by_result in counts_by_attribute.values():
+            for result, n in by_result.items():
+                counts[result] = counts.get(result, 0) + n
     total = sum(counts.values())
     untested = counts.get(TestResultValue.NOT_TESTED, 0)
     return {
@@ -691,40 +698,52 @@ def evidence_by_cell(
     """Every (sample id, attribute id) of the report's requests → the evidence covering it (fixed queries).
 
     ``cells`` narrows the answer to those pairs (a page of the matrix), so a page doesn't walk the whole report.
+    Requests, their attributes and the files' links are read as plain values: a page asks this on every view.
     """
-    requests = InformationRequest.objects.filter(cycle_report=cycle_report)
-    attributes = Attribute.objects.only("pk")
+    through = InformationRequest.attributes.through
+    asked = through.objects.filter(informationrequest__cycle_report=cycle_report)
+    wanted_samples = None
     if cells is not None:
         # Only the requests (and their attributes) that ask for an attribute of the given cells.
-        wanted_attributes = {a for _, a in cells}
-        requests = requests.filter(pk__in=InformationRequest.attributes.through.objects.filter(
-            attribute_id__in=wanted_attributes).values("informationrequest_id"))
-        attributes = attributes.filter(pk__in=wanted_attributes)
-    requests = list(
-        requests.only("pk", "sample_keys").prefetch_related(Prefetch("attributes", queryset=attributes),
-                                                            "evidence__links")
-    )
-    wanted_samples = {s for s, _ in cells} if cells is not None else None
+        asked = asked.filter(attribute_id__in={a for _, a in cells})
+        wanted_samples = {s for s, _ in cells}
+    attributes_of: dict[int, list[int]] = {}
+    for request_id, attribute_id in asked.order_by("informationrequest_id").values_list("informationrequest_id",
+                                                                                     "attribute_id"):
+        attributes_of.setdefault(request_id, []).append(attribute_id)
+    if not attributes_of:
+        return {}
+    sample_keys = dict(InformationRequest.objects.filter(pk__in=list(attributes_of)).order_by()
+                       .values_list("pk", "sample_keys"))
+    files: dict[int, list[Evidence]] = {}
+    for evidence in Evidence.objects.filter(request_id__in=list(attributes_of)).order_by():
+        files.setdefault(evidence.request_id, []).append(evidence)
+    links: dict[int, set[tuple[int | None, int | None]]] = {}
+    for evidence_id, sample_id, attribute_id in EvidenceLink.objects.filter(
+            evidence__request_id__in=list(attributes_of)).order_by().values_list("evidence_id", "sample_id",
+                                                                                  "attribute_id"):
+        links.setdefault(evidence_id, set()).add((sample_id, attribute_id))
     samples = Sample.objects.filter(cycle_report=cycle_report)
     if wanted_samples is not None:
         samples = samples.filter(pk__in=wanted_samples)
-    sample_ids = dict(samples.values_list("key", "pk"))
+    sample_ids = dict(samples.order_by().values_list("key", "pk"))
     out: dict[tuple[int, int], list[Evidence]] = {}
-    for request in requests:
-        attribute_ids = [a.pk for a in request.attributes.all()]
+    for request_id, attribute_ids in attributes_of.items():
+        # The newest version of each file name, by name.
         latest: dict[str, Evidence] = {}
-        for evidence in sorted(request.evidence.all(), key=lambda e: (e.original_name, -e.version)):
+        for evidence in sorted(files.get(request_id, ()), key=lambda e: (e.original_name, -e.version)):
             latest.setdefault(evidence.original_name, evidence)
-        files = [(e, _coverage_of(e)) for e in latest.values()]
-        for key in request.sample_keys or []:
+        # What a file covers: None for the whole request (no link), else its (sample, attribute) pairs.
+        covering = [(e, frozenset(links[e.pk]) if e.pk in links else None) for e in latest.values()]
+        for key in sample_keys.get(request_id) or []:
             sample_id = sample_ids.get(key)
-            if sample_id is None or (wanted_samples is not None and sample_id not in wanted_samples):
+            if sample_id is None:
                 continue
             for attribute_id in attribute_ids:
                 if cells is not None and (sample_id, attribute_id) not in cells:
                     continue
                 cell = out.setdefault((sample_id, attribute_id), [])
-                cell.extend(e for e, covers in files if _covered_by(covers, sample_id, attribute_id))
+                cell.extend(e for e, covers in covering if _covered_by(covers, sample_id, attribute_id))
     return out
 
 

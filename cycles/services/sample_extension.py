@@ -50,24 +50,24 @@ def sample_extension_pending(*, cycle_report: CycleReport) -> SampleExtension | 
 
 def sample_extension_check(
     *, cycle_report: CycleReport, attributes: list[Attribute] | None = None,
-    counts_by_attribute: dict[int, dict[str, int]] | None = None,
+    counts_by_attribute: dict[int, dict[str, int]] | None = None, extensions: list[SampleExtension] | None = None,
 ) -> list[dict]:
     """Per in-scope attribute with cells: failures, cells tested, deviations allowed, and whether it exceeds.
 
-    ``attributes`` (the in-scope ones, by name) and ``counts_by_attribute`` (result_counts_by_attribute):
-    a page that has read them already passes them rather than have them read again.
+    ``attributes`` (the in-scope ones, by name), ``counts_by_attribute`` (result_counts_by_attribute) and
+    ``extensions`` (the report's, with their attributes prefetched): a page that has read them already passes
+    them rather than have them read again.
     """
     plan = SamplingPlan.objects.filter(cycle_report=cycle_report).first()
     if plan is None:
         return []
-    extended = set(
-        SampleExtension.objects.filter(cycle_report=cycle_report, status=SampleExtension.Status.APPROVED)
-        .values_list("attributes", flat=True)
-    )
-    settled = set(
-        SampleExtension.objects.filter(cycle_report=cycle_report, status=SampleExtension.Status.REJECTED)
-        .values_list("attributes", flat=True)
-    )
+    if extensions is None:
+        extensions = SampleExtension.objects.filter(cycle_report=cycle_report).prefetch_related("attributes")
+    by_status: dict[str, set[int]] = {SampleExtension.Status.APPROVED: set(), SampleExtension.Status.REJECTED: set()}
+    for extension in extensions:
+        if extension.status in by_status:
+            by_status[extension.status].update(a.pk for a in extension.attributes.all())
+    extended, settled = by_status[SampleExtension.Status.APPROVED], by_status[SampleExtension.Status.REJECTED]
     # Cells and failures of every attribute from the stored counts, not by counting the cells.
     counts = {
         attribute_id: (sum(by_result.values()), by_result.get(TestResultValue.FAIL, 0))

@@ -110,9 +110,12 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
                       .only("pk", "name", "cycle_report").order_by("name"))
     attribute_page = paginate(request, attributes, per_page=ATTRIBUTES_PER_PAGE, param="attributes")
     counts = execution_services.result_counts_by_attribute(cycle_report=cycle_report)
+    extensions = list(SampleExtension.objects.filter(cycle_report=cycle_report)
+                      .select_related("decided_by").prefetch_related("attributes"))
     # Each attribute's check is its own: the page's attributes only.
     checks = {row["attribute"].pk: row for row in sample_extension_check(
-        cycle_report=cycle_report, attributes=attribute_page.object_list, counts_by_attribute=counts)}
+        cycle_report=cycle_report, attributes=attribute_page.object_list, counts_by_attribute=counts,
+        extensions=extensions)}
     rules = {rule.attribute_id: rule for rule in ExecutionRule.objects.filter(
         attribute__in=[a.pk for a in attribute_page.object_list]).order_by()}
     for attribute in attribute_page.object_list:
@@ -120,8 +123,7 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
         attribute.counts = counts.get(attribute.pk, {})
         attribute.check = checks.get(attribute.pk)
     can_edit = context["can_edit"]
-    pending = SampleExtension.objects.filter(cycle_report=cycle_report, status=SampleExtension.Status.PROPOSED) \
-        .prefetch_related("attributes").first()
+    pending = next((x for x in extensions if x.status == SampleExtension.Status.PROPOSED), None)
     context.update({
         "filters": filters,
         "filter_choices": FILTERS,
@@ -136,13 +138,13 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
             .order_by("row_index", "pk").values_list("pk", "key"), filters["sample"]),
         # The attributes' table (a row per in-scope attribute: hundreds) a page at a time.
         "attribute_page": attribute_page,
-        "matrix_progress": execution_services.test_execution_progress(cycle_report=cycle_report),
+        "matrix_progress": execution_services.test_execution_progress(cycle_report=cycle_report,
+                                                                     counts_by_attribute=counts),
         "rule_form": (rule_form or ExecutionRuleForm(attributes=attributes, columns=_columns(cycle_report)))
         if can_edit else None,
         "bulk_form": (bulk_form or BulkResultsForm()) if can_edit else None,
         "pending_extension": pending,
-        "extensions": list(SampleExtension.objects.filter(cycle_report=cycle_report)
-                           .select_related("decided_by").prefetch_related("attributes")),
+        "extensions": extensions,
         "extension_form": ExtensionDecisionForm()
         if pending and can_approve(request.user, cycle_report, Phase.TEST_EXECUTION) else None,
         "query": urlencode({k: v for k, v in filters.items() if v}),
