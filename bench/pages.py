@@ -128,6 +128,7 @@ def measure(client, url: str, n: int) -> tuple[int, int, int, list[float], list[
     """
     from cycles.testing import queries_of
 
+    client.get(url)  # warm per-process caches, and the session's renewal after logging in
     status, queries, _ = queries_of(client, url)
     times, cpu = [], []
     size = 0

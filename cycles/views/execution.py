@@ -17,8 +17,6 @@ from django.db.models import Exists, OuterRef, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.formats import date_format
-from django.utils.text import Truncator
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -37,7 +35,7 @@ from cycles.permissions import can_approve, can_work_on
 from cycles.services import execution as execution_services
 from cycles.services.execution import evidence_by_cell, evidence_covering, execution_rule_set
 from cycles.services.sample_extension import sample_extension_check
-from cycles.views.pages import _cycle_report_or_404, _flash_outcome, _phase_context, refuse
+from cycles.views.pages import _cycle_report_or_404, _flash_outcome, _phase_context, _truncated, refuse
 from cycles.views.sampling import object_q, related_audit_entries
 from synapse.exceptions import ApplicationError
 from synapse.pagination import paginate
@@ -96,14 +94,18 @@ def _context(request, cycle_report, *, rule_form=None, bulk_form=None) -> dict:
     execution_services.test_results_history_counts(page.object_list)
     coverage = evidence_by_cell(cycle_report=cycle_report,
                                 cells={(cell.sample_id, cell.attribute_id) for cell in page.object_list})
+    labels = {name: dict(TestResult._meta.get_field(name).flatchoices) for name in ("result", "failure_kind", "method")}
     for cell in page.object_list:
         cell.covering = coverage.get((cell.sample_id, cell.attribute_id), [])
-        # What a row shows, formatted here rather than by a filter per cell in the template.
-        cell.expected_text = Truncator(cell.expected_value or "∅").chars(40)
-        cell.observed_text = Truncator(cell.observed_value or "—").chars(40)
-        cell.comment_text = Truncator(cell.comment or cell.rule_detail).chars(80)
-        cell.tested_text = (f"{cell.tested_by or 'rule'} · {date_format(localtime(cell.tested_at), 'Y-m-d H:i')}"
+        # What a row shows, formatted here rather than by a filter or a get_FOO_display per cell in the template.
+        cell.expected_text = _truncated(cell.expected_value or "∅", 40)
+        cell.observed_text = _truncated(cell.observed_value or "—", 40)
+        cell.comment_text = _truncated(cell.comment or cell.rule_detail, 80)
+        cell.tested_text = (f"{cell.tested_by or 'rule'} · {localtime(cell.tested_at).strftime('%Y-%m-%d %H:%M')}"
                             if cell.tested_at else "")
+        cell.result_label = labels["result"].get(cell.result, cell.result)
+        cell.failure_label = labels["failure_kind"].get(cell.failure_kind, cell.failure_kind)
+        cell.method_label = labels["method"].get(cell.method, cell.method)
     # Every in-scope attribute by name (the filter, the rule form, the extension check); its rule, counts and
     # check for the table's page of them only.
     attributes = list(Attribute.objects.filter(cycle_report=cycle_report, scoping__in_scope=True)
