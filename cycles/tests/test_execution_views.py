@@ -79,6 +79,23 @@ def test_the_query_count_does_not_grow_with_the_cells(client, prepared, users):
     assert len(large) == len(small)
 
 
+def test_the_page_reads_each_thing_once(client, prepared, users):
+    """The report's phase states, its versions and its sample extensions are each read once a page, whatever
+    parts of the page use them (the lock, the progress, the status box; the list, the pending one, the check)."""
+    cycle_report = prepared["cycle_report"]
+    login(client, users["tester"])
+    client.get(page(cycle_report))
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(page(cycle_report)).status_code == 200
+    tables = [q["sql"].split(" FROM ", 1)[1].split()[0] for q in queries.captured_queries if " FROM " in q["sql"]]
+    assert tables.count('"cycles_phasestate"') == 1
+    assert tables.count('"cycles_sampleextension"') == 1
+    assert tables.count('"cycles_testresultcount"') == 1  # the matrix's progress is summed from the same counts
+    # The versions' latest (number, status) of every phase, and the page's own phase's latest version.
+    assert tables.count('"versioning_version"') == 2
+    assert not [q for q in queries.captured_queries if 'UPDATE "django_session"' in q["sql"]]
+
+
 def test_the_pages_of_cells_and_one_sample_at_a_time_reach_every_cell_in_order(client, prepared, users, monkeypatch):
     import re
 
