@@ -34,17 +34,22 @@ PHASE = Phase.DATA_PROFILING
 # --- when a file may be uploaded --------------------------------------------------------------------
 
 
-def population_upload_check(*, cycle_report: CycleReport) -> None:
+def population_upload_check(*, cycle_report: CycleReport, facts=None, files: list[PopulationFile] | None = None) -> None:
     """Raise unless a population file can be taken now; called before anything is stored.
 
     A file can be uploaded (or replace the current one) while Data Profiling
     is editable, and while Scoping runs and isn't submitted or approved; only
-    one file is profiled at a time.
+    one file is profiled at a time. A page that has read the report's phases (``facts``,
+    cycles.selectors.PhaseFacts) and its population files (``files``, newest first) passes them.
     """
-    if phase_is_active(cycle_report, Phase.DATA_PROFILING):
-        reason = phase_lock_reason(cycle_report, Phase.DATA_PROFILING)
-    elif phase_is_active(cycle_report, Phase.SCOPING):
-        reason = phase_lock_reason(cycle_report, Phase.SCOPING)
+    def active(phase: str) -> bool:
+        return phase_is_active(cycle_report, phase) if facts is None else \
+            phase_is_active(cycle_report, phase, state=facts.states.get(phase))
+
+    if active(Phase.DATA_PROFILING):
+        reason = phase_lock_reason(cycle_report, Phase.DATA_PROFILING, facts=facts)
+    elif active(Phase.SCOPING):
+        reason = phase_lock_reason(cycle_report, Phase.SCOPING, facts=facts)
         if reason:
             reason = f"{reason} The population file can be replaced only until Scoping is approved."
     else:
@@ -55,12 +60,10 @@ def population_upload_check(*, cycle_report: CycleReport) -> None:
         )
     if reason:
         raise PhaseLockedError(reason)
+    waiting = [PopulationFile.Status.UPLOADED, PopulationFile.Status.PROFILING]
     busy = (
-        cycle_report.population_files.filter(
-            status__in=[PopulationFile.Status.UPLOADED, PopulationFile.Status.PROFILING]
-        )
-        .order_by("-uploaded_at")
-        .first()
+        cycle_report.population_files.filter(status__in=waiting).order_by("-uploaded_at").first() if files is None
+        else next((f for f in files if f.status in waiting), None)
     )
     if busy is not None:
         raise ConflictError(
@@ -427,10 +430,12 @@ def population_rules_recheck(*, user, population_file: PopulationFile) -> int:
 _UNREAD = object()
 
 
-def profiling_open_points(*, cycle_report: CycleReport, current: PopulationFile | None = _UNREAD) -> list[str]:
+def profiling_open_points(*, cycle_report: CycleReport, current: PopulationFile | None = _UNREAD,
+                          pending: PopulationFile | None = _UNREAD) -> list[str]:
     """What the tester must settle before Data Profiling can be submitted (empty: ready).
 
-    ``current``: the report's current population file when the caller has read it already.
+    ``current``: the report's current population file, and ``pending`` a newer one waiting for its profile,
+    when the caller has read them already.
     """
     from cycles.services.profiling import population_file_current
 
@@ -439,9 +444,11 @@ def profiling_open_points(*, cycle_report: CycleReport, current: PopulationFile 
     if current is None:
         return ["Upload the population file and wait for its profile."]
     points = []
-    pending = cycle_report.population_files.filter(
-        status__in=[PopulationFile.Status.UPLOADED, PopulationFile.Status.PROFILING], uploaded_at__gt=current.uploaded_at
-    ).first()
+    if pending is _UNREAD:
+        pending = cycle_report.population_files.filter(
+            status__in=[PopulationFile.Status.UPLOADED, PopulationFile.Status.PROFILING],
+            uploaded_at__gt=current.uploaded_at,
+        ).first()
     if pending is not None:
         points.append(f"Wait until {pending.original_name} is profiled.")
     # Names only, asked of the database: a report's mappings are hundreds of rows, nearly all settled.

@@ -15,3 +15,25 @@ APP = "cycles"
 @pytest.mark.parametrize("page", [p for p in SCALE_PAGES if p.app == APP], ids=lambda p: p.name)
 def test_queries_do_not_grow_with_rows(page, scale_pair):
     assert_same_queries_at_scale(page, scale_pair)
+
+
+PHASES = {"planning", "data profiling", "scoping", "sample selection", "data owners", "report requests",
+          "test execution", "observations", "final report"}
+PHASE_PAGES = [p for p in SCALE_PAGES if p.app == APP and p.label.split(" (")[0] in PHASES]
+
+
+@pytest.mark.parametrize("page", PHASE_PAGES, ids=lambda p: p.name)
+def test_a_phase_page_reads_the_reports_phase_states_once(page, scale_pair):
+    """The lock, the progress, the status box and the page's own checks share one read of the phase states."""
+    from django.test import Client
+
+    from cycles.testing import queries_of
+
+    ds = scale_pair[0]
+    client = Client()
+    client.force_login(ds.users[page.role])
+    url = page.url(ds)
+    client.get(url)
+    status, _, sql = queries_of(client, url)
+    assert status == 200
+    assert sum(' FROM "cycles_phasestate"' in q for q in sql) == 1, url

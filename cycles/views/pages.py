@@ -625,6 +625,7 @@ def _phase_context(request, cycle_report: CycleReport, phase: str, *, audit: boo
         "submit_form": SubmitVersionForm() if can_work and editable and phase in REVIEWED_PHASES else None,
         "phase_tabs": [(p, Phase(p).label, reverse(url, args=[cycle_report.pk])) for p, url in PHASE_PAGES.items()],
         "audit_events": audit_entries(cycle_report) if audit else [],
+        "phase_facts": facts,  # for the page's own checks (a template has no use for it)
     }
 
 
@@ -781,11 +782,12 @@ def _profiling_context(request, cycle_report: CycleReport, form: PopulationUploa
             for t in result.top_values
         ]
     context["profile_results"] = results
-    context.update(profiling_review_context(request, cycle_report, current, context["can_edit"]))
+    context.update(profiling_review_context(request, cycle_report, current, context["can_edit"],
+                                            context["pending_file"]))
     upload_closed = None
     if context["can_work"]:
         try:
-            population_upload_check(cycle_report=cycle_report)
+            population_upload_check(cycle_report=cycle_report, facts=context["phase_facts"], files=files)
         except ApplicationError as err:
             upload_closed = err.message
         else:

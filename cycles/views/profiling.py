@@ -37,8 +37,10 @@ MAPPINGS_PER_PAGE = 25
 RULES_PER_PAGE = 25
 
 
-def profiling_review_context(request, cycle_report: CycleReport, current: PopulationFile | None, can_edit: bool):
-    """What the Data Profiling page shows of mapping, key and rules (forms only when the tester can edit)."""
+def profiling_review_context(request, cycle_report: CycleReport, current: PopulationFile | None, can_edit: bool,
+                             pending: PopulationFile | None):
+    """What the Data Profiling page shows of mapping, key and rules (forms only when the tester can edit);
+    ``pending``: a newer file than ``current`` waiting for its profile."""
     if current is None:
         return {"mapping_rows": [], "rule_rows": [],
                 "open_points": profiling_open_points(cycle_report=cycle_report, current=None)}
@@ -100,7 +102,7 @@ def profiling_review_context(request, cycle_report: CycleReport, current: Popula
         "rule_page": rule_page,
         "new_rule_form": RuleForm(attributes=attributes, prefix="new") if can_edit and attributes else None,
         "key_form": key_form,
-        "open_points": profiling_open_points(cycle_report=cycle_report, current=current),
+        "open_points": profiling_open_points(cycle_report=cycle_report, current=current, pending=pending),
     }
 
 

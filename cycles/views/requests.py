@@ -142,9 +142,7 @@ def _doi_context(request, cycle_report: CycleReport, *, bound: DataOwnerAssignFo
         cycle_report=cycle_report, update_name=UPDATE_COMPLETE_DATA_OWNERS,
     ).exclude(status=WorkflowDecision.Status.REJECTED).exists()
     # After "Assignments complete" the data executive reassigns with a reason (issue 7).
-    doi_done = PhaseState.objects.filter(
-        cycle_report=cycle_report, phase=Phase.DATA_OWNER_IDENTIFICATION, status=PhaseState.Status.COMPLETED
-    ).exists()
+    doi_done = context["phase_facts"].states.get(Phase.DATA_OWNER_IDENTIFICATION) == PhaseState.Status.COMPLETED
     can_reassign = (doi_done and is_report_data_executive(request.user, cycle_report)
                     and cycle_report.status not in ("completed", "cancelled", "failed"))
     if can_reassign and reassign_form is None:
@@ -376,10 +374,8 @@ def report_requests(request, pk: int):
         {
             "requests": requests,
             "today": timezone.localdate(),
-            "doi_done": PhaseState.objects.filter(
-                cycle_report=cycle_report, phase=Phase.DATA_OWNER_IDENTIFICATION,
-                status=PhaseState.Status.COMPLETED,
-            ).exists(),
+            "doi_done": context["phase_facts"].states.get(Phase.DATA_OWNER_IDENTIFICATION)
+            == PhaseState.Status.COMPLETED,
             "audit_events": related_audit_entries(
                 object_q(cycle_report)
                 | Q(content_type=ContentType.objects.get_for_model(InformationRequest), object_id__in=[
