@@ -4,6 +4,8 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "synapse.settings")
+# A web process takes its database connections from a pool (DATABASE_POOL, synapse/settings.py).
+os.environ.setdefault("SYNAPSE_WEB_PROCESS", "true")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)

@@ -18,7 +18,8 @@ PROBE = (
 
 
 def load(**env) -> dict:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "DATABASE_URL", "REDIS_URL"))}
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(
+        ("TEMPORAL_", "DATABASE_URL", "DATABASE_POOL", "REDIS_URL", "SYNAPSE_WEB_PROCESS", "CONN_MAX_AGE"))}
     out = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True, check=True,
         env={**clean, "DJANGO_SETTINGS_MODULE": "synapse.settings", **env},
@@ -76,6 +77,45 @@ def test_a_statement_a_connection_runs_again_is_prepared_on_postgres():
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         statements = [row[0] for row in cursor.fetchall()]
     assert any("synapse_user" in s and "$1" in s for s in statements), statements
+
+
+def test_a_web_process_takes_its_connections_from_a_pool_and_others_keep_their_own():
+    pg = "postgres://u@db:5432/synapse"
+    assert "pool" not in load(DATABASE_URL=pg)["OPTIONS"]  # commands, the worker, tests
+    pool = load(DATABASE_URL=pg, DATABASE_POOL="true", DATABASE_POOL_MAX_SIZE="4")["OPTIONS"]["pool"]
+    assert pool == {"min_size": 2, "max_size": 4, "timeout": 10.0}
+    assert "pool" not in load(DATABASE_POOL="true")["OPTIONS"]  # SQLite: nothing to pool
+    # A web process pools unless CONN_MAX_AGE keeps connections per thread instead.
+    assert "pool" in load(DATABASE_URL=pg, SYNAPSE_WEB_PROCESS="true")["OPTIONS"]
+    assert "pool" not in load(DATABASE_URL=pg, SYNAPSE_WEB_PROCESS="true", CONN_MAX_AGE="60")["OPTIONS"]
+    refused = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "synapse.settings", "DATABASE_URL": pg,
+             "DATABASE_POOL": "true", "CONN_MAX_AGE": "60"},
+    )
+    assert refused.returncode != 0 and "leave CONN_MAX_AGE at 0" in refused.stderr
+
+
+def test_the_asgi_entry_point_serves_requests_from_pooled_connections():
+    """synapse.asgi (daphne's) turns the pool on: connections closed at each request's end go back to it and
+    the next requests reuse them, rather than each starting a PostgreSQL backend of its own."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        pytest.skip("a PostgreSQL pool (SQLite runs the tests by default)")
+    probe = (
+        "import json, os; import synapse.asgi; from django.db import connection\n"
+        "pids = []\n"
+        "for _ in range(6):\n"
+        "    with connection.cursor() as c: c.execute('SELECT pg_backend_pid()'); pids.append(c.fetchone()[0])\n"
+        "    connection.close()  # what the end of a request does (close_old_connections, CONN_MAX_AGE 0)\n"
+        "print(json.dumps({'pool': connection.pool is not None, 'backends': len(set(pids))}))"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_POOL", "CONN_MAX_AGE")}
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
+                         env={**env, "DJANGO_SETTINGS_MODULE": "synapse.settings",
+                              "DATABASE_POOL_MIN_SIZE": "1", "DATABASE_POOL_MAX_SIZE": "1"})
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen == {"pool": True, "backends": 1}  # one connection served the six; six backends without the pool
 
 
 def test_redis_url_selects_the_redis_channel_layer():

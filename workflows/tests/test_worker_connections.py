@@ -95,3 +95,14 @@ def test_the_outbox_keeps_its_threads_and_their_connections_as_long_as_conn_max_
 
         for done in [pool.submit(close) for _ in range(services.OUTBOX_THREADS)]:
             done.result()
+
+
+def test_the_worker_keeps_a_connection_per_thread_even_where_the_web_pools_them(monkeypatch):
+    """DATABASE_POOL set for the web (its entry points set it; a shared environment passes it on) leaves the
+    worker's threads their own kept connections: Django refuses a pool with CONN_MAX_AGE."""
+    settings = connections.settings["default"]
+    for name in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS", "OPTIONS"):  # put back after the test
+        monkeypatch.setitem(settings, name, settings.get(name))
+    settings["OPTIONS"] = {**settings.get("OPTIONS", {}), "pool": {"min_size": 1}}
+    worker_connections(300)
+    assert "pool" not in settings["OPTIONS"] and settings["CONN_MAX_AGE"] == 300

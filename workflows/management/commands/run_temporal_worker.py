@@ -142,6 +142,8 @@ def worker_connections(conn_max_age: int) -> None:
     for alias in connections:
         connections.settings[alias]["CONN_MAX_AGE"] = conn_max_age
         connections.settings[alias]["CONN_HEALTH_CHECKS"] = False
+        # A connection per thread instead of the web's pool (DATABASE_POOL), which keeps none across requests.
+        connections.settings[alias].get("OPTIONS", {}).pop("pool", None)
 
 
 def _outbox_loop(stop: threading.Event, interval: float, reconcile_interval: float = 0) -> None:
