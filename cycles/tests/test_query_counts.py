@@ -37,3 +37,22 @@ def test_a_phase_page_reads_the_reports_phase_states_once(page, scale_pair):
     status, _, sql = queries_of(client, url)
     assert status == 200
     assert sum(' FROM "cycles_phasestate"' in q for q in sql) == 1, url
+
+
+def test_my_work_reads_of_the_requests_to_review_only_what_their_rows_show(scale_pair):
+    """Not the requests' attributes, nor the report's people and field list (a ten-table join, planned afresh)."""
+    from django.test import Client
+    from django.urls import reverse
+
+    from cycles.testing import queries_of
+
+    ds = scale_pair[1]
+    client = Client()
+    client.force_login(ds.users["tester"])
+    url = reverse("cycles:my-work")
+    client.get(url)
+    status, _, sql = queries_of(client, url)
+    assert status == 200
+    requests = [q for q in sql if q.startswith('SELECT "cycles_informationrequest"."id"')]
+    assert requests and not any('"cycles_report"."fields"' in q or "T5" in q for q in requests), requests
+    assert not any("cycles_informationrequest_attributes" in q for q in sql)

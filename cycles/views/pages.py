@@ -287,8 +287,11 @@ def my_work(request):
             data_owner=user, status__in=[InformationRequest.Status.OPEN, InformationRequest.Status.RETURNED]
         ), "requests")
     if has_role(user, Role.TESTER):
-        page("review_requests", requests.filter(cycle_report__tester=user, status=InformationRequest.Status.SUBMITTED),
-             "review")
+        # A row shows the report, its cycle, the data owner and two dates: not the request's attributes, nor
+        # the report's people and field list.
+        page("review_requests", requests.filter(cycle_report__tester=user, status=InformationRequest.Status.SUBMITTED)
+             .select_related(None).select_related("cycle_report__report", "cycle_report__cycle", "data_owner")
+             .prefetch_related(None).defer("sample_keys", "cycle_report__report__fields"), "review")
     context["today"] = timezone.localdate()
     context["decisions"] = list(
         WorkflowDecision.objects.filter(requested_by=user)
