@@ -34,7 +34,9 @@ PHASE = Phase.DATA_PROFILING
 # --- when a file may be uploaded --------------------------------------------------------------------
 
 
-def population_upload_check(*, cycle_report: CycleReport, facts=None, files: list[PopulationFile] | None = None) -> None:
+def population_upload_check(
+    *, cycle_report: CycleReport, facts=None, files: list[PopulationFile] | None = None
+) -> None:
     """Raise unless a population file can be taken now; called before anything is stored.
 
     A file can be uploaded (or replace the current one) while Data Profiling

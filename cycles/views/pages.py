@@ -50,9 +50,9 @@ from cycles.selectors import (
     cycle_report_get,
     cycle_report_progress,
     cycle_reports_progress,
-    phase_facts,
     cycle_reports_visible_to,
     cycles_visible_to,
+    phase_facts,
 )
 from cycles.services.artifacts import phase_is_active, phase_lock_reason
 from cycles.services.cycles import (
