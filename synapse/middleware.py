@@ -4,6 +4,7 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 
 RENEWED_AT = "_renewed_at"
 
@@ -25,7 +26,7 @@ class SessionRenewalMiddleware:
         response = self.get_response(request)
         session = getattr(request, "session", None)
         # An anonymous visitor's empty session stays unsaved, as Django leaves it; a signed-out one is gone.
-        if session is not None and session.get("_auth_user_id") is not None:
+        if session is not None and session.get(SESSION_KEY) is not None:
             now = int(time.time())
             if now - session.get(RENEWED_AT, 0) >= settings.SESSION_RENEW_SECONDS:
                 session[RENEWED_AT] = now

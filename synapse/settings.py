@@ -159,12 +159,20 @@ else:
             raise ImproperlyConfigured(
                 "DATABASE_POOL keeps the web's connections in a pool: leave CONN_MAX_AGE at 0 with it "
                 "(or set DATABASE_POOL=false to keep connections per thread instead).")
-        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        pool = {
             "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
             "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
             # Seconds a request waits for a connection when all are taken, before it fails.
             "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10),
         }
+        if not 0 <= pool["min_size"] <= pool["max_size"] or pool["max_size"] < 1 or pool["timeout"] <= 0:
+            from django.core.exceptions import ImproperlyConfigured
+
+            # Said at start, not at the first request that asks the pool for a connection.
+            raise ImproperlyConfigured(
+                f"DATABASE_POOL_MIN_SIZE ({pool['min_size']}) must be 0 to DATABASE_POOL_MAX_SIZE "
+                f"({pool['max_size']}, at least 1), and DATABASE_POOL_TIMEOUT ({pool['timeout']:g}) above 0.")
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = pool
     if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
         # Parameters bound by the server, and a statement a connection runs again and again (the same few
         # dozen from every activity, page and API list) parsed and planned once per connection instead of

@@ -94,6 +94,13 @@ def test_a_web_process_takes_its_connections_from_a_pool_and_others_keep_their_o
              "DATABASE_POOL": "true", "CONN_MAX_AGE": "60"},
     )
     assert refused.returncode != 0 and "leave CONN_MAX_AGE at 0" in refused.stderr
+    too_small = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "synapse.settings", "DATABASE_URL": pg,
+             "DATABASE_POOL": "true", "DATABASE_POOL_MIN_SIZE": "5", "DATABASE_POOL_MAX_SIZE": "2"},
+    )
+    assert too_small.returncode != 0 and "DATABASE_POOL_MIN_SIZE (5) must be 0 to DATABASE_POOL_MAX_SIZE (2" \
+        in too_small.stderr
 
 
 def test_the_asgi_entry_point_serves_requests_from_pooled_connections():
